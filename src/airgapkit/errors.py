@@ -1,0 +1,29 @@
+"""One base error for everything airgapkit refuses to do.
+
+Every message is one line that names the thing (file, image, value) and says what to do.
+The task layer turns an AirgapError into ``invoke.Exit`` once, so users never see a traceback.
+"""
+
+
+class AirgapError(Exception):
+    """A problem the user can fix; the message says how."""
+
+
+class EngineUnavailable(AirgapError):
+    """The Docker Engine did not answer."""
+
+
+class ImageMissing(AirgapError):
+    """An image is not in the local engine (and must not be pulled)."""
+
+
+class IntegrityError(AirgapError):
+    """A file's SHA-256 does not match what was delivered for it."""
+
+
+class PasswordError(AirgapError):
+    """A password is missing, weak, or wrong."""
+
+
+class UnsafeArchive(AirgapError):
+    """An archive member would escape, overwrite, or expand beyond bounds."""
