@@ -1,0 +1,47 @@
+"""Defaults for every task, in one place.
+
+Invoke merges them under the ``airgapkit`` key, then ``invoke.yaml``, then ``INVOKE_AIRGAPKIT_*``
+variables, then the task's flags, each overriding the one before.
+"""
+
+from __future__ import annotations
+
+DEFAULTS = {
+    "airgapkit": {
+        # The Node.js app folder (holds package.json); the bundled example when none is named.
+        "app": "examples/tms-api",
+        # Image name and tag of the app; empty means: from package.json (name without scope, version).
+        "image": "",
+        "tag": "",
+        "base_image": "node:20-alpine",
+        "dockerfile": "dockerfiles/Dockerfile",
+        "ports": "8080:8080",
+        "health_path": "/health",
+        # Where the connected side and the dev side write what they make.
+        "build_dir": "build",
+        "out_dir": "dist",
+        # The second and third channels: hashes and password never lie beside the archive.
+        "hashes_dir": "dist-hashes",
+        "password_dir": "dist-password",
+        # Compression for archives: 0 stores, 1-9 deflate.
+        "compression": 6,
+        # Seconds the SDK waits on one engine call: multi-GB saves and loads outlast the default 60.
+        "engine_timeout": 3600,
+        # Seconds a started container has to answer its health path.
+        "health_timeout": 60,
+        # Environment name -> env file, for run, deploy and debug-shell.
+        "environments": {
+            "dev": ".env.dev",
+            "test": ".env.test",
+            "pre-prod": ".env.pre-prod",
+            "prod": ".env.prod",
+        },
+        "env_example": ".env.example",
+        # Base-image rules (see policy.py).
+        "policy": {
+            "max_size_mb": 200,
+            "min_support_months": 6,
+            "allowed": {"critical": 0, "high": 0},
+        },
+    }
+}

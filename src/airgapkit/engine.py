@@ -1,0 +1,1 @@
+"""The Docker Engine through the docker SDK: pull, save, load, build, run, prune. (being written)"""

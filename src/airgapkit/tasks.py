@@ -1,0 +1,151 @@
+"""The airgapkit Invoke collection: each task a few lines over the library.
+
+The root ``tasks.py`` of a project imports ``ns`` from here and adds or overrides tasks. Defaults live in
+``config.DEFAULTS``; ``invoke.yaml``, ``INVOKE_AIRGAPKIT_*`` variables and flags override them.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+from pathlib import Path
+
+from invoke import Collection, Exit
+from invoke import task as invoke_task
+
+from . import engine, npm
+from .config import DEFAULTS
+from .errors import AirgapError
+
+
+def task(*args, **kwargs):
+    """Invoke's ``@task``, with every AirgapError turned into one clear line and a non-zero exit."""
+
+    def decorate(body):
+        @functools.wraps(body)
+        def guarded(c, *a, **kw):
+            try:
+                return body(c, *a, **kw)
+            except AirgapError as exc:
+                raise Exit(f"airgapkit: {exc}", code=1) from None
+            except KeyboardInterrupt:
+                raise Exit("airgapkit: interrupted; nothing was left under a final name", code=130) from None
+
+        return invoke_task(**kwargs)(guarded)
+
+    if len(args) == 1 and callable(args[0]) and not kwargs:  # bare @task
+        return decorate(args[0])
+    return decorate
+
+
+def settings(c):
+    """The merged ``airgapkit`` configuration section."""
+    return c.config.airgapkit
+
+
+def client(c):
+    return engine.connect(timeout=settings(c).engine_timeout)
+
+
+def app_image(c, image: str = "", tag: str = "") -> str:
+    """The app's image reference: flags, then configuration, then package.json."""
+    cfg = settings(c)
+    meta = npm.read_package(Path(cfg.app))
+    return f"{image or cfg.image or meta.image_name}:{tag or cfg.tag or meta.version}"
+
+
+# --- the document's commands, one task each -------------------------------------------------------
+
+
+@task(help={
+    "image": "Image to pull (default: the configured base image, node:20-alpine).",
+    "if_missing": "Use the local copy when the engine already has the image; pull only if absent.",
+})
+def pull(c, image="", if_missing=False):
+    """Pull an image with per-layer progress (docker pull)."""
+    engine.pull(client(c), image or settings(c).base_image, if_missing=if_missing)
+
+
+@task(iterable=["image"], help={
+    "image": "Image to save; repeat for several (default: the configured base image).",
+    "output": "Tar file to write (default: <build_dir>/<image>.tar).",
+})
+def save(c, image=None, output=""):
+    """Save images to a tar, streamed, with repo tags kept (docker save --output)."""
+    refs = image or [settings(c).base_image]
+    dest = Path(output) if output else Path(settings(c).build_dir) / engine.tar_name(refs[0])
+    engine.save(client(c), refs, dest)
+
+
+@task(help={
+    "app": "Node.js app folder holding package.json (default: the configured app).",
+    "output": "Folder for the .tgz (default: the configured build_dir).",
+    "fix": 'Set "bundledDependencies": true in package.json when it is missing.',
+})
+def pack(c, app="", output="", fix=False):
+    """Install and pack the app with its bundled dependencies (npm install && npm pack)."""
+    npm.pack(Path(app or settings(c).app), Path(output or settings(c).build_dir), fix=fix)
+
+
+@task(help={
+    "input": "Tar file made by docker save.",
+    "sums": "SHA256SUMS to verify the tar against first (default: one beside the tar).",
+    "no_verify": "Load without verifying the hash (prints a warning).",
+})
+def load(c, input, sums="", no_verify=False):
+    """Verify a tar's SHA-256, then load it (docker load --input)."""
+    engine.load_verified(client(c), Path(input), sums=Path(sums) if sums else None,
+                         verify=not no_verify)
+
+
+@task(iterable=["build_arg"], help={
+    "app": "Node.js app folder (default: the configured app).",
+    "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile).",
+    "image": "Image name (default: from package.json).",
+    "tag": "Image tag (default: the version in package.json).",
+    "build_arg": "KEY=VALUE build argument; repeat for several.",
+    "no_cache": "Build every layer again (docker build --no-cache).",
+    "offline": "Build with the network off, proving nothing is fetched.",
+})
+def build(c, app="", dockerfile="", image="", tag="", build_arg=None, no_cache=False, offline=False):
+    """Build the app image from a Dockerfile (docker build -t NAME:TAG)."""
+    cfg = settings(c)
+    engine.build_app(client(c), Path(app or cfg.app), Path(dockerfile or cfg.dockerfile),
+                     app_image(c, image, tag), base_image=cfg.base_image,
+                     build_args=engine.parse_build_args(build_arg or []),
+                     no_cache=no_cache, offline=offline)
+
+
+@task
+def prune(c):
+    """Remove the build cache and report the space reclaimed (docker builder prune)."""
+    engine.prune_build_cache(client(c))
+
+
+@task(help={
+    "image": "Image to run (default: the app image from package.json).",
+    "name": "Container name (default: the image name).",
+    "ports": "HOST:CONTAINER port mapping (default: 8080:8080).",
+    "env_file": "Env file passed to the container (default: none).",
+    "detach": "Run in the background and return at once.",
+})
+def run(c, image="", name="", ports="", env_file="", detach=False):
+    """Run a container, never pulling (docker run --name --rm -p --env-file)."""
+    ref = image or app_image(c)
+    engine.run(client(c), ref, name=name or engine.default_container_name(ref),
+               ports=ports or settings(c).ports, env_file=Path(env_file) if env_file else None,
+               detach=detach)
+
+
+@task(name="shell-debug", help={
+    "image": "Image to open a shell in (default: the app image).",
+    "container": "A running container to exec into instead of starting a new one.",
+})
+def shell_debug(c, image="", container=""):
+    """Open an interactive shell in an image or container (docker run -it IMAGE sh)."""
+    argv = engine.shell_argv(client(c), image=image or app_image(c), container=container)
+    c.run(shlex.join(argv), pty=True)
+
+
+ns = Collection(pull, save, pack, load, build, prune, run, shell_debug)
+ns.configure(DEFAULTS)
