@@ -1,0 +1,257 @@
+"""The env file of an environment: chosen from the configuration, checked against ``.env.example``.
+
+An env file holds passwords, so this module deals in *keys* only: no value of an env file ever
+appears in a message, a warning or an exception, including when a line cannot be parsed.
+
+Files are read by python-dotenv (``export KEY=...``, quotes, comments and multi-line quoted values
+all work) without ``${VAR}`` interpolation: a value is passed to the container exactly as written,
+as ``docker run --env-file`` does, so a password containing ``$`` stays intact and nothing from the
+shell that runs the task leaks into the container.
+
+Typical use (``deploy`` and ``debug-shell``)::
+
+    env_file = envfiles.resolve("prod", cfg.environments, Path.cwd())
+    envfiles.check(env_file, Path(cfg.env_example))
+    environment = envfiles.load(env_file)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+from .errors import AirgapError
+
+__all__ = [
+    "EnvCheck",
+    "EnvFileError",
+    "check",
+    "compare",
+    "load",
+    "loose_mode",
+    "read",
+    "resolve",
+]
+
+_CONFIG_HINT = "invoke.yaml under airgapkit.environments"
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+class EnvFileError(AirgapError):
+    """An env file is unknown, missing, unreadable, malformed or lacks keys."""
+
+
+@dataclass(frozen=True)
+class EnvCheck:
+    """How an env file's keys compare with the example's. Keys only, never values."""
+
+    env_file: Path
+    example: Path
+    # Keys the example has and the env file lacks (check() refuses these).
+    missing: tuple[str, ...] = ()
+    # Keys the env file has and the example does not (a typo, or a key the app no longer reads).
+    unknown: tuple[str, ...] = ()
+    # Keys empty in the env file while the example gives them a value (probably not filled in).
+    empty: tuple[str, ...] = ()
+    # Keys written without '=' (key -> line): no value to pass on; check() refuses these too.
+    bare: Mapping[str, int] = field(default_factory=dict)
+    # The env file's permission bits when group or others can access it, else None.
+    loose_mode: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.bare or self.warnings)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per kind of finding that does not stop a deploy."""
+        lines = []
+        if self.unknown:
+            lines.append(
+                f"{self.env_file} has keys that {self.example} does not list: "
+                f"{', '.join(self.unknown)}; check them for typos or add them to {self.example}"
+            )
+        if self.empty:
+            lines.append(
+                f"{self.env_file} leaves empty keys that {self.example} gives a value: "
+                f"{', '.join(self.empty)}; fill them in if the app needs them"
+            )
+        if self.loose_mode is not None:
+            lines.append(
+                f"{self.env_file} is readable by group or others (mode {self.loose_mode:03o}) "
+                f"and holds passwords; run: chmod 600 {self.env_file}"
+            )
+        return lines
+
+
+def resolve(environment: str, environments: Mapping[str, str], base_dir: Path) -> Path:
+    """The env file configured for ``environment``, relative paths taken from ``base_dir``.
+
+    Refuses an environment that is not configured and a file that does not exist.
+    """
+    if environment not in environments:
+        configured = ", ".join(environments) or "none"
+        raise EnvFileError(
+            f"unknown environment {environment!r} (configured: {configured}); "
+            f"use one of those or add it to {_CONFIG_HINT}, e.g. {environment}: .env.{environment}"
+        )
+    path = Path(base_dir) / Path(str(environments[environment])).expanduser()
+    if not path.exists():
+        raise EnvFileError(
+            f"env file {path} for environment {environment!r} does not exist; "
+            f"copy .env.example to {path} and fill in its values"
+        )
+    if not path.is_file():
+        raise EnvFileError(
+            f"env file {path} for environment {environment!r} is not a file; "
+            f"point {_CONFIG_HINT}.{environment} at a file"
+        )
+    return path
+
+
+def _statement_line(original) -> int:
+    """The line a statement's text starts on (python-dotenv counts the blank lines before it)."""
+    text = original.string
+    lead = text[: len(text) - len(text.lstrip())]
+    return original.line + len(_NEWLINE.findall(lead))
+
+
+def _parse(env_file: Path) -> tuple[dict[str, str | None], dict[str, int]]:
+    """The file's keys and values, and the line of each bare ``KEY`` written without ``=``."""
+    env_file = Path(env_file)
+    try:
+        # utf-8-sig: an editor's byte-order mark would otherwise become part of the first key.
+        text = env_file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise EnvFileError(f"{env_file} does not exist; create it or check the path") from None
+    except IsADirectoryError:
+        raise EnvFileError(f"{env_file} is a folder, not an env file; check the path") from None
+    except PermissionError:
+        raise EnvFileError(
+            f"{env_file} cannot be read by this user; fix its owner or run as its owner"
+        ) from None
+    except UnicodeDecodeError as exc:
+        # The codec's message quotes the offending byte, which may be part of a secret.
+        raise EnvFileError(
+            f"{env_file} is not UTF-8 text (first bad byte at offset {exc.start}); save it as UTF-8"
+        ) from None
+
+    bindings = list(parse_stream(io.StringIO(text)))
+    # python-dotenv only logs an unparsable statement and skips it; a skipped line in a production
+    # env file is a key silently missing, so each one is a refusal here.
+    bad_lines = [_statement_line(b.original) for b in bindings if b.error]
+    if bad_lines:
+        raise EnvFileError(
+            f"{env_file}: cannot parse {_lines(bad_lines)} (content not shown: it may hold a "
+            f"secret); write each as KEY=value, quoting values that hold spaces, quotes or #"
+        )
+    values = dict(dotenv_values(stream=io.StringIO(text), interpolate=False))
+    # The last binding of a key wins, as in dotenv_values.
+    bare = {
+        b.key: _statement_line(b.original)
+        for b in bindings
+        if b.key is not None and values.get(b.key, "") is None
+    }
+    return values, bare
+
+
+def _lines(numbers) -> str:
+    numbers = sorted(set(numbers))
+    return f"line{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+
+
+def _bare_refusal(env_file: Path, bare: Mapping[str, int], known_keys) -> str:
+    """One line about bare ``KEY`` lines; only keys the example lists are named.
+
+    A line without ``=`` may be a password pasted on a line of its own, so an unlisted one is
+    shown by its line number only.
+    """
+    known = set(known_keys)
+    named = [f"{key} (line {line})" for key, line in bare.items() if key in known]
+    unnamed = [line for key, line in bare.items() if key not in known]
+    parts = named + ([f"{_lines(unnamed)} (content not shown)"] if unnamed else [])
+    return f"{env_file}: no '=' on {'; '.join(parts)}; write KEY=value, or KEY= for an empty value"
+
+
+def read(env_file: Path) -> dict[str, str | None]:
+    """Every key of an env file with its value (``None`` for a bare ``KEY`` written without ``=``).
+
+    Refuses a file python-dotenv cannot parse, naming the line numbers but never their content.
+    """
+    return _parse(env_file)[0]
+
+
+def loose_mode(env_file: Path) -> int | None:
+    """The file's permission bits if group or others may access it, else None (and on Windows)."""
+    if os.name == "nt":
+        return None
+    mode = stat.S_IMODE(Path(env_file).stat().st_mode)
+    return mode if mode & 0o077 else None
+
+
+def compare(env_file: Path, example: Path) -> EnvCheck:
+    """Compare an env file's keys with the example's, refusing nothing and printing nothing.
+
+    Still refuses what cannot be compared: a missing example, an unreadable or malformed file.
+    """
+    env_file, example = Path(env_file), Path(example)
+    if not example.is_file():
+        raise EnvFileError(
+            f"{example} does not exist; it lists the keys every env file must have: restore it "
+            f"from the app's repository or set airgapkit.env_example in invoke.yaml"
+        )
+    wanted, _ = _parse(example)
+    given, bare = _parse(env_file)
+    return EnvCheck(
+        env_file=env_file,
+        example=example,
+        missing=tuple(k for k in wanted if k not in given),
+        # A bare line is no key the user meant to add (it may be a pasted password): it is
+        # reported by line under ``bare``, never by its text here.
+        unknown=tuple(k for k in given if k not in wanted and k not in bare),
+        empty=tuple(k for k in given if given[k] == "" and wanted.get(k)),
+        bare=bare,
+        loose_mode=loose_mode(env_file),
+    )
+
+
+def check(env_file: Path, example: Path) -> EnvCheck:
+    """Refuse an env file that lacks keys of the example; print its warnings to stderr.
+
+    Also refuses lines written without ``=`` (as ``load`` would). Returns the comparison, whose
+    ``warnings`` are the lines printed, each prefixed with ``airgapkit: warning:``.
+    """
+    result = compare(env_file, example)
+    if result.missing:
+        raise EnvFileError(
+            f"{result.env_file} lacks keys that {result.example} lists: "
+            f"{', '.join(result.missing)}; add them to {result.env_file}"
+        )
+    if result.bare:
+        raise EnvFileError(_bare_refusal(result.env_file, result.bare, _parse(result.example)[0]))
+    for line in result.warnings:
+        print(f"airgapkit: warning: {line}", file=sys.stderr)
+    return result
+
+
+def load(env_file: Path, known_keys: Iterable[str] = ()) -> dict[str, str]:
+    """The env file as the ``environment`` of a container: every key with a string value.
+
+    A bare ``KEY`` line (no ``=``) is refused: ``docker run --env-file`` would copy that variable
+    from the host's environment, which on a release machine is never what is meant. The refusal
+    names such a key when it is one of ``known_keys`` (the example's keys), else gives its line
+    number only, since a line without ``=`` may be a pasted password.
+    """
+    values, bare = _parse(env_file)
+    if bare:
+        raise EnvFileError(_bare_refusal(env_file, bare, known_keys))
+    return {k: v for k, v in values.items() if v is not None}
