@@ -143,8 +143,12 @@ def run(c, image="", name="", ports="", env_file="", detach=False):
 })
 def shell_debug(c, image="", container=""):
     """Open an interactive shell in an image or container (docker run -it IMAGE sh)."""
-    argv = engine.shell_argv(client(c), image=image or app_image(c), container=container)
-    c.run(shlex.join(argv), pty=True)
+    ref = "" if container else image or app_image(c)
+    argv = engine.shell_argv(client(c), image=ref, container=container)
+    # The shell's own exit status is the task's; no invoke report on top of what the user saw.
+    result = c.run(shlex.join(argv), pty=True, warn=True)
+    if result.exited:
+        raise Exit(code=result.exited)
 
 
 ns = Collection(pull, save, pack, load, build, prune, run, shell_debug)
