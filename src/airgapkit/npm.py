@@ -1,1 +1,397 @@
-"""The pack step: bundledDependencies, npm install / npm ci, npm pack, and a check of the .tgz. (being written)"""
+"""The pack step: bundledDependencies, npm install / npm ci, npm pack, and a check of the .tgz.
+
+The air-gapped side receives one file, the ``.tgz`` that ``npm pack`` makes. It is only useful there if
+every runtime dependency travels inside it (``package/node_modules/...``), which npm does for the
+dependencies named by ``bundleDependencies`` (spelt ``bundledDependencies`` too; ``true`` means all of
+``dependencies``). This module checks that before and after packing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import AirgapError
+
+NPM_FLAGS = ["--no-audit", "--no-fund"]
+INSTALL_HINT = "install Node.js 20 LTS, which ships npm (e.g. apt-get install nodejs npm), then retry"
+
+# Files that hold an environment's settings and secrets; they must never travel or reach an image.
+_ENV_FILE = re.compile(r"(^|/)(\.env(\..*)?|[^/]*\.env)$")
+
+
+_TEMPLATE = re.compile(r"\.(example|sample|template|dist)$")
+
+
+def is_env_file(path: str) -> bool:
+    """True for ``.env``, ``.env.prod``, ``prod.env``, ``.production.env`` (at any depth)."""
+    return bool(_ENV_FILE.search(path.rstrip("/")))
+
+
+def is_env_template(path: str) -> bool:
+    """True for the placeholders-only kind: ``.env.example``, ``.env.sample``, ``.env.template``."""
+    return is_env_file(path) and bool(_TEMPLATE.search(path))
+
+
+@dataclass(frozen=True)
+class PackageMeta:
+    """What airgapkit needs from a package.json."""
+
+    path: Path                      # the package.json read
+    name: str                       # as in package.json, scope included: tms-api, @acme/orders-api
+    version: str
+    dependencies: dict[str, str] = field(default_factory=dict)
+    bundle: object = None           # the bundleDependencies value as written (True, a list, absent)
+    main: str = "."                 # the entry file node runs (relative to the package root)
+    start: str | None = None        # scripts.start, if any
+    module_type: str = "commonjs"   # package.json "type"
+
+    @property
+    def app_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def unscoped_name(self) -> str:
+        return self.name.split("/", 1)[1] if self.name.startswith("@") else self.name
+
+    @property
+    def image_name(self) -> str:
+        """A Docker repository name: the name without its @scope/, lowercased, only [a-z0-9._-]."""
+        return docker_name(self.unscoped_name)
+
+    @property
+    def tgz_name(self) -> str:
+        """The file ``npm pack`` writes: ``@scope/name`` 1.0.0 -> ``scope-name-1.0.0.tgz``."""
+        return tgz_name(self.name, self.version)
+
+
+def tgz_name(name: str, version: str) -> str:
+    """npm's tarball naming: the leading @ dropped, the scope's slash turned into a dash."""
+    return f"{name}-{version}.tgz".removeprefix("@").replace("/", "-", 1)
+
+
+def docker_name(text: str) -> str:
+    """``text`` made into a valid Docker repository path component."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", text.lower())
+    name = re.sub(r"[._-]{2,}", "-", name).strip("._-")
+    if not name:
+        raise AirgapError(f"cannot make an image name from {text!r}: pass --image NAME")
+    return name
+
+
+def entry_point(pkg: dict) -> str:
+    """The file ``node`` should run: "main", else the "." export, else "." (node's own index.js rule)."""
+    main = pkg.get("main")
+    if isinstance(main, str) and main.strip():
+        return main.strip()
+    exports = pkg.get("exports")
+    if isinstance(exports, dict) and "." in exports:
+        exports = exports["."]
+    while isinstance(exports, dict):  # conditions: prefer what node itself would pick for an import
+        for condition in ("node", "import", "default", "require"):
+            if condition in exports:
+                exports = exports[condition]
+                break
+        else:
+            exports = None
+    if isinstance(exports, str) and exports.strip():
+        return exports.strip()
+    return "."
+
+
+# --- package.json ----------------------------------------------------------------------------------
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AirgapError(f"{path} not found: the app folder must hold a package.json "
+                          "(create one with npm init)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AirgapError(f"cannot read {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AirgapError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                          f"{exc.colno}; fix the file and retry") from None
+    if not isinstance(data, dict):
+        raise AirgapError(f"{path} must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
+def meta_from_dict(pkg: dict, path: Path) -> PackageMeta:
+    """A PackageMeta from an already-parsed package.json (``path`` names it in errors)."""
+    for key in ("name", "version"):
+        value = pkg.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise AirgapError(f'{path}: "{key}" is missing or empty; set it (npm pack needs it)')
+    deps = pkg.get("dependencies") or {}
+    if not isinstance(deps, dict):
+        raise AirgapError(f'{path}: "dependencies" must be an object of name -> version')
+    scripts = pkg.get("scripts") if isinstance(pkg.get("scripts"), dict) else {}
+    return PackageMeta(
+        path=path,
+        name=pkg["name"].strip(),
+        version=pkg["version"].strip(),
+        dependencies=dict(deps),
+        bundle=_bundle_value(pkg),
+        main=entry_point(pkg),
+        start=scripts.get("start"),
+        module_type=pkg.get("type", "commonjs"),
+    )
+
+
+def read_package(app_dir: Path) -> PackageMeta:
+    """Read and check ``app_dir/package.json``."""
+    app_dir = Path(app_dir)
+    if not app_dir.exists():
+        raise AirgapError(f"app folder {app_dir} does not exist: pass --app with the folder that "
+                          "holds package.json")
+    if not app_dir.is_dir():
+        raise AirgapError(f"{app_dir} is not a folder: pass --app with the folder that holds "
+                          "package.json")
+    path = app_dir / "package.json"
+    return meta_from_dict(_load_json(path), path)
+
+
+def _bundle_key(pkg: dict) -> str:
+    """The key npm reads: bundleDependencies wins when present, else bundledDependencies."""
+    return "bundleDependencies" if "bundleDependencies" in pkg else "bundledDependencies"
+
+
+def _bundle_value(pkg: dict):
+    return pkg.get(_bundle_key(pkg))
+
+
+def check_bundled(meta: PackageMeta) -> list[str]:
+    """The dependencies npm pack would leave out of the .tgz (sorted); empty when all are bundled."""
+    bundle = meta.bundle
+    if bundle is True:
+        return []
+    if isinstance(bundle, dict):  # npm accepts an object and takes its keys
+        bundle = list(bundle)
+    covered = set(bundle) if isinstance(bundle, list) else set()
+    return sorted(name for name in meta.dependencies if name not in covered)
+
+
+def fix_bundled(meta: PackageMeta) -> None:
+    """Set ``"bundledDependencies": true`` in package.json, keeping its indent, key order, newlines."""
+    path = meta.path
+    text = path.read_text(encoding="utf-8")
+    pkg = json.loads(text)
+    key = _bundle_key(pkg)
+    if key in pkg:
+        pkg[key] = True
+    else:  # right after "dependencies", where people look for it
+        fixed: dict = {}
+        for k, v in pkg.items():
+            fixed[k] = v
+            if k == "dependencies":
+                fixed[key] = True
+        fixed.setdefault(key, True)
+        pkg = fixed
+    indent_match = re.search(r"^([ \t]+)\S", text, re.MULTILINE)
+    indent = indent_match.group(1) if indent_match else "  "
+    out = json.dumps(pkg, indent=indent, ensure_ascii=False)
+    if text.endswith("\n"):
+        out += "\n"
+    if "\r\n" in text:
+        out = out.replace("\n", "\r\n")
+    tmp = path.with_name(f".{path.name}.airgapkit-tmp")
+    tmp.write_text(out, encoding="utf-8", newline="")
+    os.replace(tmp, path)
+    _say(f'set "{key}": true in {path}')
+
+
+# --- running npm -----------------------------------------------------------------------------------
+
+
+def _say(message: str) -> None:
+    print(f"pack: {message}", flush=True)
+
+
+def npm_executable() -> str:
+    """The npm on PATH (and the node it needs), or a clear error."""
+    npm = shutil.which("npm")
+    if not npm:
+        raise AirgapError(f"npm not found on PATH: {INSTALL_HINT}")
+    if not shutil.which("node"):
+        raise AirgapError(f"node not found on PATH (npm needs it): {INSTALL_HINT}")
+    return npm
+
+
+def _run_npm(npm: str, args: list[str], cwd: Path, *, capture: bool = False) -> str:
+    """Run npm with its progress streamed to the terminal; return stdout when ``capture``."""
+    _say(f"npm {' '.join(args)}  (in {cwd})")
+    try:
+        proc = subprocess.run([npm, *args], cwd=cwd, text=True, check=False,
+                              stdout=subprocess.PIPE if capture else None)
+    except OSError as exc:
+        raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from None
+    if proc.returncode != 0:
+        raise AirgapError(f"npm {args[0]} failed with exit code {proc.returncode} in {cwd}: "
+                          "see npm's output above")
+    return proc.stdout or ""
+
+
+def install(app_dir: Path, npm: str | None = None) -> None:
+    """``npm ci`` when a lockfile exists (exact, reproducible), else ``npm install``."""
+    npm = npm or npm_executable()
+    has_lock = (app_dir / "package-lock.json").exists() or (app_dir / "npm-shrinkwrap.json").exists()
+    _run_npm(npm, ["ci" if has_lock else "install", *NPM_FLAGS], app_dir)
+
+
+# --- what must be inside the .tgz ------------------------------------------------------------------
+
+
+def runtime_dependencies(app_dir: Path, meta: PackageMeta) -> list[str]:
+    """Install paths (``node_modules/a``, ``node_modules/a/node_modules/b``) the app needs at run time.
+
+    The direct ``dependencies``, plus every package the lockfile records as neither dev, optional nor
+    peer (npm leaves those out of a bundle). Links (``file:`` folders, workspaces) are left to npm.
+    """
+    needed = {f"node_modules/{name}" for name in meta.dependencies}
+    for lock_name in ("npm-shrinkwrap.json", "package-lock.json", "node_modules/.package-lock.json"):
+        lock_path = app_dir / lock_name
+        if not lock_path.exists():
+            continue
+        try:
+            lock = json.loads(lock_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        packages = lock.get("packages")
+        if not isinstance(packages, dict):
+            continue  # lockfile v1 (npm 6): only the direct dependencies are checked
+        for location, entry in packages.items():
+            if not location.startswith("node_modules/") or not isinstance(entry, dict):
+                continue
+            if any(entry.get(flag) for flag in ("dev", "optional", "devOptional", "peer", "link",
+                                                "extraneous")):
+                continue
+            if "/node_modules/" in location and _under_link(location, packages):
+                continue
+            needed.add(location)
+        break
+    return sorted(needed)
+
+
+def _under_link(location: str, packages: dict) -> bool:
+    parent = location.rsplit("/node_modules/", 1)[0]
+    entry = packages.get(parent)
+    return isinstance(entry, dict) and bool(entry.get("link"))
+
+
+def _dep_name(location: str) -> str:
+    return location.rsplit("node_modules/", 1)[1]
+
+
+@dataclass
+class TgzContents:
+    """What ``check_tgz`` found: the packed package.json, and any env files it carries."""
+
+    package: dict | None
+    env_files: list[str]
+
+
+def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
+    """Check that the .tgz holds every install path in ``required`` (read as a stream)."""
+    required = set(required)
+    present: set[str] = set()
+    env_files: list[str] = []
+    package = None
+    try:
+        with tarfile.open(tgz, mode="r|gz") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                if not name.startswith("package/"):
+                    continue
+                rel = name[len("package/"):]
+                if (is_env_file(rel) and not is_env_template(rel)
+                        and not rel.startswith("node_modules/")):
+                    env_files.append(rel)
+                if rel.endswith("/package.json") and rel.startswith("node_modules/"):
+                    present.add(rel[: -len("/package.json")])
+                elif rel == "package.json" and member.isfile():
+                    f = tar.extractfile(member)
+                    try:
+                        package = json.loads(f.read(5_000_000))
+                    except ValueError:
+                        package = None
+    except (OSError, tarfile.TarError, EOFError) as exc:
+        raise AirgapError(f"{tgz} is not a readable npm package (.tgz): {exc}; pack it again") from None
+    if package is None:
+        raise AirgapError(f"{tgz} has no readable package/package.json: not an npm pack file; "
+                          "pack it again")
+    missing = sorted(required - present)
+    if missing:
+        names = ", ".join(sorted({_dep_name(m) for m in missing}))
+        raise AirgapError(f"{tgz} lacks runtime dependencies {names}: set "
+                          '"bundledDependencies": true in package.json and pack again')
+    return TgzContents(package=package, env_files=env_files)
+
+
+# --- the step --------------------------------------------------------------------------------------
+
+
+def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
+    """Install and pack ``app_dir`` with its dependencies bundled; return the checked .tgz in out_dir."""
+    app_dir = Path(app_dir)
+    out_dir = Path(out_dir)
+    meta = read_package(app_dir)
+    _say(f"{meta.name} {meta.version} from {app_dir}")
+    unbundled = check_bundled(meta)
+    if unbundled:
+        if not fix:
+            raise AirgapError(
+                f"{meta.path}: dependencies not bundled ({', '.join(unbundled)}); add "
+                '"bundledDependencies": true to package.json, or run pack with --fix')
+        fix_bundled(meta)
+        meta = read_package(app_dir)
+    npm = npm_executable()
+    install(app_dir, npm)
+    required = runtime_dependencies(app_dir, meta)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".pack-", dir=out_dir))
+    try:
+        report = _run_npm(npm, ["pack", "--pack-destination", str(staging.resolve()), "--json",
+                                *NPM_FLAGS], app_dir, capture=True)
+        packed = staging / _packed_name(report, staging, meta)
+        contents = check_tgz(packed, required)
+        if contents.env_files:
+            _say(f"warning: {packed.name} carries env files ({', '.join(contents.env_files)}): add "
+                 'a "files" list or an .npmignore to package.json\'s folder; the build drops them')
+        final = out_dir / packed.name
+        os.replace(packed, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _say(f"{final} holds {meta.name} {meta.version} and its {len(required)} runtime "
+         "dependencies")
+    return final
+
+
+def _packed_name(report: str, staging: Path, meta: PackageMeta) -> str:
+    """The file npm pack wrote: from its --json report, else the one .tgz in the staging folder."""
+    start = report.find("[")
+    if start >= 0:
+        try:
+            entries = json.loads(report[start:])
+            name = entries[0]["filename"]
+            if (staging / name).is_file():
+                return name
+        except (ValueError, LookupError, TypeError):
+            pass
+    found = sorted(p.name for p in staging.glob("*.tgz"))
+    if len(found) == 1:
+        return found[0]
+    raise AirgapError(f"npm pack did not write {meta.tgz_name} into {staging}: see npm's output "
+                      "above")
