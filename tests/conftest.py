@@ -134,3 +134,33 @@ def registry(tmp_path_factory, docker_client, base_image):
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+# The image the run, save and load tests use: the stand-in plus a one-line HTTP server answering with
+# $GREETING on port 8080, so a container proves its env file reached it without the example app.
+HTTP_SERVER_JS = (
+    "require('http').createServer((q, r) => r.end(process.env.GREETING || 'unset'))"
+    ".listen(8080, () => console.log('listening on 8080'))"
+)
+
+
+@pytest.fixture(scope="session")
+def http_image(docker_client, base_image, tmp_path_factory):
+    """A small image of its own (own id, removed at the end) whose CMD serves $GREETING on 8080."""
+    import json
+
+    from airgapkit import engine
+
+    context = tmp_path_factory.mktemp("http-image")
+    (context / "Dockerfile").write_text(
+        f"FROM {base_image}\n"
+        f"RUN echo {uuid.uuid4().hex} > /image-marker\n"
+        f"CMD {json.dumps(['node', '-e', HTTP_SERVER_JS])}\n"
+    )
+    ref = f"agk-test-http:{uuid.uuid4().hex[:8]}"
+    engine.build(docker_client, context, ref, offline=True)
+    yield ref
+    try:
+        docker_client.images.remove(ref, force=True)
+    except docker.errors.NotFound:
+        pass

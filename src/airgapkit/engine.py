@@ -35,7 +35,7 @@ from rich.progress import (
 from .errors import AirgapError, EngineUnavailable, ImageMissing, IntegrityError
 
 # Progress and notices on stderr; stdout carries logs only.
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one notice, one line, even in a CI log
 
 CHUNK = 1024 * 1024  # save and load move 1 MiB at a time: memory stays flat whatever the image size
 PROBE_TIMEOUT = 15  # seconds to wait for the first answer before declaring the engine unreachable
