@@ -27,3 +27,14 @@ class PasswordError(AirgapError):
 
 class UnsafeArchive(AirgapError):
     """An archive member would escape, overwrite, or expand beyond bounds."""
+
+
+# --- base-image and application-image rules (policy.py, scanreports.py) --------------------------
+
+
+class PolicyViolation(AirgapError):
+    """An image breaks a selection rule (size, Node LTS, vulnerabilities, non-root, secrets)."""
+
+
+class ScanReportError(AirgapError):
+    """A vulnerability report is missing, unreadable, or in a format airgapkit does not know."""
