@@ -1,0 +1,198 @@
+"""Archive passwords: where they come from, how strong they must be, and where a new one is written.
+
+A password comes from the ``AIRGAPKIT_PASSWORD`` variable, a file (``--password-file``), or a prompt;
+never from a flag's value, so it never shows in ``ps`` or ``/proc/*/cmdline``. Nothing here puts a
+password into a message, a log line or an exception.
+
+Why strength matters: WinZip AES (the zip encryption 7-Zip and airgapkit use) derives its key with
+PBKDF2-HMAC-SHA1 at only 1,000 iterations, so each guess is cheap: a few thousand per second on one
+CPU core (``guesses_per_second()`` measures this machine), millions per second on a GPU. A password a
+person makes up falls quickly. ``check_strength`` therefore asks for an estimated 80 bits or more
+(length x log2 of the character classes used, capped by the number of distinct characters): e.g. 14
+random characters from all four classes, 18 random lower-case letters, or a generated password
+(``generate``: 192 bits from ``secrets``). A weaker one is refused unless the user says
+``--allow-weak-password``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import math
+import os
+import secrets
+import string
+import sys
+import time
+from pathlib import Path
+
+from .errors import AirgapError, PasswordError
+
+ENV_VAR = "AIRGAPKIT_PASSWORD"
+MIN_BITS = 80
+GENERATED_BYTES = 24  # 192 bits; token_urlsafe gives 32 characters
+PBKDF2_ITERATIONS = 1000  # fixed by the WinZip AES format
+
+
+def _from_file(path: Path) -> str:
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise PasswordError(f"password file {path} does not exist; check the path") from None
+    except (PermissionError, IsADirectoryError):
+        raise PasswordError(f"password file {path} cannot be read; check it is a readable file") \
+            from None
+    except UnicodeDecodeError:
+        raise PasswordError(f"password file {path} is not UTF-8 text; save it as UTF-8") from None
+    password = text.lstrip("\ufeff").rstrip("\r\n")
+    if not password:
+        raise PasswordError(f"password file {path} is empty; put the password on its first line")
+    if "\n" in password or "\r" in password:
+        raise PasswordError(f"password file {path} has more than one line; keep only the password")
+    return password
+
+
+def _prompt(confirm: bool) -> str:
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise PasswordError(f"no password given and no terminal to ask on; set {ENV_VAR}, or pass "
+                            "--password-file FILE (or --generate-password when archiving)")
+    password = getpass.getpass("Archive password: ")
+    if not password:
+        raise PasswordError("empty password; type one, or use --password-file or "
+                            "--generate-password")
+    if confirm and getpass.getpass("Same password again: ") != password:
+        raise PasswordError("the two passwords differ; run the command again")
+    return password
+
+
+def resolve(*, password_file: Path | None, env_var: str = ENV_VAR, confirm: bool,
+            allow_weak: bool) -> str:
+    """The password: from ``env_var``, else ``password_file``, else a prompt (twice when ``confirm``).
+
+    Both a variable and a file given is an error rather than a silent choice. Unless ``allow_weak``,
+    a password that ``check_strength`` finds weak is refused.
+    """
+    from_env = os.environ.get(env_var) if env_var else None
+    if from_env and password_file:
+        raise PasswordError(f"both {env_var} and --password-file {password_file} give a password; "
+                            "unset one of them")
+    if from_env:
+        password, source = from_env, env_var
+    elif password_file:
+        password, source = _from_file(Path(password_file)), f"password file {password_file}"
+    else:
+        password, source = _prompt(confirm), "the typed password"
+    if not allow_weak:
+        check_strength(password, source=source)
+    return password
+
+
+def estimate_bits(password: str) -> float:
+    """A simple, documented entropy estimate: length x log2(pool of the character classes used).
+
+    The length counted is at most twice the number of distinct characters, so ``aaaa...`` or
+    ``abcabc...`` score low. It overrates dictionary phrases; it is a floor for users, not a proof.
+    """
+    if not password:
+        return 0.0
+    pool = 0
+    pool += 26 if any(ch in string.ascii_lowercase for ch in password) else 0
+    pool += 26 if any(ch in string.ascii_uppercase for ch in password) else 0
+    pool += 10 if any(ch in string.digits for ch in password) else 0
+    pool += 33 if any(ch in string.punctuation or ch == " " for ch in password) else 0
+    pool += 100 if any(ord(ch) > 127 for ch in password) else 0
+    length = min(len(password), 2 * len(set(password)))
+    return length * math.log2(max(pool, 2))
+
+
+def guesses_per_second(seconds: float = 0.05) -> float:
+    """How many WinZip AES-256 password guesses one core of this machine tries per second."""
+    salt = b"\0" * 16
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        hashlib.pbkdf2_hmac("sha1", b"guess", salt, PBKDF2_ITERATIONS, 66)
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 31_557_600), ("days", 86_400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            value = seconds / size
+            return f"{value:.3g} {unit}" if value < 1e6 else f"{value:.1e} {unit}"
+    return f"{seconds:.0f} seconds"
+
+
+def check_strength(password: str, source: str = "the password") -> None:
+    """Refuse a password estimated below MIN_BITS bits, saying why and what to do instead."""
+    bits = estimate_bits(password)
+    if bits >= MIN_BITS:
+        return
+    rate = guesses_per_second()
+    half_space = 2 ** (bits - 1) / rate
+    raise PasswordError(
+        f"{source} is weak (about {bits:.0f} bits; {MIN_BITS} needed): WinZip AES uses PBKDF2-HMAC-SHA1 "
+        f"at {PBKDF2_ITERATIONS} iterations, {rate:,.0f} guesses/s on one core here, so one core finds "
+        f"it in about {_duration(half_space)} and a GPU far sooner; use --generate-password, a longer "
+        "random password, or --allow-weak-password to accept the risk")
+
+
+def new_password() -> str:
+    """A fresh password of 192 bits from ``secrets`` (32 URL-safe characters)."""
+    return secrets.token_urlsafe(GENERATED_BYTES)
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (symlinks resolved)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
+
+
+def write_password(password: str, dest: Path, forbidden_dir: Path | None = None) -> Path:
+    """Write ``password`` to a new file ``dest`` of mode 0600, atomically, never overwriting.
+
+    The file is created 0600 with O_EXCL (it never exists with a wider mode), filled, synced, then
+    hard-linked to ``dest`` (which fails if ``dest`` exists) and the temporary name removed.
+    Refused when ``dest`` lies inside ``forbidden_dir`` (the folder that carries the archive).
+    """
+    dest = Path(dest)
+    if forbidden_dir is not None and is_inside(dest.parent, forbidden_dir):
+        raise PasswordError(f"password file {dest} would lie inside {forbidden_dir}, which carries the "
+                            "archive; write it to a folder that travels separately")
+    if dest.exists() or dest.is_symlink():
+        raise PasswordError(f"password file {dest} already exists; move it away or name another file")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # in case the umask or the filesystem did something else
+        with os.fdopen(fd, "wb") as f:
+            f.write(password.encode("utf-8") + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, dest)
+        except FileExistsError:
+            raise PasswordError(f"password file {dest} already exists; move it away or name another "
+                                "file") from None
+        except OSError:  # a filesystem without hard links: rename, after checking again
+            if dest.exists():
+                raise PasswordError(f"password file {dest} already exists; move it away") from None
+            os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def generate(dest: Path, forbidden_dir: Path | None = None) -> str:
+    """Make a new 192-bit password, write it to ``dest`` (mode 0600) and return it."""
+    password = new_password()
+    write_password(password, dest, forbidden_dir)
+    return password
+
+
+def refuse_inside(password_file: Path | None, archive_dir: Path) -> None:
+    """A password file inside the folder that carries the archive would travel with it: refuse."""
+    if password_file and is_inside(Path(password_file), archive_dir):
+        raise AirgapError(f"password file {password_file} lies inside {archive_dir}, which carries the "
+                          "archive; keep the password in a folder that travels separately")
