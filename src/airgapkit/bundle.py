@@ -1,0 +1,186 @@
+"""The transfer bundle: one AES-256 archive with a manifest, its hash file and its password.
+
+A bundle is what crosses the air gap. Inside the archive:
+
+- ``images/<name>.tar``  each image, streamed straight from ``docker save`` (never staged on disk),
+- ``app/<name>.tgz``     the packed app (base bundles),
+- ``reports/...``        scanner reports carried for the gate on the other side,
+- ``manifest.json``      what the bundle is and the size and SHA-256 of every member.
+
+Beside it, in other folders, go the archive's SHA-256 (second channel) and its password (third).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
+
+from . import __version__, digest, engine, vault
+from .errors import AirgapError, IntegrityError
+
+FORMAT = "airgapkit-bundle"
+FORMAT_VERSION = 1
+KINDS = ("base", "release")
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Manifest:
+    kind: str
+    app: dict
+    images: list[dict] = field(default_factory=list)
+    files: list[dict] = field(default_factory=list)
+    created: str = ""
+    created_by: str = f"airgapkit {__version__}"
+    gate: dict | None = None
+
+    def to_json(self) -> bytes:
+        body = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.__dict__}
+        return json.dumps(body, indent=2, sort_keys=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, source: Path) -> Manifest:
+        try:
+            body = json.loads(data)
+        except ValueError as exc:
+            raise AirgapError(f"{source}: manifest.json is not valid JSON ({exc})") from None
+        if body.get("format") != FORMAT or body.get("format_version") != FORMAT_VERSION:
+            raise AirgapError(
+                f"{source}: not an airgapkit bundle of format version {FORMAT_VERSION} "
+                f"(found {body.get('format')!r} {body.get('format_version')!r}); "
+                "make it again with this airgapkit version"
+            )
+        body.pop("format"), body.pop("format_version")
+        return cls(**body)
+
+    def member(self, path: str) -> dict:
+        for entry in self.files:
+            if entry["path"] == path:
+                return entry
+        raise AirgapError(f"the bundle's manifest lists no member {path!r}")
+
+    def members(self, prefix: str) -> list[dict]:
+        return [entry for entry in self.files if entry["path"].startswith(prefix)]
+
+
+@dataclass
+class Delivery:
+    """Where the three parts of a bundle went: media, second channel, third channel."""
+
+    archive: Path
+    sums: Path
+    password: Path | None
+
+
+def archive_name(app: dict, kind: str) -> str:
+    return f"{app['image_name']}-{app['version']}-{kind}.zip"
+
+
+def image_record(client, ref: str, member: str) -> dict:
+    attrs = engine.require_image(client, ref).attrs
+    return {
+        "ref": ref,
+        "member": member,
+        "id": attrs["Id"],
+        "repo_tags": attrs.get("RepoTags") or [],
+        "layers": attrs.get("RootFS", {}).get("Layers", []),
+        "size": attrs.get("Size"),
+    }
+
+
+def create(
+    client,
+    dest: Path,
+    manifest: Manifest,
+    *,
+    images: list[str],
+    files: list[tuple[Path, str]],
+    password: str,
+    level: int,
+) -> str:
+    """Write the bundle archive at dest; return the archive's SHA-256.
+
+    Images stream from the engine into their members while they are hashed, so a multi-GB image is
+    read once and never held in memory. The manifest goes in last, when every hash is known.
+    """
+    manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with vault.ArchiveWriter(dest, password, level) as archive:
+        for ref in images:
+            member = f"images/{engine.tar_name(ref)}"
+            record = image_record(client, ref, member)
+            sha, size = archive.add_stream(member, engine.save_stream(client, [ref]))
+            manifest.images.append(record)
+            manifest.files.append({"path": member, "size": size, "sha256": sha})
+        for path, arcname in files:
+            sha, size = archive.add_file(path, arcname)
+            manifest.files.append({"path": arcname, "size": size, "sha256": sha})
+        archive.add_bytes(MANIFEST, manifest.to_json())
+    return digest.sha256_file(dest)
+
+
+class OpenBundle:
+    """A bundle whose archive hash checked out, opened with its password."""
+
+    def __init__(self, path: Path, reader: vault.ArchiveReader, manifest: Manifest):
+        self.path, self.reader, self.manifest = path, reader, manifest
+
+    def open_member(self, path: str) -> IO[bytes]:
+        """A decrypting stream of one member, whose SHA-256 is checked when it is read to the end."""
+        entry = self.manifest.member(path)
+        return self.reader.open(path, expected_sha256=entry["sha256"])
+
+    def extract(self, path: str, dest_dir: Path) -> Path:
+        """Extract one member into dest_dir, checked against the manifest's SHA-256."""
+        entry = self.manifest.member(path)
+        written = self.reader.extract_members([path], dest_dir, expected={path: entry["sha256"]})
+        return written[0]
+
+    def load_images(self, client) -> list[str]:
+        """Stream every image member into ``docker load``; return the tags loaded."""
+        loaded: list[str] = []
+        for image in self.manifest.images:
+            size = self.manifest.member(image["member"])["size"]
+            with self.open_member(image["member"]) as stream:
+                loaded += engine.load(client, stream, size=size)
+        return loaded
+
+
+def read_manifest(reader: vault.ArchiveReader, path: Path) -> Manifest:
+    if MANIFEST not in reader.names():
+        raise AirgapError(f"{path}: no manifest.json inside; this is not an airgapkit bundle")
+    return Manifest.from_json(reader.read_bytes(MANIFEST, limit=16 * 1024 * 1024), path)
+
+
+def open_verified(path: Path, sums: Path | None, password: str, *, kind: str) -> OpenBundle:
+    """Verify the archive against its separately delivered hash, then open it and check its kind.
+
+    Nothing is decrypted before the hash checks out.
+    """
+    if not path.is_file():
+        raise AirgapError(f"bundle {path} does not exist; give the archive that came on the media")
+    sums = sums or digest.find_sums(path)
+    if sums is None:
+        raise IntegrityError(
+            f"no hash file for {path}; give the SHA256SUMS that came by the second channel with --sums"
+        )
+    digest.verify_file(path, sums)
+    reader = vault.ArchiveReader(path, password)
+    manifest = read_manifest(reader, path)
+    if manifest.kind != kind:
+        raise AirgapError(
+            f"{path} is a {manifest.kind} bundle, but this step needs a {kind} bundle "
+            f"({'inv release' if kind == 'base' else 'inv deploy'} takes the one "
+            f"{'inv export' if kind == 'base' else 'inv release'} made)"
+        )
+    return OpenBundle(path, reader, manifest)
+
+
+def deliver(archive: Path, archive_sha: str, hashes_dir: Path) -> Path:
+    """Write the archive's hash file (sha256sum -c format) into the second-channel folder."""
+    hashes_dir.mkdir(parents=True, exist_ok=True)
+    sums = hashes_dir / f"{archive.name}.sha256"
+    digest.write_sums({archive.name: archive_sha}, sums)
+    return sums

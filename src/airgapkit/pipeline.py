@@ -1,0 +1,415 @@
+"""The composite flows of the procedure: export (steps 1-2), release (3-4), deploy (5).
+
+Each flow calls the primitive library functions explicitly, in the order the procedure gives, and
+prints at the end what to carry and how.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker.errors
+from rich.console import Console
+from rich.table import Table
+
+from . import buildcontext, bundle, digest, engine, envfiles, npm, passwords, policy, vault
+from .errors import AirgapError
+
+console = Console(stderr=True)
+
+
+@dataclass
+class Places:
+    """The three places a bundle's parts go: the media, the second channel, the third channel."""
+
+    out_dir: Path
+    hashes_dir: Path
+    password_dir: Path
+
+    def check(self) -> None:
+        vault.check_separate(archive_folder=self.out_dir, hashes_folder=self.hashes_dir,
+                             password_folder=self.password_dir)
+
+
+@dataclass
+class Crossing:
+    """How the outgoing archive is protected."""
+
+    places: Places
+    level: int = 6
+    password_file: Path | None = None  # a given password; else one is generated
+    allow_weak_password: bool = False
+
+
+@dataclass
+class Gate:
+    """The base-image rules to apply (see policy.py)."""
+
+    limits: dict = field(default_factory=dict)
+    report: Path | None = None
+    accept_risk: str = ""
+
+
+def outgoing_password(crossing: Crossing) -> str | None:
+    """The password given for a new archive, or None when one is to be generated."""
+    if crossing.password_file or os.environ.get(passwords.ENV_VAR):
+        return passwords.resolve(password_file=crossing.password_file, confirm=False,
+                                 allow_weak=crossing.allow_weak_password)
+    return None
+
+
+def make_bundle(client, manifest: bundle.Manifest, crossing: Crossing, *, images: list[str],
+                files: list[tuple[Path, str]]) -> bundle.Delivery:
+    """Write the archive to the media folder, its hash and (new) password to the other two."""
+    places = crossing.places
+    places.check()
+    name = bundle.archive_name(manifest.app, manifest.kind)
+    given = outgoing_password(crossing)
+    password = given or passwords.new_password()
+    archive = places.out_dir / name
+    sha = bundle.create(client, archive, manifest, images=images, files=files,
+                        password=password, level=crossing.level)
+    sums = bundle.deliver(archive, sha, places.hashes_dir)
+    if given:
+        return bundle.Delivery(archive, sums, None)
+    # Written once the archive is in place; a password file left by an earlier run of the same
+    # bundle belongs to the archive just replaced.
+    password_path = places.password_dir / f"{name}.password"
+    password_path.unlink(missing_ok=True)
+    passwords.write_password(password, password_path, forbidden_dir=places.out_dir)
+    return bundle.Delivery(archive, sums, password_path)
+
+
+def app_record(meta: npm.PackageMeta) -> dict:
+    return {"name": meta.name, "version": meta.version, "image_name": meta.image_name,
+            "tgz": meta.tgz_name}
+
+
+def report_files(report: Path | None) -> list[tuple[Path, str]]:
+    return [(report, f"reports/{report.name}")] if report else []
+
+
+# --- step 1-2: the connected side ------------------------------------------------------------------
+
+
+def export(client, *, app_dir: Path, base_image: str, build_dir: Path, crossing: Crossing,
+           gate: Gate) -> bundle.Delivery:
+    """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing."""
+    engine.pull(client, base_image, if_missing=True)
+    verdict = policy.gate(client, base_image, kind="base", report=gate.report, limits=gate.limits,
+                          accept_risk=gate.accept_risk)
+    meta = npm.read_package(app_dir)
+    tgz = npm.pack(app_dir, build_dir)
+    manifest = bundle.Manifest(kind="base", app=app_record(meta), gate=verdict.record())
+    return make_bundle(client, manifest, crossing, images=[base_image],
+                       files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report)])
+
+
+# --- step 3-4: the air-gapped dev side -------------------------------------------------------------
+
+
+@dataclass
+class Incoming:
+    """A bundle that arrived: the archive, its separately delivered hash, its password file."""
+
+    archive: Path
+    sums: Path | None = None
+    password_file: Path | None = None
+
+    def open(self, kind: str) -> bundle.OpenBundle:
+        password = passwords.resolve(password_file=self.password_file, confirm=False, allow_weak=True)
+        return bundle.open_verified(self.archive, self.sums, password, kind=kind)
+
+
+def release(client, *, incoming: Incoming, dockerfile: Path, variant: str, ports: str,
+            health_path: str, health_timeout: int, crossing: Crossing, gate: Gate,
+            no_cache: bool = False) -> bundle.Delivery:
+    """Verify the export bundle, build the app image offline, smoke-test it, bundle it for prod."""
+    opened = incoming.open("base")
+    app = opened.manifest.app
+    ref = f"{app['image_name']}:{app['version']}"
+    opened.load_images(client)
+    base_image = opened.manifest.images[0]["ref"]
+    with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as work:
+        tgz = opened.extract(f"app/{app['tgz']}", Path(work))
+        report = gate.report or carried_report(opened, Path(work))
+        context, dockerfile_name, build_args = buildcontext.stage(
+            tgz, dockerfile, Path(work) / "context", variant=variant)
+        build_args["BASE_IMAGE"] = base_image
+        engine.build(client, context, ref, dockerfile=dockerfile_name, build_args=build_args,
+                     no_cache=no_cache, offline=True)
+        smoke_test(client, ref, ports=ports, health_path=health_path, timeout=health_timeout)
+        verdict = policy.gate(client, ref, kind="app", report=report, limits=gate.limits,
+                              accept_risk=gate.accept_risk)
+        manifest = bundle.Manifest(kind="release", app=app, gate=verdict.record())
+        return make_bundle(client, manifest, crossing, images=[ref], files=report_files(report))
+
+
+def carried_report(opened: bundle.OpenBundle, work: Path) -> Path | None:
+    """The scanner report that came in the export bundle, if one did."""
+    reports = opened.manifest.members("reports/")
+    return opened.extract(reports[0]["path"], work) if reports else None
+
+
+# --- containers and their health -------------------------------------------------------------------
+
+
+def container_port(ports: str) -> str:
+    return ports.rsplit(":", 1)[-1]
+
+
+def health_url(ports: str, path: str) -> str:
+    parts = ports.split(":")
+    host = parts[0] if len(parts) == 3 and parts[0] not in ("", "0.0.0.0") else "127.0.0.1"  # noqa: S104
+    return f"http://{host}:{parts[-2]}{path}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(container, url: str, timeout: int) -> None:
+    """Poll url until it answers 200; fail fast when the container exits."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise AirgapError(
+                f"container {container.name} exited (code {container.attrs['State']['ExitCode']}) "
+                f"before {url} answered; see `docker logs {container.name}`"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own loopback URL
+                if answer.status == 200:
+                    return
+                last = f"HTTP {answer.status}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        time.sleep(0.5)
+    raise AirgapError(f"{url} did not answer 200 within {timeout} s (last: {last}); "
+                      f"see `docker logs {container.name}`")
+
+
+def smoke_test(client, ref: str, *, ports: str, health_path: str, timeout: int) -> None:
+    """Start the image on a free loopback port, wait for its health path, then remove it."""
+    port = free_port()
+    name = f"{engine.default_container_name(ref)}-smoke-{port}"
+    console.print(f"smoke test: {ref} on 127.0.0.1:{port}{health_path}")
+    container = engine.run(client, ref, name=name, ports=f"127.0.0.1:{port}:{container_port(ports)}",
+                           detach=True, remove=False)
+    try:
+        wait_healthy(container, f"http://127.0.0.1:{port}{health_path}", timeout)
+    finally:
+        container.remove(force=True)
+    console.print(f"smoke test passed: {ref}")
+
+
+# --- step 5: test/prod -----------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """Where and how the release runs: environment, its env file, container name and ports."""
+
+    environment: str
+    environments: dict
+    env_example: Path
+    base_dir: Path
+    ports: str
+    health_path: str
+    health_timeout: int
+    name: str = ""
+
+
+def deploy(client, *, incoming: Incoming, target: Target):
+    """Verify and load a release bundle, then replace the running container; roll back if unhealthy."""
+    env_file = envfiles.resolve(target.environment, target.environments, target.base_dir)
+    envfiles.check(env_file, target.env_example)
+    env = envfiles.load(env_file)
+    opened = incoming.open("release")
+    opened.load_images(client)
+    ref = opened.manifest.images[0]["ref"]
+    name = target.name or engine.default_container_name(ref)
+    return replace_container(client, ref, name, env, target)
+
+
+def replace_container(client, ref: str, name: str, env: dict, target: Target):
+    """Start ref as name; the container it replaces waits aside and comes back if ref is unhealthy."""
+    previous = set_aside(client, name)
+    container = engine.run(client, ref, name=name, ports=target.ports, env=env, detach=True,
+                           remove=False)
+    try:
+        wait_healthy(container, health_url(target.ports, target.health_path), target.health_timeout)
+    except AirgapError as failure:
+        container.remove(force=True)
+        if previous is not None:
+            restore(previous, name)
+            raise AirgapError(f"{failure}; the previous container {name} runs again") from None
+        raise
+    if previous is not None:
+        previous.remove(force=True)
+    console.print(f"{name} runs {ref}, healthy at {health_url(target.ports, target.health_path)}")
+    return container
+
+
+def set_aside(client, name: str):
+    """Stop the container called name (if any) and rename it, keeping it for a rollback."""
+    try:
+        current = client.containers.get(name)
+    except docker.errors.NotFound:
+        return None
+    stale = f"{name}-previous"
+    try:
+        client.containers.get(stale).remove(force=True)  # left by an interrupted earlier deploy
+    except docker.errors.NotFound:
+        pass
+    current.stop(timeout=10)
+    current.rename(stale)
+    return current
+
+
+def restore(previous, name: str) -> None:
+    previous.rename(name)
+    previous.start()
+
+
+# --- housekeeping ----------------------------------------------------------------------------------
+
+
+def copy_into(files: list[Path], folder: Path) -> list[Path]:
+    """Carry files into a folder (the demo's stand-in for media and second channels)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy2(f, folder / f.name)) for f in files]
+
+
+def print_delivery(delivery: bundle.Delivery, next_step: str) -> None:
+    """Say exactly what to carry, by which channel, and what to run on the other side."""
+    table = Table(title="Carry these separately", show_lines=True)
+    for column in ("what", "file", "how"):
+        table.add_column(column)
+    table.add_row("archive", str(delivery.archive), "on the transfer media")
+    table.add_row("SHA-256", str(delivery.sums), "by a second channel, never with the archive")
+    if delivery.password:
+        table.add_row("password", str(delivery.password),
+                      "by a third channel (in person, phone); delete it here once delivered")
+    else:
+        table.add_row("password", "(the one you gave)", "by a third channel, never with the archive")
+    Console().print(table)
+    Console().print(f"On the other side: {next_step}")
+
+
+def debug_shell_argv(client, target: Target, image: str) -> list[str]:
+    """Exec into the environment's running container, else a fresh one with its env file."""
+    name = target.name or engine.default_container_name(image)
+    try:
+        if client.containers.get(name).status == "running":
+            return engine.shell_argv(client, container=name)
+    except docker.errors.NotFound:
+        pass
+    env_file = envfiles.resolve(target.environment, target.environments, target.base_dir)
+    envfiles.check(env_file, target.env_example)
+    argv = engine.shell_argv(client, image=image)
+    return [*argv[:-2], "--env-file", str(env_file), *argv[-2:]]
+
+
+def read_manifest(incoming: Incoming) -> bundle.Manifest:
+    """The manifest of a bundle; its archive hash is checked first when a hash file is at hand."""
+    password = passwords.resolve(password_file=incoming.password_file, confirm=False, allow_weak=True)
+    sums = incoming.sums or digest.find_sums(incoming.archive)
+    if sums:
+        digest.verify_file(incoming.archive, sums)
+    else:
+        console.print(f"warning: no hash file for {incoming.archive}; its integrity is not verified")
+    with vault.ArchiveReader(incoming.archive, password) as reader:
+        return bundle.read_manifest(reader, incoming.archive)
+
+
+def print_manifest(manifest: bundle.Manifest) -> None:
+    out = Console()
+    app = manifest.app
+    out.print(f"[bold]{manifest.kind} bundle[/bold] of {app['name']} {app['version']}, made "
+              f"{manifest.created} by {manifest.created_by}")
+    images = Table(title="Images")
+    for column in ("ref", "id", "repo tags", "layers", "size"):
+        images.add_column(column)
+    for image in manifest.images:
+        images.add_row(image["ref"], image["id"][:19], ", ".join(image["repo_tags"]),
+                       str(len(image["layers"])), f"{(image.get('size') or 0) / 1e6:.1f} MB")
+    files = Table(title="Files")
+    for column in ("path", "size", "SHA-256"):
+        files.add_column(column)
+    for entry in manifest.files:
+        files.add_row(entry["path"], f"{entry['size']:,}", entry["sha256"])
+    out.print(images, files)
+    if manifest.gate:
+        print_gate_record(manifest.gate, out)
+
+
+def print_gate_record(record: dict, out: Console) -> None:
+    """The image rules as they stood when the bundle was made, and any risk a person accepted."""
+    rules = Table(title=f"Image rules for {record['image']} ({record['kind']} image)")
+    for column in ("rule", "result", "measured", "limit"):
+        rules.add_column(column)
+    for rule in record["rules"]:
+        rules.add_row(rule["rule"], "PASS" if rule["passed"] else "FAIL", rule["measured"],
+                      rule["limit"])
+    out.print(rules)
+    if record.get("accepted_risk"):
+        out.print(f"[yellow]risk accepted[/yellow] for {', '.join(record['failures'])}: "
+                  f"{record['accepted_risk']}")
+
+
+# --- the demo: three machines in three folders -----------------------------------------------------
+
+DEMO_ENV = "APP_ENV=prod\nGREETING=hello from the prod .env\n"
+
+
+def demo(client, *, app_dir: Path, base_image: str, workdir: Path, port: int, policy: dict,
+         dockerfile: Path) -> str:
+    """Export, carry, release, carry, deploy; return what the deployed API answered on /health."""
+    sides = {side: workdir / side for side in ("connected", "airgapped", "prod")}
+    for side in sides.values():
+        shutil.rmtree(side, ignore_errors=True)
+    risk = "demo: no scanner report on this machine"
+    exported = export(client, app_dir=app_dir, base_image=base_image,
+                      build_dir=sides["connected"] / "build",
+                      crossing=Crossing(side_places(sides["connected"])),
+                      gate=Gate(policy, None, risk))
+    released = release(client, incoming=carry(exported, sides["airgapped"] / "inbox"),
+                       dockerfile=dockerfile, variant="inside", ports=f"{port}:8080",
+                       health_path="/health", health_timeout=60,
+                       crossing=Crossing(side_places(sides["airgapped"])), gate=Gate(policy, None, risk))
+    prod = sides["prod"]
+    prod.mkdir(parents=True, exist_ok=True)
+    (prod / ".env.prod").write_text(DEMO_ENV)
+    os.chmod(prod / ".env.prod", 0o600)
+    shutil.copy2(app_dir / ".env.example", prod / ".env.example")
+    target = Target("prod", {"prod": ".env.prod"}, prod / ".env.example", prod, f"{port}:8080",
+                    "/health", 60)
+    deploy(client, incoming=carry(released, prod / "inbox"), target=target)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:  # noqa: S310
+        body = answer.read().decode()
+    Console().print(f"http://127.0.0.1:{port}/health answered: {body}")
+    return body
+
+
+def side_places(side: Path) -> Places:
+    return Places(side / "media", side / "second-channel", side / "third-channel")
+
+
+def carry(delivery: bundle.Delivery, inbox: Path) -> Incoming:
+    """What a person carries across: the archive, its hash and its password, into the next machine."""
+    archive, sums = copy_into([delivery.archive, delivery.sums], inbox)
+    password = copy_into([delivery.password], inbox / "password")[0] if delivery.password else None
+    return Incoming(archive, sums, password)
