@@ -18,9 +18,11 @@ Units and decisions, in one place:
   major fails (no LTS), past end of life fails, fewer than ``min_support_months`` whole months to
   end of life fails. An even major not yet in LTS (a "Current" release) passes: it will get LTS.
 - A missing vulnerability report fails: a gate that cannot see is not a pass. A report whose image
-  ID differs from the image's fails (its numbers are about another image); a report that names the
-  image only by a different name passes with a warning in the table (images get retagged on the
-  way).
+  ID differs from the image's fails (its numbers are about another image), unless its layers are
+  the bottom layers of the image: then it is the base image's report, which is what the air-gapped
+  side can have for an application image, and it passes with a note that the layers on top were not
+  scanned. A report that names the image only by a different name passes with a warning in the
+  table (images get retagged on the way).
 - Non-root and secrets are checked for application images only (``kind="app"``): a base image runs
   as root by design and the app's Dockerfile adds the user.
 """
@@ -142,7 +144,7 @@ def limits_from(limits: Mapping | None) -> dict:
     except (TypeError, ValueError):
         raise AirgapError(
             f"policy limits must be numbers (max_size_mb={merged['max_size_mb']!r}, "
-            f"min_support_months={merged['min_support_months']!r}); fix invoke.yaml"
+            f"min_support_months={merged['min_support_months']!r}); fix the flag or invoke.yaml"
         ) from None
     unknown = set(merged["allowed"]) - set(scanreports.SEVERITIES)
     if unknown:
@@ -232,6 +234,10 @@ def months_between(start: date, end: date) -> int:
 def get_image(client: docker.DockerClient, ref: str):
     """The local image (never pulled), or ImageMissing saying which tar to load."""
     return engine.require_image(client, ref)
+
+
+def _layers(image) -> list[str]:
+    return list((image.attrs.get("RootFS") or {}).get("Layers") or [])
 
 
 def _env(image) -> dict[str, str]:
@@ -381,7 +387,10 @@ def rule_vulnerabilities(
     counts = parsed.counts
     measured = f"{_counts_text(counts)} ({parsed.scanner})"
     fatal, note = scanreports.for_image(
-        parsed, image_id=image.id, names=[ref, *(image.attrs.get("RepoTags") or [])]
+        parsed,
+        image_id=image.id,
+        names=[ref, *(image.attrs.get("RepoTags") or [])],
+        layers=_layers(image),
     )
     if fatal:
         return RuleResult(
@@ -672,7 +681,10 @@ def match_reports(paths: Iterable[Path], candidates: dict[str, object]) -> dict[
             if ref in found:
                 continue
             fatal, note = scanreports.for_image(
-                report, image_id=image.id, names=[ref, *(image.attrs.get("RepoTags") or [])]
+                report,
+                image_id=image.id,
+                names=[ref, *(image.attrs.get("RepoTags") or [])],
+                layers=_layers(image),
             )
             if not fatal and not note:
                 found[ref] = path
@@ -753,3 +765,60 @@ def compare_table(candidates: list[Candidate]) -> Table:
             verdict = "[bold red]FAIL[/bold red] " + ", ".join(r.rule for r in c.result.failures)
         out.add_row(c.image, f"{c.size_mb:.1f} MB", *counts, c.lts_until, verdict)
     return out
+
+
+def choose(
+    client: docker.DockerClient,
+    refs: list[str],
+    *,
+    reports: Mapping[str, Path] | None = None,
+    report_dir: Path | None = None,
+    limits: Mapping | None = None,
+    today: date | None = None,
+    console: Console | None = None,
+) -> list[Candidate]:
+    """Print the candidates' table, best first; PolicyViolation when none passes every rule."""
+    ranked = compare(
+        client, refs, reports=reports, report_dir=report_dir, limits=limits, today=today
+    )
+    (console or Console()).print(compare_table(ranked))
+    if not any(c.result.passed for c in ranked):
+        raise PolicyViolation(
+            f"none of the {len(ranked)} candidates passes every rule (see the Verdict column); "
+            "add candidates, scan them, or adjust the policy limits"
+        )
+    return ranked
+
+
+# --- flag parsing for the tasks -----------------------------------------------------------------
+
+
+def parse_day(text: str) -> date | None:
+    """A YYYY-MM-DD flag; empty means today."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise AirgapError(f"date {text!r} is not YYYY-MM-DD; write it like 2025-01-15") from None
+
+
+def parse_report_pairs(items: Iterable[str]) -> dict[str, Path]:
+    """``IMAGE=FILE`` flags as a mapping."""
+    pairs = {}
+    for item in items:
+        ref, sep, path = item.partition("=")
+        if not sep or not ref or not path:
+            raise AirgapError(
+                f"--report {item!r} is not IMAGE=FILE; "
+                "write e.g. --report node:20-alpine=trivy.json"
+            )
+        pairs[ref] = Path(path)
+    return pairs
+
+
+def override(limits: Mapping, **flags) -> dict:
+    """The configured limits with the flags that were given (None or "" means not given)."""
+    merged = {key: limits[key] for key in limits.keys()}
+    merged.update({key: value for key, value in flags.items() if value not in (None, "")})
+    return merged

@@ -91,6 +91,7 @@ class VulnReport:
     image_names: list[str] = field(default_factory=list)  # names the report gives the image
     image_id: str = ""  # the image's config digest (what `docker image inspect` calls Id)
     repo_digests: list[str] = field(default_factory=list)
+    diff_ids: list[str] = field(default_factory=list)  # the image's layers, bottom first
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -157,6 +158,7 @@ def _trivy(path: Path, doc: dict) -> VulnReport:
         image_names=names,
         image_id=meta.get("ImageID") or "",
         repo_digests=list(meta.get("RepoDigests") or []),
+        diff_ids=list(meta.get("DiffIDs") or []),
     )
     seen = set()
     for result in doc.get("Results") or []:
@@ -195,6 +197,7 @@ def _grype(path: Path, doc: dict) -> VulnReport:
         image_names=names,
         image_id=target.get("imageID") or "",
         repo_digests=list(target.get("repoDigests") or []),
+        diff_ids=[layer.get("digest", "") for layer in target.get("layers") or []],
     )
     seen = set()
     for match in doc["matches"]:
@@ -236,18 +239,31 @@ def _grype_v3_score(entries) -> float | None:
     return None
 
 
-def for_image(report: VulnReport, *, image_id: str, names: list[str]) -> tuple[bool, str]:
+def for_image(
+    report: VulnReport, *, image_id: str, names: list[str], layers: list[str] | None = None
+) -> tuple[bool, str]:
     """Does the report speak about this image? Returns (fatal mismatch, note).
 
     The image ID (the config digest) survives ``docker save``/``docker load``, so a report that
     names an ID different from the image's is about another image: its numbers would be a lie, and
-    that is a failure. A report that names the image only by a name that differs is a warning:
-    images are retagged on the way (``node:20-alpine`` saved, loaded, tagged
+    that is a failure. One exception: when the report's layers are the bottom layers of this image
+    (``layers``, the image's RootFS diff IDs), the report is for its base image; the application
+    image built on the air-gapped side cannot be scanned there, so that passes with a note that the
+    layers on top were not scanned. A report that names the image only by a name that differs is a
+    warning: images are retagged on the way (``node:20-alpine`` saved, loaded, tagged
     ``registry.local/node:20``).
     """
     if report.image_id:
         if report.image_id == image_id:
             return False, ""
+        layers = layers or []
+        base = report.diff_ids
+        if base and len(base) < len(layers) and layers[: len(base)] == base:
+            added = len(layers) - len(base)
+            return False, (
+                f"the report is for the base image {report.describes()}; the {added} "
+                f"layer{'s' if added != 1 else ''} added on top of it were not scanned"
+            )
         return True, (
             f"the report is for image {report.image_id[:19]} ({report.describes()}), "
             f"not {image_id[:19]}"
