@@ -13,7 +13,7 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from . import engine, npm
+from . import engine, npm, policy
 from .config import DEFAULTS
 from .errors import AirgapError
 
@@ -151,5 +151,39 @@ def shell_debug(c, image="", container=""):
         raise Exit(code=result.exited)
 
 
-ns = Collection(pull, save, pack, load, build, prune, run, shell_debug)
+# --- the base-image rules (policy.py) -------------------------------------------------------------
+
+
+@task(name="check-image", help={
+    "image": "Local image to check (never pulled).",
+    "report": "Scanner JSON report made on the connected side (trivy image -f json, grype -o json).",
+    "kind": "base: size, Node LTS, vulnerabilities; app: also non-root and no secrets in any layer.",
+    "max_size_mb": "Size limit in MB of 10^6 bytes (default: policy.max_size_mb, 200).",
+    "min_support_months": "Months of Node support that must be left (default: 6).",
+    "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
+})
+def check_image(c, image, report="", kind="base", max_size_mb=None, min_support_months=None,
+                today=""):
+    """Check an image against the selection rules: a table, and a non-zero exit when one fails."""
+    limits = policy.override(settings(c).policy, max_size_mb=max_size_mb,
+                             min_support_months=min_support_months)
+    policy.gate(client(c), image, kind=kind, report=Path(report) if report else None, limits=limits,
+                today=policy.parse_day(today))
+
+
+@task(name="choose-base", iterable=["report"], help={
+    "candidates": "Local images, separated by commas or spaces (default: the configured base).",
+    "report": "IMAGE=FILE: a candidate's scanner JSON report; repeat for several.",
+    "report_dir": "Folder of trivy/grype JSON reports, matched to candidates by image ID or name.",
+    "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
+})
+def choose_base(c, candidates="", report=None, report_dir="", today=""):
+    """The procedure's base-image table for several local candidates, best first."""
+    policy.choose(client(c), candidates.replace(",", " ").split() or [settings(c).base_image],
+                  reports=policy.parse_report_pairs(report or []),
+                  report_dir=Path(report_dir) if report_dir else None,
+                  limits=settings(c).policy, today=policy.parse_day(today))
+
+
+ns = Collection(pull, save, pack, load, build, prune, run, shell_debug, check_image, choose_base)
 ns.configure(DEFAULTS)
