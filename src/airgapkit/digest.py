@@ -413,10 +413,12 @@ def _listed_path(key: str, base_dir: Path) -> Path | None:
 
 
 def check_sums(sums: Path, base_dir: Path | None = None, extra: bool = False,
-               progress: bool = True) -> SumsReport:
+               progress: bool = True, ignore_missing: bool = False) -> SumsReport:
     """Check every file ``sums`` lists (relative to ``base_dir``, default the sums' folder).
 
-    With ``extra``, files in ``base_dir`` that are not listed are reported too.
+    With ``extra``, files in ``base_dir`` that are not listed are reported too; with
+    ``ignore_missing``, listed files absent from ``base_dir`` are skipped (``sha256sum
+    --ignore-missing``), but at least one must be there.
     """
     sums = Path(sums)
     base_dir = Path(base_dir) if base_dir is not None else sums.parent
@@ -425,7 +427,8 @@ def check_sums(sums: Path, base_dir: Path | None = None, extra: bool = False,
     for key, expected in sorted(read_sums(sums).items()):
         target = _listed_path(key, base_dir)
         if target is None or not target.is_file():
-            report.missing.append((key, expected))
+            if not ignore_missing:
+                report.missing.append((key, expected))
             continue
         seen.add(target.resolve())
         actual = sha256_file(target, progress=progress)
@@ -433,10 +436,30 @@ def check_sums(sums: Path, base_dir: Path | None = None, extra: bool = False,
             report.ok.append(key)
         else:
             report.different.append((key, expected, actual))
+    if ignore_missing and not (report.ok or report.different):
+        raise IntegrityError(f"none of the files {sums} lists is in {base_dir}; check the folder")
     if extra:
         for p in sorted(base_dir.iterdir()):
             if p.is_file() and p.resolve() not in seen and p.resolve() != sums.resolve():
                 report.extra.append(p.name)
+    return report
+
+
+def check_files(files: Iterable[Path], sums: Path, progress: bool = True) -> SumsReport:
+    """Check the given files only against ``sums``; a file it does not list is reported as such."""
+    sums = Path(sums)
+    entries = read_sums(sums)
+    report = SumsReport(sums)
+    for f in map(Path, files):
+        expected = lookup(entries, f, sums.parent)
+        if expected is None:
+            report.extra.append(str(f))
+        elif not f.is_file():
+            report.missing.append((str(f), expected))
+        elif (actual := sha256_file(f, progress=progress)) == expected:
+            report.ok.append(str(f))
+        else:
+            report.different.append((str(f), expected, actual))
     return report
 
 
@@ -496,27 +519,36 @@ def expand(spec: str | Iterable[str]) -> list[Path]:
 # --- printing -----------------------------------------------------------------------------------
 
 
+def console():
+    """A rich console for tables; wide when output goes to a file or pipe, so hashes are never cut."""
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=400)
+
+
 def print_hashes(hashes: dict[Path, str]) -> None:
     """A table shaped like PowerShell's Get-FileHash output: Algorithm, Hash, Path."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for col in ("Algorithm", "Hash", "Path"):
-        table.add_column(col, no_wrap=True, overflow="fold")
+    table.add_column("Algorithm", no_wrap=True, min_width=9)
+    table.add_column("Hash", no_wrap=True, min_width=64)
+    table.add_column("Path", overflow="fold")
     for path, hexdigest in hashes.items():
         table.add_row("SHA256", hexdigest.upper(), str(Path(path).resolve()))
-    Console(soft_wrap=True).print(table)
+    console().print(table)
 
 
 def print_report(report: SumsReport) -> None:
     """Every checked file with its status; mismatches with both hashes."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for col in ("Status", "Path", "Expected", "Actual"):
-        table.add_column(col, no_wrap=True, overflow="fold")
+    table.add_column("Status", no_wrap=True, min_width=9)
+    table.add_column("Path", overflow="fold")
+    table.add_column("Expected", no_wrap=True)
+    table.add_column("Actual", no_wrap=True)
     for name in report.ok:
         table.add_row("[green]OK[/]", name, "", "")
     for name, expected, actual in report.different:
@@ -524,5 +556,5 @@ def print_report(report: SumsReport) -> None:
     for name, expected in report.missing:
         table.add_row("[red]MISSING[/]", name, expected, "")
     for name in report.extra:
-        table.add_row("[yellow]EXTRA[/]", name, "", "")
-    Console(soft_wrap=True).print(table)
+        table.add_row("[yellow]NOT LISTED[/]", name, "", "")
+    console().print(table)

@@ -618,7 +618,6 @@ def iter_member(reader: ArchiveReader, name: str, chunk: int = CHUNK) -> Iterato
 
 def print_crossing(crossing: Crossing) -> None:
     """Say what was made and which channel each thing takes."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -631,6 +630,6 @@ def print_crossing(crossing: Crossing) -> None:
                       "by a third channel; never with the archive")
     else:
         table.add_row("password", "(given by you)", "by a third channel; never with the archive")
-    console = Console(soft_wrap=True)
+    console = digest.console()
     console.print(table)
     console.print(f"SHA256 {crossing.archive_sha256.upper()}  {crossing.archive.name}")
