@@ -13,7 +13,7 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from . import engine, npm, policy
+from . import buildcontext, engine, npm, policy
 from .config import DEFAULTS
 from .errors import AirgapError
 
@@ -99,21 +99,31 @@ def load(c, input, sums="", no_verify=False):
 
 
 @task(iterable=["build_arg"], help={
-    "app": "Node.js app folder (default: the configured app).",
-    "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile).",
+    "app": "Node.js app folder to pack first (default: the configured app).",
+    "tgz": "Build from this .tgz made by pack instead of packing (the air-gapped side has only it).",
+    "variant": "inside: npm installs the .tgz in the image (Dockerfile); host: the .tgz is extracted "
+               "here and the image needs no npm (airgap.Dockerfile).",
+    "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile, or airgap.Dockerfile for host).",
     "image": "Image name (default: from package.json).",
     "tag": "Image tag (default: the version in package.json).",
     "build_arg": "KEY=VALUE build argument; repeat for several.",
     "no_cache": "Build every layer again (docker build --no-cache).",
     "offline": "Build with the network off, proving nothing is fetched.",
 })
-def build(c, app="", dockerfile="", image="", tag="", build_arg=None, no_cache=False, offline=False):
-    """Build the app image from a Dockerfile (docker build -t NAME:TAG)."""
+def build(c, app="", tgz="", variant="inside", dockerfile="", image="", tag="", build_arg=None,
+          no_cache=False, offline=False):
+    """Build the app image from the packed .tgz (docker build -t NAME:TAG)."""
     cfg = settings(c)
-    engine.build_app(client(c), Path(app or cfg.app), Path(dockerfile or cfg.dockerfile),
-                     app_image(c, image, tag), base_image=cfg.base_image,
-                     build_args=engine.parse_build_args(build_arg or []),
-                     no_cache=no_cache, offline=offline)
+    package = Path(tgz) if tgz else npm.pack(Path(app or cfg.app), Path(cfg.build_dir))
+    meta = buildcontext.read_tgz_package(package)
+    context, name, args = buildcontext.stage(
+        package, buildcontext.dockerfile_for(variant, dockerfile or cfg.dockerfile),
+        Path(cfg.build_dir) / "context", variant=variant, base_image=cfg.base_image,
+        port=cfg.ports.rsplit(":", 1)[-1])
+    args.update(engine.parse_build_args(build_arg or []))
+    ref = f"{image or cfg.image or meta.image_name}:{tag or cfg.tag or meta.version}"
+    engine.build(client(c), context, ref, dockerfile=name, build_args=args, no_cache=no_cache,
+                 offline=offline)
 
 
 @task
