@@ -13,7 +13,7 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from . import buildcontext, engine, npm, policy
+from . import buildcontext, digest, engine, npm, passwords, policy, vault
 from .config import DEFAULTS
 from .errors import AirgapError
 
@@ -195,5 +195,66 @@ def choose_base(c, candidates="", report=None, report_dir="", today=""):
                   limits=settings(c).policy, today=policy.parse_day(today))
 
 
-ns = Collection(pull, save, pack, load, build, prune, run, shell_debug, check_image, choose_base)
+# --- the crossing: hashes, encrypted archives, safe extraction -------------------------------------
+
+
+@task(name="hash", help={
+    "files": "Files to hash: comma-separated, globs allowed (quote them).",
+    "output": "SHA256SUMS to write (default: SHA256SUMS beside the first file); other entries kept.",
+    "check": "Verify against this SHA256SUMS (or saved sha256sum / Get-FileHash output) instead.",
+    "folder": "With --check: folder holding the listed files (default: the hash file's folder).",
+    "ignore_missing": "With --check: skip listed files absent from the folder (sha256sum's flag).",
+})
+def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
+    """SHA-256 of files as a Get-FileHash-like table, kept in SHA256SUMS (Get-FileHash, sha256sum)."""
+    if check:
+        report = (digest.check_files(digest.expand(files), Path(check)) if files
+                  else digest.check_sums(Path(check), Path(folder) if folder else None,
+                                         ignore_missing=ignore_missing))
+        digest.print_report(report)
+        return report.raise_for_problems()
+    paths = digest.expand(files)
+    digest.print_hashes(digest.record(paths, Path(output or paths[0].parent / digest.SUMS_NAME)))
+
+
+@task(auto_shortflags=False, help={
+    "files": "Files to put in the archive: comma-separated, globs allowed (quote them).",
+    "output": "Archive to write (default: <out_dir>/<first file's name>.zip): goes on the media.",
+    "sums": "Its SHA256SUMS (default: <hashes_dir>/SHA256SUMS): goes by a second channel.",
+    "password_file": "File holding the password (else AIRGAPKIT_PASSWORD, else a prompt asked twice).",
+    "generate_password": "Make a 192-bit password, written to <password_dir>/<archive>.password (0600).",
+    "level": "Compression: 0 stores, 1-9 deflate (default: the configured compression, 6).",
+    "allow_weak_password": "Accept a password the strength rule refuses (PBKDF2 at 1,000 rounds).",
+})
+def archive(c, files, output="", sums="", password_file="", generate_password=False, level=-1,
+            allow_weak_password=False):
+    """Encrypt files into an AES-256 zip; write its hash and password to separate places (7z a)."""
+    cfg, paths = settings(c), digest.expand(files)
+    dest = Path(output or Path(cfg.out_dir) / f"{paths[0].name}.zip")
+    vault.print_crossing(vault.create(
+        paths, dest, sums=Path(sums or Path(cfg.hashes_dir) / digest.SUMS_NAME),
+        password_file=Path(password_file) if password_file else None,
+        generate_password=Path(cfg.password_dir) / f"{dest.name}.password" if generate_password else None,
+        allow_weak=allow_weak_password, level=level if level >= 0 else cfg.compression))
+
+
+@task(auto_shortflags=False, help={
+    "archive": "The archive that came on the media.",
+    "sums": "Its SHA256SUMS (or Get-FileHash output) that came by the second channel; checked first.",
+    "dest": "Folder to extract into (default: the configured build_dir).",
+    "password_file": "File holding the password (else AIRGAPKIT_PASSWORD, else a prompt).",
+    "force": "Overwrite files that already exist in the destination.",
+})
+def extract(c, archive, sums="", dest="", password_file="", force=False):
+    """Check an archive's SHA-256, then decrypt and extract it safely (7z x, verified)."""
+    if not sums:
+        raise AirgapError(f"give --sums FILE: the hashes of {archive} that came by the second channel")
+    password = passwords.resolve(password_file=Path(password_file) if password_file else None,
+                                 confirm=False, allow_weak=True)
+    for path in vault.extract(Path(archive), Path(dest or settings(c).build_dir), password,
+                              Path(sums), force=force):
+        print(f"extracted {path}")
+
+
+ns = Collection(pull, save, pack, load, build, prune, run, shell_debug, check_image, choose_base, hash_, archive, extract)
 ns.configure(DEFAULTS)
