@@ -487,6 +487,7 @@ def names_relative_to(files: Iterable[Path], folder: Path) -> dict[Path, str]:
 def record(files: Iterable[Path], dest: Path, progress: bool = True) -> dict[Path, str]:
     """Hash ``files`` and add them to the SHA256SUMS ``dest`` (entries for other files are kept)."""
     dest = Path(dest)
+    files = [Path(f) for f in files if Path(f).resolve() != dest.resolve()]  # never list itself
     hashes = hash_files(files, progress=progress)
     entries = read_sums(dest) if dest.is_file() else {}
     for f, name in names_relative_to(hashes, dest.parent).items():
