@@ -64,7 +64,7 @@ RULES = ("size", "node-lts", "vulnerabilities", "non-root", "secrets")
 _FIX = {
     "size": "pick a smaller base (inv choose-base)",
     "node-lts": "move to an even Node release with support left (inv choose-base)",
-    "vulnerabilities": "pick a base with fewer (inv choose-base) or rebuild on an updated one",
+    "vulnerabilities": "pick a base with fewer (inv choose-base)",
     "non-root": "add RUN adduser -u 1001 -D app and USER app to the Dockerfile",
     "secrets": "keep .env files and keys out with .dockerignore and rebuild",
 }

@@ -261,8 +261,8 @@ def for_image(
         if base and len(base) < len(layers) and layers[: len(base)] == base:
             added = len(layers) - len(base)
             return False, (
-                f"the report is for the base image {report.describes()}; the {added} "
-                f"layer{'s' if added != 1 else ''} added on top of it were not scanned"
+                f"the report is for the base image {report.describes()}; {added} "
+                f"layer{'s' if added != 1 else ''} added on top of it not scanned"
             )
         return True, (
             f"the report is for image {report.image_id[:19]} ({report.describes()}), "
