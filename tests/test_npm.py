@@ -1,0 +1,286 @@
+"""The pack step against the real npm (and npm's registry for installs): no mocks."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from airgapkit import buildcontext, npm
+from airgapkit.errors import AirgapError, UnsafeArchive
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_APP = REPO_ROOT / "examples" / "tms-api"
+ORDERS_APP = REPO_ROOT / "tests" / "fixtures" / "apps" / "orders-api"
+
+needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+
+
+def copy_app(src: Path, dest: Path) -> Path:
+    """A copy of an app folder without its node_modules, so tests never race on the original."""
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("node_modules"))
+    return dest
+
+
+def tgz_members(tgz: Path) -> list[str]:
+    with tarfile.open(tgz, "r:gz") as tar:
+        return tar.getnames()
+
+
+@pytest.fixture(scope="module")
+def example_tgz(tmp_path_factory) -> Path:
+    """The example app packed once (npm ci, npm pack) for the tests of this file."""
+    work = tmp_path_factory.mktemp("example")
+    app = copy_app(EXAMPLE_APP, work / "tms-api")
+    return npm.pack(app, work / "out")
+
+
+# --- package.json ----------------------------------------------------------------------------------
+
+
+def test_read_example_package():
+    meta = npm.read_package(EXAMPLE_APP)
+    assert (meta.name, meta.version, meta.image_name) == ("tms-api", "1.0.0", "tms-api")
+    assert meta.tgz_name == "tms-api-1.0.0.tgz"
+    assert meta.main == "app.js" and meta.start == "node app.js"
+    assert "express" in meta.dependencies
+    assert npm.check_bundled(meta) == []
+
+
+@pytest.mark.parametrize(("name", "version", "tgz", "image"), [
+    ("tms-api", "1.0.0", "tms-api-1.0.0.tgz", "tms-api"),
+    ("@acme/orders-api", "2.3.0", "acme-orders-api-2.3.0.tgz", "orders-api"),
+    ("@Acme/Big_API", "0.1.0-rc.1", "Acme-Big_API-0.1.0-rc.1.tgz", "big_api"),
+    ("digital-academy-api", "0.0.1", "digital-academy-api-0.0.1.tgz", "digital-academy-api"),
+])
+def test_names(tmp_path, name, version, tgz, image):
+    (tmp_path / "package.json").write_text(json.dumps({"name": name, "version": version}))
+    meta = npm.read_package(tmp_path)
+    assert meta.tgz_name == tgz
+    assert meta.image_name == image
+
+
+@pytest.mark.parametrize(("pkg", "entry"), [
+    ({"main": "app.js"}, "app.js"),
+    ({"exports": "./server.js"}, "./server.js"),
+    ({"exports": {".": {"import": "./esm/index.js", "require": "./cjs/index.js"}}}, "./esm/index.js"),
+    ({"type": "module"}, "."),
+])
+def test_entry_point(pkg, entry):
+    assert npm.entry_point(pkg) == entry
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(AirgapError, match=r"app folder .*nowhere does not exist"):
+        npm.read_package(tmp_path / "nowhere")
+
+
+def test_missing_package_json(tmp_path):
+    with pytest.raises(AirgapError, match=r"package\.json not found"):
+        npm.read_package(tmp_path)
+
+
+def test_invalid_package_json_names_file_and_position(tmp_path):
+    path = tmp_path / "package.json"
+    path.write_text('{\n  "name": "x",\n  "version": "1.0.0",\n}\n')
+    with pytest.raises(AirgapError) as info:
+        npm.read_package(tmp_path)
+    message = str(info.value)
+    assert str(path) in message and "line 4" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("missing", ["name", "version"])
+def test_missing_name_or_version(tmp_path, missing):
+    pkg = {"name": "x", "version": "1.0.0"}
+    del pkg[missing]
+    (tmp_path / "package.json").write_text(json.dumps(pkg))
+    with pytest.raises(AirgapError, match=f'"{missing}" is missing'):
+        npm.read_package(tmp_path)
+
+
+@pytest.mark.parametrize(("bundle", "unbundled"), [
+    (True, []),
+    (["a"], ["b"]),
+    ({"a": 1, "b": 1}, []),
+    (False, ["a", "b"]),
+    (None, ["a", "b"]),
+])
+def test_check_bundled(tmp_path, bundle, unbundled):
+    pkg = {"name": "x", "version": "1.0.0", "dependencies": {"b": "1", "a": "1"}}
+    if bundle is not None:
+        pkg["bundledDependencies"] = bundle
+    (tmp_path / "package.json").write_text(json.dumps(pkg))
+    assert npm.check_bundled(npm.read_package(tmp_path)) == unbundled
+
+
+def test_bundle_dependencies_spelling_wins_like_npm(tmp_path):
+    pkg = {"name": "x", "version": "1.0.0", "dependencies": {"a": "1"},
+           "bundleDependencies": [], "bundledDependencies": True}
+    (tmp_path / "package.json").write_text(json.dumps(pkg))
+    assert npm.check_bundled(npm.read_package(tmp_path)) == ["a"]
+
+
+# --- pack ------------------------------------------------------------------------------------------
+
+
+@needs_npm
+def test_pack_example(example_tgz):
+    assert example_tgz.name == "tms-api-1.0.0.tgz"
+    assert example_tgz.parent.name == "out"
+    assert [p.name for p in example_tgz.parent.iterdir()] == [example_tgz.name]  # no temp left
+    names = tgz_members(example_tgz)
+    assert "package/package.json" in names and "package/app.js" in names
+    assert "package/node_modules/express/package.json" in names
+    # transitive runtime dependencies travel too
+    assert "package/node_modules/body-parser/package.json" in names
+
+
+@needs_npm
+def test_pack_refuses_unbundled_then_fix(tmp_path, capsys):
+    app = copy_app(EXAMPLE_APP, tmp_path / "app")
+    original = (app / "package.json").read_text()
+    pkg = json.loads(original)
+    del pkg["bundledDependencies"]
+    (app / "package.json").write_text(json.dumps(pkg, indent=4) + "\n")
+
+    with pytest.raises(AirgapError) as info:
+        npm.pack(app, tmp_path / "out")
+    message = str(info.value)
+    assert "express" in message and '"bundledDependencies": true' in message and "--fix" in message
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+    tgz = npm.pack(app, tmp_path / "out", fix=True)
+    fixed = (app / "package.json").read_text()
+    assert json.loads(fixed)["bundledDependencies"] is True
+    # formatting kept: the file's own 4-space indent, key order, "bundledDependencies" after dependencies
+    assert fixed.startswith('{\n    "name": "tms-api",') and fixed.endswith("}\n")
+    keys = list(json.loads(fixed))
+    assert keys.index("bundledDependencies") == keys.index("dependencies") + 1
+    assert "package/node_modules/express/package.json" in tgz_members(tgz)
+
+
+@needs_npm
+def test_pack_scoped_esm_app(tmp_path):
+    app = copy_app(ORDERS_APP, tmp_path / "orders-api")
+    assert not (app / "package-lock.json").exists()  # npm install path, not npm ci
+    tgz = npm.pack(app, tmp_path / "out")
+    assert tgz.name == "acme-orders-api-2.3.0.tgz"
+    names = tgz_members(tgz)
+    assert "package/node_modules/ms/package.json" in names
+    assert "package/node_modules/@tootallnate/once/package.json" in names
+    meta = buildcontext.read_tgz_package(tgz)
+    assert (meta.name, meta.module_type, meta.main) == ("@acme/orders-api", "module", "index.js")
+
+
+def test_npm_missing(tmp_path, monkeypatch):
+    app = copy_app(ORDERS_APP, tmp_path / "orders-api")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(AirgapError) as info:
+        npm.pack(app, tmp_path / "out")
+    assert str(info.value).startswith("npm not found on PATH") and "install Node.js" in str(info.value)
+
+
+@needs_npm
+def test_npm_failure_is_one_line(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text(json.dumps({
+        "name": "broken", "version": "1.0.0", "bundledDependencies": True,
+        "dependencies": {"ms": "^2.1.3"}}))
+    (app / "package-lock.json").write_text(json.dumps({  # out of sync: npm ci refuses it
+        "name": "broken", "version": "1.0.0", "lockfileVersion": 3, "requires": True,
+        "packages": {"": {"name": "broken", "version": "1.0.0"}}}))
+    with pytest.raises(AirgapError, match=r"npm ci failed with exit code \d+ in .*app"):
+        npm.pack(app, tmp_path / "out")
+
+
+# --- the check of the .tgz -------------------------------------------------------------------------
+
+
+def craft_tgz(path: Path, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_check_tgz_names_the_missing_dependencies(tmp_path):
+    tgz = craft_tgz(tmp_path / "x-1.0.0.tgz", {
+        "package/package.json": b'{"name": "x", "version": "1.0.0"}',
+        "package/index.js": b"",
+        "package/node_modules/express/package.json": b"{}",
+        "package/node_modules/@scope/util/package.json": b"{}",
+    })
+    required = ["node_modules/express", "node_modules/@scope/util"]
+    assert npm.check_tgz(tgz, required).package["name"] == "x"
+    with pytest.raises(AirgapError) as info:
+        npm.check_tgz(tgz, [*required, "node_modules/ms", "node_modules/express/node_modules/qs"])
+    message = str(info.value)
+    assert "lacks runtime dependencies ms, qs" in message and str(tgz) in message
+
+
+@needs_npm
+def test_runtime_dependencies_from_lockfile(example_tgz):
+    app = example_tgz.parent.parent / "tms-api"
+    needed = npm.runtime_dependencies(app, npm.read_package(app))
+    assert "node_modules/express" in needed and "node_modules/body-parser" in needed
+    npm.check_tgz(example_tgz, needed)  # what pack itself checked
+
+
+def test_check_tgz_rejects_a_non_package(tmp_path):
+    bogus = tmp_path / "bogus.tgz"
+    bogus.write_bytes(b"not a tar")
+    with pytest.raises(AirgapError, match="not a readable npm package"):
+        npm.check_tgz(bogus, [])
+
+
+def test_env_files_are_recognised():
+    for name in (".env", ".env.prod", "prod.env", ".production.env", "sub/.env.local"):
+        assert npm.is_env_file(name), name
+    for name in ("env.js", "environment.json", ".envrc-notes/readme.md", "src/dotenv.js"):
+        assert not npm.is_env_file(name), name
+    assert npm.is_env_template(".env.example") and not npm.is_env_template(".env.prod")
+
+
+# --- safe extraction of a .tgz (buildcontext) ------------------------------------------------------
+
+
+def test_extract_refuses_escapes(tmp_path):
+    base = {"package/package.json": b'{"name": "x", "version": "1.0.0"}'}
+    for bad in ("package/../../evil.js", "/etc/evil", "other/file.js"):
+        tgz = craft_tgz(tmp_path / "bad.tgz", {**base, bad: b"x"})
+        with pytest.raises(UnsafeArchive):
+            buildcontext.extract_package(tgz, tmp_path / "dest")
+    tgz = tmp_path / "link.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        data = base["package/package.json"]
+        info = tarfile.TarInfo("package/package.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("package/passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../../etc/passwd"
+        tar.addfile(link)
+    with pytest.raises(UnsafeArchive, match="points outside the package"):
+        buildcontext.extract_package(tgz, tmp_path / "dest2")
+    assert not (tmp_path / "evil.js").exists()
+
+
+def test_extract_drops_env_files(tmp_path):
+    tgz = craft_tgz(tmp_path / "x-1.0.0.tgz", {
+        "package/package.json": b'{"name": "x", "version": "1.0.0"}',
+        "package/.env": b"SECRET=1",
+        "package/config/.env.prod": b"SECRET=1",
+        "package/prod.env": b"SECRET=1",
+        "package/.npmrc": b"//registry/:_authToken=secret",
+        "package/index.js": b"",
+    })
+    package, dropped = buildcontext.extract_package(tgz, tmp_path / "dest")
+    assert sorted(dropped) == [".env", ".npmrc", "config/.env.prod", "prod.env"]
+    assert sorted(p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()) == [
+        "index.js", "package.json"]
