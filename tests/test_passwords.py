@@ -1,0 +1,128 @@
+"""passwords: sources in order, strength rule, generated files of mode 0600 outside the archive folder."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from airgapkit import passwords
+from airgapkit.errors import AirgapError, PasswordError
+
+STRONG = "vX7#qLp2!Rt9@wZe4$Nb"
+
+
+@pytest.fixture(autouse=True)
+def no_env_password(monkeypatch):
+    monkeypatch.delenv(passwords.ENV_VAR, raising=False)
+
+
+def test_env_var_first(monkeypatch):
+    monkeypatch.setenv(passwords.ENV_VAR, STRONG)
+    assert passwords.resolve(password_file=None, confirm=True, allow_weak=False) == STRONG
+
+
+def test_file_second_with_trailing_newline_removed(tmp_path):
+    f = tmp_path / "pw"
+    f.write_text(STRONG + "\r\n")
+    assert passwords.resolve(password_file=f, confirm=False, allow_weak=False) == STRONG
+
+
+def test_env_and_file_together_is_an_error_not_a_guess(tmp_path, monkeypatch):
+    f = tmp_path / "pw"
+    f.write_text(STRONG)
+    monkeypatch.setenv(passwords.ENV_VAR, STRONG + "x")
+    with pytest.raises(PasswordError, match="unset one") as exc:
+        passwords.resolve(password_file=f, confirm=False, allow_weak=True)
+    assert STRONG not in str(exc.value)
+
+
+def test_bad_password_files(tmp_path):
+    with pytest.raises(PasswordError, match="does not exist"):
+        passwords.resolve(password_file=tmp_path / "nope", confirm=False, allow_weak=True)
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(PasswordError, match="is empty"):
+        passwords.resolve(password_file=tmp_path / "empty", confirm=False, allow_weak=True)
+    (tmp_path / "two").write_text("a-first-line\nsecond\n")
+    with pytest.raises(PasswordError, match="more than one line") as exc:
+        passwords.resolve(password_file=tmp_path / "two", confirm=False, allow_weak=True)
+    assert "a-first-line" not in str(exc.value)
+
+
+def test_no_tty_and_nothing_given_says_how_to_give_one():
+    code = ("from airgapkit import passwords\n"
+            "passwords.resolve(password_file=None, confirm=True, allow_weak=False)\n")
+    env = {k: v for k, v in os.environ.items() if k != passwords.ENV_VAR}
+    result = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, env=env)
+    assert result.returncode != 0
+    assert "AIRGAPKIT_PASSWORD" in result.stderr and "--password-file" in result.stderr
+
+
+def test_prompt_asked_twice_when_confirming(monkeypatch):
+    answers = iter([STRONG, STRONG + "typo"])
+    monkeypatch.setattr(passwords.getpass, "getpass", lambda prompt: next(answers))
+    monkeypatch.setattr(passwords.sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(passwords.sys.stderr, "isatty", lambda: True, raising=False)
+    with pytest.raises(PasswordError, match="differ"):
+        passwords.resolve(password_file=None, confirm=True, allow_weak=True)
+
+
+@pytest.mark.parametrize("weak", ["letmein99", "Summer2024!", "correcthorse", "a" * 40,
+                                  "abcabcabcabcabcabcabc"])
+def test_weak_passwords_refused_with_the_reason(weak, tmp_path):
+    f = tmp_path / "pw"
+    f.write_text(weak)
+    with pytest.raises(PasswordError) as exc:
+        passwords.resolve(password_file=f, confirm=False, allow_weak=False)
+    message = str(exc.value)
+    assert "PBKDF2-HMAC-SHA1" in message and "--allow-weak-password" in message
+    assert weak not in message
+    assert passwords.resolve(password_file=f, confirm=False, allow_weak=True) == weak
+
+
+@pytest.mark.parametrize("strong", [STRONG, "qwhvzmkdptrxnbsjfgla", passwords.new_password()])
+def test_strong_passwords_pass(strong):
+    assert passwords.estimate_bits(strong) >= passwords.MIN_BITS
+    passwords.check_strength(strong)
+
+
+def test_guess_rate_is_measured():
+    assert 100 < passwords.guesses_per_second(0.02) < 10_000_000
+
+
+def test_generate_writes_0600_file_atomically(tmp_path):
+    dest = tmp_path / "pw" / "x.zip.password"
+    old = os.umask(0)  # even with a permissive umask the file is 0600
+    try:
+        password = passwords.generate(dest, forbidden_dir=tmp_path / "dist")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+    assert dest.read_text() == password + "\n"
+    assert len(password) >= 32 and passwords.estimate_bits(password) >= 128
+    assert [p.name for p in dest.parent.iterdir()] == ["x.zip.password"]
+    assert passwords.generate(tmp_path / "other", None) != password
+
+
+def test_generate_refuses_archive_folder_and_existing_file(tmp_path):
+    dist = tmp_path / "dist"
+    with pytest.raises(PasswordError, match="carries the archive"):
+        passwords.generate(dist / "x.password", forbidden_dir=dist)
+    with pytest.raises(PasswordError, match="carries the archive"):
+        passwords.generate(dist / "deeper" / "x.password", forbidden_dir=dist)
+    assert not dist.exists()
+    existing = tmp_path / "old.password"
+    existing.write_text("keep me\n")
+    with pytest.raises(PasswordError, match="already exists"):
+        passwords.generate(existing, forbidden_dir=dist)
+    assert existing.read_text() == "keep me\n"
+
+
+def test_password_file_inside_archive_folder_refused(tmp_path):
+    with pytest.raises(AirgapError, match="travels separately"):
+        passwords.refuse_inside(tmp_path / "dist" / "pw", tmp_path / "dist")
+    passwords.refuse_inside(tmp_path / "elsewhere" / "pw", tmp_path / "dist")
