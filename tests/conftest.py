@@ -136,8 +136,8 @@ def registry(tmp_path_factory, docker_client, base_image):
         log.close()
 
 
-# The image the run, save and load tests use: the stand-in plus a one-line HTTP server answering with
-# $GREETING on port 8080, so a container proves its env file reached it without the example app.
+# The image the run tests use: the stand-in plus a one-line HTTP server answering with $GREETING
+# on port 8080, so a container proves its env file reached it without the example app.
 HTTP_SERVER_JS = (
     "require('http').createServer((q, r) => r.end(process.env.GREETING || 'unset'))"
     ".listen(8080, () => console.log('listening on 8080'))"

@@ -1,4 +1,4 @@
-"""engine.py called in-process: the pure helpers, and the calls a task cannot show, on a real engine."""
+"""engine.py in-process: the pure helpers, and what a task cannot show, on a real engine."""
 
 from __future__ import annotations
 
@@ -15,15 +15,26 @@ from airgapkit.errors import AirgapError, EngineUnavailable, ImageMissing
 # --- references, names, ports, build arguments (no engine) ----------------------------------------
 
 
-@pytest.mark.parametrize("ref", [
-    "node:20-alpine", "node", "tms_api:1.0.0", "library/node:20", "127.0.0.1:5000/node:20-alpine",
-    "registry.example:5000/team/app_x:1.2.3-rc.1", "node@sha256:" + "a" * 64, "825c64759ab0",
-])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "node:20-alpine",
+        "node",
+        "tms_api:1.0.0",
+        "library/node:20",
+        "127.0.0.1:5000/node:20-alpine",
+        "registry.example:5000/team/app_x:1.2.3-rc.1",
+        "node@sha256:" + "a" * 64,
+        "825c64759ab0",
+    ],
+)
 def test_validate_ref_accepts_references(ref):
     assert engine.validate_ref(ref) == ref
 
 
-@pytest.mark.parametrize("ref", ["", "Node:20", "node::1", "a b", "node:", ":1", "node:-x", "n@sha256:1"])
+@pytest.mark.parametrize(
+    "ref", ["", "Node:20", "node::1", "a b", "node:", ":1", "node:-x", "n@sha256:1"]
+)
 def test_validate_ref_refuses_malformed(ref):
     with pytest.raises(AirgapError, match="malformed"):
         engine.validate_ref(ref)
@@ -34,21 +45,27 @@ def test_build_tag_refuses_digest():
         engine.validate_ref("app@sha256:" + "b" * 64, allow_digest=False)
 
 
-@pytest.mark.parametrize("ref, name", [
-    ("node:20-alpine", "node-20-alpine.tar"),
-    ("tms_api:1.0.0", "tms_api-1.0.0.tar"),
-    ("127.0.0.1:5000/team/node:20", "127.0.0.1-5000-team-node-20.tar"),
-    ("node@sha256:" + "ab" * 32, "node-sha256-abababababab.tar"),
-])
+@pytest.mark.parametrize(
+    "ref, name",
+    [
+        ("node:20-alpine", "node-20-alpine.tar"),
+        ("tms_api:1.0.0", "tms_api-1.0.0.tar"),
+        ("127.0.0.1:5000/team/node:20", "127.0.0.1-5000-team-node-20.tar"),
+        ("node@sha256:" + "ab" * 32, "node-sha256-abababababab.tar"),
+    ],
+)
 def test_tar_name(ref, name):
     assert engine.tar_name(ref) == name
 
 
-@pytest.mark.parametrize("ref, name", [
-    ("tms_api:1.0.0", "tms_api"),
-    ("127.0.0.1:5000/team/digital-academy-api:2", "digital-academy-api"),
-    ("node@sha256:" + "c" * 64, "node"),
-])
+@pytest.mark.parametrize(
+    "ref, name",
+    [
+        ("tms_api:1.0.0", "tms_api"),
+        ("127.0.0.1:5000/team/digital-academy-api:2", "digital-academy-api"),
+        ("node@sha256:" + "c" * 64, "node"),
+    ],
+)
 def test_default_container_name(ref, name):
     assert engine.default_container_name(ref) == name
 
@@ -77,7 +94,9 @@ def test_read_env_file(tmp_path, monkeypatch):
     env.write_text("# comment\nDB_USER=app\nDB_PASSWORD='p w#1'\nFROM_HOST\n")
     monkeypatch.setenv("FROM_HOST", "inherited")
     assert engine.read_env_file(env) == {
-        "DB_USER": "app", "DB_PASSWORD": "p w#1", "FROM_HOST": "inherited",
+        "DB_USER": "app",
+        "DB_PASSWORD": "p w#1",
+        "FROM_HOST": "inherited",
     }
     with pytest.raises(AirgapError, match="env file .*missing.env does not exist"):
         engine.read_env_file(tmp_path / "missing.env")
@@ -154,10 +173,11 @@ def test_load_refuses_a_file_that_is_not_a_save_tar(client):
 
 
 @pytest.mark.docker
-def test_build_offline_streams_the_log(client, base_image, unique_name, cleanup_images, tmp_path,
-                                       capsys):
+def test_build_offline_streams_the_log(
+    client, base_image, unique_name, cleanup_images, tmp_path, capsys
+):
     (tmp_path / "Dockerfile").write_text(
-        f"FROM {base_image}\nARG WHO\nRUN echo \"built for $WHO\" > /who && cat /who\n"
+        f'FROM {base_image}\nARG WHO\nRUN echo "built for $WHO" > /who && cat /who\n'
     )
     ref = f"{unique_name}:1.0.0"
     cleanup_images.append(ref)
@@ -167,8 +187,9 @@ def test_build_offline_streams_the_log(client, base_image, unique_name, cleanup_
 
 
 @pytest.mark.docker
-def test_build_offline_fails_on_a_step_that_needs_the_network(client, base_image, unique_name,
-                                                             cleanup_images, tmp_path):
+def test_build_offline_fails_on_a_step_that_needs_the_network(
+    client, base_image, unique_name, cleanup_images, tmp_path
+):
     # Online, a build container has an interface besides lo; offline it has none, so this step fails
     # exactly when the network is off, without sending anything anywhere.
     (tmp_path / "Dockerfile").write_text(
@@ -205,14 +226,25 @@ def test_require_image_never_pulls(client, registry):
 
 @pytest.mark.docker
 def test_shell_argv(client, base_image, unique_name, cleanup_containers):
-    assert engine.shell_argv(client, image=base_image) == ["docker", "run", "-it", "--rm",
-                                                           base_image, "sh"]
+    assert engine.shell_argv(client, image=base_image) == [
+        "docker",
+        "run",
+        "-it",
+        "--rm",
+        base_image,
+        "sh",
+    ]
     client.containers.create(base_image, ["sleep", "30"], name=unique_name)
     cleanup_containers.append(unique_name)
     with pytest.raises(AirgapError, match="is created, not running"):
         engine.shell_argv(client, container=unique_name)
     client.containers.get(unique_name).start()
-    assert engine.shell_argv(client, container=unique_name) == ["docker", "exec", "-it",
-                                                                unique_name, "sh"]
+    assert engine.shell_argv(client, container=unique_name) == [
+        "docker",
+        "exec",
+        "-it",
+        unique_name,
+        "sh",
+    ]
     with pytest.raises(AirgapError, match="no container named agk-absent"):
         engine.shell_argv(client, container="agk-absent")

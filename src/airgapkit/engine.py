@@ -540,7 +540,7 @@ def run(
         with _engine_errors(f"start container {name}"):
             container.start()
     except AirgapError as exc:
-        container.remove(force=True)  # a created, never-started container would block the name
+        _discard(container)  # a created, never-started container would block the name
         raise _start_error(exc, name, bindings) from None
     published = ", ".join(
         f"{b if not isinstance(b, tuple) else ':'.join(map(str, b))}->{k}"
@@ -554,6 +554,19 @@ def run(
         return container
     _follow(client, container, name, remove)
     return container
+
+
+def _discard(container: Container) -> None:
+    """Remove a container; the engine may have removed it already (--rm)."""
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "already in progress" not in _explain(exc):  # the engine's own --rm got there first
+            raise AirgapError(
+                f"could not remove container {container.name}: {_explain(exc)}"
+            ) from None
 
 
 def _follow(client: docker.DockerClient, container: Container, name: str, remove: bool) -> None:
@@ -570,10 +583,7 @@ def _follow(client: docker.DockerClient, container: Container, name: str, remove
         status = 0
     finally:
         if remove:
-            try:
-                container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
+            _discard(container)
     if status:
         raise AirgapError(f"container {name} exited with status {status}; its log is above")
 
