@@ -194,6 +194,41 @@ def _fsync_dir(folder: Path) -> None:
 # --- reading ------------------------------------------------------------------------------------
 
 
+class _CountingDecompressor:
+    """Stands in for the decompressor pyzipper made for a member and counts what it produces.
+
+    pyzipper cuts a member's output at its declared size and drops the rest silently; counting the
+    decompressor's own output is how a member larger than it declares is noticed.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.produced = 0
+
+    def decompress(self, data, max_length=-1):
+        out = self._inner.decompress(data, max_length) if max_length != -1 else \
+            self._inner.decompress(data)
+        self.produced += len(out)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def _aes_overhead(info) -> int:
+    """Bytes an AES member adds around its data: salt, password verifier, HMAC."""
+    return {1: 8, 2: 12, 3: 16}.get(getattr(info, "wz_aes_strength", None) or 3, 16) + 2 + 10
+
+
+def _check_declared_size(archive: Path, info) -> None:
+    """A stored AES member holds exactly its declared size plus the AES overhead."""
+    if info.compress_type == pyzipper.ZIP_STORED and getattr(info, "wz_aes_version", None):
+        held = info.compress_size - _aes_overhead(info)
+        if held != info.file_size:
+            raise UnsafeArchive(f"{archive}: member {info.filename} declares {info.file_size} bytes "
+                                f"but holds {held}; refusing it")
+
+
 class MemberReader(io.RawIOBase):
     """A member opened for reading: decrypts as it is read, and at EOF checks (besides the HMAC, which
     pyzipper checks) that the byte count matches the declared size and, when given, the SHA-256."""
@@ -228,9 +263,16 @@ class MemberReader(io.RawIOBase):
         b[: len(data)] = data
         return len(data)
 
+    def _too_big(self) -> bool:
+        """Whether the member's data goes on past its declared size."""
+        dec = getattr(self._fp, "_decompressor", None)
+        if isinstance(dec, _CountingDecompressor):
+            return dec.produced > self._info.file_size or not getattr(dec, "eof", True)
+        return getattr(self._fp, "_compress_left", 0) > 0
+
     def _damage(self, exc: Exception) -> AirgapError:
         name = self._info.filename
-        if "HMAC" in str(exc) and getattr(self._fp, "_compress_left", 0) > 0:
+        if "HMAC" in str(exc) and self._too_big():
             return UnsafeArchive(f"{self._archive}: member {name} holds more data than its declared "
                                  f"size ({self._info.file_size} bytes); refusing it")
         if "HMAC" in str(exc):
@@ -242,6 +284,9 @@ class MemberReader(io.RawIOBase):
     def _finish(self) -> None:
         self._done = True
         name = self._info.filename
+        if self._too_big():
+            raise UnsafeArchive(f"{self._archive}: member {name} holds more data than its declared "
+                                f"size ({self._info.file_size} bytes); refusing it")
         if self.size != self._info.file_size:
             raise IntegrityError(f"{self._archive}: member {name} gave {self.size} bytes but declares "
                                  f"{self._info.file_size}; the archive is damaged: fetch it again")
@@ -330,8 +375,11 @@ class ArchiveReader:
         if not info.flag_bits & 0x1:
             raise UnsafeArchive(f"{self.path}: member {name} is not encrypted; airgapkit opens only "
                                 "AES-encrypted members: make the archive again with a password")
+        _check_declared_size(self.path, info)
         try:
             fp = self._zf.open(info, "r")
+            if getattr(fp, "_decompressor", None) is not None:
+                fp._decompressor = _CountingDecompressor(fp._decompressor)
         except RuntimeError as exc:
             if "password" in str(exc).lower():
                 raise PasswordError(f"wrong password for {self.path}; check the password file or "
@@ -379,6 +427,7 @@ class ArchiveReader:
             if not info.flag_bits & 0x1:
                 raise UnsafeArchive(f"{self.path}: member {info.filename} is not encrypted; airgapkit "
                                     "opens only AES-encrypted archives: make it again with a password")
+            _check_declared_size(self.path, info)
             total += info.file_size
             if info.file_size > RATIO_FREE_BYTES and info.file_size > max_ratio * max(
                     info.compress_size, 1):
