@@ -43,7 +43,7 @@ DEFAULTS = {
             "max_size_mb": 200,
             # Whole months of Node support left (to its end of life) that an image must still have.
             "min_support_months": 6,
-            # Vulnerabilities allowed per CVSS v3.1 severity; a severity not named here is not limited.
+            # Vulnerabilities allowed per CVSS v3.1 severity; severities not named: no limit.
             "allowed": {"critical": 0, "high": 0},
             # A newer Node release schedule (the upstream schedule.json or airgapkit's format);
             # empty: the one packaged in airgapkit/data/node-releases.json.
