@@ -181,15 +181,16 @@ def check_image(c, image, report="", kind="base", max_size_mb=None, min_support_
                 today=policy.parse_day(today))
 
 
-@task(name="choose-base", iterable=["report"], help={
-    "candidates": "Local images, separated by commas or spaces (default: the configured base).",
+@task(name="choose-base", positional=["candidates"], iterable=["report"], help={
+    "candidates": "Local images to compare, separated by commas (Invoke takes one positional).",
     "report": "IMAGE=FILE: a candidate's scanner JSON report; repeat for several.",
     "report_dir": "Folder of trivy/grype JSON reports, matched to candidates by image ID or name.",
     "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
 })
-def choose_base(c, candidates="", report=None, report_dir="", today=""):
+def choose_base(c, candidates=None, report=None, report_dir="", today=""):
     """The procedure's base-image table for several local candidates, best first."""
-    policy.choose(client(c), candidates.replace(",", " ").split() or [settings(c).base_image],
+    refs = (candidates or "").replace(",", " ").split() or [settings(c).base_image]
+    policy.choose(client(c), refs,
                   reports=policy.parse_report_pairs(report or []),
                   report_dir=Path(report_dir) if report_dir else None,
                   limits=settings(c).policy, today=policy.parse_day(today))
