@@ -1,8 +1,9 @@
 """The Dockerfiles on a real engine: built offline from the packed .tgz alone, run, and inspected.
 
-Each app is packed and built once per module (both variants), with env files carrying a secret marker
-placed beside the app before packing and inside the staged contexts; then the images are run, and every
-layer of them read back through ``docker save`` to prove no env file and no marker reached any layer.
+Each app is packed and built once per module (both variants), with env files carrying a secret
+marker placed beside the app before packing and inside the staged contexts; then the images are run,
+and every layer of them read back through ``docker save`` to prove no env file and no marker reached
+any layer.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class Built:
             dockerfile = buildcontext.dockerfile_for(variant, DOCKERFILES / "Dockerfile")
             context, name, args = buildcontext.stage(self.tgz, dockerfile, work / "contexts",
                                                      variant=variant, base_image=base_image)
-            assert not any(npm.is_env_file(p.name) for p in context.rglob("*")), "stage dropped them"
+            assert not any(npm.is_env_file(p.name) for p in context.rglob("*")), "stage drops them"
             for rel, data in ENV_FILES.items():  # a hand-made context: the ignore file must hold
                 path = context / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +175,7 @@ def contains(reader, marker: bytes) -> bool:
     return False
 
 
-# --- the example app -------------------------------------------------------------------------------
+# --- the example app ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -201,7 +202,7 @@ def test_runs_as_uid_1001(docker_client, example, variant):
     out = docker_client.containers.run(ref, ["sh", "-c", "id -u; id -un; ls -A /app"], remove=True)
     uid, user, *listing = out.decode().split()
     assert (uid, user) == ("1001", "defaultuser")
-    # config/ is the folder the test put config/.env.local in: the file stayed out, the folder is empty
+    # config/ held the test's config/.env.local: the file stayed out, the folder is empty
     assert sorted(listing) == ["app.js", "config", "node_modules", "package.json"]
     assert docker_client.containers.run(ref, ["ls", "-A", "/app/config"], remove=True) == b""
 
@@ -244,7 +245,7 @@ def test_package_json_differing_from_packed_copy_fails(docker_client, example, u
                      offline=True)
 
 
-# --- the scoped ES-module app ----------------------------------------------------------------------
+# --- the scoped ES-module app ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -255,7 +256,8 @@ def test_scoped_esm_app_builds_and_runs(docker_client, orders, cleanup_container
     assert body == {"status": "ok", "app": "@acme/orders-api", "version": "2.3.0", "minute": "1m",
                     "once": "function"}
     out = docker_client.containers.run(
-        orders.refs[variant], ["sh", "-c", "ls -A /app/node_modules /app/node_modules/@tootallnate"],
+        orders.refs[variant],
+        ["sh", "-c", "ls -A /app/node_modules /app/node_modules/@tootallnate"],
         remove=True).decode()
     assert "@tootallnate" in out and "once" in out and "ms" in out
     assert "@acme" not in out  # the module's own copy was removed, its empty scope folder too

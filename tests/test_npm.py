@@ -39,7 +39,7 @@ def example_tgz(tmp_path_factory) -> Path:
     return npm.pack(app, work / "out")
 
 
-# --- package.json ----------------------------------------------------------------------------------
+# --- package.json ---------------------------------------------------------------------------------
 
 
 def test_read_example_package():
@@ -67,7 +67,8 @@ def test_names(tmp_path, name, version, tgz, image):
 @pytest.mark.parametrize(("pkg", "entry"), [
     ({"main": "app.js"}, "app.js"),
     ({"exports": "./server.js"}, "./server.js"),
-    ({"exports": {".": {"import": "./esm/index.js", "require": "./cjs/index.js"}}}, "./esm/index.js"),
+    ({"exports": {".": {"import": "./esm/index.js", "require": "./cjs/index.js"}}},
+     "./esm/index.js"),
     ({"type": "module"}, "."),
 ])
 def test_entry_point(pkg, entry):
@@ -124,7 +125,7 @@ def test_bundle_dependencies_spelling_wins_like_npm(tmp_path):
     assert npm.check_bundled(npm.read_package(tmp_path)) == ["a"]
 
 
-# --- pack ------------------------------------------------------------------------------------------
+# --- pack -----------------------------------------------------------------------------------------
 
 
 @needs_npm
@@ -156,7 +157,7 @@ def test_pack_refuses_unbundled_then_fix(tmp_path, capsys):
     tgz = npm.pack(app, tmp_path / "out", fix=True)
     fixed = (app / "package.json").read_text()
     assert json.loads(fixed)["bundledDependencies"] is True
-    # formatting kept: the file's own 4-space indent, key order, "bundledDependencies" after dependencies
+    # formatting kept: the file's own 4-space indent, key order, the new key after dependencies
     assert fixed.startswith('{\n    "name": "tms-api",') and fixed.endswith("}\n")
     keys = list(json.loads(fixed))
     assert keys.index("bundledDependencies") == keys.index("dependencies") + 1
@@ -181,7 +182,8 @@ def test_npm_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(AirgapError) as info:
         npm.pack(app, tmp_path / "out")
-    assert str(info.value).startswith("npm not found on PATH") and "install Node.js" in str(info.value)
+    message = str(info.value)
+    assert message.startswith("npm not found on PATH") and "install Node.js" in message
 
 
 @needs_npm
@@ -198,7 +200,7 @@ def test_npm_failure_is_one_line(tmp_path):
         npm.pack(app, tmp_path / "out")
 
 
-# --- the check of the .tgz -------------------------------------------------------------------------
+# --- the check of the .tgz ------------------------------------------------------------------------
 
 
 def craft_tgz(path: Path, files: dict[str, bytes]) -> Path:
@@ -248,7 +250,7 @@ def test_env_files_are_recognised():
     assert npm.is_env_template(".env.example") and not npm.is_env_template(".env.prod")
 
 
-# --- safe extraction of a .tgz (buildcontext) ------------------------------------------------------
+# --- safe extraction of a .tgz (buildcontext) -----------------------------------------------------
 
 
 def test_extract_refuses_escapes(tmp_path):

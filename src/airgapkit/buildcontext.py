@@ -1,17 +1,19 @@
 """The build context of the app image, made from the packed ``.tgz`` alone.
 
-The air-gapped side has no source tree, only the ``.tgz`` that ``npm pack`` made. ``stage`` turns it into
-a clean folder that ``docker build`` can use, for one of the two variants of the procedure:
+The air-gapped side has no source tree, only the ``.tgz`` that ``npm pack`` made. ``stage`` turns it
+into a clean folder that ``docker build`` can use, for one of the two variants of the procedure:
 
-- ``inside``: the ``.tgz`` is installed inside the image (``dockerfiles/Dockerfile``). The context holds
-  the ``.tgz``, the package's own files as packed (package.json and the source, no node_modules: the
-  image gets those from the ``.tgz``), the Dockerfile and its ``.dockerignore``.
-- ``host``: the ``.tgz`` is extracted here (``tar -xzf``), and the extracted ``package/`` folder, its
-  bundled node_modules inside, is the context (``dockerfiles/airgap.Dockerfile``); the image needs no npm.
+- ``inside``: the ``.tgz`` is installed inside the image (``dockerfiles/Dockerfile``). The context
+  holds the ``.tgz``, the package's own files as packed (package.json and the source, no
+  node_modules: the image gets those from the ``.tgz``), the Dockerfile and its ``.dockerignore``.
+- ``host``: the ``.tgz`` is extracted here (``tar -xzf``), and the extracted ``package/`` folder,
+  its bundled node_modules inside, is the context (``dockerfiles/airgap.Dockerfile``); the image
+  needs no npm.
 
-The ``.tgz`` is extracted safely: members outside ``package/``, absolute paths, ``..``, links leaving the
-package and device files are refused; env files (``.env``, ``.env.prod``, ``prod.env``) and ``.npmrc`` are
-dropped with a warning, so no secret reaches the context, let alone an image layer.
+The ``.tgz`` is extracted safely: members outside ``package/``, absolute paths, ``..``, links
+leaving the package and device files are refused; env files (``.env``, ``.env.prod``, ``prod.env``)
+and ``.npmrc`` are dropped with a warning, so no secret reaches the context, let alone an image
+layer.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from .errors import AirgapError, UnsafeArchive
 VARIANTS = ("inside", "host")
 HOST_DOCKERFILE = "airgap.Dockerfile"
 
-# Used when no ignore file lies beside the Dockerfile: env files and build files out, and for the inside
-# variant node_modules too (they come from the .tgz).
+# Used when no ignore file lies beside the Dockerfile: env files and build files out, and for the
+# inside variant node_modules too (they come from the .tgz).
 _DEFAULT_IGNORE = [".env", "*.env", ".env.*", "**/.env", "**/*.env", "**/.env.*", "**/.npmrc",
-                   ".git", ".gitignore", "Dockerfile", "*.Dockerfile", ".dockerignore", "*.dockerignore"]
+                   ".git", ".gitignore", "Dockerfile", "*.Dockerfile", ".dockerignore",
+                   "*.dockerignore"]
 DEFAULT_IGNORE = {
     "inside": ["node_modules", "**/node_modules", *_DEFAULT_IGNORE],
     "host": [*_DEFAULT_IGNORE, "*.tgz"],
@@ -58,8 +61,8 @@ def dockerfile_for(variant: str, dockerfile: Path | str) -> Path:
 
 
 def ignore_file_for(dockerfile: Path, variant: str) -> Path | None:
-    """The ignore file of a Dockerfile: ``<name>.dockerignore`` beside it (BuildKit's rule), else for the
-    inside variant the ``.dockerignore`` beside it; None when there is neither."""
+    """The ignore file of a Dockerfile: ``<name>.dockerignore`` beside it (BuildKit's rule), else
+    for the inside variant the ``.dockerignore`` beside it; None when there is neither."""
     specific = dockerfile.with_name(f"{dockerfile.name}.dockerignore")
     if specific.is_file():
         return specific
@@ -86,14 +89,16 @@ def read_tgz_package(tgz: Path) -> npm.PackageMeta:
                         break
                     return npm.meta_from_dict(pkg, Path(f"{tgz}!package/package.json"))
     except (OSError, tarfile.TarError, EOFError) as exc:
-        raise AirgapError(f"{tgz} is not a readable npm package (.tgz): {exc}; pack it again") from None
-    raise AirgapError(f"{tgz} has no package/package.json: not a file made by npm pack; pack it again")
+        raise AirgapError(f"{tgz} is not a readable npm package (.tgz): {exc}; "
+                          "pack it again") from None
+    raise AirgapError(f"{tgz} has no package/package.json: not a file made by npm pack; "
+                      "pack it again")
 
 
 def _check_variant(variant: str) -> None:
     if variant not in VARIANTS:
-        raise AirgapError(f"unknown build variant {variant!r}: use inside (the .tgz installed in the "
-                          "image) or host (extracted here, no npm in the image)")
+        raise AirgapError(f"unknown build variant {variant!r}: use inside (the .tgz installed in "
+                          "the image) or host (extracted here, no npm in the image)")
 
 
 def _check_tgz_path(tgz: Path) -> Path:
@@ -103,22 +108,25 @@ def _check_tgz_path(tgz: Path) -> Path:
     return tgz
 
 
-# --- safe extraction -------------------------------------------------------------------------------
+# --- safe extraction ------------------------------------------------------------------------------
 
 
 def _member_path(member: tarfile.TarInfo, tgz: Path) -> str | None:
-    """The member's path inside ``package/`` (normalised), None for the folder itself; refuses escapes."""
+    """The member's path inside ``package/`` (normalised), None for the folder itself.
+
+    Absolute paths, ``..`` and members outside ``package/`` are refused.
+    """
     name = member.name.replace("\\", "/")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise UnsafeArchive(f"{tgz}: member {member.name!r} has an absolute path; refusing to extract "
-                            "it (make the .tgz again with npm pack)")
+        raise UnsafeArchive(f"{tgz}: member {member.name!r} has an absolute path; refusing to "
+                            "extract it (make the .tgz again with npm pack)")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeArchive(f"{tgz}: member {member.name!r} climbs out with '..'; refusing to extract "
-                            "it (make the .tgz again with npm pack)")
+        raise UnsafeArchive(f"{tgz}: member {member.name!r} climbs out with '..'; refusing to "
+                            "extract it (make the .tgz again with npm pack)")
     if not parts or parts[0] != "package":
-        raise UnsafeArchive(f"{tgz}: member {member.name!r} lies outside package/; not a file made by "
-                            "npm pack, refusing it")
+        raise UnsafeArchive(f"{tgz}: member {member.name!r} lies outside package/; not a file "
+                            "made by npm pack, refusing it")
     rel = "/".join(parts[1:])
     return rel or None
 
@@ -137,10 +145,12 @@ def _check_link(member: tarfile.TarInfo, rel: str, tgz: Path) -> None:
             raise UnsafeArchive(f"{tgz}: hard link {member.name!r} points outside the package "
                                 f"({member.linkname!r}); refusing to extract it")
     elif not (member.isfile() or member.isdir()):
-        raise UnsafeArchive(f"{tgz}: member {member.name!r} is a device or fifo; refusing to extract it")
+        raise UnsafeArchive(f"{tgz}: member {member.name!r} is a device or fifo; "
+                            "refusing to extract it")
 
 
-def extract_package(tgz: Path, dest: Path, *, skip_node_modules: bool = False) -> tuple[Path, list[str]]:
+def extract_package(tgz: Path, dest: Path, *,
+                    skip_node_modules: bool = False) -> tuple[Path, list[str]]:
     """Extract the ``package/`` folder of an npm .tgz into ``dest`` (streamed, member by member).
 
     Returns the extracted ``dest/package`` and the env files that were dropped.
@@ -177,7 +187,7 @@ def extract_package(tgz: Path, dest: Path, *, skip_node_modules: bool = False) -
     return package, dropped
 
 
-# --- the context -----------------------------------------------------------------------------------
+# --- the context ----------------------------------------------------------------------------------
 
 
 def stage(tgz: Path, dockerfile: Path, dest: Path, *, variant: str = "inside",
@@ -185,15 +195,16 @@ def stage(tgz: Path, dockerfile: Path, dest: Path, *, variant: str = "inside",
           ) -> tuple[Path, str, dict[str, str]]:
     """Make a clean build context for ``variant`` from ``tgz``.
 
-    The context is ``dest/<tgz name without .tgz>-<variant>``, replaced if it exists (made beside it and
-    renamed when complete). Returns (context folder, Dockerfile name inside it, build arguments).
+    The context is ``dest/<tgz name without .tgz>-<variant>``, replaced if it exists (made beside
+    it and renamed when complete). Returns (context folder, Dockerfile name inside it, build
+    arguments).
     """
     _check_variant(variant)
     tgz = _check_tgz_path(tgz)
     dockerfile = Path(dockerfile)
     if not dockerfile.is_file():
-        raise AirgapError(f"Dockerfile {dockerfile} not found: pass --dockerfile, or keep the project's "
-                          "dockerfiles/ folder")
+        raise AirgapError(f"Dockerfile {dockerfile} not found: pass --dockerfile, or keep the "
+                          "project's dockerfiles/ folder")
     if not _SAFE_FILE_NAME.match(tgz.name):
         raise AirgapError(f"{tgz.name}: the .tgz name may hold only letters, digits and ._@+-; "
                           f"rename it (npm names it like {npm.tgz_name('name', '1.0.0')})")
@@ -203,7 +214,8 @@ def stage(tgz: Path, dockerfile: Path, dest: Path, *, variant: str = "inside",
     final = dest / f"{tgz.name.removesuffix('.tgz')}-{variant}"
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=dest))
     try:
-        package, dropped = extract_package(tgz, work / "extract", skip_node_modules=variant == "inside")
+        package, dropped = extract_package(tgz, work / "extract",
+                                           skip_node_modules=variant == "inside")
         for rel in dropped:
             kind = "template" if npm.is_env_template(rel) else "env file"
             _say(f"dropped {kind} {rel} from {tgz.name}: settings are given at run time "
@@ -217,7 +229,8 @@ def stage(tgz: Path, dockerfile: Path, dest: Path, *, variant: str = "inside",
         else:
             (package / ".dockerignore").write_text("\n".join(DEFAULT_IGNORE[variant]) + "\n")
         if meta.main != "." and not _entry_exists(package, meta.main):
-            _say(f"warning: the entry file {meta.main} (package.json \"main\") is not in {tgz.name}")
+            _say(f"warning: the entry file {meta.main} (package.json \"main\") is not in "
+                 f"{tgz.name}")
         if final.exists():
             shutil.rmtree(final)
         os.replace(package, final)

@@ -1,9 +1,9 @@
 """The pack step: bundledDependencies, npm install / npm ci, npm pack, and a check of the .tgz.
 
-The air-gapped side receives one file, the ``.tgz`` that ``npm pack`` makes. It is only useful there if
-every runtime dependency travels inside it (``package/node_modules/...``), which npm does for the
-dependencies named by ``bundleDependencies`` (spelt ``bundledDependencies`` too; ``true`` means all of
-``dependencies``). This module checks that before and after packing.
+The air-gapped side receives one file, the ``.tgz`` that ``npm pack`` makes. It is only useful there
+if every runtime dependency travels inside it (``package/node_modules/...``), which npm does for the
+dependencies named by ``bundleDependencies`` (spelt ``bundledDependencies`` too; ``true`` means all
+of ``dependencies``). This module checks that before and after packing.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 from .errors import AirgapError
 
 NPM_FLAGS = ["--no-audit", "--no-fund"]
-INSTALL_HINT = "install Node.js 20 LTS, which ships npm (e.g. apt-get install nodejs npm), then retry"
+INSTALL_HINT = ("install Node.js 20 LTS, which ships npm (e.g. apt-get install nodejs npm), "
+                "then retry")
 
 # Files that hold an environment's settings and secrets; they must never travel or reach an image.
 _ENV_FILE = re.compile(r"(^|/)(\.env(\..*)?|[^/]*\.env)$")
@@ -88,7 +89,7 @@ def docker_name(text: str) -> str:
 
 
 def entry_point(pkg: dict) -> str:
-    """The file ``node`` should run: "main", else the "." export, else "." (node's own index.js rule)."""
+    """The file ``node`` runs: "main", else the "." export, else "." (node's index.js rule)."""
     main = pkg.get("main")
     if isinstance(main, str) and main.strip():
         return main.strip()
@@ -107,7 +108,7 @@ def entry_point(pkg: dict) -> str:
     return "."
 
 
-# --- package.json ----------------------------------------------------------------------------------
+# --- package.json ---------------------------------------------------------------------------------
 
 
 def _load_json(path: Path) -> dict:
@@ -173,7 +174,7 @@ def _bundle_value(pkg: dict):
 
 
 def check_bundled(meta: PackageMeta) -> list[str]:
-    """The dependencies npm pack would leave out of the .tgz (sorted); empty when all are bundled."""
+    """The dependencies npm pack would leave out of the .tgz (sorted); empty if all are bundled."""
     bundle = meta.bundle
     if bundle is True:
         return []
@@ -184,7 +185,7 @@ def check_bundled(meta: PackageMeta) -> list[str]:
 
 
 def fix_bundled(meta: PackageMeta) -> None:
-    """Set ``"bundledDependencies": true`` in package.json, keeping its indent, key order, newlines."""
+    """Set ``"bundledDependencies": true`` in package.json, keeping indent, key order, newlines."""
     path = meta.path
     text = path.read_text(encoding="utf-8")
     pkg = json.loads(text)
@@ -212,7 +213,7 @@ def fix_bundled(meta: PackageMeta) -> None:
     _say(f'set "{key}": true in {path}')
 
 
-# --- running npm -----------------------------------------------------------------------------------
+# --- running npm ----------------------------------------------------------------------------------
 
 
 def _say(message: str) -> None:
@@ -246,21 +247,24 @@ def _run_npm(npm: str, args: list[str], cwd: Path, *, capture: bool = False) -> 
 def install(app_dir: Path, npm: str | None = None) -> None:
     """``npm ci`` when a lockfile exists (exact, reproducible), else ``npm install``."""
     npm = npm or npm_executable()
-    has_lock = (app_dir / "package-lock.json").exists() or (app_dir / "npm-shrinkwrap.json").exists()
+    locks = ("package-lock.json", "npm-shrinkwrap.json")
+    has_lock = any((app_dir / name).exists() for name in locks)
     _run_npm(npm, ["ci" if has_lock else "install", *NPM_FLAGS], app_dir)
 
 
-# --- what must be inside the .tgz ------------------------------------------------------------------
+# --- what must be inside the .tgz -----------------------------------------------------------------
 
 
 def runtime_dependencies(app_dir: Path, meta: PackageMeta) -> list[str]:
-    """Install paths (``node_modules/a``, ``node_modules/a/node_modules/b``) the app needs at run time.
+    """Install paths (``node_modules/a``, ``node_modules/a/node_modules/b``) needed at run time.
 
-    The direct ``dependencies``, plus every package the lockfile records as neither dev, optional nor
-    peer (npm leaves those out of a bundle). Links (``file:`` folders, workspaces) are left to npm.
+    The direct ``dependencies``, plus every package the lockfile records as neither dev, optional
+    nor peer (npm leaves those out of a bundle). Links (``file:`` folders, workspaces) are left to
+    npm.
     """
     needed = {f"node_modules/{name}" for name in meta.dependencies}
-    for lock_name in ("npm-shrinkwrap.json", "package-lock.json", "node_modules/.package-lock.json"):
+    locks = ("npm-shrinkwrap.json", "package-lock.json", "node_modules/.package-lock.json")
+    for lock_name in locks:
         lock_path = app_dir / lock_name
         if not lock_path.exists():
             continue
@@ -327,7 +331,8 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
                     except ValueError:
                         package = None
     except (OSError, tarfile.TarError, EOFError) as exc:
-        raise AirgapError(f"{tgz} is not a readable npm package (.tgz): {exc}; pack it again") from None
+        raise AirgapError(f"{tgz} is not a readable npm package (.tgz): {exc}; "
+                          "pack it again") from None
     if package is None:
         raise AirgapError(f"{tgz} has no readable package/package.json: not an npm pack file; "
                           "pack it again")
@@ -339,11 +344,11 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
     return TgzContents(package=package, env_files=env_files)
 
 
-# --- the step --------------------------------------------------------------------------------------
+# --- the step -------------------------------------------------------------------------------------
 
 
 def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
-    """Install and pack ``app_dir`` with its dependencies bundled; return the checked .tgz in out_dir."""
+    """Install and pack ``app_dir`` with its dependencies bundled; return the checked .tgz."""
     app_dir = Path(app_dir)
     out_dir = Path(out_dir)
     meta = read_package(app_dir)
