@@ -106,8 +106,8 @@ def round_trip(docker_client, registry, app_copy, machines):
         archive, sums, password = carry(released, machines["prod"] / "inbox")
         shutil.copy2(app_copy / ".env.example", machines["prod"] / ".env.example")
         env_prod = machines["prod"] / ".env.prod"
-        env_prod.write_text("APP_ENV=prod\nGREETING=hello-from-env-prod-4711\n"
-                            "DB_PASSWORD=never-printed-0042\n")
+        env_prod.write_text("PORT=8080\nAPP_ENV=prod\nGREETING=hello-from-env-prod-4711\n"
+                            "DB_HOST=db.prod.internal\nDB_USER=tms\nDB_PASSWORD=never-printed-0042\n")
         env_prod.chmod(0o600)
         deploy = ["deploy", str(archive), "--env", "prod", "--sums", str(sums),
                   "--password-file", str(password), "--name", container, "--ports", ports]
@@ -180,10 +180,13 @@ def test_released_image_runs_as_uid_1001_and_holds_no_env_file(docker_client, ro
     assert out.decode().strip() == "1001"
 
 
-def state(docker_client, *folders: Path) -> dict:
+def state(docker_client, app_name: str, *folders: Path) -> dict:
+    """What a run leaves behind: this app's containers and images, dangling images, files, temp files."""
     return {
-        "containers": sorted(c.name for c in docker_client.containers.list(all=True)),
-        "images": sorted(t for i in docker_client.images.list() for t in i.tags),
+        "containers": sorted(c.name for c in docker_client.containers.list(all=True)
+                             if app_name in c.name or app_name in c.attrs["Config"]["Image"]),
+        "images": sorted(t for i in docker_client.images.list() for t in i.tags if app_name in t),
+        "dangling": sorted(i.id for i in docker_client.images.list(filters={"dangling": True})),
         "files": sorted(str(p) for f in folders for p in f.rglob("*")),
         "tmp": sorted(p.name for p in Path("/tmp").glob("airgapkit-*")),
     }
@@ -191,14 +194,14 @@ def state(docker_client, *folders: Path) -> dict:
 
 def test_running_the_round_trip_again_gives_the_same_result(docker_client, round_trip, machines,
                                                            app_copy):
-    before = state(docker_client, *machines.values())
+    before = state(docker_client, round_trip["app_name"], *machines.values())
     inv(machines["connected"], *export_flags(app_copy, round_trip["base"]))
     archive, sums, password = carry(round_trip["exported"], machines["airgapped"] / "inbox")
     inv(machines["airgapped"], "release", str(archive), "--sums", str(sums),
         "--password-file", str(password), "--accept-risk", RISK)
     carry(round_trip["released"], machines["prod"] / "inbox")
     inv(machines["prod"], *round_trip["deploy"])
-    assert state(docker_client, *machines.values()) == before
+    assert state(docker_client, round_trip["app_name"], *machines.values()) == before
     assert health(round_trip["ports"])["greeting"] == "hello-from-env-prod-4711"
 
 

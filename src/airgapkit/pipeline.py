@@ -6,6 +6,7 @@ prints at the end what to carry and how.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -309,6 +310,20 @@ def print_delivery(delivery: bundle.Delivery, next_step: str) -> None:
     Console().print(f"On the other side: {next_step}")
 
 
+PACKAGED_DOCKERFILES = Path(__file__).resolve().parent / "dockerfiles"
+
+
+def find_dockerfile(configured: Path) -> Path:
+    """The configured Dockerfile, else the copy that ships with airgapkit under the same name.
+
+    The air-gapped side runs in folders of its own, where the project's dockerfiles/ is not at hand.
+    """
+    if configured.is_file() or configured.is_absolute():
+        return configured
+    packaged = PACKAGED_DOCKERFILES / configured.name
+    return packaged if packaged.is_file() else configured
+
+
 def debug_shell_argv(client, target: Target, image: str) -> list[str]:
     """Exec into the environment's running container, else a fresh one with its env file."""
     name = target.name or engine.default_container_name(image)
@@ -372,7 +387,16 @@ def print_gate_record(record: dict, out: Console) -> None:
 
 # --- the demo: three machines in three folders -----------------------------------------------------
 
-DEMO_ENV = "APP_ENV=prod\nGREETING=hello from the prod .env\n"
+DEMO_SETTINGS = {"APP_ENV": "prod", "GREETING": "hello from .env.prod"}
+
+
+def write_demo_env(example: Path, dest: Path) -> None:
+    """prod's env file: the example's keys, with prod values for the ones /health shows."""
+    values = {**envfiles.read(example), **DEMO_SETTINGS}
+    text = "".join(f"{key}={json.dumps(value or '')}\n" for key, value in values.items())
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def demo(client, *, app_dir: Path, base_image: str, workdir: Path, port: int, policy: dict,
@@ -392,9 +416,8 @@ def demo(client, *, app_dir: Path, base_image: str, workdir: Path, port: int, po
                        crossing=Crossing(side_places(sides["airgapped"])), gate=Gate(policy, None, risk))
     prod = sides["prod"]
     prod.mkdir(parents=True, exist_ok=True)
-    (prod / ".env.prod").write_text(DEMO_ENV)
-    os.chmod(prod / ".env.prod", 0o600)
     shutil.copy2(app_dir / ".env.example", prod / ".env.example")
+    write_demo_env(prod / ".env.example", prod / ".env.prod")
     target = Target("prod", {"prod": ".env.prod"}, prod / ".env.example", prod, f"{port}:8080",
                     "/health", 60)
     deploy(client, incoming=carry(released, prod / "inbox"), target=target)
