@@ -286,3 +286,20 @@ def test_extract_drops_env_files(tmp_path):
     assert sorted(dropped) == [".env", ".npmrc", "config/.env.prod", "prod.env"]
     assert sorted(p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()) == [
         "index.js", "package.json"]
+
+
+@pytest.mark.parametrize(("original", "fixed"), [
+    ('{"name":"x","version":"1.0.0","dependencies":{"ms":"^2"}}\n',
+     '{"name":"x","version":"1.0.0","dependencies":{"ms":"^2"},"bundledDependencies":true}\n'),
+    ('{\n\t"name": "x",\n\t"version": "1.0.0",\n\t"bundleDependencies": ["ms"],\n'
+     '\t"dependencies": {"ms": "^2", "qs": "^6"}\n}',
+     '{\n\t"name": "x",\n\t"version": "1.0.0",\n\t"bundleDependencies": true,\n'
+     '\t"dependencies": {\n\t\t"ms": "^2",\n\t\t"qs": "^6"\n\t}\n}'),
+    ('{\r\n  "name": "x",\r\n  "version": "1.0.0"\r\n}\r\n',
+     '{\r\n  "name": "x",\r\n  "version": "1.0.0",\r\n  "bundledDependencies": true\r\n}\r\n'),
+])
+def test_fix_keeps_the_file_style(tmp_path, original, fixed):
+    (tmp_path / "package.json").write_bytes(original.encode())
+    npm.fix_bundled(npm.read_package(tmp_path))
+    assert (tmp_path / "package.json").read_bytes().decode() == fixed
+    assert npm.check_bundled(npm.read_package(tmp_path)) == []

@@ -187,7 +187,7 @@ def check_bundled(meta: PackageMeta) -> list[str]:
 def fix_bundled(meta: PackageMeta) -> None:
     """Set ``"bundledDependencies": true`` in package.json, keeping indent, key order, newlines."""
     path = meta.path
-    text = path.read_text(encoding="utf-8")
+    text = path.read_bytes().decode("utf-8")  # as it is: CRLF line ends kept
     pkg = json.loads(text)
     key = _bundle_key(pkg)
     if key in pkg:
@@ -200,9 +200,14 @@ def fix_bundled(meta: PackageMeta) -> None:
                 fixed[key] = True
         fixed.setdefault(key, True)
         pkg = fixed
-    indent_match = re.search(r"^([ \t]+)\S", text, re.MULTILINE)
-    indent = indent_match.group(1) if indent_match else "  "
-    out = json.dumps(pkg, indent=indent, ensure_ascii=False)
+    if "\n" in text.strip():
+        indent_match = re.search(r"^([ \t]+)\S", text, re.MULTILINE)
+        out = json.dumps(pkg, indent=indent_match.group(1) if indent_match else "  ",
+                         ensure_ascii=False)
+    else:  # a one-line file stays on one line, spaced as it was
+        spaced = re.search(r'"\s*:\s', text) is not None
+        out = json.dumps(pkg, ensure_ascii=False,
+                         separators=(", ", ": ") if spaced else (",", ":"))
     if text.endswith("\n"):
         out += "\n"
     if "\r\n" in text:
@@ -386,8 +391,10 @@ def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
 
 def _packed_name(report: str, staging: Path, meta: PackageMeta) -> str:
     """The file npm pack wrote: from its --json report, else the one .tgz in the staging folder."""
-    start = report.find("[")
-    if start >= 0:
+    start = report.find("\n[") + 1 if not report.startswith("[") else 0
+    if report[:start].strip():  # what prepack/prepare scripts printed before the report
+        print(report[:start].rstrip(), flush=True)
+    if report[start:start + 1] == "[":
         try:
             entries = json.loads(report[start:])
             name = entries[0]["filename"]
