@@ -39,15 +39,14 @@ TRIVY_COUNTS = "critical 1, high 2, medium 3, low 3, unspecified 1 (trivy)"
 GRYPE_COUNTS = "critical 1, high 2, medium 3, low 2, unspecified 1 (grype)"
 ACCEPT = 'or pass --accept-risk "reason"'
 
-# A private key made for this test suite only (ssh-keygen -t ed25519 -N ''), never used anywhere.
-PRIVATE_KEY = """-----BEGIN OPENSSH PRIVATE KEY-----
-b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
-QyNTUxOQAAACCf3hcVnE7yQtbm0k0nX3B3s3d5lWqQY0fXn4e8zUqS3AAAAJi3ihqgt4oa
-oAAAAAtzc2gtZWQyNTUxOQAAACCf3hcVnE7yQtbm0k0nX3B3s3d5lWqQY0fXn4e8zUqS3A
-AAAEBmG1QwqS1cP0r5m3y8a0gJk6mZJbmjv2s1mV3kF0fS3J/eFxWcTvJC1ubSTSdfcHez
-AAAAEmFpcmdhcGtpdEB0ZXN0c3VpdGUBAgMEBQ==
------END OPENSSH PRIVATE KEY-----
-"""
+def _private_key_pem() -> str:
+    """A fresh Ed25519 private key in PEM (PKCS#8), made for this run only."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
 
 
 # --- images --------------------------------------------------------------------------------------
@@ -91,7 +90,7 @@ def images(docker_client, base_image):
         made["key"] = _build(
             docker_client, base_image,
             "RUN adduser -u 1001 -D app\nCOPY server.key /app/config/server.key\nUSER 1001",
-            files={"server.key": PRIVATE_KEY})
+            files={"server.key": _private_key_pem()})
         made["noenv"] = _build(docker_client, base_image, "ENV NODE_VERSION=")
         yield made
     finally:
@@ -421,3 +420,21 @@ def test_choose_base_task(docker_client, base_image, images, tmp_path):
     assert inspect_mb(docker_client, base_image) in lines[base_row]
     assert "2026-04-30" in lines[base_row] and "PASS" in lines[base_row]
     assert "FAIL" in lines[odd_row] and "node-lts" in lines[odd_row]
+
+
+@pytest.mark.parametrize("form", ["pkcs8", "openssl-rsa", "openssh", "encrypted-rsa"])
+def test_pem_private_keys_in_their_usual_forms_are_recognised(form):
+    from cryptography.hazmat.primitives import serialization as s
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    key = ed25519.Ed25519PrivateKey.generate() if form in ("pkcs8", "openssh") else \
+        rsa.generate_private_key(65537, 2048)
+    fmt = {"pkcs8": s.PrivateFormat.PKCS8, "openssh": s.PrivateFormat.OpenSSH}.get(
+        form, s.PrivateFormat.TraditionalOpenSSL)
+    enc = s.BestAvailableEncryption(b"pw") if form == "encrypted-rsa" else s.NoEncryption()
+    assert policy._PEM_KEY.search(key.private_bytes(s.Encoding.PEM, fmt, enc))
+
+
+def test_a_placeholder_key_in_documentation_is_not_a_key():
+    doc = b'key="-----BEGIN PRIVATE KEY-----\\nXXXX\\nXXXX\\n-----END PRIVATE KEY-----"\n'
+    assert not policy._PEM_KEY.search(doc)

@@ -439,7 +439,8 @@ def rule_non_root(image) -> RuleResult:
 _PEM_KEY = re.compile(
     rb"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----\r?\n"  # the armour line ends its line
     rb"(?:[A-Za-z-]+:[^\n]*\r?\n)*\r?\n?"  # optional RFC 1421 headers (Proc-Type, DEK-Info)
-    rb"(?:[A-Za-z0-9+/=]{16,}\r?\n){2,}"  # base64 body lines: a placeholder in docs has none
+    rb"[A-Za-z0-9+/=]{16,}\r?\n(?:[A-Za-z0-9+/=]+\r?\n)*"  # base64 body (one line for Ed25519)
+    rb"-----END \1PRIVATE KEY-----"  # and the closing line: a placeholder in docs has neither
 )
 _KEY_NAMES = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk"}
 _ENV_TEMPLATES = {"example", "sample", "template", "dist", "defaults"}
