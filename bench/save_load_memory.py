@@ -1,9 +1,9 @@
-"""Peak memory and wall time of ``inv save`` / ``inv load`` on a ~1.5 GB image, next to the docker CLI.
+"""Peak memory and wall time of ``inv save`` / ``inv load`` on a ~1.5 GB image, beside the CLI.
 
-Builds an image of its own (the node stand-in plus three 500 MB layers of random data made inside the
-build, network off), then runs each command as a child process and reads that child's peak resident
-set size from ``os.wait4`` (the kernel's ru_maxrss for exactly that process). Prints a table and
-removes the image and the tars it made. Not a test: run it by hand.
+Builds an image of its own (the node stand-in plus three 500 MB layers of random data made inside
+the build, network off), then runs each command as a child process and reads that child's peak
+resident set size from ``os.wait4`` (the kernel's ru_maxrss for exactly that process). Prints a
+table and removes the image and the tars it made. Not a test: run it by hand.
 
     python bench/save_load_memory.py [--layers 3] [--layer-mb 500] [--workdir DIR]
 """
@@ -114,10 +114,12 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     cli = {op: (wall, rss) for op, label, wall, rss in rows if label.startswith("docker")}
-    print(f"\n{'op':<5} {'command':<22} {'wall s':>7} {'peak MB':>8} {'wall/cli':>9} {'mem/cli':>8}")
+    header = ("op", "command", "wall s", "peak MB", "wall/cli", "mem/cli")
+    print("\n{:<5} {:<22} {:>7} {:>8} {:>9} {:>8}".format(*header))
     for op, label, wall, rss in rows:
         cwall, crss = cli[op]
-        print(f"{op:<5} {label:<22} {wall:>7.1f} {rss:>8.1f} {wall / cwall:>9.2f} {rss / crss:>8.2f}")
+        ratios = f"{wall / cwall:>9.2f} {rss / crss:>8.2f}"
+        print(f"{op:<5} {label:<22} {wall:>7.1f} {rss:>8.1f} {ratios}")
     worst = max(rss for _, label, _, rss in rows if label.startswith("inv"))
     print(f"\npeak of the tasks: {worst:.1f} MB (limit {LIMIT_MB} MB): "
           f"{'OK' if worst < LIMIT_MB else 'OVER'}")
