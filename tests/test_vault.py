@@ -13,8 +13,8 @@ import time
 import warnings
 from pathlib import Path
 
-import pyzipper
 import pytest
+import pyzipper
 from pyzipper.zipfile_aes import AESZipInfo
 
 from airgapkit import digest, vault

@@ -82,8 +82,13 @@ def _open_input(path: Path):
 def progress_bar(total: int, description: str, enabled: bool = True):
     """A rich progress bar on stderr when it is a terminal and the job is big, else a no-op."""
     from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TimeRemainingColumn,
-                               TransferSpeedColumn)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     console = Console(stderr=True)
     if not (enabled and total >= PROGRESS_FROM and console.is_terminal):
@@ -209,7 +214,8 @@ def _read_csv(text: str, path: Path, entries: dict[str, str]) -> None:
 
 
 def _read_list(lines: list[str], path: Path, entries: dict[str, str]) -> None:
-    """Format-List blocks: ``Algorithm : SHA256`` / ``Hash : ...`` / ``Path : ...`` (long paths wrap)."""
+    """Format-List blocks: ``Algorithm : SHA256`` / ``Hash : ...`` / ``Path : ...`` (long paths "
+      "wrap)."""
     record: dict[str, str] = {}
     last = None
 
@@ -273,7 +279,8 @@ def read_sums(path: Path) -> dict[str, str]:
         raw = f.read(16 << 20)
     entries = parse_sums(_decode(raw, path), path)
     if not entries:
-        raise IntegrityError(f"{path} lists no SHA-256 hashes; give the hash file that came with the "
+        raise IntegrityError(f"{path} lists no SHA-256 hashes; give the hash file that came with "
+                             "the "
                              "files")
     return entries
 
@@ -369,7 +376,8 @@ def verify_file(path: Path, sums: Path) -> str:
     actual = sha256_file(path)
     if actual != expected:
         raise IntegrityError(f"{path}: SHA-256 {actual} differs from {expected} listed in {sums}; "
-                             "the file changed or is not the one sent: do not use it, fetch it again")
+                             "the file changed or is not the one sent: do not use it, fetch it "
+                             "again")
     return actual
 
 
@@ -399,7 +407,8 @@ class SumsReport:
         if not self.passed:
             problems = self.problems()
             raise IntegrityError(f"{len(problems)} problem(s) against {self.sums}: "
-                                 + "; ".join(problems) + "; do not use these files, fetch them again")
+                                 + "; ".join(problems) + "; do not use these files, fetch them "
+                                                         "again")
 
 
 def _listed_path(key: str, base_dir: Path) -> Path | None:

@@ -133,9 +133,12 @@ def check_strength(password: str, source: str = "the password") -> None:
     rate = guesses_per_second()
     half_space = 2 ** (bits - 1) / rate
     raise PasswordError(
-        f"{source} is weak (about {bits:.0f} bits; {MIN_BITS} needed): WinZip AES uses PBKDF2-HMAC-SHA1 "
-        f"at {PBKDF2_ITERATIONS} iterations, {rate:,.0f} guesses/s on one core here, so one core finds "
-        f"it in about {_duration(half_space)} and a GPU far sooner; use --generate-password, a longer "
+        f"{source} is weak (about {bits:.0f} bits; {MIN_BITS} needed): WinZip AES uses "
+        "PBKDF2-HMAC-SHA1 "
+        f"at {PBKDF2_ITERATIONS} iterations, {rate:,.0f} guesses/s on one core here, so one core "
+        "finds "
+        f"it in about {_duration(half_space)} and a GPU far sooner; use --generate-password, a "
+        "longer "
         "random password, or --allow-weak-password to accept the risk")
 
 
@@ -159,10 +162,12 @@ def write_password(password: str, dest: Path, forbidden_dir: Path | None = None)
     """
     dest = Path(dest)
     if forbidden_dir is not None and is_inside(dest.parent, forbidden_dir):
-        raise PasswordError(f"password file {dest} would lie inside {forbidden_dir}, which carries the "
+        raise PasswordError(f"password file {dest} would lie inside {forbidden_dir}, which carries "
+                            "the "
                             "archive; write it to a folder that travels separately")
     if dest.exists() or dest.is_symlink():
-        raise PasswordError(f"password file {dest} already exists; move it away or name another file")
+        raise PasswordError(f"password file {dest} already exists; move it away or name another "
+                            "file")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
@@ -175,7 +180,8 @@ def write_password(password: str, dest: Path, forbidden_dir: Path | None = None)
         try:
             os.link(tmp, dest)
         except FileExistsError:
-            raise PasswordError(f"password file {dest} already exists; move it away or name another "
+            raise PasswordError(f"password file {dest} already exists; move it away or name "
+                                "another "
                                 "file") from None
         except OSError:  # a filesystem without hard links: rename, after checking again
             if dest.exists():
@@ -196,5 +202,6 @@ def generate(dest: Path, forbidden_dir: Path | None = None) -> str:
 def refuse_inside(password_file: Path | None, archive_dir: Path) -> None:
     """A password file inside the folder that carries the archive would travel with it: refuse."""
     if password_file and is_inside(Path(password_file), archive_dir):
-        raise AirgapError(f"password file {password_file} lies inside {archive_dir}, which carries the "
+        raise AirgapError(f"password file {password_file} lies inside {archive_dir}, which carries "
+                          "the "
                           "archive; keep the password in a folder that travels separately")

@@ -68,7 +68,8 @@ def safe_member_name(name: str) -> str:
                             "archive (nothing extracted)")
     parts = [p for p in norm.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeArchive(f"member {name!r} climbs out of the destination with '..'; refusing the "
+        raise UnsafeArchive(f"member {name!r} climbs out of the destination with '..'; refusing "
+                            "the "
                             "archive (nothing extracted)")
     if not parts:
         raise UnsafeArchive(f"member name {name!r} names no file; refusing the archive")
@@ -87,7 +88,8 @@ class ArchiveWriter:
 
     def __init__(self, dest: Path, password: bytes | str, level: int = 6, progress: bool = True):
         if not (isinstance(level, int) and 0 <= level <= 9):
-            raise AirgapError(f"compression level {level!r} is not 0-9; use 0 to store, 1-9 to deflate")
+            raise AirgapError(f"compression level {level!r} is not 0-9; use 0 to store, 1-9 to "
+                              "deflate")
         self.dest = Path(dest)
         self.level = level
         self.progress = progress
@@ -99,7 +101,8 @@ class ArchiveWriter:
 
     def __enter__(self) -> ArchiveWriter:
         if self.dest.is_dir():
-            raise AirgapError(f"{self.dest} is a folder; give the archive a file name ending in .zip")
+            raise AirgapError(f"{self.dest} is a folder; give the archive a file name ending in "
+                              ".zip")
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.dest.with_name(f".{self.dest.name}.{secrets.token_hex(6)}.part")
         fd = os.open(self._tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
@@ -225,7 +228,8 @@ def _check_declared_size(archive: Path, info) -> None:
     if info.compress_type == pyzipper.ZIP_STORED and getattr(info, "wz_aes_version", None):
         held = info.compress_size - _aes_overhead(info)
         if held != info.file_size:
-            raise UnsafeArchive(f"{archive}: member {info.filename} declares {info.file_size} bytes "
+            raise UnsafeArchive(f"{archive}: member {info.filename} declares {info.file_size} "
+                                "bytes "
                                 f"but holds {held}; refusing it")
 
 
@@ -273,12 +277,14 @@ class MemberReader(io.RawIOBase):
     def _damage(self, exc: Exception) -> AirgapError:
         name = self._info.filename
         if "HMAC" in str(exc) and self._too_big():
-            return UnsafeArchive(f"{self._archive}: member {name} holds more data than its declared "
+            return UnsafeArchive(f"{self._archive}: member {name} holds more data than its "
+                                 "declared "
                                  f"size ({self._info.file_size} bytes); refusing it")
         if "HMAC" in str(exc):
             return IntegrityError(f"{self._archive}: member {name} failed its authentication check "
                                   "(HMAC): the archive was altered or damaged; fetch it again")
-        return IntegrityError(f"{self._archive}: member {name} is damaged ({exc}); fetch the archive "
+        return IntegrityError(f"{self._archive}: member {name} is damaged ({exc}); fetch the "
+                              "archive "
                               "again")
 
     def _finish(self) -> None:
@@ -288,10 +294,12 @@ class MemberReader(io.RawIOBase):
             raise UnsafeArchive(f"{self._archive}: member {name} holds more data than its declared "
                                 f"size ({self._info.file_size} bytes); refusing it")
         if self.size != self._info.file_size:
-            raise IntegrityError(f"{self._archive}: member {name} gave {self.size} bytes but declares "
+            raise IntegrityError(f"{self._archive}: member {name} gave {self.size} bytes but "
+                                 "declares "
                                  f"{self._info.file_size}; the archive is damaged: fetch it again")
         if self._expected and self._sha.hexdigest() != self._expected:
-            raise IntegrityError(f"{self._archive}: member {name} has SHA-256 {self._sha.hexdigest()} "
+            raise IntegrityError(f"{self._archive}: member {name} has SHA-256 "
+                                 f"{self._sha.hexdigest()} "
                                  f"but {self._expected} is listed for it; do not use it")
 
     def hexdigest(self) -> str:
@@ -342,7 +350,8 @@ class ArchiveReader:
             raise AirgapError(f"{self.path} cannot be opened ({exc.strerror}); give an archive "
                               "file") from None
         except _DAMAGE as exc:
-            raise IntegrityError(f"{self.path} is not a readable zip archive ({exc}); it is damaged or "
+            raise IntegrityError(f"{self.path} is not a readable zip archive ({exc}); it is "
+                                 "damaged or "
                                  "truncated: fetch it again") from None
         self._zf.setpassword(self._password)
 
@@ -373,7 +382,8 @@ class ArchiveReader:
         load); reading to its end checks the HMAC, the size, and ``expected_sha256`` when given."""
         info = self._getinfo(name)
         if not info.flag_bits & 0x1:
-            raise UnsafeArchive(f"{self.path}: member {name} is not encrypted; airgapkit opens only "
+            raise UnsafeArchive(f"{self.path}: member {name} is not encrypted; airgapkit opens "
+                                "only "
                                 "AES-encrypted members: make the archive again with a password")
         _check_declared_size(self.path, info)
         try:
@@ -386,15 +396,18 @@ class ArchiveReader:
                                     f"{passwords.ENV_VAR}") from None
             raise IntegrityError(f"{self.path}: member {name} cannot be opened ({exc})") from None
         except pyzipper.BadZipFile as exc:
-            raise IntegrityError(f"{self.path}: member {name} is damaged ({exc}); fetch the archive "
+            raise IntegrityError(f"{self.path}: member {name} is damaged ({exc}); fetch the "
+                                 "archive "
                                  "again") from None
         except _DAMAGE as exc:
-            raise IntegrityError(f"{self.path}: member {name} cannot be read ({exc}); the archive is "
+            raise IntegrityError(f"{self.path}: member {name} cannot be read ({exc}); the archive "
+                                 "is "
                                  "damaged: fetch it again") from None
         return io.BufferedReader(MemberReader(fp, info, self.path, expected_sha256), CHUNK)
 
     def read_bytes(self, name: str, limit: int = SMALL_MEMBER) -> bytes:
-        """A small member (e.g. manifest.json) read whole; refused if it declares more than ``limit``."""
+        """A small member (e.g. manifest.json) read whole; refused if it declares more than "
+          "``limit``."""
         info = self._getinfo(name)
         if info.file_size > limit:
             raise UnsafeArchive(f"{self.path}: member {name} declares {info.file_size} bytes, more "
@@ -403,7 +416,8 @@ class ArchiveReader:
             return f.read()
 
     def check_members(self, max_total: int = MAX_TOTAL, max_ratio: int = MAX_RATIO) -> list:
-        """Refuse the archive if any member is unsafe: names, types, duplicates, sizes. Returns infos."""
+        """Refuse the archive if any member is unsafe: names, types, duplicates, sizes. Returns "
+          "infos."""
         seen: dict[str, str] = {}
         total = 0
         infos = self.infos()
@@ -411,7 +425,8 @@ class ArchiveReader:
             name = safe_member_name(info.filename)
             key = name.rstrip("/").casefold()
             if key in seen:
-                raise UnsafeArchive(f"{self.path} holds {info.filename!r} twice (or differing only in "
+                raise UnsafeArchive(f"{self.path} holds {info.filename!r} twice (or differing only "
+                                    "in "
                                     "case); refusing the archive (nothing extracted)")
             seen[key] = name
             mode = info.external_attr >> 16
@@ -425,8 +440,10 @@ class ArchiveReader:
             if name.endswith("/") or kind == stat.S_IFDIR:
                 continue
             if not info.flag_bits & 0x1:
-                raise UnsafeArchive(f"{self.path}: member {info.filename} is not encrypted; airgapkit "
-                                    "opens only AES-encrypted archives: make it again with a password")
+                raise UnsafeArchive(f"{self.path}: member {info.filename} is not encrypted; "
+                                    "airgapkit "
+                                    "opens only AES-encrypted archives: make it again with a "
+                                    "password")
             _check_declared_size(self.path, info)
             total += info.file_size
             if info.file_size > RATIO_FREE_BYTES and info.file_size > max_ratio * max(
@@ -435,7 +452,8 @@ class ArchiveReader:
                                     f"{info.compress_size} to {info.file_size} bytes (over "
                                     f"{max_ratio}:1); refusing it as a zip bomb")
         if total > max_total:
-            raise UnsafeArchive(f"{self.path} would extract {total} bytes, over the {max_total} byte "
+            raise UnsafeArchive(f"{self.path} would extract {total} bytes, over the {max_total} "
+                                "byte "
                                 "cap; raise the cap if this is expected")
         # a folder member and a file member must not claim the same path prefix
         files = {k for k, v in seen.items() if not v.endswith("/")}
@@ -443,7 +461,8 @@ class ArchiveReader:
             parts = key.split("/")
             for i in range(1, len(parts)):
                 if "/".join(parts[:i]) in files:
-                    raise UnsafeArchive(f"{self.path}: member {key!r} lies under a file member of the "
+                    raise UnsafeArchive(f"{self.path}: member {key!r} lies under a file member of "
+                                        "the "
                                         "same name; refusing the archive")
         return infos
 
@@ -491,13 +510,15 @@ class ArchiveReader:
             if expected is not None:
                 want = expected.get(name) or expected.get(PurePosixPath(name).name)
                 if want is None:
-                    raise IntegrityError(f"member {name} of {self.path} is not listed in the hashes "
+                    raise IntegrityError(f"member {name} of {self.path} is not listed in the "
+                                         "hashes "
                                          "given for it; refusing to extract an unlisted file")
             plans.append(_Plan(name, info, final, expected=want))
         need = sum(p.info.file_size for p in plans)
         free = shutil.disk_usage(dest).free
         if need > free:
-            raise AirgapError(f"{dest} has {free} bytes free but the archive holds {need}; free some "
+            raise AirgapError(f"{dest} has {free} bytes free but the archive holds {need}; free "
+                              "some "
                               "space or choose another --dest")
 
         created: list[Path] = []
@@ -510,7 +531,8 @@ class ArchiveReader:
                 self._extract_one(plan)
             for plan in plans:  # every member checked: now give them their names
                 if plan.final.exists() and not force:
-                    raise AirgapError(f"{plan.final} appeared during extraction; move it away or pass "
+                    raise AirgapError(f"{plan.final} appeared during extraction; move it away or "
+                                      "pass "
                                       "--force")
                 os.replace(plan.tmp, plan.final)
                 plan.tmp = None
@@ -570,7 +592,8 @@ def check_separate(**folders: Path | None) -> None:
         for b_label, b in named[i + 1:]:
             if a == b or a in b.parents or b in a.parents:
                 raise AirgapError(
-                    f"the {a_label.replace('_', ' ')} ({a}) and the {b_label.replace('_', ' ')} ({b}) "
+                    f"the {a_label.replace('_', ' ')} ({a}) and the {b_label.replace('_', ' ')} "
+                    f"({b}) "
                     "are the same or nested, but they travel by separate channels; choose folders "
                     "apart from each other")
 
