@@ -119,7 +119,9 @@ def test_pull_if_missing_uses_the_local_copy(docker_client, base_image, cleanup_
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"already in the local engine \(sha256:\w+\); not pulling", proc.stderr)
     assert_one_line_error(
-        inv("pull", "--image", ref, cwd=tmp_path), r"could not pull 127\.0\.0\.1:1"
+        inv("pull", "--image", ref, cwd=tmp_path),
+        r"could not pull 127\.0\.0\.1:1",
+        "registry is reachable",
     )
 
 

@@ -211,7 +211,9 @@ def pull(client: docker.DockerClient, ref: str, if_missing: bool = False) -> str
             raise ImageMissing(
                 f"image {ref} was not found in its registry; check the name and tag ({exc})"
             ) from None
-        raise
+        raise AirgapError(
+            f"{exc}; check that its registry is reachable, or use --if-missing with a local copy"
+        ) from None
     image = client.images.get(ref)
     console.print(f"pulled {ref} ({image.short_id})")
     return image.id
