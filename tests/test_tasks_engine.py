@@ -175,6 +175,16 @@ def test_save_of_a_missing_image_leaves_nothing(base_image, tmp_path):
     assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
 
 
+def test_save_into_a_folder_and_to_an_unwritable_place(base_image, tmp_path):
+    (tmp_path / "out").mkdir()
+    proc = inv("save", "--image", base_image, "--output", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [p.suffix for p in (tmp_path / "out").iterdir()] == [".tar"]
+    (tmp_path / "a-file").write_text("")
+    proc = inv("save", "--image", base_image, "--output", "a-file/x.tar", cwd=tmp_path)
+    assert_one_line_error(proc, r"could not write a-file/x\.tar: .*choose another --output")
+
+
 def test_save_interrupted_deletes_the_partial_tar(base_image, tmp_path):
     out = tmp_path / "o"
     proc = subprocess.Popen(

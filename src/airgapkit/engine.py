@@ -273,11 +273,22 @@ def _bytes_progress() -> Progress:
 def save(client: docker.DockerClient, refs: list[str], dest: Path) -> Path:
     """Stream ``docker save`` of ``refs`` into ``dest``; the file appears only when complete."""
     refs = [validate_ref(ref) for ref in refs]
-    images = {require_image(client, ref).id: require_image(client, ref) for ref in refs}
-    estimate = sum(
-        image.attrs.get("Size", 0) for image in images.values()
-    )  # the tar is about this size
+    images = {image.id: image for image in (require_image(client, ref) for ref in refs)}
+    estimate = sum(image.attrs.get("Size", 0) for image in images.values())  # about the tar's size
     dest = Path(dest)
+    if dest.is_dir():  # --output build/ means a file in that folder
+        dest = dest / tar_name(refs[0])
+    try:
+        written = _save_to(client, refs, dest, estimate)
+    except OSError as exc:
+        raise AirgapError(
+            f"could not write {dest}: {exc.strerror or exc}; choose another --output or free space"
+        ) from None
+    console.print(f"saved {', '.join(refs)} to {dest} ({human_size(written)})")
+    return dest
+
+
+def _save_to(client: docker.DockerClient, refs: list[str], dest: Path, estimate: int) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name in the same folder: the final rename is atomic, never a half-written tar.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
@@ -293,11 +304,10 @@ def save(client: docker.DockerClient, refs: list[str], dest: Path) -> Path:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, dest)
-    except BaseException:  # Ctrl-C included: never leave a partial file behind
+    except BaseException:  # Ctrl-C and a full disk included: never leave a partial file behind
         tmp.unlink(missing_ok=True)
         raise
-    console.print(f"saved {', '.join(refs)} to {dest} ({human_size(written)})")
-    return dest
+    return written
 
 
 # --- load -----------------------------------------------------------------------------------------
@@ -367,7 +377,11 @@ def load_verified(
         console.print(
             f"[yellow]warning:[/] loading {tar} without checking its SHA-256 (--no-verify)"
         )
-    with open(tar, "rb") as fileobj:
+    try:
+        fileobj = open(tar, "rb")  # noqa: SIM115 - closed below, errors become one line
+    except OSError as exc:
+        raise AirgapError(f"could not read {tar}: {exc.strerror or exc}") from None
+    with fileobj:
         return load(client, fileobj)
 
 
