@@ -11,6 +11,8 @@
 # select base node image (load it first with `docker load`; the build never pulls)
 ARG BASE_IMAGE=node:20-alpine
 FROM ${BASE_IMAGE} AS context
+# marks this stage's image, kept untagged as the build cache (see Dockerfile)
+LABEL org.airgapkit.stage="context"
 
 # the extracted package, minus what the ignore file keeps out (env files, build files)
 COPY . /app

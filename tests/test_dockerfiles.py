@@ -75,6 +75,8 @@ class Built:
         self.contexts: dict[str, Path] = {}
         self.args: dict[str, dict] = {}
         suffix = uuid.uuid4().hex[:8]
+        self.stages_before = self.stage_images()
+        self.stages: set[str] = set()
         for variant in VARIANTS:
             dockerfile = buildcontext.dockerfile_for(variant, DOCKERFILES / "Dockerfile")
             context, name, args = buildcontext.stage(self.tgz, dockerfile, work / "contexts",
@@ -88,12 +90,23 @@ class Built:
             self.refs[variant] = ref  # before building, so a half-made image is still removed
             engine.build(client, context, ref, dockerfile=name, build_args=args, offline=True)
             self.contexts[variant], self.args[variant] = context, args
+            self.stages |= self.stage_images() - self.stages_before
+
+    def stage_images(self) -> set[str]:
+        """The first stages' untagged images (the classic builder keeps them as cache)."""
+        filters = {"dangling": True, "label": buildcontext.STAGE_LABEL}
+        return {image.id for image in self.client.images.list(filters=filters)}
 
     def remove(self):
         for ref in self.refs.values():
             try:
                 self.client.images.remove(ref, force=True)
             except docker.errors.NotFound:
+                pass
+        for image_id in self.stages:  # not forced: one another build is using stays
+            try:
+                self.client.images.remove(image_id)
+            except docker.errors.APIError:
                 pass
 
 
@@ -197,13 +210,14 @@ def test_runs_as_uid_1001(docker_client, example, variant):
     ref = example.refs[variant]
     config = docker_client.api.inspect_image(ref)["Config"]
     assert config["User"] == "1001"
+    assert buildcontext.STAGE_LABEL not in (config["Labels"] or {})  # only the first stage has it
     assert "8080/tcp" in config["ExposedPorts"]
     assert "APP_MAIN=app.js" in config["Env"]
     out = docker_client.containers.run(ref, ["sh", "-c", "id -u; id -un; ls -A /app"], remove=True)
     uid, user, *listing = out.decode().split()
     assert (uid, user) == ("1001", "defaultuser")
     # config/ held the test's config/.env.local: the file stayed out, the folder is empty
-    assert sorted(listing) == ["app.js", "config", "node_modules", "package.json"]
+    assert sorted(listing) == ["README.md", "app.js", "config", "node_modules", "package.json"]
     assert docker_client.containers.run(ref, ["ls", "-A", "/app/config"], remove=True) == b""
 
 
@@ -240,9 +254,13 @@ def test_package_json_differing_from_packed_copy_fails(docker_client, example, u
     pkg["version"] = "9.9.9"
     (context / "package.json").write_text(json.dumps(pkg, indent=2) + "\n")
     cleanup_images.append(f"{unique_name}:1")
-    with pytest.raises(AirgapError, match="differs from the one packed"):
-        engine.build(docker_client, context, f"{unique_name}:1", build_args=example.args["inside"],
-                     offline=True)
+    before = example.stage_images()
+    try:
+        with pytest.raises(AirgapError, match="differs from the one packed"):
+            engine.build(docker_client, context, f"{unique_name}:1",
+                         build_args=example.args["inside"], offline=True)
+    finally:  # the failed build leaves its last good step behind, untagged
+        example.stages |= example.stage_images() - before
 
 
 # --- the scoped ES-module app ---------------------------------------------------------------------

@@ -31,6 +31,9 @@ from . import npm
 from .errors import AirgapError, UnsafeArchive
 
 VARIANTS = ("inside", "host")
+# The Dockerfiles' first stage carries this label; the classic builder keeps that stage's image
+# untagged (as cache) after the build, and this label is how to find and prune it.
+STAGE_LABEL = "org.airgapkit.stage"
 HOST_DOCKERFILE = "airgap.Dockerfile"
 
 # Used when no ignore file lies beside the Dockerfile: env files and build files out, and for the
