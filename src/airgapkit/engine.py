@@ -35,7 +35,8 @@ from rich.progress import (
 from .errors import AirgapError, EngineUnavailable, ImageMissing, IntegrityError
 
 # Progress and notices on stderr; stdout carries logs only.
-console = Console(stderr=True, soft_wrap=True)  # one notice, one line, even in a CI log
+# One notice, one line, even in a CI log; no markup or highlighting: names and paths print as is.
+console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 CHUNK = 1024 * 1024  # save and load move 1 MiB at a time: memory stays flat whatever the image size
 PROBE_TIMEOUT = 15  # seconds to wait for the first answer before declaring the engine unreachable
@@ -179,10 +180,10 @@ def _local_image(client: docker.DockerClient, ref: str) -> Image | None:
 
 def _pull_progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.fields[layer]}"),
+        TextColumn("{task.fields[layer]}", markup=False),
         BarColumn(),
         DownloadColumn(),
-        TextColumn("{task.fields[status]}"),
+        TextColumn("{task.fields[status]}", markup=False),
         console=console,
     )
 
@@ -262,7 +263,7 @@ def save_stream(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes]
 
 def _bytes_progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
@@ -375,7 +376,7 @@ def load_verified(
         )  # raises IntegrityError on a mismatch: nothing is loaded
     else:
         console.print(
-            f"[yellow]warning:[/] loading {tar} without checking its SHA-256 (--no-verify)"
+            f"warning: loading {tar} without checking its SHA-256 (--no-verify)", style="yellow"
         )
     try:
         fileobj = open(tar, "rb")  # noqa: SIM115 - closed below, errors become one line
