@@ -13,7 +13,7 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from . import buildcontext, digest, engine, npm, passwords, policy, vault
+from . import buildcontext, digest, engine, npm, passwords, pipeline, policy, vault
 from .config import DEFAULTS
 from .errors import AirgapError
 
@@ -257,5 +257,134 @@ def extract(c, archive, sums="", dest="", password_file="", force=False):
         print(f"extracted {path}")
 
 
-ns = Collection(pull, save, pack, load, build, prune, run, shell_debug, check_image, choose_base, hash_, archive, extract)
+# --- the composite flows: one command per side of the air gap --------------------------------------
+
+
+def places(c, out_dir="", hashes_dir="", password_dir="") -> pipeline.Places:
+    cfg = settings(c)
+    return pipeline.Places(Path(out_dir or cfg.out_dir), Path(hashes_dir or cfg.hashes_dir),
+                           Path(password_dir or cfg.password_dir))
+
+
+def crossing(c, where: pipeline.Places, password_file="", allow_weak_password=False, level=-1):
+    return pipeline.Crossing(where, level if level >= 0 else settings(c).compression,
+                             Path(password_file) if password_file else None, allow_weak_password)
+
+
+def gate(c, report="", accept_risk="") -> pipeline.Gate:
+    return pipeline.Gate(dict(settings(c).policy), Path(report) if report else None, accept_risk)
+
+
+def incoming(bundle_path, sums="", password_file="") -> pipeline.Incoming:
+    return pipeline.Incoming(Path(bundle_path), Path(sums) if sums else None,
+                             Path(password_file) if password_file else None)
+
+
+CROSSING_HELP = {
+    "out_dir": "Folder for the archive: what goes on the media (default: dist).",
+    "hashes_dir": "Folder for the archive's SHA-256: the second channel (default: dist-hashes).",
+    "password_dir": "Folder for the generated password: the third channel (default: dist-password).",
+    "new_password_file": "Protect the new archive with the password in this file instead of a "
+                         "generated one.",
+    "allow_weak_password": "Accept a weak password from --new-password-file or AIRGAPKIT_PASSWORD.",
+    "level": "Compression: 0 stores, 1-9 deflate (default: configured compression, 6).",
+    "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
+    "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
+}
+INCOMING_HELP = {
+    "bundle": "The archive that came on the media.",
+    "sums": "Its SHA-256 file that came by the second channel (default: <bundle>.sha256 beside it).",
+    "password_file": "File holding the archive's password (else AIRGAPKIT_PASSWORD, else a prompt).",
+}
+
+
+@task(help={
+    "app": "Node.js app folder (default: the configured app).",
+    "base_image": "Base image (default: node:20-alpine); a local copy is used when present.",
+    **CROSSING_HELP,
+})
+def export(c, app="", base_image="", report="", accept_risk="", new_password_file="",
+           allow_weak_password=False, level=-1, out_dir="", hashes_dir="", password_dir=""):
+    """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
+    cfg, where = settings(c), places(c, out_dir, hashes_dir, password_dir)
+    delivery = pipeline.export(
+        client(c), app_dir=Path(app or cfg.app), base_image=base_image or cfg.base_image,
+        build_dir=Path(cfg.build_dir), gate=gate(c, report, accept_risk),
+        crossing=crossing(c, where, new_password_file, allow_weak_password, level))
+    pipeline.print_delivery(delivery, f"inv release {delivery.archive.name} --sums ... --password-file ...")
+
+
+@task(help={
+    **INCOMING_HELP,
+    "variant": "inside: npm installs the .tgz in the image; host: the .tgz is unpacked here, no npm.",
+    "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile, or airgap.Dockerfile for host).",
+    "no_cache": "Build every layer again.",
+    **CROSSING_HELP,
+})
+def release(c, bundle, sums="", password_file="", variant="inside", dockerfile="", no_cache=False,
+            report="", accept_risk="", new_password_file="", allow_weak_password=False, level=-1,
+            out_dir="", hashes_dir="", password_dir=""):
+    """Air-gapped dev: verify the export, build offline, smoke-test, bundle the image for test/prod."""
+    cfg, where = settings(c), places(c, out_dir, hashes_dir, password_dir)
+    delivery = pipeline.release(
+        client(c), incoming=incoming(bundle, sums, password_file),
+        dockerfile=pipeline.find_dockerfile(
+            buildcontext.dockerfile_for(variant, dockerfile or cfg.dockerfile)),
+        variant=variant, no_cache=no_cache, ports=cfg.ports, health_path=cfg.health_path,
+        health_timeout=cfg.health_timeout, gate=gate(c, report, accept_risk),
+        crossing=crossing(c, where, new_password_file, allow_weak_password, level))
+    pipeline.print_delivery(delivery, f"inv deploy {delivery.archive.name} --env prod --sums ... "
+                                      "--password-file ...")
+
+
+def target(c, env, name="", ports="") -> pipeline.Target:
+    cfg = settings(c)
+    return pipeline.Target(env, dict(cfg.environments), Path(cfg.env_example), Path.cwd(),
+                           ports or cfg.ports, cfg.health_path, cfg.health_timeout, name)
+
+
+@task(help={
+    **INCOMING_HELP,
+    "env": "Environment whose env file the container gets (dev, test, pre-prod, prod, or configured).",
+    "name": "Container name (default: the image name).",
+    "ports": "HOST:CONTAINER port mapping (default: 8080:8080).",
+})
+def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):
+    """Test/prod: verify and load a release, replace the running container, roll back if unhealthy."""
+    pipeline.deploy(client(c), incoming=incoming(bundle, sums, password_file),
+                    target=target(c, env, name, ports))
+
+
+@task(name="debug-shell", help={
+    "env": "Environment whose env file the shell gets (default: prod).",
+    "image": "Image to open when no container of that name runs (default: the app image).",
+    "name": "Container to exec into when it runs (default: the image name).",
+})
+def debug_shell(c, env="prod", image="", name=""):
+    """A shell in an environment's container if it runs, else in a fresh --rm one with its env file."""
+    argv = pipeline.debug_shell_argv(client(c), target(c, env, name), image or app_image(c))
+    c.run(shlex.join(argv), pty=True, warn=True)
+
+
+@task(help={**INCOMING_HELP, "sums": "Verify the archive against this SHA-256 file first."})
+def inspect(c, bundle, password_file="", sums=""):
+    """Print a bundle's manifest as tables, extracting nothing else."""
+    pipeline.print_manifest(pipeline.read_manifest(incoming(bundle, sums, password_file)))
+
+
+@task(help={
+    "base_image": "Base image to use instead of pulling node:20-alpine (for a machine that cannot pull).",
+    "workdir": "Folder holding the three machines' folders (default: .demo).",
+    "port": "Host port the deployed API answers on (default: 8080).",
+})
+def demo(c, base_image="", workdir=".demo", port=8080):
+    """The whole round trip on this machine: connected, air-gapped dev and prod in three folders."""
+    cfg = settings(c)
+    pipeline.demo(client(c), app_dir=Path(cfg.app).resolve(), base_image=base_image or cfg.base_image,
+                  workdir=Path(workdir).resolve(), port=port, policy=dict(cfg.policy),
+                  dockerfile=Path(cfg.dockerfile).resolve())
+
+
+ns = Collection(pull, save, pack, load, build, prune, run, shell_debug, export, release, deploy, debug_shell, inspect, demo,
+                check_image, choose_base, hash_, archive, extract)
 ns.configure(DEFAULTS)
