@@ -21,6 +21,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from airgapkit import buildcontext
 from conftest import REPO_ROOT
 
 pytestmark = pytest.mark.docker
@@ -249,10 +250,24 @@ def test_load_of_a_missing_file(tmp_path):
 # --- prune ----------------------------------------------------------------------------------------
 
 
-def test_prune_reports_bytes(tmp_path):
+def test_prune_removes_left_stages_and_reports_bytes(tmp_path, docker_client, base_image,
+                                                     unique_name, cleanup_images):
+    """A two-stage build leaves its first stage untagged (the classic builder's cache): prune takes it."""
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {base_image} AS first\nLABEL {buildcontext.STAGE_LABEL}=first\n"
+        "RUN head -c 3000000 /dev/urandom > /blob && echo built > /result\n"
+        f"FROM {base_image}\nCOPY --from=first /result /result\n"
+    )
+    cleanup_images.append(f"{unique_name}:1")
+    docker_client.images.build(path=str(tmp_path), tag=f"{unique_name}:1", network_mode="none",
+                               pull=False, rm=True, forcerm=True)
+    stages = {"dangling": True, "label": buildcontext.STAGE_LABEL}
+    assert docker_client.images.list(filters=stages)
     proc = inv("prune", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert re.search(r"build cache pruned: .* reclaimed \(\d+ bytes\)", proc.stdout), proc.stdout
+    reclaimed = re.search(r"build cache pruned: .* reclaimed \((\d+) bytes\)", proc.stdout)
+    assert reclaimed and int(reclaimed.group(1)) >= 3_000_000, proc.stdout
+    assert not docker_client.images.list(filters=stages)
 
 
 # --- run ------------------------------------------------------------------------------------------

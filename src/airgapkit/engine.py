@@ -454,12 +454,29 @@ def build(
     return image_id or client.images.get(ref).id
 
 
-def prune_build_cache(client: docker.DockerClient) -> int:
-    """``docker builder prune``: remove the build cache, print and return the bytes reclaimed."""
+def prune_build_cache(client: docker.DockerClient, stage_label: str = "") -> int:
+    """``docker builder prune``: remove the build cache, print and return the bytes reclaimed.
+
+    The classic builder's cache is made of untagged stage images; those marked with ``stage_label``
+    go too.
+    """
     with _engine_errors("prune the build cache"):
         reclaimed = int(client.api.prune_builds().get("SpaceReclaimed") or 0)
+    if stage_label:
+        reclaimed += prune_stage_images(client, stage_label)
     print(f"build cache pruned: {human_size(reclaimed)} reclaimed ({reclaimed} bytes)")
     return reclaimed
+
+
+def prune_stage_images(client: docker.DockerClient, label: str) -> int:
+    """Remove the untagged images that earlier build stages left (marked with ``label``).
+
+    The classic builder keeps each multi-stage build's first stage as an untagged image; nothing
+    uses it but the next build's cache, so it is removed rather than left to pile up.
+    """
+    with _engine_errors("remove untagged build-stage images"):
+        reclaimed = client.images.prune(filters={"dangling": True, "label": label})
+    return int(reclaimed.get("SpaceReclaimed") or 0)
 
 
 # --- run and shell --------------------------------------------------------------------------------

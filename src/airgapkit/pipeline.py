@@ -142,16 +142,27 @@ def release(client, *, incoming: Incoming, dockerfile: Path, variant: str, ports
     with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as work:
         tgz = opened.extract(f"app/{app['tgz']}", Path(work))
         report = gate.report or carried_report(opened, Path(work))
-        context, dockerfile_name, build_args = buildcontext.stage(
-            tgz, dockerfile, Path(work) / "context", variant=variant)
-        build_args["BASE_IMAGE"] = base_image
-        engine.build(client, context, ref, dockerfile=dockerfile_name, build_args=build_args,
-                     no_cache=no_cache, offline=True)
+        build_app(client, tgz, dockerfile, ref, work_dir=Path(work), variant=variant,
+                  base_image=base_image, port=container_port(ports), no_cache=no_cache, offline=True)
         smoke_test(client, ref, ports=ports, health_path=health_path, timeout=health_timeout)
         verdict = policy.gate(client, ref, kind="app", report=report, limits=gate.limits,
                               accept_risk=gate.accept_risk)
         manifest = bundle.Manifest(kind="release", app=app, gate=verdict.record())
         return make_bundle(client, manifest, crossing, images=[ref], files=report_files(report))
+
+
+def build_app(client, tgz: Path, dockerfile: Path, ref: str, *, work_dir: Path, variant: str,
+              base_image: str, port: str, build_args: dict | None = None, no_cache: bool = False,
+              offline: bool = True) -> str:
+    """Stage a clean context from the .tgz, build ref from it, drop the untagged first stage."""
+    context, dockerfile_name, args = buildcontext.stage(
+        tgz, find_dockerfile(dockerfile), work_dir / "context", variant=variant,
+        base_image=base_image, port=port)
+    image_id = engine.build(client, context, ref, dockerfile=dockerfile_name,
+                            build_args={**args, **(build_args or {})}, no_cache=no_cache,
+                            offline=offline)
+    engine.prune_stage_images(client, buildcontext.STAGE_LABEL)
+    return image_id
 
 
 def carried_report(opened: bundle.OpenBundle, work: Path) -> Path | None:
@@ -256,6 +267,7 @@ def replace_container(client, ref: str, name: str, env: dict, target: Target):
         container.remove(force=True)
         if previous is not None:
             restore(previous, name)
+            wait_healthy(previous, health_url(target.ports, target.health_path), target.health_timeout)
             raise AirgapError(f"{failure}; the previous container {name} runs again") from None
         raise
     if previous is not None:

@@ -116,20 +116,18 @@ def build(c, app="", tgz="", variant="inside", dockerfile="", image="", tag="", 
     cfg = settings(c)
     package = Path(tgz) if tgz else npm.pack(Path(app or cfg.app), Path(cfg.build_dir))
     meta = buildcontext.read_tgz_package(package)
-    context, name, args = buildcontext.stage(
-        package, buildcontext.dockerfile_for(variant, dockerfile or cfg.dockerfile),
-        Path(cfg.build_dir) / "context", variant=variant, base_image=cfg.base_image,
-        port=cfg.ports.rsplit(":", 1)[-1])
-    args.update(engine.parse_build_args(build_arg or []))
-    ref = f"{image or cfg.image or meta.image_name}:{tag or cfg.tag or meta.version}"
-    engine.build(client(c), context, ref, dockerfile=name, build_args=args, no_cache=no_cache,
-                 offline=offline)
+    pipeline.build_app(
+        client(c), package, buildcontext.dockerfile_for(variant, dockerfile or cfg.dockerfile),
+        f"{image or cfg.image or meta.image_name}:{tag or cfg.tag or meta.version}",
+        work_dir=Path(cfg.build_dir), variant=variant, base_image=cfg.base_image,
+        port=pipeline.container_port(cfg.ports), build_args=engine.parse_build_args(build_arg or []),
+        no_cache=no_cache, offline=offline)
 
 
 @task
 def prune(c):
     """Remove the build cache and report the space reclaimed (docker builder prune)."""
-    engine.prune_build_cache(client(c))
+    engine.prune_build_cache(client(c), stage_label=buildcontext.STAGE_LABEL)
 
 
 @task(help={
