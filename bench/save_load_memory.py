@@ -91,10 +91,20 @@ def main() -> int:
         print(f"image size {size / 1e9:.2f} GB", flush=True)
 
         task_tar, cli_tar = workdir / "task.tar", workdir / "cli.tar"
-        rows.append(("save", "inv save", *measure(
-            [*inv, "save", "--image", ref, "--output", str(task_tar)], workdir)))
-        rows.append(("save", "docker save -o", *measure(
-            ["docker", "save", "-o", str(cli_tar), ref], workdir)))
+        rows.append(
+            (
+                "save",
+                "inv save",
+                *measure([*inv, "save", "--image", ref, "--output", str(task_tar)], workdir),
+            )
+        )
+        rows.append(
+            (
+                "save",
+                "docker save -o",
+                *measure(["docker", "save", "-o", str(cli_tar), ref], workdir),
+            )
+        )
         (workdir / "SHA256SUMS").write_text(f"{sha256_of(task_tar)}  task.tar\n")
 
         loads = [
@@ -121,8 +131,10 @@ def main() -> int:
         ratios = f"{wall / cwall:>9.2f} {rss / crss:>8.2f}"
         print(f"{op:<5} {label:<22} {wall:>7.1f} {rss:>8.1f} {ratios}")
     worst = max(rss for _, label, _, rss in rows if label.startswith("inv"))
-    print(f"\npeak of the tasks: {worst:.1f} MB (limit {LIMIT_MB} MB): "
-          f"{'OK' if worst < LIMIT_MB else 'OVER'}")
+    print(
+        f"\npeak of the tasks: {worst:.1f} MB (limit {LIMIT_MB} MB): "
+        f"{'OK' if worst < LIMIT_MB else 'OVER'}"
+    )
     return 0 if worst < LIMIT_MB else 1
 
 

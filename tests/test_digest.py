@@ -44,8 +44,9 @@ def test_hashing_writer_hashes_and_counts_what_passes(tmp_path):
 
 def test_our_sums_pass_real_sha256sum_check(files):
     sums = files / "SHA256SUMS"
-    digest.record([files / "node20a.tar", files / "module.tgz",
-                   files / "sub" / "notes with space.txt"], sums)
+    digest.record(
+        [files / "node20a.tar", files / "module.tgz", files / "sub" / "notes with space.txt"], sums
+    )
     result = real_sha256sum("-c", "--strict", "SHA256SUMS", cwd=files)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sub/notes with space.txt: OK" in result.stdout
@@ -81,15 +82,21 @@ def test_check_names_every_missing_different_and_extra_file_with_both_hashes(fil
     (files / "stray.bin").write_bytes(b"?")
     report = digest.check_sums(sums, extra=True)
     assert report.missing == [("node20a.tar", good["node20a.tar"])]
-    assert report.different == [("module.tgz", good["module.tgz"],
-                                 hashlib.sha256(b"changed").hexdigest())]
+    assert report.different == [
+        ("module.tgz", good["module.tgz"], hashlib.sha256(b"changed").hexdigest())
+    ]
     assert report.extra == ["stray.bin"]
     with pytest.raises(IntegrityError) as exc:
         report.raise_for_problems()
     message = str(exc.value)
     assert "\n" not in message
-    for piece in ("node20a.tar is missing", "module.tgz differs", good["module.tgz"],
-                  hashlib.sha256(b"changed").hexdigest(), "stray.bin is not listed"):
+    for piece in (
+        "node20a.tar is missing",
+        "module.tgz differs",
+        good["module.tgz"],
+        hashlib.sha256(b"changed").hexdigest(),
+        "stray.bin is not listed",
+    ):
         assert piece in message
 
 
@@ -126,9 +133,13 @@ def test_find_sums(tmp_path):
 
 # Get-FileHash output as PowerShell writes it: CRLF, upper-case hex, full Windows paths.
 def _get_filehash_table(rows):
-    lines = ["", "Algorithm       Hash                                                      "
-             "             Path", "---------       ----                                     "
-             "                              ----"]
+    lines = [
+        "",
+        "Algorithm       Hash                                                      "
+        "             Path",
+        "---------       ----                                     "
+        "                              ----",
+    ]
     lines += [f"SHA256          {h.upper()}       {p}" for p, h in rows]
     return "\r\n".join(lines + ["", ""])
 
@@ -136,8 +147,12 @@ def _get_filehash_table(rows):
 def test_get_filehash_table_utf16_crlf(files):
     tar_hash = digest.sha256_file(files / "node20a.tar")
     tgz_hash = digest.sha256_file(files / "module.tgz")
-    text = _get_filehash_table([(r"C:\Users\ops\transfer\node20a.tar", tar_hash),
-                                (r"C:\Users\ops\transfer\module.tgz", tgz_hash)])
+    text = _get_filehash_table(
+        [
+            (r"C:\Users\ops\transfer\node20a.tar", tar_hash),
+            (r"C:\Users\ops\transfer\module.tgz", tgz_hash),
+        ]
+    )
     # Windows PowerShell's `> output.txt` writes UTF-16 LE with a BOM
     (files / "output.txt").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
     entries = digest.read_sums(files / "output.txt")
@@ -156,23 +171,28 @@ def test_get_filehash_table_with_cut_path(files):
 
 def test_get_filehash_list_style_with_wrapped_path(files):
     tar_hash = digest.sha256_file(files / "node20a.tar")
-    text = ("\r\n\r\nAlgorithm : SHA256\r\n"
-            f"Hash      : {tar_hash.upper()}\r\n"
-            "Path      : C:\\Users\\ops\\a\\very\\long\\folder\\name\\that\\wraps\\over\\the\\\r\n"
-            "            line\\node20a.tar\r\n\r\n")
+    text = (
+        "\r\n\r\nAlgorithm : SHA256\r\n"
+        f"Hash      : {tar_hash.upper()}\r\n"
+        "Path      : C:\\Users\\ops\\a\\very\\long\\folder\\name\\that\\wraps\\over\\the\\\r\n"
+        "            line\\node20a.tar\r\n\r\n"
+    )
     (files / "list.txt").write_text(text, newline="")
     assert digest.read_sums(files / "list.txt") == {
-        "C:/Users/ops/a/very/long/folder/name/that/wraps/over/the/line/node20a.tar": tar_hash}
+        "C:/Users/ops/a/very/long/folder/name/that/wraps/over/the/line/node20a.tar": tar_hash
+    }
     digest.verify_file(files / "node20a.tar", files / "list.txt")
 
 
 def test_get_filehash_export_csv(files):
     tar_hash = digest.sha256_file(files / "node20a.tar")
     tgz_hash = digest.sha256_file(files / "module.tgz")
-    text = ('#TYPE Microsoft.Powershell.Utility.FileHash\r\n'
-            '"Algorithm","Hash","Path"\r\n'
-            f'"SHA256","{tar_hash.upper()}","C:\\transfer\\node20a.tar"\r\n'
-            f'"SHA256","{"0" * 64}","C:\\transfer\\module.tgz"\r\n')
+    text = (
+        "#TYPE Microsoft.Powershell.Utility.FileHash\r\n"
+        '"Algorithm","Hash","Path"\r\n'
+        f'"SHA256","{tar_hash.upper()}","C:\\transfer\\node20a.tar"\r\n'
+        f'"SHA256","{"0" * 64}","C:\\transfer\\module.tgz"\r\n'
+    )
     (files / "hashes.csv").write_text(text, newline="")
     report = digest.check_sums(files / "hashes.csv")
     assert report.ok == ["C:/transfer/node20a.tar"]

@@ -79,8 +79,9 @@ class Built:
         self.stages: set[str] = set()
         for variant in VARIANTS:
             dockerfile = buildcontext.dockerfile_for(variant, DOCKERFILES / "Dockerfile")
-            context, name, args = buildcontext.stage(self.tgz, dockerfile, work / "contexts",
-                                                     variant=variant, base_image=base_image)
+            context, name, args = buildcontext.stage(
+                self.tgz, dockerfile, work / "contexts", variant=variant, base_image=base_image
+            )
             assert not any(npm.is_env_file(p.name) for p in context.rglob("*")), "stage drops them"
             for rel, data in ENV_FILES.items():  # a hand-made context: the ignore file must hold
                 path = context / rel
@@ -136,8 +137,9 @@ def start(client, ref: str, names: list[str], **env) -> int:
     name = f"agk-test-{uuid.uuid4().hex[:10]}"
     names.append(name)
     port = free_port()
-    client.containers.run(ref, name=name, detach=True, environment=env,
-                          ports={"8080/tcp": ("127.0.0.1", port)})
+    client.containers.run(
+        ref, name=name, detach=True, environment=env, ports={"8080/tcp": ("127.0.0.1", port)}
+    )
     return port
 
 
@@ -184,7 +186,7 @@ def contains(reader, marker: bytes) -> bool:
     while chunk := reader.read(1 << 20):
         if marker in tail + chunk:
             return True
-        tail = chunk[-len(marker):]
+        tail = chunk[-len(marker) :]
     return False
 
 
@@ -193,11 +195,23 @@ def contains(reader, marker: bytes) -> bool:
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_example_runs_and_answers_health(docker_client, example, cleanup_containers, variant):
-    port = start(docker_client, example.refs[variant], cleanup_containers,
-                 APP_ENV="test", GREETING="from-the-env-file", DB_PASSWORD=SECRET.decode())
+    port = start(
+        docker_client,
+        example.refs[variant],
+        cleanup_containers,
+        APP_ENV="test",
+        GREETING="from-the-env-file",
+        DB_PASSWORD=SECRET.decode(),
+    )
     body = get_json(f"http://127.0.0.1:{port}/health")
-    assert body == {"status": "ok", "app": "tms-api", "version": "1.0.0", "environment": "test",
-                    "greeting": "from-the-env-file", "database": "not configured"}
+    assert body == {
+        "status": "ok",
+        "app": "tms-api",
+        "version": "1.0.0",
+        "environment": "test",
+        "greeting": "from-the-env-file",
+        "database": "not configured",
+    }
     container = docker_client.containers.get(cleanup_containers[-1])
     started = time.monotonic()
     container.stop(timeout=10)
@@ -239,15 +253,21 @@ def test_no_env_file_in_any_layer(docker_client, example, variant):
 def test_bundled_modules_in_place(docker_client, example):
     out = docker_client.containers.run(
         example.refs["inside"],
-        ["sh", "-c", "ls /app/node_modules/express/package.json && ls -A /app/node_modules | wc -l"
-                     " && test ! -e /app/node_modules/tms-api && test ! -e /app/package-lock.json"],
-        remove=True)
+        [
+            "sh",
+            "-c",
+            "ls /app/node_modules/express/package.json && ls -A /app/node_modules | wc -l"
+            " && test ! -e /app/node_modules/tms-api && test ! -e /app/package-lock.json",
+        ],
+        remove=True,
+    )
     lines = out.decode().split()
     assert lines[0] == "/app/node_modules/express/package.json" and int(lines[1]) > 50
 
 
-def test_package_json_differing_from_packed_copy_fails(docker_client, example, unique_name,
-                                                       cleanup_images, tmp_path):
+def test_package_json_differing_from_packed_copy_fails(
+    docker_client, example, unique_name, cleanup_images, tmp_path
+):
     context = tmp_path / "context"
     shutil.copytree(example.contexts["inside"], context)
     pkg = json.loads((context / "package.json").read_text())
@@ -257,8 +277,13 @@ def test_package_json_differing_from_packed_copy_fails(docker_client, example, u
     before = example.stage_images()
     try:
         with pytest.raises(AirgapError, match="differs from the one packed"):
-            engine.build(docker_client, context, f"{unique_name}:1",
-                         build_args=example.args["inside"], offline=True)
+            engine.build(
+                docker_client,
+                context,
+                f"{unique_name}:1",
+                build_args=example.args["inside"],
+                offline=True,
+            )
     finally:  # the failed build leaves its last good step behind, untagged
         example.stages |= example.stage_images() - before
 
@@ -271,12 +296,18 @@ def test_scoped_esm_app_builds_and_runs(docker_client, orders, cleanup_container
     assert orders.tgz.name == "acme-orders-api-2.3.0.tgz"
     port = start(docker_client, orders.refs[variant], cleanup_containers)
     body = get_json(f"http://127.0.0.1:{port}/health")
-    assert body == {"status": "ok", "app": "@acme/orders-api", "version": "2.3.0", "minute": "1m",
-                    "once": "function"}
+    assert body == {
+        "status": "ok",
+        "app": "@acme/orders-api",
+        "version": "2.3.0",
+        "minute": "1m",
+        "once": "function",
+    }
     out = docker_client.containers.run(
         orders.refs[variant],
         ["sh", "-c", "ls -A /app/node_modules /app/node_modules/@tootallnate"],
-        remove=True).decode()
+        remove=True,
+    ).decode()
     assert "@tootallnate" in out and "once" in out and "ms" in out
     assert "@acme" not in out  # the module's own copy was removed, its empty scope folder too
 

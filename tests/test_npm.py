@@ -51,12 +51,15 @@ def test_read_example_package():
     assert npm.check_bundled(meta) == []
 
 
-@pytest.mark.parametrize(("name", "version", "tgz", "image"), [
-    ("tms-api", "1.0.0", "tms-api-1.0.0.tgz", "tms-api"),
-    ("@acme/orders-api", "2.3.0", "acme-orders-api-2.3.0.tgz", "orders-api"),
-    ("@Acme/Big_API", "0.1.0-rc.1", "Acme-Big_API-0.1.0-rc.1.tgz", "big_api"),
-    ("digital-academy-api", "0.0.1", "digital-academy-api-0.0.1.tgz", "digital-academy-api"),
-])
+@pytest.mark.parametrize(
+    ("name", "version", "tgz", "image"),
+    [
+        ("tms-api", "1.0.0", "tms-api-1.0.0.tgz", "tms-api"),
+        ("@acme/orders-api", "2.3.0", "acme-orders-api-2.3.0.tgz", "orders-api"),
+        ("@Acme/Big_API", "0.1.0-rc.1", "Acme-Big_API-0.1.0-rc.1.tgz", "big_api"),
+        ("digital-academy-api", "0.0.1", "digital-academy-api-0.0.1.tgz", "digital-academy-api"),
+    ],
+)
 def test_names(tmp_path, name, version, tgz, image):
     (tmp_path / "package.json").write_text(json.dumps({"name": name, "version": version}))
     meta = npm.read_package(tmp_path)
@@ -64,13 +67,18 @@ def test_names(tmp_path, name, version, tgz, image):
     assert meta.image_name == image
 
 
-@pytest.mark.parametrize(("pkg", "entry"), [
-    ({"main": "app.js"}, "app.js"),
-    ({"exports": "./server.js"}, "./server.js"),
-    ({"exports": {".": {"import": "./esm/index.js", "require": "./cjs/index.js"}}},
-     "./esm/index.js"),
-    ({"type": "module"}, "."),
-])
+@pytest.mark.parametrize(
+    ("pkg", "entry"),
+    [
+        ({"main": "app.js"}, "app.js"),
+        ({"exports": "./server.js"}, "./server.js"),
+        (
+            {"exports": {".": {"import": "./esm/index.js", "require": "./cjs/index.js"}}},
+            "./esm/index.js",
+        ),
+        ({"type": "module"}, "."),
+    ],
+)
 def test_entry_point(pkg, entry):
     assert npm.entry_point(pkg) == entry
 
@@ -103,13 +111,16 @@ def test_missing_name_or_version(tmp_path, missing):
         npm.read_package(tmp_path)
 
 
-@pytest.mark.parametrize(("bundle", "unbundled"), [
-    (True, []),
-    (["a"], ["b"]),
-    ({"a": 1, "b": 1}, []),
-    (False, ["a", "b"]),
-    (None, ["a", "b"]),
-])
+@pytest.mark.parametrize(
+    ("bundle", "unbundled"),
+    [
+        (True, []),
+        (["a"], ["b"]),
+        ({"a": 1, "b": 1}, []),
+        (False, ["a", "b"]),
+        (None, ["a", "b"]),
+    ],
+)
 def test_check_bundled(tmp_path, bundle, unbundled):
     pkg = {"name": "x", "version": "1.0.0", "dependencies": {"b": "1", "a": "1"}}
     if bundle is not None:
@@ -119,8 +130,13 @@ def test_check_bundled(tmp_path, bundle, unbundled):
 
 
 def test_bundle_dependencies_spelling_wins_like_npm(tmp_path):
-    pkg = {"name": "x", "version": "1.0.0", "dependencies": {"a": "1"},
-           "bundleDependencies": [], "bundledDependencies": True}
+    pkg = {
+        "name": "x",
+        "version": "1.0.0",
+        "dependencies": {"a": "1"},
+        "bundleDependencies": [],
+        "bundledDependencies": True,
+    }
     (tmp_path / "package.json").write_text(json.dumps(pkg))
     assert npm.check_bundled(npm.read_package(tmp_path)) == ["a"]
 
@@ -190,12 +206,27 @@ def test_npm_missing(tmp_path, monkeypatch):
 def test_npm_failure_is_one_line(tmp_path):
     app = tmp_path / "app"
     app.mkdir()
-    (app / "package.json").write_text(json.dumps({
-        "name": "broken", "version": "1.0.0", "bundledDependencies": True,
-        "dependencies": {"ms": "^2.1.3"}}))
-    (app / "package-lock.json").write_text(json.dumps({  # out of sync: npm ci refuses it
-        "name": "broken", "version": "1.0.0", "lockfileVersion": 3, "requires": True,
-        "packages": {"": {"name": "broken", "version": "1.0.0"}}}))
+    (app / "package.json").write_text(
+        json.dumps(
+            {
+                "name": "broken",
+                "version": "1.0.0",
+                "bundledDependencies": True,
+                "dependencies": {"ms": "^2.1.3"},
+            }
+        )
+    )
+    (app / "package-lock.json").write_text(
+        json.dumps(
+            {  # out of sync: npm ci refuses it
+                "name": "broken",
+                "version": "1.0.0",
+                "lockfileVersion": 3,
+                "requires": True,
+                "packages": {"": {"name": "broken", "version": "1.0.0"}},
+            }
+        )
+    )
     with pytest.raises(AirgapError, match=r"npm ci failed with exit code \d+ in .*app"):
         npm.pack(app, tmp_path / "out")
 
@@ -213,12 +244,15 @@ def craft_tgz(path: Path, files: dict[str, bytes]) -> Path:
 
 
 def test_check_tgz_names_the_missing_dependencies(tmp_path):
-    tgz = craft_tgz(tmp_path / "x-1.0.0.tgz", {
-        "package/package.json": b'{"name": "x", "version": "1.0.0"}',
-        "package/index.js": b"",
-        "package/node_modules/express/package.json": b"{}",
-        "package/node_modules/@scope/util/package.json": b"{}",
-    })
+    tgz = craft_tgz(
+        tmp_path / "x-1.0.0.tgz",
+        {
+            "package/package.json": b'{"name": "x", "version": "1.0.0"}',
+            "package/index.js": b"",
+            "package/node_modules/express/package.json": b"{}",
+            "package/node_modules/@scope/util/package.json": b"{}",
+        },
+    )
     required = ["node_modules/express", "node_modules/@scope/util"]
     assert npm.check_tgz(tgz, required).package["name"] == "x"
     with pytest.raises(AirgapError) as info:
@@ -274,30 +308,44 @@ def test_extract_refuses_escapes(tmp_path):
 
 
 def test_extract_drops_env_files(tmp_path):
-    tgz = craft_tgz(tmp_path / "x-1.0.0.tgz", {
-        "package/package.json": b'{"name": "x", "version": "1.0.0"}',
-        "package/.env": b"SECRET=1",
-        "package/config/.env.prod": b"SECRET=1",
-        "package/prod.env": b"SECRET=1",
-        "package/.npmrc": b"//registry/:_authToken=secret",
-        "package/index.js": b"",
-    })
+    tgz = craft_tgz(
+        tmp_path / "x-1.0.0.tgz",
+        {
+            "package/package.json": b'{"name": "x", "version": "1.0.0"}',
+            "package/.env": b"SECRET=1",
+            "package/config/.env.prod": b"SECRET=1",
+            "package/prod.env": b"SECRET=1",
+            "package/.npmrc": b"//registry/:_authToken=secret",
+            "package/index.js": b"",
+        },
+    )
     package, dropped = buildcontext.extract_package(tgz, tmp_path / "dest")
     assert sorted(dropped) == [".env", ".npmrc", "config/.env.prod", "prod.env"]
     assert sorted(p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()) == [
-        "index.js", "package.json"]
+        "index.js",
+        "package.json",
+    ]
 
 
-@pytest.mark.parametrize(("original", "fixed"), [
-    ('{"name":"x","version":"1.0.0","dependencies":{"ms":"^2"}}\n',
-     '{"name":"x","version":"1.0.0","dependencies":{"ms":"^2"},"bundledDependencies":true}\n'),
-    ('{\n\t"name": "x",\n\t"version": "1.0.0",\n\t"bundleDependencies": ["ms"],\n'
-     '\t"dependencies": {"ms": "^2", "qs": "^6"}\n}',
-     '{\n\t"name": "x",\n\t"version": "1.0.0",\n\t"bundleDependencies": true,\n'
-     '\t"dependencies": {\n\t\t"ms": "^2",\n\t\t"qs": "^6"\n\t}\n}'),
-    ('{\r\n  "name": "x",\r\n  "version": "1.0.0"\r\n}\r\n',
-     '{\r\n  "name": "x",\r\n  "version": "1.0.0",\r\n  "bundledDependencies": true\r\n}\r\n'),
-])
+@pytest.mark.parametrize(
+    ("original", "fixed"),
+    [
+        (
+            '{"name":"x","version":"1.0.0","dependencies":{"ms":"^2"}}\n',
+            '{"name":"x","version":"1.0.0","dependencies":{"ms":"^2"},"bundledDependencies":true}\n',
+        ),
+        (
+            '{\n\t"name": "x",\n\t"version": "1.0.0",\n\t"bundleDependencies": ["ms"],\n'
+            '\t"dependencies": {"ms": "^2", "qs": "^6"}\n}',
+            '{\n\t"name": "x",\n\t"version": "1.0.0",\n\t"bundleDependencies": true,\n'
+            '\t"dependencies": {\n\t\t"ms": "^2",\n\t\t"qs": "^6"\n\t}\n}',
+        ),
+        (
+            '{\r\n  "name": "x",\r\n  "version": "1.0.0"\r\n}\r\n',
+            '{\r\n  "name": "x",\r\n  "version": "1.0.0",\r\n  "bundledDependencies": true\r\n}\r\n',
+        ),
+    ],
+)
 def test_fix_keeps_the_file_style(tmp_path, original, fixed):
     (tmp_path / "package.json").write_bytes(original.encode())
     npm.fix_bundled(npm.read_package(tmp_path))

@@ -53,11 +53,18 @@ def test_bad_password_files(tmp_path):
 
 
 def test_no_tty_and_nothing_given_says_how_to_give_one():
-    code = ("from airgapkit import passwords\n"
-            "passwords.resolve(password_file=None, confirm=True, allow_weak=False)\n")
+    code = (
+        "from airgapkit import passwords\n"
+        "passwords.resolve(password_file=None, confirm=True, allow_weak=False)\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != passwords.ENV_VAR}
-    result = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode != 0
     assert "AIRGAPKIT_PASSWORD" in result.stderr and "--password-file" in result.stderr
 
@@ -71,8 +78,9 @@ def test_prompt_asked_twice_when_confirming(monkeypatch):
         passwords.resolve(password_file=None, confirm=True, allow_weak=True)
 
 
-@pytest.mark.parametrize("weak", ["letmein99", "Summer2024!", "correcthorse", "a" * 40,
-                                  "abcabcabcabcabcabcabc"])
+@pytest.mark.parametrize(
+    "weak", ["letmein99", "Summer2024!", "correcthorse", "a" * 40, "abcabcabcabcabcabcabc"]
+)
 def test_weak_passwords_refused_with_the_reason(weak, tmp_path):
     f = tmp_path / "pw"
     f.write_text(weak)

@@ -10,15 +10,16 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import urllib.request
 import uuid
 from pathlib import Path
 
 import docker
 import pytest
+from terminal import in_pty
 
 from airgapkit import bundle, engine, pipeline
-
 from conftest import EXAMPLE_APP, REPO_ROOT
 
 pytestmark = pytest.mark.docker
@@ -28,7 +29,11 @@ RISK = "test machine: no scanner report"
 def inv(cwd: Path, *args: str, env: dict | None = None, check: bool = True):
     proc = subprocess.run(
         ["inv", "--search-root", str(REPO_ROOT), *args],
-        cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"inv {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -79,8 +84,11 @@ def export_flags(app: Path, base: str) -> list[str]:
 
 def carried(side: Path, kind: str, app_name: str) -> tuple[Path, Path, Path]:
     name = f"{app_name}-1.0.0-{kind}.zip"
-    return side / "dist" / name, side / "dist-hashes" / f"{name}.sha256", \
-        side / "dist-password" / f"{name}.password"
+    return (
+        side / "dist" / name,
+        side / "dist-hashes" / f"{name}.sha256",
+        side / "dist-password" / f"{name}.password",
+    )
 
 
 def carry(files: tuple[Path, Path, Path], inbox: Path) -> tuple[Path, Path, Path]:
@@ -100,21 +108,53 @@ def round_trip(docker_client, registry, app_copy, machines):
         inv(machines["connected"], *export_flags(app_copy, base))
         exported = carried(machines["connected"], "base", app_name)
         archive, sums, password = carry(exported, machines["airgapped"] / "inbox")
-        inv(machines["airgapped"], "release", str(archive), "--sums", str(sums),
-            "--password-file", str(password), "--accept-risk", RISK)
+        inv(
+            machines["airgapped"],
+            "release",
+            str(archive),
+            "--sums",
+            str(sums),
+            "--password-file",
+            str(password),
+            "--accept-risk",
+            RISK,
+        )
         released = carried(machines["airgapped"], "release", app_name)
         archive, sums, password = carry(released, machines["prod"] / "inbox")
         shutil.copy2(app_copy / ".env.example", machines["prod"] / ".env.example")
         env_prod = machines["prod"] / ".env.prod"
-        env_prod.write_text("PORT=8080\nAPP_ENV=prod\nGREETING=hello-from-env-prod-4711\n"
-                            "DB_HOST=db.prod.internal\nDB_USER=tms\nDB_PASSWORD=never-printed-0042\n")
+        env_prod.write_text(
+            "PORT=8080\nAPP_ENV=prod\nGREETING=hello-from-env-prod-4711\n"
+            "DB_HOST=db.prod.internal\nDB_USER=tms\nDB_PASSWORD=never-printed-0042\n"
+        )
         env_prod.chmod(0o600)
-        deploy = ["deploy", str(archive), "--env", "prod", "--sums", str(sums),
-                  "--password-file", str(password), "--name", container, "--ports", ports]
+        deploy = [
+            "deploy",
+            str(archive),
+            "--env",
+            "prod",
+            "--sums",
+            str(sums),
+            "--password-file",
+            str(password),
+            "--name",
+            container,
+            "--ports",
+            ports,
+        ]
         proc = inv(machines["prod"], *deploy)
-        yield {"app_name": app_name, "base": base, "ports": ports, "container": container,
-               "exported": exported, "released": released, "deploy": deploy, "deploy_proc": proc,
-               "release_inbox": (archive, sums, password), "name": name}
+        yield {
+            "app_name": app_name,
+            "base": base,
+            "ports": ports,
+            "container": container,
+            "exported": exported,
+            "released": released,
+            "deploy": deploy,
+            "deploy_proc": proc,
+            "release_inbox": (archive, sums, password),
+            "name": name,
+        }
     finally:
         for ref in (container, f"{container}-previous"):
             try:
@@ -153,8 +193,9 @@ def test_each_part_of_a_bundle_lies_in_its_own_place(round_trip):
             assert secret.encode() not in file.read_bytes(), file
     listed = subprocess.run(["sha256sum", "-c", sums.name], cwd=sums.parent, capture_output=True)
     assert listed.returncode != 0  # the hash file lies apart from the archive: check it there
-    ok = subprocess.run(["sha256sum", "-c", str(sums)], cwd=archive.parent, capture_output=True,
-                        text=True)
+    ok = subprocess.run(
+        ["sha256sum", "-c", str(sums)], cwd=archive.parent, capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
 
@@ -165,12 +206,60 @@ def test_the_env_secret_is_in_no_output(round_trip):
 
 def test_inspect_prints_the_manifest_and_the_accepted_risk(round_trip):
     archive, sums, password = round_trip["released"]
-    proc = inv(archive.parent, "inspect", str(archive), "--sums", str(sums),
-               "--password-file", str(password))
+    proc = inv(
+        archive.parent,
+        "inspect",
+        str(archive),
+        "--sums",
+        str(sums),
+        "--password-file",
+        str(password),
+    )
     out = proc.stdout
     assert "release bundle" in out and round_trip["app_name"] in out
     assert RISK in out
     assert f"{round_trip['app_name']}:1.0.0" in out
+
+
+def debug_shell(prod: Path, *flags: str) -> str:
+    argv = [
+        shutil.which("inv"),
+        "--search-root",
+        str(REPO_ROOT),
+        "debug-shell",
+        "--env",
+        "prod",
+        *flags,
+    ]
+    status, output = in_pty(argv, prod, b'echo "greeting=$GREETING uid=$(id -u)"; exit\n')
+    assert status == 0, output
+    return output
+
+
+def test_debug_shell_enters_the_running_container(docker_client, round_trip, machines):
+    output = debug_shell(
+        machines["prod"],
+        "--name",
+        round_trip["container"],
+        "--image",
+        f"{round_trip['app_name']}:1.0.0",
+    )
+    assert "greeting=hello-from-env-prod-4711 uid=1001" in output
+
+
+def test_debug_shell_starts_a_fresh_container_with_the_env_file(
+    docker_client, round_trip, machines
+):
+    before = {c.id for c in docker_client.containers.list(all=True)}
+    output = debug_shell(
+        machines["prod"],
+        "--name",
+        "agk-no-such-container",
+        "--image",
+        f"{round_trip['app_name']}:1.0.0",
+    )
+    assert "greeting=hello-from-env-prod-4711 uid=1001" in output
+    assert {c.id for c in docker_client.containers.list(all=True)} == before  # --rm took it away
 
 
 def test_released_image_runs_as_uid_1001_and_holds_no_env_file(docker_client, round_trip):
@@ -183,22 +272,35 @@ def test_released_image_runs_as_uid_1001_and_holds_no_env_file(docker_client, ro
 def state(docker_client, app_name: str, *folders: Path) -> dict:
     """What a run leaves behind: this app's containers and images, dangling images, files, temp files."""
     return {
-        "containers": sorted(c.name for c in docker_client.containers.list(all=True)
-                             if app_name in c.name or app_name in c.attrs["Config"]["Image"]),
+        "containers": sorted(
+            c.name
+            for c in docker_client.containers.list(all=True)
+            if app_name in c.name or app_name in c.attrs["Config"]["Image"]
+        ),
         "images": sorted(t for i in docker_client.images.list() for t in i.tags if app_name in t),
         "dangling": sorted(i.id for i in docker_client.images.list(filters={"dangling": True})),
         "files": sorted(str(p) for f in folders for p in f.rglob("*")),
-        "tmp": sorted(p.name for p in Path("/tmp").glob("airgapkit-*")),
+        "tmp": sorted(p.name for p in Path(tempfile.gettempdir()).glob("airgapkit-*")),
     }
 
 
-def test_running_the_round_trip_again_gives_the_same_result(docker_client, round_trip, machines,
-                                                           app_copy):
+def test_running_the_round_trip_again_gives_the_same_result(
+    docker_client, round_trip, machines, app_copy
+):
     before = state(docker_client, round_trip["app_name"], *machines.values())
     inv(machines["connected"], *export_flags(app_copy, round_trip["base"]))
     archive, sums, password = carry(round_trip["exported"], machines["airgapped"] / "inbox")
-    inv(machines["airgapped"], "release", str(archive), "--sums", str(sums),
-        "--password-file", str(password), "--accept-risk", RISK)
+    inv(
+        machines["airgapped"],
+        "release",
+        str(archive),
+        "--sums",
+        str(sums),
+        "--password-file",
+        str(password),
+        "--accept-risk",
+        RISK,
+    )
     carry(round_trip["released"], machines["prod"] / "inbox")
     inv(machines["prod"], *round_trip["deploy"])
     assert state(docker_client, round_trip["app_name"], *machines.values()) == before
@@ -209,23 +311,40 @@ def test_running_the_round_trip_again_gives_the_same_result(docker_client, round
 def failing_release(docker_client, round_trip, machines, unique_name, tmp_path):
     """A release bundle whose image starts and exits at once: its health check can never pass."""
     ref = f"{unique_name}:2.0.0"
-    (tmp_path / "Dockerfile").write_text(f"FROM {round_trip['base']}\nUSER 1001\nCMD [\"false\"]\n")
+    (tmp_path / "Dockerfile").write_text(f'FROM {round_trip["base"]}\nUSER 1001\nCMD ["false"]\n')
     engine.build(docker_client, tmp_path, ref, offline=True)
     places = pipeline.Places(tmp_path / "out", tmp_path / "hashes", tmp_path / "password")
-    manifest = bundle.Manifest(kind="release", app={"name": unique_name, "version": "2.0.0",
-                                                    "image_name": unique_name, "tgz": ""})
-    delivery = pipeline.make_bundle(docker_client, manifest, pipeline.Crossing(places),
-                                    images=[ref], files=[])
+    manifest = bundle.Manifest(
+        kind="release",
+        app={"name": unique_name, "version": "2.0.0", "image_name": unique_name, "tgz": ""},
+    )
+    delivery = pipeline.make_bundle(
+        docker_client, manifest, pipeline.Crossing(places), images=[ref], files=[]
+    )
     yield delivery
     docker_client.images.remove(ref, force=True)
 
 
-def test_an_unhealthy_release_leaves_the_previous_version_running(docker_client, round_trip,
-                                                                  machines, failing_release):
+def test_an_unhealthy_release_leaves_the_previous_version_running(
+    docker_client, round_trip, machines, failing_release
+):
     before = docker_client.containers.get(round_trip["container"]).attrs["Image"]
-    proc = inv(machines["prod"], "deploy", str(failing_release.archive), "--env", "prod",
-               "--sums", str(failing_release.sums), "--password-file", str(failing_release.password),
-               "--name", round_trip["container"], "--ports", round_trip["ports"], check=False)
+    proc = inv(
+        machines["prod"],
+        "deploy",
+        str(failing_release.archive),
+        "--env",
+        "prod",
+        "--sums",
+        str(failing_release.sums),
+        "--password-file",
+        str(failing_release.password),
+        "--name",
+        round_trip["container"],
+        "--ports",
+        round_trip["ports"],
+        check=False,
+    )
     one_line_refusal(proc, "previous container", "runs again")
     running = docker_client.containers.get(round_trip["container"])
     assert running.status == "running" and running.attrs["Image"] == before
@@ -235,18 +354,40 @@ def test_an_unhealthy_release_leaves_the_previous_version_running(docker_client,
 def test_refusals_are_one_clear_line(docker_client, round_trip, machines, tmp_path):
     archive, sums, password = round_trip["release_inbox"]
     prod = machines["prod"]
-    common = ["--sums", str(sums), "--password-file", str(password), "--ports", free_ports(),
-              "--name", f"{round_trip['container']}-never"]
-    one_line_refusal(inv(prod, "deploy", str(archive), "--env", "staging", *common, check=False),
-                     "staging")
-    one_line_refusal(inv(prod, "deploy", str(archive), "--env", "test", *common, check=False),
-                     ".env.test")
+    common = [
+        "--sums",
+        str(sums),
+        "--password-file",
+        str(password),
+        "--ports",
+        free_ports(),
+        "--name",
+        f"{round_trip['container']}-never",
+    ]
+    one_line_refusal(
+        inv(prod, "deploy", str(archive), "--env", "staging", *common, check=False), "staging"
+    )
+    one_line_refusal(
+        inv(prod, "deploy", str(archive), "--env", "test", *common, check=False), ".env.test"
+    )
     (prod / ".env.dev").write_text("APP_ENV=dev\n")
     proc = inv(prod, "deploy", str(archive), "--env", "dev", *common, check=False)
     one_line_refusal(proc, "GREETING")
     base_archive, base_sums, base_password = round_trip["exported"]
-    proc = inv(prod, "deploy", str(base_archive), "--env", "prod", "--sums", str(base_sums),
-               "--password-file", str(base_password), "--ports", free_ports(), check=False)
+    proc = inv(
+        prod,
+        "deploy",
+        str(base_archive),
+        "--env",
+        "prod",
+        "--sums",
+        str(base_sums),
+        "--password-file",
+        str(base_password),
+        "--ports",
+        free_ports(),
+        check=False,
+    )
     one_line_refusal(proc, "base bundle")
     tampered = tmp_path / archive.name
     shutil.copy2(archive, tampered)

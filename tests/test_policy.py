@@ -33,20 +33,30 @@ GRYPE = FIXTURES / "grype-node20.json"
 IN_SUPPORT = date(2025, 1, 15)
 LENIENT = {"max_size_mb": 200, "min_support_months": 6, "allowed": {"critical": 9, "high": 9}}
 STRICT = {"max_size_mb": 200, "min_support_months": 6, "allowed": {"critical": 0, "high": 0}}
-NODE_VERSION = subprocess.run(["node", "--version"], capture_output=True, text=True,
-                              check=True).stdout.strip().lstrip("v")
+NODE_VERSION = (
+    subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)
+    .stdout.strip()
+    .lstrip("v")
+)
 TRIVY_COUNTS = "critical 1, high 2, medium 3, low 3, unspecified 1 (trivy)"
 GRYPE_COUNTS = "critical 1, high 2, medium 3, low 2, unspecified 1 (grype)"
 ACCEPT = 'or pass --accept-risk "reason"'
+
 
 def _private_key_pem() -> str:
     """A fresh Ed25519 private key in PEM (PKCS#8), made for this run only."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    return Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()).decode()
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
 
 
 # --- images --------------------------------------------------------------------------------------
@@ -66,11 +76,17 @@ def _build(client, base: str, body: str, files: dict[str, str] | None = None) ->
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
         buf.seek(0)
-        client.images.build(fileobj=buf, custom_context=True, tag=ref, network_mode="none",
-                            rm=True, forcerm=True)
+        client.images.build(
+            fileobj=buf, custom_context=True, tag=ref, network_mode="none", rm=True, forcerm=True
+        )
     else:
-        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=ref, network_mode="none",
-                            rm=True, forcerm=True)
+        client.images.build(
+            fileobj=io.BytesIO(dockerfile.encode()),
+            tag=ref,
+            network_mode="none",
+            rm=True,
+            forcerm=True,
+        )
     return ref
 
 
@@ -78,19 +94,22 @@ def _build(client, base: str, body: str, files: dict[str, str] | None = None) ->
 def images(docker_client, base_image):
     made = {}
     try:
-        made["big"] = _build(docker_client, base_image,
-                             "RUN head -c 100000000 /dev/urandom > /pad")
+        made["big"] = _build(docker_client, base_image, "RUN head -c 100000000 /dev/urandom > /pad")
         made["odd"] = _build(docker_client, base_image, "ENV NODE_VERSION=21.7.3")
         made["nonroot"] = _build(docker_client, base_image, "RUN adduser -u 1001 -D app\nUSER 1001")
         made["dotenv"] = _build(
-            docker_client, base_image,
+            docker_client,
+            base_image,
             "RUN mkdir -p /app && echo DB_PASSWORD=hunter2 > /app/.env\n"
             "RUN rm /app/.env\n"
-            "RUN adduser -u 1001 -D app\nUSER 1001")
+            "RUN adduser -u 1001 -D app\nUSER 1001",
+        )
         made["key"] = _build(
-            docker_client, base_image,
+            docker_client,
+            base_image,
             "RUN adduser -u 1001 -D app\nCOPY server.key /app/config/server.key\nUSER 1001",
-            files={"server.key": _private_key_pem()})
+            files={"server.key": _private_key_pem()},
+        )
         made["noenv"] = _build(docker_client, base_image, "ENV NODE_VERSION=")
         yield made
     finally:
@@ -124,9 +143,17 @@ def report_for(client, ref: str, tmp_path: Path, fixture: Path = TRIVY, *, layer
 def clean_report(client, ref: str, tmp_path: Path) -> Path:
     attrs = client.api.inspect_image(ref)
     path = tmp_path / "clean.json"
-    path.write_text(json.dumps({"SchemaVersion": 2, "ArtifactName": ref, "ArtifactType":
-                                "container_image", "Metadata": {"ImageID": attrs["Id"]},
-                                "Results": []}))
+    path.write_text(
+        json.dumps(
+            {
+                "SchemaVersion": 2,
+                "ArtifactName": ref,
+                "ArtifactType": "container_image",
+                "Metadata": {"ImageID": attrs["Id"]},
+                "Results": [],
+            }
+        )
+    )
     return path
 
 
@@ -150,18 +177,30 @@ def test_packaged_schedule_holds_majors_14_to_26_with_upstream_dates():
     assert sorted(schedule) == list(range(14, 27))
     assert schedule[20].codename == "Iron"
     assert (schedule[20].lts, schedule[20].maintenance, schedule[20].end) == (
-        date(2023, 10, 24), date(2024, 10, 22), date(2026, 4, 30))
+        date(2023, 10, 24),
+        date(2024, 10, 22),
+        date(2026, 4, 30),
+    )
     assert schedule[21].lts is None and schedule[21].end == date(2024, 6, 1)
     assert schedule[22].end == date(2027, 4, 30) and schedule[24].codename == "Krypton"
 
 
 def test_a_user_schedule_in_upstream_format_replaces_the_packaged_one(tmp_path):
     path = tmp_path / "schedule.json"
-    path.write_text(json.dumps({
-        "v0.12": {"start": "2015-02-06", "end": "2016-12-31"},
-        "v28": {"start": "2027-04-20", "lts": "2027-10-26", "maintenance": "2028-10-17",
-                "end": "2030-04-30", "codename": ""},
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "v0.12": {"start": "2015-02-06", "end": "2016-12-31"},
+                "v28": {
+                    "start": "2027-04-20",
+                    "lts": "2027-10-26",
+                    "maintenance": "2028-10-17",
+                    "end": "2030-04-30",
+                    "codename": "",
+                },
+            }
+        )
+    )
     schedule = policy.load_schedule(path)
     assert list(schedule) == [28] and schedule[28].end == date(2030, 4, 30)
     result = policy.rule_node_lts("28.0.0", "NODE_VERSION", schedule, 6, date(2028, 1, 1))
@@ -177,14 +216,29 @@ def test_months_between():
 @pytest.mark.parametrize(
     ("version", "today", "line"),
     [
-        ("21.7.3", IN_SUPPORT, "node-lts: Node 21.7.3 is an odd release with no LTS (end of life "
-         "2024-06-01); an even LTS release is required"),
-        ("20.20.2", date(2026, 5, 1), "node-lts: Node 20.20.2 reached end of life on 2026-04-30; "
-         "at least 6 months of support left are required"),
-        ("22.1.0", date(2026, 12, 1), "node-lts: Node 22.1.0 has 4 months of support left (end of "
-         "life 2027-04-30); at least 6 are required"),
-        ("12.22.12", IN_SUPPORT, "node-lts: Node 12 is not in the release schedule (it covers "
-         "14-26)"),
+        (
+            "21.7.3",
+            IN_SUPPORT,
+            "node-lts: Node 21.7.3 is an odd release with no LTS (end of life "
+            "2024-06-01); an even LTS release is required",
+        ),
+        (
+            "20.20.2",
+            date(2026, 5, 1),
+            "node-lts: Node 20.20.2 reached end of life on 2026-04-30; "
+            "at least 6 months of support left are required",
+        ),
+        (
+            "22.1.0",
+            date(2026, 12, 1),
+            "node-lts: Node 22.1.0 has 4 months of support left (end of "
+            "life 2027-04-30); at least 6 are required",
+        ),
+        (
+            "12.22.12",
+            IN_SUPPORT,
+            "node-lts: Node 12 is not in the release schedule (it covers 14-26)",
+        ),
     ],
 )
 def test_node_lts_failures(version, today, line):
@@ -195,8 +249,9 @@ def test_node_lts_failures(version, today, line):
 
 
 def test_an_even_release_before_its_lts_passes_and_says_so():
-    result = policy.rule_node_lts("26.0.0", "NODE_VERSION", policy.load_schedule(), 6,
-                                  date(2026, 5, 1))
+    result = policy.rule_node_lts(
+        "26.0.0", "NODE_VERSION", policy.load_schedule(), 6, date(2026, 5, 1)
+    )
     assert result.passed and result.why.startswith("Current, LTS from 2026-10-28")
 
 
@@ -228,7 +283,8 @@ def test_vulnerability_gate_fails_in_one_line(docker_client, base_image, tmp_pat
         gate(docker_client, base_image, report=report, limits=STRICT)
     assert str(err.value) == (
         "vulnerabilities: 1 critical and 2 high in the trivy report; the limit is critical 0, "
-        f"high 0; pick a base with fewer (inv choose-base) {ACCEPT}")
+        f"high 0; pick a base with fewer (inv choose-base) {ACCEPT}"
+    )
 
 
 def test_missing_report_is_a_plain_failure(docker_client, base_image):
@@ -236,12 +292,16 @@ def test_missing_report_is_a_plain_failure(docker_client, base_image):
         gate(docker_client, base_image)
     assert str(err.value) == (
         "vulnerabilities: no vulnerability report: a gate that cannot see is not a pass; scan on "
-        f"the connected side with trivy/grype -f json and pass --report {ACCEPT}")
+        f"the connected side with trivy/grype -f json and pass --report {ACCEPT}"
+    )
 
 
 def test_report_about_another_image_fails(docker_client, base_image):
-    with pytest.raises(PolicyViolation, match=r"^vulnerabilities: the report is for image "
-                       r"sha256:0f0f0f0f0f0f \(node:20-alpine\), not sha256:"):
+    with pytest.raises(
+        PolicyViolation,
+        match=r"^vulnerabilities: the report is for image "
+        r"sha256:0f0f0f0f0f0f \(node:20-alpine\), not sha256:",
+    ):
         gate(docker_client, base_image, report=TRIVY)
 
 
@@ -252,14 +312,18 @@ def test_big_image_fails_size_with_the_measured_value_and_limit(docker_client, i
     with pytest.raises(PolicyViolation) as err:
         gate(docker_client, ref, report=report_for(docker_client, ref, tmp_path))
     assert str(err.value) == (
-        f"size: {measured} is over the 200 MB limit; pick a smaller base (inv choose-base) "
-        f"{ACCEPT}")
+        f"size: {measured} is over the 200 MB limit; pick a smaller base (inv choose-base) {ACCEPT}"
+    )
 
 
 def test_size_limit_is_configurable(docker_client, images, tmp_path):
     ref = images["big"]
-    result = gate(docker_client, ref, report=report_for(docker_client, ref, tmp_path),
-                  limits={**LENIENT, "max_size_mb": 300})
+    result = gate(
+        docker_client,
+        ref,
+        report=report_for(docker_client, ref, tmp_path),
+        limits={**LENIENT, "max_size_mb": 300},
+    )
     assert result.result("size").passed and result.result("size").limit == "300 MB"
 
 
@@ -270,7 +334,8 @@ def test_odd_node_major_fails(docker_client, images, tmp_path):
     assert str(err.value) == (
         "node-lts: Node 21.7.3 is an odd release with no LTS (end of life 2024-06-01); an even LTS "
         "release is required; move to an even Node release with support left (inv choose-base) "
-        f"{ACCEPT}")
+        f"{ACCEPT}"
+    )
 
 
 def test_node_version_from_running_node_when_no_env(docker_client, images, tmp_path):
@@ -283,11 +348,16 @@ def test_node_version_from_running_node_when_no_env(docker_client, images, tmp_p
 
 def test_root_app_image_fails_and_user_1001_passes(docker_client, base_image, images, tmp_path):
     with pytest.raises(PolicyViolation) as err:
-        gate(docker_client, base_image, kind="app",
-             report=report_for(docker_client, base_image, tmp_path))
+        gate(
+            docker_client,
+            base_image,
+            kind="app",
+            report=report_for(docker_client, base_image, tmp_path),
+        )
     assert str(err.value) == (
         "non-root: runs as root (no USER); a non-root USER is required; add RUN adduser -u 1001 -D "
-        f"app and USER app to the Dockerfile {ACCEPT}")
+        f"app and USER app to the Dockerfile {ACCEPT}"
+    )
     ref = images["nonroot"]
     result = gate(docker_client, ref, kind="app", report=report_for(docker_client, ref, tmp_path))
     assert result.passed
@@ -304,7 +374,8 @@ def test_env_file_deleted_in_a_later_layer_is_still_found(docker_client, images,
     assert str(err.value) == (
         "secrets: /app/.env (.env file) in layer 2 of 4, deleted in a later layer but still in the "
         "image; no .env file or private key in any layer is allowed; keep .env files and keys out "
-        f"with .dockerignore and rebuild {ACCEPT}")
+        f"with .dockerignore and rebuild {ACCEPT}"
+    )
 
 
 def test_private_key_is_found(docker_client, images, tmp_path):
@@ -312,7 +383,8 @@ def test_private_key_is_found(docker_client, images, tmp_path):
     with pytest.raises(PolicyViolation) as err:
         gate(docker_client, ref, kind="app", report=report_for(docker_client, ref, tmp_path))
     assert str(err.value).startswith(
-        "secrets: /app/config/server.key (PEM private key) in layer 3 of 3; ")
+        "secrets: /app/config/server.key (PEM private key) in layer 3 of 3; "
+    )
 
 
 def test_base_report_covers_an_app_image_built_on_it(docker_client, base_image, images, tmp_path):
@@ -321,14 +393,20 @@ def test_base_report_covers_an_app_image_built_on_it(docker_client, base_image, 
     result = gate(docker_client, images["nonroot"], kind="app", report=report)
     vulns = result.result("vulnerabilities")
     assert vulns.passed and vulns.measured == TRIVY_COUNTS
-    assert vulns.why.endswith("warning: the report is for the base image node:20-alpine; 1 layer "
-                              "added on top of it not scanned")
+    assert vulns.why.endswith(
+        "warning: the report is for the base image node:20-alpine; 1 layer "
+        "added on top of it not scanned"
+    )
 
 
 def test_accepted_risk_is_returned_and_recorded(docker_client, images, tmp_path):
     ref = images["big"]
-    result = gate(docker_client, ref, report=report_for(docker_client, ref, tmp_path),
-                  accept_risk="only base available offline; replace in Q3")
+    result = gate(
+        docker_client,
+        ref,
+        report=report_for(docker_client, ref, tmp_path),
+        accept_risk="only base available offline; replace in Q3",
+    )
     record = result.record()
     assert record["passed"] is False and record["failures"] == ["size"]
     assert record["accepted_risk"] == "only base available offline; replace in Q3"
@@ -350,21 +428,31 @@ def test_compare_sorts_best_first(docker_client, base_image, images, tmp_path):
     # the passing one first; the two failing ones have equal counts, so the smaller comes next
     assert [c.image for c in ranked] == [base_image, images["odd"], images["big"]]
     assert ranked[0].result.passed and ranked[0].counts["critical"] == 0
-    assert ranked[2].counts == {"critical": 1, "high": 2, "medium": 3, "low": 3, "none": 0,
-                                "unspecified": 1}
+    assert ranked[2].counts == {
+        "critical": 1,
+        "high": 2,
+        "medium": 3,
+        "low": 3,
+        "none": 0,
+        "unspecified": 1,
+    }
     assert ranked[1].lts_until == "2024-06-01" and ranked[0].lts_until == "2026-04-30"
     assert f"{ranked[2].size_mb:.1f} MB" == inspect_mb(docker_client, images["big"])
     assert [r.rule for r in ranked[2].result.failures] == ["size"]
 
 
-def test_compare_finds_reports_in_a_folder_by_image_id(docker_client, base_image, images,
-                                                      tmp_path):
+def test_compare_finds_reports_in_a_folder_by_image_id(docker_client, base_image, images, tmp_path):
     folder = tmp_path / "reports"
     folder.mkdir()
     report_for(docker_client, images["odd"], folder, GRYPE)
     (folder / "notes.json").write_text('{"not": "a report"}')
-    ranked = policy.compare(docker_client, [images["odd"], base_image], report_dir=folder,
-                            limits=LENIENT, today=IN_SUPPORT)
+    ranked = policy.compare(
+        docker_client,
+        [images["odd"], base_image],
+        report_dir=folder,
+        limits=LENIENT,
+        today=IN_SUPPORT,
+    )
     by_image = {c.image: c for c in ranked}
     assert by_image[images["odd"]].counts["low"] == 2  # the Grype fixture's number
     assert by_image[base_image].counts is None  # no report for it: sorted last among equals
@@ -375,14 +463,27 @@ def test_compare_finds_reports_in_a_folder_by_image_id(docker_client, base_image
 
 def inv(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_check_image_task_fails_with_one_line_and_no_traceback(docker_client, images, tmp_path):
     ref = images["big"]
-    proc = inv("check-image", ref, "--report", str(report_for(docker_client, ref, tmp_path)),
-               "--today", "2025-01-15", "--kind", "base")
+    proc = inv(
+        "check-image",
+        ref,
+        "--report",
+        str(report_for(docker_client, ref, tmp_path)),
+        "--today",
+        "2025-01-15",
+        "--kind",
+        "base",
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stdout + proc.stderr
     assert f"size: {inspect_mb(docker_client, ref)} is over the 200 MB limit" in proc.stderr
@@ -391,9 +492,20 @@ def test_check_image_task_fails_with_one_line_and_no_traceback(docker_client, im
 
 
 def test_check_image_task_passes_with_flags(docker_client, base_image, images, tmp_path):
-    proc = inv("check-image", images["nonroot"], "--kind", "app", "--today", "2025-01-15",
-               "--report", str(clean_report(docker_client, images["nonroot"], tmp_path)),
-               "--max-size-mb", "150", "--min-support-months", "12")
+    proc = inv(
+        "check-image",
+        images["nonroot"],
+        "--kind",
+        "app",
+        "--today",
+        "2025-01-15",
+        "--report",
+        str(clean_report(docker_client, images["nonroot"], tmp_path)),
+        "--max-size-mb",
+        "150",
+        "--min-support-months",
+        "12",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "150 MB" in proc.stdout and ">= 12 months" in proc.stdout
     assert proc.stdout.count("PASS") == 5
@@ -410,8 +522,16 @@ def test_check_image_task_bad_flag_values_are_one_line(base_image):
 def test_choose_base_task(docker_client, base_image, images, tmp_path):
     clean = clean_report(docker_client, base_image, tmp_path)
     odd = report_for(docker_client, images["odd"], tmp_path)
-    proc = inv("choose-base", f"{images['odd']},{base_image}", "--report", f"{base_image}={clean}",
-               "--report", f"{images['odd']}={odd}", "--today", "2025-01-15")
+    proc = inv(
+        "choose-base",
+        f"{images['odd']},{base_image}",
+        "--report",
+        f"{base_image}={clean}",
+        "--report",
+        f"{images['odd']}={odd}",
+        "--today",
+        "2025-01-15",
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     base_row = next(i for i, line in enumerate(lines) if base_image in line)
@@ -427,10 +547,14 @@ def test_pem_private_keys_in_their_usual_forms_are_recognised(form):
     from cryptography.hazmat.primitives import serialization as s
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-    key = ed25519.Ed25519PrivateKey.generate() if form in ("pkcs8", "openssh") else \
-        rsa.generate_private_key(65537, 2048)
+    key = (
+        ed25519.Ed25519PrivateKey.generate()
+        if form in ("pkcs8", "openssh")
+        else rsa.generate_private_key(65537, 2048)
+    )
     fmt = {"pkcs8": s.PrivateFormat.PKCS8, "openssh": s.PrivateFormat.OpenSSH}.get(
-        form, s.PrivateFormat.TraditionalOpenSSL)
+        form, s.PrivateFormat.TraditionalOpenSSL
+    )
     enc = s.BestAvailableEncryption(b"pw") if form == "encrypted-rsa" else s.NoEncryption()
     assert policy._PEM_KEY.search(key.private_bytes(s.Encoding.PEM, fmt, enc))
 

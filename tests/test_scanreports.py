@@ -41,7 +41,12 @@ def test_trivy_counts_by_hand():
     report = scanreports.load(TRIVY)
     assert report.scanner == "trivy"
     assert report.counts == {
-        "critical": 1, "high": 2, "medium": 3, "low": 3, "none": 0, "unspecified": 1,
+        "critical": 1,
+        "high": 2,
+        "medium": 3,
+        "low": 3,
+        "none": 0,
+        "unspecified": 1,
     }
     assert len(report.findings) == 10
     by_id = {f.id: f for f in report.findings}
@@ -58,7 +63,12 @@ def test_grype_counts_by_hand():
     report = scanreports.load(GRYPE)
     assert report.scanner == "grype"
     assert report.counts == {
-        "critical": 1, "high": 2, "medium": 3, "low": 2, "none": 0, "unspecified": 1,
+        "critical": 1,
+        "high": 2,
+        "medium": 3,
+        "low": 2,
+        "none": 0,
+        "unspecified": 1,
     }
     by_id = {f.id: f for f in report.findings}
     assert by_id["CVE-2099-0102"].score == 7.8  # from the related NVD record of the same CVE
@@ -79,8 +89,15 @@ def test_a_finding_listed_twice_counts_once(tmp_path):
 
 def test_an_empty_trivy_report_counts_zero(tmp_path):
     path = tmp_path / "clean.json"
-    path.write_text(json.dumps({"SchemaVersion": 2, "ArtifactName": "x", "Results": [
-        {"Target": "x (alpine 3.19.1)", "Class": "os-pkgs", "Type": "alpine"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "SchemaVersion": 2,
+                "ArtifactName": "x",
+                "Results": [{"Target": "x (alpine 3.19.1)", "Class": "os-pkgs", "Type": "alpine"}],
+            }
+        )
+    )
     assert set(scanreports.load(path).counts.values()) == {0}
 
 
@@ -128,8 +145,9 @@ def test_report_identity():
         report, image_id=other, names=["app:1"], layers=[FAKE_LAYER, "sha256:" + "cd" * 32]
     )
     assert not fatal
-    assert note == ("the report is for the base image node:20-alpine; 1 layer added on top of "
-                    "it not scanned")
+    assert note == (
+        "the report is for the base image node:20-alpine; 1 layer added on top of it not scanned"
+    )
 
 
 def test_report_without_id_is_matched_by_name(tmp_path):
@@ -139,6 +157,8 @@ def test_report_without_id_is_matched_by_name(tmp_path):
     path.write_text(json.dumps(doc))
     report = scanreports.load(path)
     assert scanreports.for_image(report, image_id=FAKE_ID, names=["library/node:20-alpine"]) == (
-        False, "")
+        False,
+        "",
+    )
     fatal, note = scanreports.for_image(report, image_id=FAKE_ID, names=["node:18-alpine"])
     assert not fatal and note == "the report names node:20-alpine, not node:18-alpine"

@@ -22,9 +22,16 @@ PW = "Hq4!zR8#mW2$kT6@vN9x"
 
 def inv(*args: str, cwd: Path, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k != "AIRGAPKIT_PASSWORD"}
-    return subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
-                          cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -36,8 +43,15 @@ def work(tmp_path):
 
 
 def test_archive_makes_three_things_in_three_places_and_extract_opens_them(work):
-    made = inv("archive", "--files", "build/node20a.tar,build/module.tgz", "--output",
-               "dist/app.zip", "--generate-password", cwd=work)
+    made = inv(
+        "archive",
+        "--files",
+        "build/node20a.tar,build/module.tgz",
+        "--output",
+        "dist/app.zip",
+        "--generate-password",
+        cwd=work,
+    )
     assert made.returncode == 0, made.stderr
     assert sorted(os.listdir(work / "dist")) == ["app.zip"]
     assert sorted(os.listdir(work / "dist-hashes")) == ["SHA256SUMS"]
@@ -49,32 +63,67 @@ def test_archive_makes_three_things_in_three_places_and_extract_opens_them(work)
         assert password not in text
     assert password.encode() not in (work / "dist" / "app.zip").read_bytes()
     # what sha256sum makes of the hashes file, from the media folder
-    check = subprocess.run(["sha256sum", "-c", "--ignore-missing", str(work / "dist-hashes" /
-                                                                       "SHA256SUMS")],
-                           cwd=work / "dist", capture_output=True, text=True)
+    check = subprocess.run(
+        ["sha256sum", "-c", "--ignore-missing", str(work / "dist-hashes" / "SHA256SUMS")],
+        cwd=work / "dist",
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0 and "app.zip: OK" in check.stdout
     # the other side: 7-Zip opens it with the delivered password
-    seven = subprocess.run(["7z", "t", f"-p{password}", "dist/app.zip"], cwd=work,
-                           capture_output=True, text=True)
+    seven = subprocess.run(
+        ["7z", "t", f"-p{password}", "dist/app.zip"], cwd=work, capture_output=True, text=True
+    )
     assert seven.returncode == 0, seven.stdout
-    opened = inv("extract", "dist/app.zip", "--sums", "dist-hashes/SHA256SUMS", "--dest", "in",
-                 "--password-file", str(pw_file), cwd=work)
+    opened = inv(
+        "extract",
+        "dist/app.zip",
+        "--sums",
+        "dist-hashes/SHA256SUMS",
+        "--dest",
+        "in",
+        "--password-file",
+        str(pw_file),
+        cwd=work,
+    )
     assert opened.returncode == 0, opened.stderr
-    assert (work / "in" / "node20a.tar").read_bytes() == (work / "build" / "node20a.tar").read_bytes()
-    again = inv("extract", "dist/app.zip", "--sums", "dist-hashes/SHA256SUMS", "--dest", "in",
-                "--password-file", str(pw_file), cwd=work)
+    assert (work / "in" / "node20a.tar").read_bytes() == (
+        work / "build" / "node20a.tar"
+    ).read_bytes()
+    again = inv(
+        "extract",
+        "dist/app.zip",
+        "--sums",
+        "dist-hashes/SHA256SUMS",
+        "--dest",
+        "in",
+        "--password-file",
+        str(pw_file),
+        cwd=work,
+    )
     assert again.returncode == 1 and "already exists" in again.stderr
     assert "Traceback" not in again.stderr and len(again.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("folders", [
-    {"INVOKE_AIRGAPKIT_HASHES_DIR": "dist"},
-    {"INVOKE_AIRGAPKIT_PASSWORD_DIR": "dist/secret"},
-    {"INVOKE_AIRGAPKIT_HASHES_DIR": "side", "INVOKE_AIRGAPKIT_PASSWORD_DIR": "side/pw"},
-])
+@pytest.mark.parametrize(
+    "folders",
+    [
+        {"INVOKE_AIRGAPKIT_HASHES_DIR": "dist"},
+        {"INVOKE_AIRGAPKIT_PASSWORD_DIR": "dist/secret"},
+        {"INVOKE_AIRGAPKIT_HASHES_DIR": "side", "INVOKE_AIRGAPKIT_PASSWORD_DIR": "side/pw"},
+    ],
+)
 def test_archive_refuses_folders_that_are_the_same_or_nested(work, folders):
-    made = inv("archive", "--files", "build/module.tgz", "--output", "dist/app.zip",
-               "--generate-password", cwd=work, env=folders)
+    made = inv(
+        "archive",
+        "--files",
+        "build/module.tgz",
+        "--output",
+        "dist/app.zip",
+        "--generate-password",
+        cwd=work,
+        env=folders,
+    )
     assert made.returncode == 1
     assert "same or nested" in made.stderr and "Traceback" not in made.stderr
     assert not (work / "dist" / "app.zip").exists()
@@ -83,12 +132,29 @@ def test_archive_refuses_folders_that_are_the_same_or_nested(work, folders):
 def test_weak_password_refused_unless_allowed(work):
     weak = work / "weak.txt"
     weak.write_text("summer2024\n")
-    made = inv("archive", "--files", "build/module.tgz", "--output", "dist/app.zip",
-               "--password-file", str(weak), cwd=work)
+    made = inv(
+        "archive",
+        "--files",
+        "build/module.tgz",
+        "--output",
+        "dist/app.zip",
+        "--password-file",
+        str(weak),
+        cwd=work,
+    )
     assert made.returncode == 1 and "--allow-weak-password" in made.stderr
     assert "summer2024" not in made.stderr and not (work / "dist").exists()
-    made = inv("archive", "--files", "build/module.tgz", "--output", "dist/app.zip",
-               "--password-file", str(weak), "--allow-weak-password", cwd=work)
+    made = inv(
+        "archive",
+        "--files",
+        "build/module.tgz",
+        "--output",
+        "dist/app.zip",
+        "--password-file",
+        str(weak),
+        "--allow-weak-password",
+        cwd=work,
+    )
     assert made.returncode == 0, made.stderr
 
 
@@ -100,13 +166,25 @@ def test_no_password_and_no_terminal_says_how(work):
 
 def test_extract_verifies_hash_first_and_refuses_tampering(work):
     env = {"AIRGAPKIT_PASSWORD": PW}
-    assert inv("archive", "--files", "build/module.tgz", "--output", "dist/app.zip", cwd=work,
-               env=env).returncode == 0
+    assert (
+        inv(
+            "archive", "--files", "build/module.tgz", "--output", "dist/app.zip", cwd=work, env=env
+        ).returncode
+        == 0
+    )
     data = bytearray((work / "dist" / "app.zip").read_bytes())
     data[len(data) // 2] ^= 1
     (work / "dist" / "app.zip").write_bytes(bytes(data))
-    opened = inv("extract", "dist/app.zip", "--sums", "dist-hashes/SHA256SUMS", "--dest", "in",
-                 cwd=work, env=env)
+    opened = inv(
+        "extract",
+        "dist/app.zip",
+        "--sums",
+        "dist-hashes/SHA256SUMS",
+        "--dest",
+        "in",
+        cwd=work,
+        env=env,
+    )
     assert opened.returncode == 1 and "differs" in opened.stderr
     assert not (work / "in").exists() or not os.listdir(work / "in")
 
@@ -155,8 +233,9 @@ def test_password_never_in_any_cmdline_nor_in_the_log(tmp_path, source):
         seen: list[int] = []
         scans = 0
         with open(log, "ab") as out:
-            proc = subprocess.Popen(base + step, cwd=tmp_path, env=env, stdout=out, stderr=out,
-                                    stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                base + step, cwd=tmp_path, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL
+            )
             started = time.monotonic()
             while proc.poll() is None:
                 hits += _scan_cmdlines(password.encode(), seen)
@@ -169,5 +248,6 @@ def test_password_never_in_any_cmdline_nor_in_the_log(tmp_path, source):
     assert (tmp_path / "in" / "big.bin").stat().st_size == 64 << 20
     for path in (tmp_path / "dist").rglob("*"):
         assert password.encode() not in path.read_bytes()
-    assert digest.read_sums(tmp_path / "dist-hashes" / "SHA256SUMS")["big.bin"] == \
-        digest.sha256_file(tmp_path / "in" / "big.bin")
+    assert digest.read_sums(tmp_path / "dist-hashes" / "SHA256SUMS")[
+        "big.bin"
+    ] == digest.sha256_file(tmp_path / "in" / "big.bin")

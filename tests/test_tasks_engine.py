@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pty
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from terminal import in_pty
 
 from airgapkit import buildcontext
 from conftest import REPO_ROOT
@@ -250,8 +249,9 @@ def test_load_of_a_missing_file(tmp_path):
 # --- prune ----------------------------------------------------------------------------------------
 
 
-def test_prune_removes_left_stages_and_reports_bytes(tmp_path, docker_client, base_image,
-                                                     unique_name, cleanup_images):
+def test_prune_removes_left_stages_and_reports_bytes(
+    tmp_path, docker_client, base_image, unique_name, cleanup_images
+):
     """A two-stage build leaves its first stage untagged (the classic builder's cache): prune takes it."""
     (tmp_path / "Dockerfile").write_text(
         f"FROM {base_image} AS first\nLABEL {buildcontext.STAGE_LABEL}=first\n"
@@ -259,8 +259,14 @@ def test_prune_removes_left_stages_and_reports_bytes(tmp_path, docker_client, ba
         f"FROM {base_image}\nCOPY --from=first /result /result\n"
     )
     cleanup_images.append(f"{unique_name}:1")
-    docker_client.images.build(path=str(tmp_path), tag=f"{unique_name}:1", network_mode="none",
-                               pull=False, rm=True, forcerm=True)
+    docker_client.images.build(
+        path=str(tmp_path),
+        tag=f"{unique_name}:1",
+        network_mode="none",
+        pull=False,
+        rm=True,
+        forcerm=True,
+    )
     stages = {"dangling": True, "label": buildcontext.STAGE_LABEL}
     assert docker_client.images.list(filters=stages)
     proc = inv("prune", cwd=tmp_path)
@@ -417,34 +423,6 @@ def test_engine_unreachable(tmp_path):
 
 
 # --- shell-debug through a real pseudo-terminal ---------------------------------------------------
-
-
-def in_pty(argv: list[str], cwd: Path, send: bytes, seconds: float = 60) -> tuple[int, str]:
-    """Run argv on a new pseudo-terminal, type ``send`` once it prints; (status, output)."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: its stdin, stdout and stderr are the terminal
-        os.chdir(cwd)
-        os.execv(argv[0], argv)  # noqa: S606 - argv is ours, no shell wanted
-    output, sent, deadline = b"", False, time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            if not sent and output:  # the shell's prompt appeared
-                time.sleep(0.3)
-                os.write(fd, send)
-                sent = True
-    finally:
-        os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
 
 
 def test_shell_debug_in_an_image(base_image, tmp_path):

@@ -38,9 +38,21 @@ HOST_DOCKERFILE = "airgap.Dockerfile"
 
 # Used when no ignore file lies beside the Dockerfile: env files and build files out, and for the
 # inside variant node_modules too (they come from the .tgz).
-_DEFAULT_IGNORE = [".env", "*.env", ".env.*", "**/.env", "**/*.env", "**/.env.*", "**/.npmrc",
-                   ".git", ".gitignore", "Dockerfile", "*.Dockerfile", ".dockerignore",
-                   "*.dockerignore"]
+_DEFAULT_IGNORE = [
+    ".env",
+    "*.env",
+    ".env.*",
+    "**/.env",
+    "**/*.env",
+    "**/.env.*",
+    "**/.npmrc",
+    ".git",
+    ".gitignore",
+    "Dockerfile",
+    "*.Dockerfile",
+    ".dockerignore",
+    "*.dockerignore",
+]
 DEFAULT_IGNORE = {
     "inside": ["node_modules", "**/node_modules", *_DEFAULT_IGNORE],
     "host": [*_DEFAULT_IGNORE, "*.tgz"],
@@ -86,22 +98,28 @@ def read_tgz_package(tgz: Path) -> npm.PackageMeta:
                     try:
                         pkg = json.loads(raw)
                     except ValueError as exc:
-                        raise AirgapError(f"{tgz}: package/package.json is not valid JSON ({exc}); "
-                                          "pack the app again") from None
+                        raise AirgapError(
+                            f"{tgz}: package/package.json is not valid JSON ({exc}); "
+                            "pack the app again"
+                        ) from None
                     if not isinstance(pkg, dict):
                         break
                     return npm.meta_from_dict(pkg, Path(f"{tgz}!package/package.json"))
     except (OSError, tarfile.TarError, EOFError) as exc:
-        raise AirgapError(f"{tgz} is not a readable npm package (.tgz): {exc}; "
-                          "pack it again") from None
-    raise AirgapError(f"{tgz} has no package/package.json: not a file made by npm pack; "
-                      "pack it again")
+        raise AirgapError(
+            f"{tgz} is not a readable npm package (.tgz): {exc}; pack it again"
+        ) from None
+    raise AirgapError(
+        f"{tgz} has no package/package.json: not a file made by npm pack; pack it again"
+    )
 
 
 def _check_variant(variant: str) -> None:
     if variant not in VARIANTS:
-        raise AirgapError(f"unknown build variant {variant!r}: use inside (the .tgz installed in "
-                          "the image) or host (extracted here, no npm in the image)")
+        raise AirgapError(
+            f"unknown build variant {variant!r}: use inside (the .tgz installed in "
+            "the image) or host (extracted here, no npm in the image)"
+        )
 
 
 def _check_tgz_path(tgz: Path) -> Path:
@@ -121,15 +139,21 @@ def _member_path(member: tarfile.TarInfo, tgz: Path) -> str | None:
     """
     name = member.name.replace("\\", "/")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise UnsafeArchive(f"{tgz}: member {member.name!r} has an absolute path; refusing to "
-                            "extract it (make the .tgz again with npm pack)")
+        raise UnsafeArchive(
+            f"{tgz}: member {member.name!r} has an absolute path; refusing to "
+            "extract it (make the .tgz again with npm pack)"
+        )
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeArchive(f"{tgz}: member {member.name!r} climbs out with '..'; refusing to "
-                            "extract it (make the .tgz again with npm pack)")
+        raise UnsafeArchive(
+            f"{tgz}: member {member.name!r} climbs out with '..'; refusing to "
+            "extract it (make the .tgz again with npm pack)"
+        )
     if not parts or parts[0] != "package":
-        raise UnsafeArchive(f"{tgz}: member {member.name!r} lies outside package/; not a file "
-                            "made by npm pack, refusing it")
+        raise UnsafeArchive(
+            f"{tgz}: member {member.name!r} lies outside package/; not a file "
+            "made by npm pack, refusing it"
+        )
     rel = "/".join(parts[1:])
     return rel or None
 
@@ -139,21 +163,27 @@ def _check_link(member: tarfile.TarInfo, rel: str, tgz: Path) -> None:
         target = member.linkname.replace("\\", "/")
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
         if target.startswith("/") or resolved == ".." or resolved.startswith("../"):
-            raise UnsafeArchive(f"{tgz}: link {member.name!r} points outside the package "
-                                f"({member.linkname!r}); refusing to extract it")
+            raise UnsafeArchive(
+                f"{tgz}: link {member.name!r} points outside the package "
+                f"({member.linkname!r}); refusing to extract it"
+            )
     elif member.islnk():
         target = member.linkname.replace("\\", "/")
         parts = [p for p in target.split("/") if p not in ("", ".")]
         if target.startswith("/") or ".." in parts or not parts or parts[0] != "package":
-            raise UnsafeArchive(f"{tgz}: hard link {member.name!r} points outside the package "
-                                f"({member.linkname!r}); refusing to extract it")
+            raise UnsafeArchive(
+                f"{tgz}: hard link {member.name!r} points outside the package "
+                f"({member.linkname!r}); refusing to extract it"
+            )
     elif not (member.isfile() or member.isdir()):
-        raise UnsafeArchive(f"{tgz}: member {member.name!r} is a device or fifo; "
-                            "refusing to extract it")
+        raise UnsafeArchive(
+            f"{tgz}: member {member.name!r} is a device or fifo; refusing to extract it"
+        )
 
 
-def extract_package(tgz: Path, dest: Path, *,
-                    skip_node_modules: bool = False) -> tuple[Path, list[str]]:
+def extract_package(
+    tgz: Path, dest: Path, *, skip_node_modules: bool = False
+) -> tuple[Path, list[str]]:
     """Extract the ``package/`` folder of an npm .tgz into ``dest`` (streamed, member by member).
 
     Returns the extracted ``dest/package`` and the env files that were dropped.
@@ -193,9 +223,15 @@ def extract_package(tgz: Path, dest: Path, *,
 # --- the context ----------------------------------------------------------------------------------
 
 
-def stage(tgz: Path, dockerfile: Path, dest: Path, *, variant: str = "inside",
-          base_image: str | None = None, port: int | str | None = None,
-          ) -> tuple[Path, str, dict[str, str]]:
+def stage(
+    tgz: Path,
+    dockerfile: Path,
+    dest: Path,
+    *,
+    variant: str = "inside",
+    base_image: str | None = None,
+    port: int | str | None = None,
+) -> tuple[Path, str, dict[str, str]]:
     """Make a clean build context for ``variant`` from ``tgz``.
 
     The context is ``dest/<tgz name without .tgz>-<variant>``, replaced if it exists (made beside
@@ -206,23 +242,30 @@ def stage(tgz: Path, dockerfile: Path, dest: Path, *, variant: str = "inside",
     tgz = _check_tgz_path(tgz)
     dockerfile = Path(dockerfile)
     if not dockerfile.is_file():
-        raise AirgapError(f"Dockerfile {dockerfile} not found: pass --dockerfile, or keep the "
-                          "project's dockerfiles/ folder")
+        raise AirgapError(
+            f"Dockerfile {dockerfile} not found: pass --dockerfile, or keep the "
+            "project's dockerfiles/ folder"
+        )
     if not _SAFE_FILE_NAME.match(tgz.name):
-        raise AirgapError(f"{tgz.name}: the .tgz name may hold only letters, digits and ._@+-; "
-                          f"rename it (npm names it like {npm.tgz_name('name', '1.0.0')})")
+        raise AirgapError(
+            f"{tgz.name}: the .tgz name may hold only letters, digits and ._@+-; "
+            f"rename it (npm names it like {npm.tgz_name('name', '1.0.0')})"
+        )
     meta = read_tgz_package(tgz)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     final = dest / f"{tgz.name.removesuffix('.tgz')}-{variant}"
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=dest))
     try:
-        package, dropped = extract_package(tgz, work / "extract",
-                                           skip_node_modules=variant == "inside")
+        package, dropped = extract_package(
+            tgz, work / "extract", skip_node_modules=variant == "inside"
+        )
         for rel in dropped:
             kind = "template" if npm.is_env_template(rel) else "env file"
-            _say(f"dropped {kind} {rel} from {tgz.name}: settings are given at run time "
-                 "(--env-file), never built into the image")
+            _say(
+                f"dropped {kind} {rel} from {tgz.name}: settings are given at run time "
+                "(--env-file), never built into the image"
+            )
         if variant == "inside":
             shutil.copyfile(tgz, package / tgz.name)
         shutil.copyfile(dockerfile, package / dockerfile.name)
@@ -232,8 +275,7 @@ def stage(tgz: Path, dockerfile: Path, dest: Path, *, variant: str = "inside",
         else:
             (package / ".dockerignore").write_text("\n".join(DEFAULT_IGNORE[variant]) + "\n")
         if meta.main != "." and not _entry_exists(package, meta.main):
-            _say(f"warning: the entry file {meta.main} (package.json \"main\") is not in "
-                 f"{tgz.name}")
+            _say(f'warning: the entry file {meta.main} (package.json "main") is not in {tgz.name}')
         if final.exists():
             shutil.rmtree(final)
         os.replace(package, final)
@@ -252,6 +294,11 @@ def stage(tgz: Path, dockerfile: Path, dest: Path, *, variant: str = "inside",
 
 def _entry_exists(package: Path, main: str) -> bool:
     path = package / main
-    candidates = [path, path.with_name(path.name + ".js"), path.with_name(path.name + ".mjs"),
-                  path.with_name(path.name + ".cjs"), path / "index.js"]
+    candidates = [
+        path,
+        path.with_name(path.name + ".js"),
+        path.with_name(path.name + ".mjs"),
+        path.with_name(path.name + ".cjs"),
+        path / "index.js",
+    ]
     return any(p.is_file() for p in candidates)

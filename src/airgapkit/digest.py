@@ -93,9 +93,19 @@ def progress_bar(total: int, description: str, enabled: bool = True):
     console = Console(stderr=True)
     if not (enabled and total >= PROGRESS_FROM and console.is_terminal):
         return _NoProgress()
-    return _Progress(Progress("[progress.description]{task.description}", BarColumn(),
-                              DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                              console=console, transient=True), total, description)
+    return _Progress(
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        ),
+        total,
+        description,
+    )
 
 
 class _NoProgress:
@@ -176,8 +186,10 @@ def _decode(raw: bytes, path: Path) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise IntegrityError(f"{path}: not a text hash file (neither UTF-8 nor UTF-16); "
-                             "save it as text from sha256sum or Get-FileHash") from None
+        raise IntegrityError(
+            f"{path}: not a text hash file (neither UTF-8 nor UTF-16); "
+            "save it as text from sha256sum or Get-FileHash"
+        ) from None
 
 
 def _add(entries: dict[str, str], name: str, hexdigest: str, path: Path) -> None:
@@ -206,8 +218,10 @@ def _read_csv(text: str, path: Path, entries: dict[str, str]) -> None:
     for row in csv.DictReader(lines):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
         if row.get("algorithm", "SHA256").upper() != "SHA256":
-            raise IntegrityError(f"{path} holds {row['algorithm']} hashes; make SHA256 ones "
-                                 "(Get-FileHash -Algorithm SHA256)")
+            raise IntegrityError(
+                f"{path} holds {row['algorithm']} hashes; make SHA256 ones "
+                "(Get-FileHash -Algorithm SHA256)"
+            )
         if not _HEX.match(row.get("hash", "")):
             raise IntegrityError(f"{path}: CSV row without a SHA-256 hash; regenerate it")
         _add(entries, row.get("path", ""), row["hash"], path)
@@ -215,7 +229,7 @@ def _read_csv(text: str, path: Path, entries: dict[str, str]) -> None:
 
 def _read_list(lines: list[str], path: Path, entries: dict[str, str]) -> None:
     """Format-List blocks: ``Algorithm : SHA256`` / ``Hash : ...`` / ``Path : ...`` (long paths "
-      "wrap)."""
+    "wrap)."""
     record: dict[str, str] = {}
     last = None
 
@@ -257,7 +271,9 @@ def parse_sums(text: str, path: Path = Path("SHA256SUMS")) -> dict[str, str]:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if re.match(r"^Algorithm\s+Hash\s+Path$", stripped, re.IGNORECASE) or set(stripped) <= set("- "):
+        if re.match(r"^Algorithm\s+Hash\s+Path$", stripped, re.IGNORECASE) or set(stripped) <= set(
+            "- "
+        ):
             continue  # the Get-FileHash table header and its underline
         if m := _TABLE_ROW.match(stripped):
             _add(entries, m.group(3), m.group(2), path)
@@ -267,8 +283,10 @@ def parse_sums(text: str, path: Path = Path("SHA256SUMS")) -> dict[str, str]:
         elif m := _BSD_LINE.match(stripped):
             _add(entries, m.group(1), m.group(2), path)
         else:
-            raise IntegrityError(f"{path}:{number}: not a SHA-256 line ({stripped[:40]!r}); "
-                                 "give the output of sha256sum or Get-FileHash")
+            raise IntegrityError(
+                f"{path}:{number}: not a SHA-256 line ({stripped[:40]!r}); "
+                "give the output of sha256sum or Get-FileHash"
+            )
     return entries
 
 
@@ -279,9 +297,9 @@ def read_sums(path: Path) -> dict[str, str]:
         raw = f.read(16 << 20)
     entries = parse_sums(_decode(raw, path), path)
     if not entries:
-        raise IntegrityError(f"{path} lists no SHA-256 hashes; give the hash file that came with "
-                             "the "
-                             "files")
+        raise IntegrityError(
+            f"{path} lists no SHA-256 hashes; give the hash file that came with the files"
+        )
     return entries
 
 
@@ -351,16 +369,30 @@ def lookup(entries: dict[str, str], path: Path, base_dir: Path | None = None) ->
     if path.name in entries:
         return entries[path.name]
     for fold in (False, True):
-        same = {h for k, h in entries.items() if not _is_truncated(k)
-                and (_basename(k).casefold() == path.name.casefold() if fold
-                     else _basename(k) == path.name)}
+        same = {
+            h
+            for k, h in entries.items()
+            if not _is_truncated(k)
+            and (
+                _basename(k).casefold() == path.name.casefold()
+                if fold
+                else _basename(k) == path.name
+            )
+        }
         if len(same) > 1:
-            raise IntegrityError(f"{path.name} is listed more than once with different hashes; "
-                                 "give a hash file with one entry per file name")
+            raise IntegrityError(
+                f"{path.name} is listed more than once with different hashes; "
+                "give a hash file with one entry per file name"
+            )
         if same:
             return same.pop()
-    cut = {h for k, h in entries.items() if _is_truncated(k)
-           and path.name.startswith(_basename(_untruncated(k))) and _basename(_untruncated(k))}
+    cut = {
+        h
+        for k, h in entries.items()
+        if _is_truncated(k)
+        and path.name.startswith(_basename(_untruncated(k)))
+        and _basename(_untruncated(k))
+    }
     return cut.pop() if len(cut) == 1 else None
 
 
@@ -375,9 +407,11 @@ def verify_file(path: Path, sums: Path) -> str:
         raise IntegrityError(f"{path.name} is not listed in {sums}; give the hash file made for it")
     actual = sha256_file(path)
     if actual != expected:
-        raise IntegrityError(f"{path}: SHA-256 {actual} differs from {expected} listed in {sums}; "
-                             "the file changed or is not the one sent: do not use it, fetch it "
-                             "again")
+        raise IntegrityError(
+            f"{path}: SHA-256 {actual} differs from {expected} listed in {sums}; "
+            "the file changed or is not the one sent: do not use it, fetch it "
+            "again"
+        )
     return actual
 
 
@@ -399,16 +433,21 @@ class SumsReport:
         return self.passed
 
     def problems(self) -> list[str]:
-        return ([f"{n} differs (expected {e}, got {a})" for n, e, a in self.different]
-                + [f"{n} is missing (expected {e})" for n, e in self.missing]
-                + [f"{n} is not listed" for n in self.extra])
+        return (
+            [f"{n} differs (expected {e}, got {a})" for n, e, a in self.different]
+            + [f"{n} is missing (expected {e})" for n, e in self.missing]
+            + [f"{n} is not listed" for n in self.extra]
+        )
 
     def raise_for_problems(self) -> None:
         if not self.passed:
             problems = self.problems()
-            raise IntegrityError(f"{len(problems)} problem(s) against {self.sums}: "
-                                 + "; ".join(problems) + "; do not use these files, fetch them "
-                                                         "again")
+            raise IntegrityError(
+                f"{len(problems)} problem(s) against {self.sums}: "
+                + "; ".join(problems)
+                + "; do not use these files, fetch them "
+                "again"
+            )
 
 
 def _listed_path(key: str, base_dir: Path) -> Path | None:
@@ -421,8 +460,13 @@ def _listed_path(key: str, base_dir: Path) -> Path | None:
     return base_dir / key
 
 
-def check_sums(sums: Path, base_dir: Path | None = None, extra: bool = False,
-               progress: bool = True, ignore_missing: bool = False) -> SumsReport:
+def check_sums(
+    sums: Path,
+    base_dir: Path | None = None,
+    extra: bool = False,
+    progress: bool = True,
+    ignore_missing: bool = False,
+) -> SumsReport:
     """Check every file ``sums`` lists (relative to ``base_dir``, default the sums' folder).
 
     With ``extra``, files in ``base_dir`` that are not listed are reported too; with
@@ -488,8 +532,10 @@ def names_relative_to(files: Iterable[Path], folder: Path) -> dict[Path, str]:
             out[Path(f)] = Path(f).name
     names = list(out.values())
     if dupes := {n for n in names if names.count(n) > 1}:
-        raise AirgapError(f"two files would be listed as {sorted(dupes)[0]}; hash them into "
-                          "separate SHA256SUMS files")
+        raise AirgapError(
+            f"two files would be listed as {sorted(dupes)[0]}; hash them into "
+            "separate SHA256SUMS files"
+        )
     return out
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from .errors import AirgapError
 
 NPM_FLAGS = ["--no-audit", "--no-fund"]
-INSTALL_HINT = ("install Node.js 20 LTS, which ships npm (e.g. apt-get install nodejs npm), "
-                "then retry")
+INSTALL_HINT = (
+    "install Node.js 20 LTS, which ships npm (e.g. apt-get install nodejs npm), then retry"
+)
 
 # Files that hold an environment's settings and secrets; they must never travel or reach an image.
 _ENV_FILE = re.compile(r"(^|/)(\.env(\..*)?|[^/]*\.env)$")
@@ -46,14 +47,14 @@ def is_env_template(path: str) -> bool:
 class PackageMeta:
     """What airgapkit needs from a package.json."""
 
-    path: Path                      # the package.json read
-    name: str                       # as in package.json, scope included: tms-api, @acme/orders-api
+    path: Path  # the package.json read
+    name: str  # as in package.json, scope included: tms-api, @acme/orders-api
     version: str
     dependencies: dict[str, str] = field(default_factory=dict)
-    bundle: object = None           # the bundleDependencies value as written (True, a list, absent)
-    main: str = "."                 # the entry file node runs (relative to the package root)
-    start: str | None = None        # scripts.start, if any
-    module_type: str = "commonjs"   # package.json "type"
+    bundle: object = None  # the bundleDependencies value as written (True, a list, absent)
+    main: str = "."  # the entry file node runs (relative to the package root)
+    start: str | None = None  # scripts.start, if any
+    module_type: str = "commonjs"  # package.json "type"
 
     @property
     def app_dir(self) -> Path:
@@ -115,15 +116,18 @@ def _load_json(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise AirgapError(f"{path} not found: the app folder must hold a package.json "
-                          "(create one with npm init)") from None
+        raise AirgapError(
+            f"{path} not found: the app folder must hold a package.json (create one with npm init)"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise AirgapError(f"cannot read {path}: {exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise AirgapError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column "
-                          f"{exc.colno}; fix the file and retry") from None
+        raise AirgapError(
+            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column "
+            f"{exc.colno}; fix the file and retry"
+        ) from None
     if not isinstance(data, dict):
         raise AirgapError(f"{path} must hold a JSON object, not {type(data).__name__}")
     return data
@@ -155,11 +159,14 @@ def read_package(app_dir: Path) -> PackageMeta:
     """Read and check ``app_dir/package.json``."""
     app_dir = Path(app_dir)
     if not app_dir.exists():
-        raise AirgapError(f"app folder {app_dir} does not exist: pass --app with the folder that "
-                          "holds package.json")
+        raise AirgapError(
+            f"app folder {app_dir} does not exist: pass --app with the folder that "
+            "holds package.json"
+        )
     if not app_dir.is_dir():
-        raise AirgapError(f"{app_dir} is not a folder: pass --app with the folder that holds "
-                          "package.json")
+        raise AirgapError(
+            f"{app_dir} is not a folder: pass --app with the folder that holds package.json"
+        )
     path = app_dir / "package.json"
     return meta_from_dict(_load_json(path), path)
 
@@ -202,12 +209,12 @@ def fix_bundled(meta: PackageMeta) -> None:
         pkg = fixed
     if "\n" in text.strip():
         indent_match = re.search(r"^([ \t]+)\S", text, re.MULTILINE)
-        out = json.dumps(pkg, indent=indent_match.group(1) if indent_match else "  ",
-                         ensure_ascii=False)
+        out = json.dumps(
+            pkg, indent=indent_match.group(1) if indent_match else "  ", ensure_ascii=False
+        )
     else:  # a one-line file stays on one line, spaced as it was
         spaced = re.search(r'"\s*:\s', text) is not None
-        out = json.dumps(pkg, ensure_ascii=False,
-                         separators=(", ", ": ") if spaced else (",", ":"))
+        out = json.dumps(pkg, ensure_ascii=False, separators=(", ", ": ") if spaced else (",", ":"))
     if text.endswith("\n"):
         out += "\n"
     if "\r\n" in text:
@@ -239,13 +246,20 @@ def _run_npm(npm: str, args: list[str], cwd: Path, *, capture: bool = False) -> 
     """Run npm with its progress streamed to the terminal; return stdout when ``capture``."""
     _say(f"npm {' '.join(args)}  (in {cwd})")
     try:
-        proc = subprocess.run([npm, *args], cwd=cwd, text=True, check=False,
-                              stdout=subprocess.PIPE if capture else None)
+        proc = subprocess.run(
+            [npm, *args],
+            cwd=cwd,
+            text=True,
+            check=False,
+            stdout=subprocess.PIPE if capture else None,
+        )
     except OSError as exc:
         raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from None
     if proc.returncode != 0:
-        raise AirgapError(f"npm {args[0]} failed with exit code {proc.returncode} in {cwd}: "
-                          "see npm's output above")
+        raise AirgapError(
+            f"npm {args[0]} failed with exit code {proc.returncode} in {cwd}: "
+            "see npm's output above"
+        )
     return proc.stdout or ""
 
 
@@ -283,8 +297,10 @@ def runtime_dependencies(app_dir: Path, meta: PackageMeta) -> list[str]:
         for location, entry in packages.items():
             if not location.startswith("node_modules/") or not isinstance(entry, dict):
                 continue
-            if any(entry.get(flag) for flag in ("dev", "optional", "devOptional", "peer", "link",
-                                                "extraneous")):
+            if any(
+                entry.get(flag)
+                for flag in ("dev", "optional", "devOptional", "peer", "link", "extraneous")
+            ):
                 continue
             if "/node_modules/" in location and _under_link(location, packages):
                 continue
@@ -323,9 +339,12 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
                 name = member.name.removeprefix("./")
                 if not name.startswith("package/"):
                     continue
-                rel = name[len("package/"):]
-                if (is_env_file(rel) and not is_env_template(rel)
-                        and not rel.startswith("node_modules/")):
+                rel = name[len("package/") :]
+                if (
+                    is_env_file(rel)
+                    and not is_env_template(rel)
+                    and not rel.startswith("node_modules/")
+                ):
                     env_files.append(rel)
                 if rel.endswith("/package.json") and rel.startswith("node_modules/"):
                     present.add(rel[: -len("/package.json")])
@@ -336,16 +355,20 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
                     except ValueError:
                         package = None
     except (OSError, tarfile.TarError, EOFError) as exc:
-        raise AirgapError(f"{tgz} is not a readable npm package (.tgz): {exc}; "
-                          "pack it again") from None
+        raise AirgapError(
+            f"{tgz} is not a readable npm package (.tgz): {exc}; pack it again"
+        ) from None
     if package is None:
-        raise AirgapError(f"{tgz} has no readable package/package.json: not an npm pack file; "
-                          "pack it again")
+        raise AirgapError(
+            f"{tgz} has no readable package/package.json: not an npm pack file; pack it again"
+        )
     missing = sorted(required - present)
     if missing:
         names = ", ".join(sorted({_dep_name(m) for m in missing}))
-        raise AirgapError(f"{tgz} lacks runtime dependencies {names}: set "
-                          '"bundledDependencies": true in package.json and pack again')
+        raise AirgapError(
+            f"{tgz} lacks runtime dependencies {names}: set "
+            '"bundledDependencies": true in package.json and pack again'
+        )
     return TgzContents(package=package, env_files=env_files)
 
 
@@ -363,7 +386,8 @@ def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
         if not fix:
             raise AirgapError(
                 f"{meta.path}: dependencies not bundled ({', '.join(unbundled)}); add "
-                '"bundledDependencies": true to package.json, or run pack with --fix')
+                '"bundledDependencies": true to package.json, or run pack with --fix'
+            )
         fix_bundled(meta)
         meta = read_package(app_dir)
     npm = npm_executable()
@@ -373,19 +397,24 @@ def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".pack-", dir=out_dir))
     try:
-        report = _run_npm(npm, ["pack", "--pack-destination", str(staging.resolve()), "--json",
-                                *NPM_FLAGS], app_dir, capture=True)
+        report = _run_npm(
+            npm,
+            ["pack", "--pack-destination", str(staging.resolve()), "--json", *NPM_FLAGS],
+            app_dir,
+            capture=True,
+        )
         packed = staging / _packed_name(report, staging, meta)
         contents = check_tgz(packed, required)
         if contents.env_files:
-            _say(f"warning: {packed.name} carries env files ({', '.join(contents.env_files)}): add "
-                 'a "files" list or an .npmignore to package.json\'s folder; the build drops them')
+            _say(
+                f"warning: {packed.name} carries env files ({', '.join(contents.env_files)}): add "
+                'a "files" list or an .npmignore to package.json\'s folder; the build drops them'
+            )
         final = out_dir / packed.name
         os.replace(packed, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _say(f"{final} holds {meta.name} {meta.version} and its {len(required)} runtime "
-         "dependencies")
+    _say(f"{final} holds {meta.name} {meta.version} and its {len(required)} runtime dependencies")
     return final
 
 
@@ -394,7 +423,7 @@ def _packed_name(report: str, staging: Path, meta: PackageMeta) -> str:
     start = report.find("\n[") + 1 if not report.startswith("[") else 0
     if report[:start].strip():  # what prepack/prepare scripts printed before the report
         print(report[:start].rstrip(), flush=True)
-    if report[start:start + 1] == "[":
+    if report[start : start + 1] == "[":
         try:
             entries = json.loads(report[start:])
             name = entries[0]["filename"]
@@ -405,5 +434,6 @@ def _packed_name(report: str, staging: Path, meta: PackageMeta) -> str:
     found = sorted(p.name for p in staging.glob("*.tgz"))
     if len(found) == 1:
         return found[0]
-    raise AirgapError(f"npm pack did not write {meta.tgz_name} into {staging}: see npm's output "
-                      "above")
+    raise AirgapError(
+        f"npm pack did not write {meta.tgz_name} into {staging}: see npm's output above"
+    )

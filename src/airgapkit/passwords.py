@@ -40,8 +40,9 @@ def _from_file(path: Path) -> str:
     except FileNotFoundError:
         raise PasswordError(f"password file {path} does not exist; check the path") from None
     except (PermissionError, IsADirectoryError):
-        raise PasswordError(f"password file {path} cannot be read; check it is a readable file") \
-            from None
+        raise PasswordError(
+            f"password file {path} cannot be read; check it is a readable file"
+        ) from None
     except UnicodeDecodeError:
         raise PasswordError(f"password file {path} is not UTF-8 text; save it as UTF-8") from None
     password = text.lstrip("\ufeff").rstrip("\r\n")
@@ -54,19 +55,23 @@ def _from_file(path: Path) -> str:
 
 def _prompt(confirm: bool) -> str:
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        raise PasswordError(f"no password given and no terminal to ask on; set {ENV_VAR}, or pass "
-                            "--password-file FILE (or --generate-password when archiving)")
+        raise PasswordError(
+            f"no password given and no terminal to ask on; set {ENV_VAR}, or pass "
+            "--password-file FILE (or --generate-password when archiving)"
+        )
     password = getpass.getpass("Archive password: ")
     if not password:
-        raise PasswordError("empty password; type one, or use --password-file or "
-                            "--generate-password")
+        raise PasswordError(
+            "empty password; type one, or use --password-file or --generate-password"
+        )
     if confirm and getpass.getpass("Same password again: ") != password:
         raise PasswordError("the two passwords differ; run the command again")
     return password
 
 
-def resolve(*, password_file: Path | None, env_var: str = ENV_VAR, confirm: bool,
-            allow_weak: bool) -> str:
+def resolve(
+    *, password_file: Path | None, env_var: str = ENV_VAR, confirm: bool, allow_weak: bool
+) -> str:
     """The password: from ``env_var``, else ``password_file``, else a prompt (twice when ``confirm``).
 
     Both a variable and a file given is an error rather than a silent choice. Unless ``allow_weak``,
@@ -74,8 +79,9 @@ def resolve(*, password_file: Path | None, env_var: str = ENV_VAR, confirm: bool
     """
     from_env = os.environ.get(env_var) if env_var else None
     if from_env and password_file:
-        raise PasswordError(f"both {env_var} and --password-file {password_file} give a password; "
-                            "unset one of them")
+        raise PasswordError(
+            f"both {env_var} and --password-file {password_file} give a password; unset one of them"
+        )
     if from_env:
         password, source = from_env, env_var
     elif password_file:
@@ -139,7 +145,8 @@ def check_strength(password: str, source: str = "the password") -> None:
         "finds "
         f"it in about {_duration(half_space)} and a GPU far sooner; use --generate-password, a "
         "longer "
-        "random password, or --allow-weak-password to accept the risk")
+        "random password, or --allow-weak-password to accept the risk"
+    )
 
 
 def new_password() -> str:
@@ -162,12 +169,15 @@ def write_password(password: str, dest: Path, forbidden_dir: Path | None = None)
     """
     dest = Path(dest)
     if forbidden_dir is not None and is_inside(dest.parent, forbidden_dir):
-        raise PasswordError(f"password file {dest} would lie inside {forbidden_dir}, which carries "
-                            "the "
-                            "archive; write it to a folder that travels separately")
+        raise PasswordError(
+            f"password file {dest} would lie inside {forbidden_dir}, which carries "
+            "the "
+            "archive; write it to a folder that travels separately"
+        )
     if dest.exists() or dest.is_symlink():
-        raise PasswordError(f"password file {dest} already exists; move it away or name another "
-                            "file")
+        raise PasswordError(
+            f"password file {dest} already exists; move it away or name another file"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
@@ -180,9 +190,9 @@ def write_password(password: str, dest: Path, forbidden_dir: Path | None = None)
         try:
             os.link(tmp, dest)
         except FileExistsError:
-            raise PasswordError(f"password file {dest} already exists; move it away or name "
-                                "another "
-                                "file") from None
+            raise PasswordError(
+                f"password file {dest} already exists; move it away or name another file"
+            ) from None
         except OSError:  # a filesystem without hard links: rename, after checking again
             if dest.exists():
                 raise PasswordError(f"password file {dest} already exists; move it away") from None
@@ -202,6 +212,8 @@ def generate(dest: Path, forbidden_dir: Path | None = None) -> str:
 def refuse_inside(password_file: Path | None, archive_dir: Path) -> None:
     """A password file inside the folder that carries the archive would travel with it: refuse."""
     if password_file and is_inside(Path(password_file), archive_dir):
-        raise AirgapError(f"password file {password_file} lies inside {archive_dir}, which carries "
-                          "the "
-                          "archive; keep the password in a folder that travels separately")
+        raise AirgapError(
+            f"password file {password_file} lies inside {archive_dir}, which carries "
+            "the "
+            "archive; keep the password in a folder that travels separately"
+        )

@@ -36,8 +36,11 @@ class Places:
     password_dir: Path
 
     def check(self) -> None:
-        vault.check_separate(archive_folder=self.out_dir, hashes_folder=self.hashes_dir,
-                             password_folder=self.password_dir)
+        vault.check_separate(
+            archive_folder=self.out_dir,
+            hashes_folder=self.hashes_dir,
+            password_folder=self.password_dir,
+        )
 
 
 @dataclass
@@ -62,13 +65,22 @@ class Gate:
 def outgoing_password(crossing: Crossing) -> str | None:
     """The password given for a new archive, or None when one is to be generated."""
     if crossing.password_file or os.environ.get(passwords.ENV_VAR):
-        return passwords.resolve(password_file=crossing.password_file, confirm=False,
-                                 allow_weak=crossing.allow_weak_password)
+        return passwords.resolve(
+            password_file=crossing.password_file,
+            confirm=False,
+            allow_weak=crossing.allow_weak_password,
+        )
     return None
 
 
-def make_bundle(client, manifest: bundle.Manifest, crossing: Crossing, *, images: list[str],
-                files: list[tuple[Path, str]]) -> bundle.Delivery:
+def make_bundle(
+    client,
+    manifest: bundle.Manifest,
+    crossing: Crossing,
+    *,
+    images: list[str],
+    files: list[tuple[Path, str]],
+) -> bundle.Delivery:
     """Write the archive to the media folder, its hash and (new) password to the other two."""
     places = crossing.places
     places.check()
@@ -76,8 +88,15 @@ def make_bundle(client, manifest: bundle.Manifest, crossing: Crossing, *, images
     given = outgoing_password(crossing)
     password = given or passwords.new_password()
     archive = places.out_dir / name
-    sha = bundle.create(client, archive, manifest, images=images, files=files,
-                        password=password, level=crossing.level)
+    sha = bundle.create(
+        client,
+        archive,
+        manifest,
+        images=images,
+        files=files,
+        password=password,
+        level=crossing.level,
+    )
     sums = bundle.deliver(archive, sha, places.hashes_dir)
     if given:
         return bundle.Delivery(archive, sums, None)
@@ -90,8 +109,12 @@ def make_bundle(client, manifest: bundle.Manifest, crossing: Crossing, *, images
 
 
 def app_record(meta: npm.PackageMeta) -> dict:
-    return {"name": meta.name, "version": meta.version, "image_name": meta.image_name,
-            "tgz": meta.tgz_name}
+    return {
+        "name": meta.name,
+        "version": meta.version,
+        "image_name": meta.image_name,
+        "tgz": meta.tgz_name,
+    }
 
 
 def report_files(report: Path | None) -> list[tuple[Path, str]]:
@@ -101,17 +124,29 @@ def report_files(report: Path | None) -> list[tuple[Path, str]]:
 # --- step 1-2: the connected side ------------------------------------------------------------------
 
 
-def export(client, *, app_dir: Path, base_image: str, build_dir: Path, crossing: Crossing,
-           gate: Gate) -> bundle.Delivery:
+def export(
+    client, *, app_dir: Path, base_image: str, build_dir: Path, crossing: Crossing, gate: Gate
+) -> bundle.Delivery:
     """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing."""
     engine.pull(client, base_image, if_missing=True)
-    verdict = policy.gate(client, base_image, kind="base", report=gate.report, limits=gate.limits,
-                          accept_risk=gate.accept_risk)
+    verdict = policy.gate(
+        client,
+        base_image,
+        kind="base",
+        report=gate.report,
+        limits=gate.limits,
+        accept_risk=gate.accept_risk,
+    )
     meta = npm.read_package(app_dir)
     tgz = npm.pack(app_dir, build_dir)
     manifest = bundle.Manifest(kind="base", app=app_record(meta), gate=verdict.record())
-    return make_bundle(client, manifest, crossing, images=[base_image],
-                       files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report)])
+    return make_bundle(
+        client,
+        manifest,
+        crossing,
+        images=[base_image],
+        files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report)],
+    )
 
 
 # --- step 3-4: the air-gapped dev side -------------------------------------------------------------
@@ -126,13 +161,25 @@ class Incoming:
     password_file: Path | None = None
 
     def open(self, kind: str) -> bundle.OpenBundle:
-        password = passwords.resolve(password_file=self.password_file, confirm=False, allow_weak=True)
+        password = passwords.resolve(
+            password_file=self.password_file, confirm=False, allow_weak=True
+        )
         return bundle.open_verified(self.archive, self.sums, password, kind=kind)
 
 
-def release(client, *, incoming: Incoming, dockerfile: Path, variant: str, ports: str,
-            health_path: str, health_timeout: int, crossing: Crossing, gate: Gate,
-            no_cache: bool = False) -> bundle.Delivery:
+def release(
+    client,
+    *,
+    incoming: Incoming,
+    dockerfile: Path,
+    variant: str,
+    ports: str,
+    health_path: str,
+    health_timeout: int,
+    crossing: Crossing,
+    gate: Gate,
+    no_cache: bool = False,
+) -> bundle.Delivery:
     """Verify the export bundle, build the app image offline, smoke-test it, bundle it for prod."""
     opened = incoming.open("base")
     app = opened.manifest.app
@@ -142,25 +189,58 @@ def release(client, *, incoming: Incoming, dockerfile: Path, variant: str, ports
     with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as work:
         tgz = opened.extract(f"app/{app['tgz']}", Path(work))
         report = gate.report or carried_report(opened, Path(work))
-        build_app(client, tgz, dockerfile, ref, work_dir=Path(work), variant=variant,
-                  base_image=base_image, port=container_port(ports), no_cache=no_cache, offline=True)
+        build_app(
+            client,
+            tgz,
+            dockerfile,
+            ref,
+            work_dir=Path(work),
+            variant=variant,
+            base_image=base_image,
+            port=container_port(ports),
+            no_cache=no_cache,
+            offline=True,
+        )
         smoke_test(client, ref, ports=ports, health_path=health_path, timeout=health_timeout)
-        verdict = policy.gate(client, ref, kind="app", report=report, limits=gate.limits,
-                              accept_risk=gate.accept_risk)
+        verdict = policy.gate(
+            client, ref, kind="app", report=report, limits=gate.limits, accept_risk=gate.accept_risk
+        )
         manifest = bundle.Manifest(kind="release", app=app, gate=verdict.record())
         return make_bundle(client, manifest, crossing, images=[ref], files=report_files(report))
 
 
-def build_app(client, tgz: Path, dockerfile: Path, ref: str, *, work_dir: Path, variant: str,
-              base_image: str, port: str, build_args: dict | None = None, no_cache: bool = False,
-              offline: bool = True) -> str:
+def build_app(
+    client,
+    tgz: Path,
+    dockerfile: Path,
+    ref: str,
+    *,
+    work_dir: Path,
+    variant: str,
+    base_image: str,
+    port: str,
+    build_args: dict | None = None,
+    no_cache: bool = False,
+    offline: bool = True,
+) -> str:
     """Stage a clean context from the .tgz, build ref from it, drop the untagged first stage."""
     context, dockerfile_name, args = buildcontext.stage(
-        tgz, find_dockerfile(dockerfile), work_dir / "context", variant=variant,
-        base_image=base_image, port=port)
-    image_id = engine.build(client, context, ref, dockerfile=dockerfile_name,
-                            build_args={**args, **(build_args or {})}, no_cache=no_cache,
-                            offline=offline)
+        tgz,
+        find_dockerfile(dockerfile),
+        work_dir / "context",
+        variant=variant,
+        base_image=base_image,
+        port=port,
+    )
+    image_id = engine.build(
+        client,
+        context,
+        ref,
+        dockerfile=dockerfile_name,
+        build_args={**args, **(build_args or {})},
+        no_cache=no_cache,
+        offline=offline,
+    )
     engine.prune_stage_images(client, buildcontext.STAGE_LABEL)
     return image_id
 
@@ -209,8 +289,10 @@ def wait_healthy(container, url: str, timeout: int) -> None:
         except (urllib.error.URLError, OSError) as exc:
             last = str(getattr(exc, "reason", exc))
         time.sleep(0.5)
-    raise AirgapError(f"{url} did not answer 200 within {timeout} s (last: {last}); "
-                      f"see `docker logs {container.name}`")
+    raise AirgapError(
+        f"{url} did not answer 200 within {timeout} s (last: {last}); "
+        f"see `docker logs {container.name}`"
+    )
 
 
 def smoke_test(client, ref: str, *, ports: str, health_path: str, timeout: int) -> None:
@@ -218,8 +300,14 @@ def smoke_test(client, ref: str, *, ports: str, health_path: str, timeout: int) 
     port = free_port()
     name = f"{engine.default_container_name(ref)}-smoke-{port}"
     console.print(f"smoke test: {ref} on 127.0.0.1:{port}{health_path}")
-    container = engine.run(client, ref, name=name, ports=f"127.0.0.1:{port}:{container_port(ports)}",
-                           detach=True, remove=False)
+    container = engine.run(
+        client,
+        ref,
+        name=name,
+        ports=f"127.0.0.1:{port}:{container_port(ports)}",
+        detach=True,
+        remove=False,
+    )
     try:
         wait_healthy(container, f"http://127.0.0.1:{port}{health_path}", timeout)
     finally:
@@ -259,15 +347,18 @@ def deploy(client, *, incoming: Incoming, target: Target):
 def replace_container(client, ref: str, name: str, env: dict, target: Target):
     """Start ref as name; the container it replaces waits aside and comes back if ref is unhealthy."""
     previous = set_aside(client, name)
-    container = engine.run(client, ref, name=name, ports=target.ports, env=env, detach=True,
-                           remove=False)
+    container = engine.run(
+        client, ref, name=name, ports=target.ports, env=env, detach=True, remove=False
+    )
     try:
         wait_healthy(container, health_url(target.ports, target.health_path), target.health_timeout)
     except AirgapError as failure:
         container.remove(force=True)
         if previous is not None:
             restore(previous, name)
-            wait_healthy(previous, health_url(target.ports, target.health_path), target.health_timeout)
+            wait_healthy(
+                previous, health_url(target.ports, target.health_path), target.health_timeout
+            )
             raise AirgapError(f"{failure}; the previous container {name} runs again") from None
         raise
     if previous is not None:
@@ -306,7 +397,7 @@ def copy_into(files: list[Path], folder: Path) -> list[Path]:
     return [Path(shutil.copy2(f, folder / f.name)) for f in files]
 
 
-def print_delivery(delivery: bundle.Delivery, next_step: str) -> None:
+def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
     """Say exactly what to carry, by which channel, and what to run on the other side."""
     table = Table(title="Carry these separately", show_lines=True)
     for column in ("what", "file", "how"):
@@ -314,12 +405,21 @@ def print_delivery(delivery: bundle.Delivery, next_step: str) -> None:
     table.add_row("archive", str(delivery.archive), "on the transfer media")
     table.add_row("SHA-256", str(delivery.sums), "by a second channel, never with the archive")
     if delivery.password:
-        table.add_row("password", str(delivery.password),
-                      "by a third channel (in person, phone); delete it here once delivered")
+        table.add_row(
+            "password",
+            str(delivery.password),
+            "by a third channel (in person, phone); delete it here once delivered",
+        )
     else:
-        table.add_row("password", "(the one you gave)", "by a third channel, never with the archive")
+        table.add_row(
+            "password", "(the one you gave)", "by a third channel, never with the archive"
+        )
     Console().print(table)
-    Console().print(f"On the other side: {next_step}")
+    password = f"--password-file {delivery.password.name}" if delivery.password else ""
+    Console().print(
+        f"On the other side: inv {next_task} {delivery.archive.name} {flags} "
+        f"--sums {delivery.sums.name} {password}".replace("  ", " ").rstrip()
+    )
 
 
 PACKAGED_DOCKERFILES = Path(__file__).resolve().parent / "dockerfiles"
@@ -352,12 +452,16 @@ def debug_shell_argv(client, target: Target, image: str) -> list[str]:
 
 def read_manifest(incoming: Incoming) -> bundle.Manifest:
     """The manifest of a bundle; its archive hash is checked first when a hash file is at hand."""
-    password = passwords.resolve(password_file=incoming.password_file, confirm=False, allow_weak=True)
+    password = passwords.resolve(
+        password_file=incoming.password_file, confirm=False, allow_weak=True
+    )
     sums = incoming.sums or digest.find_sums(incoming.archive)
     if sums:
         digest.verify_file(incoming.archive, sums)
     else:
-        console.print(f"warning: no hash file for {incoming.archive}; its integrity is not verified")
+        console.print(
+            f"warning: no hash file for {incoming.archive}; its integrity is not verified"
+        )
     with vault.ArchiveReader(incoming.archive, password) as reader:
         return bundle.read_manifest(reader, incoming.archive)
 
@@ -365,14 +469,21 @@ def read_manifest(incoming: Incoming) -> bundle.Manifest:
 def print_manifest(manifest: bundle.Manifest) -> None:
     out = Console()
     app = manifest.app
-    out.print(f"[bold]{manifest.kind} bundle[/bold] of {app['name']} {app['version']}, made "
-              f"{manifest.created} by {manifest.created_by}")
+    out.print(
+        f"[bold]{manifest.kind} bundle[/bold] of {app['name']} {app['version']}, made "
+        f"{manifest.created} by {manifest.created_by}"
+    )
     images = Table(title="Images")
     for column in ("ref", "id", "repo tags", "layers", "size"):
         images.add_column(column)
     for image in manifest.images:
-        images.add_row(image["ref"], image["id"][:19], ", ".join(image["repo_tags"]),
-                       str(len(image["layers"])), f"{(image.get('size') or 0) / 1e6:.1f} MB")
+        images.add_row(
+            image["ref"],
+            image["id"][:19],
+            ", ".join(image["repo_tags"]),
+            str(len(image["layers"])),
+            f"{(image.get('size') or 0) / 1e6:.1f} MB",
+        )
     files = Table(title="Files")
     for column in ("path", "size", "SHA-256"):
         files.add_column(column)
@@ -389,12 +500,15 @@ def print_gate_record(record: dict, out: Console) -> None:
     for column in ("rule", "result", "measured", "limit"):
         rules.add_column(column)
     for rule in record["rules"]:
-        rules.add_row(rule["rule"], "PASS" if rule["passed"] else "FAIL", rule["measured"],
-                      rule["limit"])
+        rules.add_row(
+            rule["rule"], "PASS" if rule["passed"] else "FAIL", rule["measured"], rule["limit"]
+        )
     out.print(rules)
     if record.get("accepted_risk"):
-        out.print(f"[yellow]risk accepted[/yellow] for {', '.join(record['failures'])}: "
-                  f"{record['accepted_risk']}")
+        out.print(
+            f"[yellow]risk accepted[/yellow] for {', '.join(record['failures'])}: "
+            f"{record['accepted_risk']}"
+        )
 
 
 # --- the demo: three machines in three folders -----------------------------------------------------
@@ -411,27 +525,47 @@ def write_demo_env(example: Path, dest: Path) -> None:
         f.write(text)
 
 
-def demo(client, *, app_dir: Path, base_image: str, workdir: Path, port: int, policy: dict,
-         dockerfile: Path) -> str:
+def demo(
+    client,
+    *,
+    app_dir: Path,
+    base_image: str,
+    workdir: Path,
+    port: int,
+    policy: dict,
+    dockerfile: Path,
+) -> str:
     """Export, carry, release, carry, deploy; return what the deployed API answered on /health."""
     sides = {side: workdir / side for side in ("connected", "airgapped", "prod")}
     for side in sides.values():
         shutil.rmtree(side, ignore_errors=True)
     risk = "demo: no scanner report on this machine"
-    exported = export(client, app_dir=app_dir, base_image=base_image,
-                      build_dir=sides["connected"] / "build",
-                      crossing=Crossing(side_places(sides["connected"])),
-                      gate=Gate(policy, None, risk))
-    released = release(client, incoming=carry(exported, sides["airgapped"] / "inbox"),
-                       dockerfile=dockerfile, variant="inside", ports=f"{port}:8080",
-                       health_path="/health", health_timeout=60,
-                       crossing=Crossing(side_places(sides["airgapped"])), gate=Gate(policy, None, risk))
+    exported = export(
+        client,
+        app_dir=app_dir,
+        base_image=base_image,
+        build_dir=sides["connected"] / "build",
+        crossing=Crossing(side_places(sides["connected"])),
+        gate=Gate(policy, None, risk),
+    )
+    released = release(
+        client,
+        incoming=carry(exported, sides["airgapped"] / "inbox"),
+        dockerfile=dockerfile,
+        variant="inside",
+        ports=f"{port}:8080",
+        health_path="/health",
+        health_timeout=60,
+        crossing=Crossing(side_places(sides["airgapped"])),
+        gate=Gate(policy, None, risk),
+    )
     prod = sides["prod"]
     prod.mkdir(parents=True, exist_ok=True)
     shutil.copy2(app_dir / ".env.example", prod / ".env.example")
     write_demo_env(prod / ".env.example", prod / ".env.prod")
-    target = Target("prod", {"prod": ".env.prod"}, prod / ".env.example", prod, f"{port}:8080",
-                    "/health", 60)
+    target = Target(
+        "prod", {"prod": ".env.prod"}, prod / ".env.example", prod, f"{port}:8080", "/health", 60
+    )
     deploy(client, incoming=carry(released, prod / "inbox"), target=target)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:  # noqa: S310
         body = answer.read().decode()

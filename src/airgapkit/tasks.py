@@ -29,7 +29,9 @@ def task(*args, **kwargs):
             except AirgapError as exc:
                 raise Exit(f"airgapkit: {exc}", code=1) from None
             except KeyboardInterrupt:
-                raise Exit("airgapkit: interrupted; nothing was left under a final name", code=130) from None
+                raise Exit(
+                    "airgapkit: interrupted; nothing was left under a final name", code=130
+                ) from None
 
         return invoke_task(**kwargs)(guarded)
 
@@ -57,19 +59,24 @@ def app_image(c, image: str = "", tag: str = "") -> str:
 # --- the document's commands, one task each -------------------------------------------------------
 
 
-@task(help={
-    "image": "Image to pull (default: the configured base image, node:20-alpine).",
-    "if_missing": "Use the local copy when the engine already has the image; pull only if absent.",
-})
+@task(
+    help={
+        "image": "Image to pull (default: the configured base image, node:20-alpine).",
+        "if_missing": "Use the local copy when the engine already has the image; pull only if absent.",
+    }
+)
 def pull(c, image="", if_missing=False):
     """Pull an image with per-layer progress (docker pull)."""
     engine.pull(client(c), image or settings(c).base_image, if_missing=if_missing)
 
 
-@task(iterable=["image"], help={
-    "image": "Image to save; repeat for several (default: the configured base image).",
-    "output": "Tar file to write (default: <build_dir>/<image>.tar).",
-})
+@task(
+    iterable=["image"],
+    help={
+        "image": "Image to save; repeat for several (default: the configured base image).",
+        "output": "Tar file to write (default: <build_dir>/<image>.tar).",
+    },
+)
 def save(c, image=None, output=""):
     """Save images to a tar, streamed, with repo tags kept (docker save --output)."""
     refs = image or [settings(c).base_image]
@@ -77,51 +84,76 @@ def save(c, image=None, output=""):
     engine.save(client(c), refs, dest)
 
 
-@task(help={
-    "app": "Node.js app folder holding package.json (default: the configured app).",
-    "output": "Folder for the .tgz (default: the configured build_dir).",
-    "fix": 'Set "bundledDependencies": true in package.json when it is missing.',
-})
+@task(
+    help={
+        "app": "Node.js app folder holding package.json (default: the configured app).",
+        "output": "Folder for the .tgz (default: the configured build_dir).",
+        "fix": 'Set "bundledDependencies": true in package.json when it is missing.',
+    }
+)
 def pack(c, app="", output="", fix=False):
     """Install and pack the app with its bundled dependencies (npm install && npm pack)."""
     npm.pack(Path(app or settings(c).app), Path(output or settings(c).build_dir), fix=fix)
 
 
-@task(help={
-    "input": "Tar file made by docker save.",
-    "sums": "SHA256SUMS to verify the tar against first (default: one beside the tar).",
-    "no_verify": "Load without verifying the hash (prints a warning).",
-})
+@task(
+    help={
+        "input": "Tar file made by docker save.",
+        "sums": "SHA256SUMS to verify the tar against first (default: one beside the tar).",
+        "no_verify": "Load without verifying the hash (prints a warning).",
+    }
+)
 def load(c, input, sums="", no_verify=False):
     """Verify a tar's SHA-256, then load it (docker load --input)."""
-    engine.load_verified(client(c), Path(input), sums=Path(sums) if sums else None,
-                         verify=not no_verify)
+    engine.load_verified(
+        client(c), Path(input), sums=Path(sums) if sums else None, verify=not no_verify
+    )
 
 
-@task(iterable=["build_arg"], help={
-    "app": "Node.js app folder to pack first (default: the configured app).",
-    "tgz": "Build from this .tgz made by pack instead of packing (the air-gapped side has only it).",
-    "variant": "inside: npm installs the .tgz in the image (Dockerfile); host: the .tgz is extracted "
-               "here and the image needs no npm (airgap.Dockerfile).",
-    "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile, or airgap.Dockerfile for host).",
-    "image": "Image name (default: from package.json).",
-    "tag": "Image tag (default: the version in package.json).",
-    "build_arg": "KEY=VALUE build argument; repeat for several.",
-    "no_cache": "Build every layer again (docker build --no-cache).",
-    "offline": "Build with the network off, proving nothing is fetched.",
-})
-def build(c, app="", tgz="", variant="inside", dockerfile="", image="", tag="", build_arg=None,
-          no_cache=False, offline=False):
+@task(
+    iterable=["build_arg"],
+    help={
+        "app": "Node.js app folder to pack first (default: the configured app).",
+        "tgz": "Build from this .tgz made by pack instead of packing (the air-gapped side has only it).",
+        "variant": "inside: npm installs the .tgz in the image (Dockerfile); host: the .tgz is extracted "
+        "here and the image needs no npm (airgap.Dockerfile).",
+        "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile, or airgap.Dockerfile for host).",
+        "image": "Image name (default: from package.json).",
+        "tag": "Image tag (default: the version in package.json).",
+        "build_arg": "KEY=VALUE build argument; repeat for several.",
+        "no_cache": "Build every layer again (docker build --no-cache).",
+        "offline": "Build with the network off, proving nothing is fetched.",
+    },
+)
+def build(
+    c,
+    app="",
+    tgz="",
+    variant="inside",
+    dockerfile="",
+    image="",
+    tag="",
+    build_arg=None,
+    no_cache=False,
+    offline=False,
+):
     """Build the app image from the packed .tgz (docker build -t NAME:TAG)."""
     cfg = settings(c)
     package = Path(tgz) if tgz else npm.pack(Path(app or cfg.app), Path(cfg.build_dir))
     meta = buildcontext.read_tgz_package(package)
     pipeline.build_app(
-        client(c), package, buildcontext.dockerfile_for(variant, dockerfile or cfg.dockerfile),
+        client(c),
+        package,
+        buildcontext.dockerfile_for(variant, dockerfile or cfg.dockerfile),
         f"{image or cfg.image or meta.image_name}:{tag or cfg.tag or meta.version}",
-        work_dir=Path(cfg.build_dir), variant=variant, base_image=cfg.base_image,
-        port=pipeline.container_port(cfg.ports), build_args=engine.parse_build_args(build_arg or []),
-        no_cache=no_cache, offline=offline)
+        work_dir=Path(cfg.build_dir),
+        variant=variant,
+        base_image=cfg.base_image,
+        port=pipeline.container_port(cfg.ports),
+        build_args=engine.parse_build_args(build_arg or []),
+        no_cache=no_cache,
+        offline=offline,
+    )
 
 
 @task
@@ -130,25 +162,35 @@ def prune(c):
     engine.prune_build_cache(client(c), stage_label=buildcontext.STAGE_LABEL)
 
 
-@task(help={
-    "image": "Image to run (default: the app image from package.json).",
-    "name": "Container name (default: the image name).",
-    "ports": "HOST:CONTAINER port mapping (default: 8080:8080).",
-    "env_file": "Env file passed to the container (default: none).",
-    "detach": "Run in the background and return at once.",
-})
+@task(
+    help={
+        "image": "Image to run (default: the app image from package.json).",
+        "name": "Container name (default: the image name).",
+        "ports": "HOST:CONTAINER port mapping (default: 8080:8080).",
+        "env_file": "Env file passed to the container (default: none).",
+        "detach": "Run in the background and return at once.",
+    }
+)
 def run(c, image="", name="", ports="", env_file="", detach=False):
     """Run a container, never pulling (docker run --name --rm -p --env-file)."""
     ref = image or app_image(c)
-    engine.run(client(c), ref, name=name or engine.default_container_name(ref),
-               ports=ports or settings(c).ports, env_file=Path(env_file) if env_file else None,
-               detach=detach)
+    engine.run(
+        client(c),
+        ref,
+        name=name or engine.default_container_name(ref),
+        ports=ports or settings(c).ports,
+        env_file=Path(env_file) if env_file else None,
+        detach=detach,
+    )
 
 
-@task(name="shell-debug", help={
-    "image": "Image to open a shell in (default: the app image).",
-    "container": "A running container to exec into instead of starting a new one.",
-})
+@task(
+    name="shell-debug",
+    help={
+        "image": "Image to open a shell in (default: the app image).",
+        "container": "A running container to exec into instead of starting a new one.",
+    },
+)
 def shell_debug(c, image="", container=""):
     """Open an interactive shell in an image or container (docker run -it IMAGE sh)."""
     ref = "" if container else image or app_image(c)
@@ -162,96 +204,149 @@ def shell_debug(c, image="", container=""):
 # --- the base-image rules (policy.py) -------------------------------------------------------------
 
 
-@task(name="check-image", help={
-    "image": "Local image to check (never pulled).",
-    "report": "Scanner JSON report made on the connected side (trivy image -f json, grype -o json).",
-    "kind": "base: size, Node LTS, vulnerabilities; app: also non-root and no secrets in any layer.",
-    "max_size_mb": "Size limit in MB of 10^6 bytes (default: policy.max_size_mb, 200).",
-    "min_support_months": "Months of Node support that must be left (default: 6).",
-    "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
-})
-def check_image(c, image, report="", kind="base", max_size_mb=None, min_support_months=None,
-                today=""):
+@task(
+    name="check-image",
+    help={
+        "image": "Local image to check (never pulled).",
+        "report": "Scanner JSON report made on the connected side (trivy image -f json, grype -o json).",
+        "kind": "base: size, Node LTS, vulnerabilities; app: also non-root and no secrets in any layer.",
+        "max_size_mb": "Size limit in MB of 10^6 bytes (default: policy.max_size_mb, 200).",
+        "min_support_months": "Months of Node support that must be left (default: 6).",
+        "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
+    },
+)
+def check_image(
+    c, image, report="", kind="base", max_size_mb=None, min_support_months=None, today=""
+):
     """Check an image against the selection rules: a table, and a non-zero exit when one fails."""
-    limits = policy.override(settings(c).policy, max_size_mb=max_size_mb,
-                             min_support_months=min_support_months)
-    policy.gate(client(c), image, kind=kind, report=Path(report) if report else None, limits=limits,
-                today=policy.parse_day(today))
+    limits = policy.override(
+        settings(c).policy, max_size_mb=max_size_mb, min_support_months=min_support_months
+    )
+    policy.gate(
+        client(c),
+        image,
+        kind=kind,
+        report=Path(report) if report else None,
+        limits=limits,
+        today=policy.parse_day(today),
+    )
 
 
-@task(name="choose-base", positional=["candidates"], iterable=["report"], help={
-    "candidates": "Local images to compare, separated by commas (Invoke takes one positional).",
-    "report": "IMAGE=FILE: a candidate's scanner JSON report; repeat for several.",
-    "report_dir": "Folder of trivy/grype JSON reports, matched to candidates by image ID or name.",
-    "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
-})
+@task(
+    name="choose-base",
+    positional=["candidates"],
+    iterable=["report"],
+    help={
+        "candidates": "Local images to compare, separated by commas (Invoke takes one positional).",
+        "report": "IMAGE=FILE: a candidate's scanner JSON report; repeat for several.",
+        "report_dir": "Folder of trivy/grype JSON reports, matched to candidates by image ID or name.",
+        "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
+    },
+)
 def choose_base(c, candidates=None, report=None, report_dir="", today=""):
     """The procedure's base-image table for several local candidates, best first."""
     refs = (candidates or "").replace(",", " ").split() or [settings(c).base_image]
-    policy.choose(client(c), refs,
-                  reports=policy.parse_report_pairs(report or []),
-                  report_dir=Path(report_dir) if report_dir else None,
-                  limits=settings(c).policy, today=policy.parse_day(today))
+    policy.choose(
+        client(c),
+        refs,
+        reports=policy.parse_report_pairs(report or []),
+        report_dir=Path(report_dir) if report_dir else None,
+        limits=settings(c).policy,
+        today=policy.parse_day(today),
+    )
 
 
 # --- the crossing: hashes, encrypted archives, safe extraction -------------------------------------
 
 
-@task(name="hash", help={
-    "files": "Files to hash: comma-separated, globs allowed (quote them).",
-    "output": "SHA256SUMS to write (default: SHA256SUMS beside the first file); other entries kept.",
-    "check": "Verify against this SHA256SUMS (or saved sha256sum / Get-FileHash output) instead.",
-    "folder": "With --check: folder holding the listed files (default: the hash file's folder).",
-    "ignore_missing": "With --check: skip listed files absent from the folder (sha256sum's flag).",
-})
+@task(
+    name="hash",
+    help={
+        "files": "Files to hash: comma-separated, globs allowed (quote them).",
+        "output": "SHA256SUMS to write (default: SHA256SUMS beside the first file); other entries kept.",
+        "check": "Verify against this SHA256SUMS (or saved sha256sum / Get-FileHash output) instead.",
+        "folder": "With --check: folder holding the listed files (default: the hash file's folder).",
+        "ignore_missing": "With --check: skip listed files absent from the folder (sha256sum's flag).",
+    },
+)
 def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
     """SHA-256 of files as a Get-FileHash-like table, kept in SHA256SUMS (Get-FileHash, sha256sum)."""
     if check:
-        report = (digest.check_files(digest.expand(files), Path(check)) if files
-                  else digest.check_sums(Path(check), Path(folder) if folder else None,
-                                         ignore_missing=ignore_missing))
+        report = (
+            digest.check_files(digest.expand(files), Path(check))
+            if files
+            else digest.check_sums(
+                Path(check), Path(folder) if folder else None, ignore_missing=ignore_missing
+            )
+        )
         digest.print_report(report)
         return report.raise_for_problems()
     paths = digest.expand(files)
     digest.print_hashes(digest.record(paths, Path(output or paths[0].parent / digest.SUMS_NAME)))
 
 
-@task(auto_shortflags=False, help={
-    "files": "Files to put in the archive: comma-separated, globs allowed (quote them).",
-    "output": "Archive to write (default: <out_dir>/<first file's name>.zip): goes on the media.",
-    "sums": "Its SHA256SUMS (default: <hashes_dir>/SHA256SUMS): goes by a second channel.",
-    "password_file": "File holding the password (else AIRGAPKIT_PASSWORD, else a prompt asked twice).",
-    "generate_password": "Make a 192-bit password, written to <password_dir>/<archive>.password (0600).",
-    "level": "Compression: 0 stores, 1-9 deflate (default: the configured compression, 6).",
-    "allow_weak_password": "Accept a password the strength rule refuses (PBKDF2 at 1,000 rounds).",
-})
-def archive(c, files, output="", sums="", password_file="", generate_password=False, level=-1,
-            allow_weak_password=False):
+@task(
+    auto_shortflags=False,
+    help={
+        "files": "Files to put in the archive: comma-separated, globs allowed (quote them).",
+        "output": "Archive to write (default: <out_dir>/<first file's name>.zip): goes on the media.",
+        "sums": "Its SHA256SUMS (default: <hashes_dir>/SHA256SUMS): goes by a second channel.",
+        "password_file": "File holding the password (else AIRGAPKIT_PASSWORD, else a prompt asked twice).",
+        "generate_password": "Make a 192-bit password, written to <password_dir>/<archive>.password (0600).",
+        "level": "Compression: 0 stores, 1-9 deflate (default: the configured compression, 6).",
+        "allow_weak_password": "Accept a password the strength rule refuses (PBKDF2 at 1,000 rounds).",
+    },
+)
+def archive(
+    c,
+    files,
+    output="",
+    sums="",
+    password_file="",
+    generate_password=False,
+    level=-1,
+    allow_weak_password=False,
+):
     """Encrypt files into an AES-256 zip; write its hash and password to separate places (7z a)."""
     cfg, paths = settings(c), digest.expand(files)
     dest = Path(output or Path(cfg.out_dir) / f"{paths[0].name}.zip")
-    vault.print_crossing(vault.create(
-        paths, dest, sums=Path(sums or Path(cfg.hashes_dir) / digest.SUMS_NAME),
-        password_file=Path(password_file) if password_file else None,
-        generate_password=Path(cfg.password_dir) / f"{dest.name}.password" if generate_password else None,
-        allow_weak=allow_weak_password, level=level if level >= 0 else cfg.compression))
+    vault.print_crossing(
+        vault.create(
+            paths,
+            dest,
+            sums=Path(sums or Path(cfg.hashes_dir) / digest.SUMS_NAME),
+            password_file=Path(password_file) if password_file else None,
+            generate_password=Path(cfg.password_dir) / f"{dest.name}.password"
+            if generate_password
+            else None,
+            allow_weak=allow_weak_password,
+            level=level if level >= 0 else cfg.compression,
+        )
+    )
 
 
-@task(auto_shortflags=False, help={
-    "archive": "The archive that came on the media.",
-    "sums": "Its SHA256SUMS (or Get-FileHash output) that came by the second channel; checked first.",
-    "dest": "Folder to extract into (default: the configured build_dir).",
-    "password_file": "File holding the password (else AIRGAPKIT_PASSWORD, else a prompt).",
-    "force": "Overwrite files that already exist in the destination.",
-})
+@task(
+    auto_shortflags=False,
+    help={
+        "archive": "The archive that came on the media.",
+        "sums": "Its SHA256SUMS (or Get-FileHash output) that came by the second channel; checked first.",
+        "dest": "Folder to extract into (default: the configured build_dir).",
+        "password_file": "File holding the password (else AIRGAPKIT_PASSWORD, else a prompt).",
+        "force": "Overwrite files that already exist in the destination.",
+    },
+)
 def extract(c, archive, sums="", dest="", password_file="", force=False):
     """Check an archive's SHA-256, then decrypt and extract it safely (7z x, verified)."""
     if not sums:
-        raise AirgapError(f"give --sums FILE: the hashes of {archive} that came by the second channel")
-    password = passwords.resolve(password_file=Path(password_file) if password_file else None,
-                                 confirm=False, allow_weak=True)
-    for path in vault.extract(Path(archive), Path(dest or settings(c).build_dir), password,
-                              Path(sums), force=force):
+        raise AirgapError(
+            f"give --sums FILE: the hashes of {archive} that came by the second channel"
+        )
+    password = passwords.resolve(
+        password_file=Path(password_file) if password_file else None, confirm=False, allow_weak=True
+    )
+    for path in vault.extract(
+        Path(archive), Path(dest or settings(c).build_dir), password, Path(sums), force=force
+    ):
         print(f"extracted {path}")
 
 
@@ -260,13 +355,20 @@ def extract(c, archive, sums="", dest="", password_file="", force=False):
 
 def places(c, out_dir="", hashes_dir="", password_dir="") -> pipeline.Places:
     cfg = settings(c)
-    return pipeline.Places(Path(out_dir or cfg.out_dir), Path(hashes_dir or cfg.hashes_dir),
-                           Path(password_dir or cfg.password_dir))
+    return pipeline.Places(
+        Path(out_dir or cfg.out_dir),
+        Path(hashes_dir or cfg.hashes_dir),
+        Path(password_dir or cfg.password_dir),
+    )
 
 
 def crossing(c, where: pipeline.Places, password_file="", allow_weak_password=False, level=-1):
-    return pipeline.Crossing(where, level if level >= 0 else settings(c).compression,
-                             Path(password_file) if password_file else None, allow_weak_password)
+    return pipeline.Crossing(
+        where,
+        level if level >= 0 else settings(c).compression,
+        Path(password_file) if password_file else None,
+        allow_weak_password,
+    )
 
 
 def gate(c, report="", accept_risk="") -> pipeline.Gate:
@@ -274,8 +376,11 @@ def gate(c, report="", accept_risk="") -> pipeline.Gate:
 
 
 def incoming(bundle_path, sums="", password_file="") -> pipeline.Incoming:
-    return pipeline.Incoming(Path(bundle_path), Path(sums) if sums else None,
-                             Path(password_file) if password_file else None)
+    return pipeline.Incoming(
+        Path(bundle_path),
+        Path(sums) if sums else None,
+        Path(password_file) if password_file else None,
+    )
 
 
 CROSSING_HELP = {
@@ -283,7 +388,7 @@ CROSSING_HELP = {
     "hashes_dir": "Folder for the archive's SHA-256: the second channel (default: dist-hashes).",
     "password_dir": "Folder for the generated password: the third channel (default: dist-password).",
     "new_password_file": "Protect the new archive with the password in this file instead of a "
-                         "generated one.",
+    "generated one.",
     "allow_weak_password": "Accept a weak password from --new-password-file or AIRGAPKIT_PASSWORD.",
     "level": "Compression: 0 stores, 1-9 deflate (default: configured compression, 6).",
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
@@ -296,68 +401,123 @@ INCOMING_HELP = {
 }
 
 
-@task(help={
-    "app": "Node.js app folder (default: the configured app).",
-    "base_image": "Base image (default: node:20-alpine); a local copy is used when present.",
-    **CROSSING_HELP,
-})
-def export(c, app="", base_image="", report="", accept_risk="", new_password_file="",
-           allow_weak_password=False, level=-1, out_dir="", hashes_dir="", password_dir=""):
+@task(
+    help={
+        "app": "Node.js app folder (default: the configured app).",
+        "base_image": "Base image (default: node:20-alpine); a local copy is used when present.",
+        **CROSSING_HELP,
+    }
+)
+def export(
+    c,
+    app="",
+    base_image="",
+    report="",
+    accept_risk="",
+    new_password_file="",
+    allow_weak_password=False,
+    level=-1,
+    out_dir="",
+    hashes_dir="",
+    password_dir="",
+):
     """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
     cfg, where = settings(c), places(c, out_dir, hashes_dir, password_dir)
     delivery = pipeline.export(
-        client(c), app_dir=Path(app or cfg.app), base_image=base_image or cfg.base_image,
-        build_dir=Path(cfg.build_dir), gate=gate(c, report, accept_risk),
-        crossing=crossing(c, where, new_password_file, allow_weak_password, level))
-    pipeline.print_delivery(delivery, f"inv release {delivery.archive.name} --sums ... --password-file ...")
+        client(c),
+        app_dir=Path(app or cfg.app),
+        base_image=base_image or cfg.base_image,
+        build_dir=Path(cfg.build_dir),
+        gate=gate(c, report, accept_risk),
+        crossing=crossing(c, where, new_password_file, allow_weak_password, level),
+    )
+    pipeline.print_delivery(delivery, "release")
 
 
-@task(help={
-    **INCOMING_HELP,
-    "variant": "inside: npm installs the .tgz in the image; host: the .tgz is unpacked here, no npm.",
-    "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile, or airgap.Dockerfile for host).",
-    "no_cache": "Build every layer again.",
-    **CROSSING_HELP,
-})
-def release(c, bundle, sums="", password_file="", variant="inside", dockerfile="", no_cache=False,
-            report="", accept_risk="", new_password_file="", allow_weak_password=False, level=-1,
-            out_dir="", hashes_dir="", password_dir=""):
+@task(
+    help={
+        **INCOMING_HELP,
+        "variant": "inside: npm installs the .tgz in the image; host: the .tgz is unpacked here, no npm.",
+        "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile, or airgap.Dockerfile for host).",
+        "no_cache": "Build every layer again.",
+        **CROSSING_HELP,
+    }
+)
+def release(
+    c,
+    bundle,
+    sums="",
+    password_file="",
+    variant="inside",
+    dockerfile="",
+    no_cache=False,
+    report="",
+    accept_risk="",
+    new_password_file="",
+    allow_weak_password=False,
+    level=-1,
+    out_dir="",
+    hashes_dir="",
+    password_dir="",
+):
     """Air-gapped dev: verify the export, build offline, smoke-test, bundle the image for test/prod."""
     cfg, where = settings(c), places(c, out_dir, hashes_dir, password_dir)
     delivery = pipeline.release(
-        client(c), incoming=incoming(bundle, sums, password_file),
+        client(c),
+        incoming=incoming(bundle, sums, password_file),
         dockerfile=pipeline.find_dockerfile(
-            buildcontext.dockerfile_for(variant, dockerfile or cfg.dockerfile)),
-        variant=variant, no_cache=no_cache, ports=cfg.ports, health_path=cfg.health_path,
-        health_timeout=cfg.health_timeout, gate=gate(c, report, accept_risk),
-        crossing=crossing(c, where, new_password_file, allow_weak_password, level))
-    pipeline.print_delivery(delivery, f"inv deploy {delivery.archive.name} --env prod --sums ... "
-                                      "--password-file ...")
+            buildcontext.dockerfile_for(variant, dockerfile or cfg.dockerfile)
+        ),
+        variant=variant,
+        no_cache=no_cache,
+        ports=cfg.ports,
+        health_path=cfg.health_path,
+        health_timeout=cfg.health_timeout,
+        gate=gate(c, report, accept_risk),
+        crossing=crossing(c, where, new_password_file, allow_weak_password, level),
+    )
+    pipeline.print_delivery(delivery, "deploy", "--env prod")
 
 
 def target(c, env, name="", ports="") -> pipeline.Target:
     cfg = settings(c)
-    return pipeline.Target(env, dict(cfg.environments), Path(cfg.env_example), Path.cwd(),
-                           ports or cfg.ports, cfg.health_path, cfg.health_timeout, name)
+    return pipeline.Target(
+        env,
+        dict(cfg.environments),
+        Path(cfg.env_example),
+        Path.cwd(),
+        ports or cfg.ports,
+        cfg.health_path,
+        cfg.health_timeout,
+        name,
+    )
 
 
-@task(help={
-    **INCOMING_HELP,
-    "env": "Environment whose env file the container gets (dev, test, pre-prod, prod, or configured).",
-    "name": "Container name (default: the image name).",
-    "ports": "HOST:CONTAINER port mapping (default: 8080:8080).",
-})
+@task(
+    help={
+        **INCOMING_HELP,
+        "env": "Environment whose env file the container gets (dev, test, pre-prod, prod, or configured).",
+        "name": "Container name (default: the image name).",
+        "ports": "HOST:CONTAINER port mapping (default: 8080:8080).",
+    }
+)
 def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):
     """Test/prod: verify and load a release, replace the running container, roll back if unhealthy."""
-    pipeline.deploy(client(c), incoming=incoming(bundle, sums, password_file),
-                    target=target(c, env, name, ports))
+    pipeline.deploy(
+        client(c),
+        incoming=incoming(bundle, sums, password_file),
+        target=target(c, env, name, ports),
+    )
 
 
-@task(name="debug-shell", help={
-    "env": "Environment whose env file the shell gets (default: prod).",
-    "image": "Image to open when no container of that name runs (default: the app image).",
-    "name": "Container to exec into when it runs (default: the image name).",
-})
+@task(
+    name="debug-shell",
+    help={
+        "env": "Environment whose env file the shell gets (default: prod).",
+        "image": "Image to open when no container of that name runs (default: the app image).",
+        "name": "Container to exec into when it runs (default: the image name).",
+    },
+)
 def debug_shell(c, env="prod", image="", name=""):
     """A shell in an environment's container if it runs, else in a fresh --rm one with its env file."""
     argv = pipeline.debug_shell_argv(client(c), target(c, env, name), image or app_image(c))
@@ -370,19 +530,46 @@ def inspect(c, bundle, password_file="", sums=""):
     pipeline.print_manifest(pipeline.read_manifest(incoming(bundle, sums, password_file)))
 
 
-@task(help={
-    "base_image": "Base image to use instead of pulling node:20-alpine (for a machine that cannot pull).",
-    "workdir": "Folder holding the three machines' folders (default: .demo).",
-    "port": "Host port the deployed API answers on (default: 8080).",
-})
+@task(
+    help={
+        "base_image": "Base image to use instead of pulling node:20-alpine (for a machine that cannot pull).",
+        "workdir": "Folder holding the three machines' folders (default: .demo).",
+        "port": "Host port the deployed API answers on (default: 8080).",
+    }
+)
 def demo(c, base_image="", workdir=".demo", port=8080):
     """The whole round trip on this machine: connected, air-gapped dev and prod in three folders."""
     cfg = settings(c)
-    pipeline.demo(client(c), app_dir=Path(cfg.app).resolve(), base_image=base_image or cfg.base_image,
-                  workdir=Path(workdir).resolve(), port=port, policy=dict(cfg.policy),
-                  dockerfile=Path(cfg.dockerfile).resolve())
+    pipeline.demo(
+        client(c),
+        app_dir=Path(cfg.app).resolve(),
+        base_image=base_image or cfg.base_image,
+        workdir=Path(workdir).resolve(),
+        port=port,
+        policy=dict(cfg.policy),
+        dockerfile=Path(cfg.dockerfile).resolve(),
+    )
 
 
-ns = Collection(pull, save, pack, load, build, prune, run, shell_debug, export, release, deploy, debug_shell, inspect, demo,
-                check_image, choose_base, hash_, archive, extract)
+ns = Collection(
+    pull,
+    save,
+    pack,
+    load,
+    build,
+    prune,
+    run,
+    shell_debug,
+    export,
+    release,
+    deploy,
+    debug_shell,
+    inspect,
+    demo,
+    check_image,
+    choose_base,
+    hash_,
+    archive,
+    extract,
+)
 ns.configure(DEFAULTS)

@@ -27,7 +27,7 @@ BUSYBOX = "/bin/busybox"
 NODE = "/usr/bin/node"
 NPM_DIR = "/usr/lib/node_modules/npm"
 
-PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"  # noqa: S105 - the /etc/passwd file, not a password
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
 # Debian's busybox has no adduser applet; this covers the form the Dockerfiles use: adduser -u UID -D NAME
@@ -97,8 +97,23 @@ def write_rootfs(tar_path: str) -> None:
         [BUSYBOX, "--list-full"], capture_output=True, text=True, check=True
     ).stdout.split()
     with tarfile.open(tar_path, "w") as tar:
-        for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "usr/lib", "usr/local",
-                  "usr/local/bin", "etc", "root", "home", "lib", "lib64", "app", "var"):
+        for d in (
+            "bin",
+            "sbin",
+            "usr",
+            "usr/bin",
+            "usr/sbin",
+            "usr/lib",
+            "usr/local",
+            "usr/local/bin",
+            "etc",
+            "root",
+            "home",
+            "lib",
+            "lib64",
+            "app",
+            "var",
+        ):
             _add_dir(tar, d)
         _add_dir(tar, "tmp", 0o1777)
         _add_file(tar, BUSYBOX)
@@ -107,8 +122,11 @@ def write_rootfs(tar_path: str) -> None:
                 _add_symlink(tar, applet, "/bin/busybox")
         for path in [NODE, *_shared_libraries(NODE)]:
             _add_file(tar, path)
-        tar.add(NPM_DIR, arcname=NPM_DIR.lstrip("/"),
-                filter=lambda ti: (setattr(ti, "uid", 0), setattr(ti, "gid", 0), ti)[-1])
+        tar.add(
+            NPM_DIR,
+            arcname=NPM_DIR.lstrip("/"),
+            filter=lambda ti: (setattr(ti, "uid", 0), setattr(ti, "gid", 0), ti)[-1],
+        )
         _add_symlink(tar, "usr/bin/npm", "../lib/node_modules/npm/bin/npm-cli.js")
         _add_symlink(tar, "usr/bin/npx", "../lib/node_modules/npm/bin/npx-cli.js")
         _add_text(tar, "etc/passwd", PASSWD)

@@ -1,0 +1,37 @@
+"""Run a program on a real pseudo-terminal, as a person at a keyboard would."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import time
+from pathlib import Path
+
+
+def in_pty(argv: list[str], cwd: Path, send: bytes, seconds: float = 60) -> tuple[int, str]:
+    """Run argv on a new pseudo-terminal, type ``send`` once it prints; (status, output)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its stdin, stdout and stderr are the terminal
+        os.chdir(cwd)
+        os.execv(argv[0], argv)  # noqa: S606 - argv is ours, no shell wanted
+    output, sent, deadline = b"", False, time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if not sent and output:  # the shell's prompt appeared
+                time.sleep(0.3)
+                os.write(fd, send)
+                sent = True
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
