@@ -400,3 +400,14 @@ def test_refusals_are_one_clear_line(docker_client, round_trip, machines, tmp_pa
     one_line_refusal(proc, archive.name)
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(f"{round_trip['container']}-never")
+
+
+def test_the_release_password_never_comes_from_the_incoming_variable(monkeypatch, tmp_path):
+    """On the dev side AIRGAPKIT_PASSWORD opens the export; the release must get its own."""
+    monkeypatch.setenv("AIRGAPKIT_PASSWORD", "the-export-bundle-password-Q7x!")
+    crossing = pipeline.Crossing(pipeline.Places(tmp_path / "a", tmp_path / "b", tmp_path / "c"))
+    assert pipeline.outgoing_password(crossing) is None  # None: generate a new one
+    given = tmp_path / "new.password"
+    given.write_text("kT9#vB2$wQ8&zL4!pR6^\n")
+    crossing.password_file = given
+    assert pipeline.outgoing_password(crossing) == "kT9#vB2$wQ8&zL4!pR6^"

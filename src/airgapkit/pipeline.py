@@ -63,14 +63,19 @@ class Gate:
 
 
 def outgoing_password(crossing: Crossing) -> str | None:
-    """The password given for a new archive, or None when one is to be generated."""
-    if crossing.password_file or os.environ.get(passwords.ENV_VAR):
-        return passwords.resolve(
-            password_file=crossing.password_file,
-            confirm=False,
-            allow_weak=crossing.allow_weak_password,
-        )
-    return None
+    """The password given for a new archive (a file only), or None when one is to be generated.
+
+    AIRGAPKIT_PASSWORD is not read here: on the dev side it holds the incoming bundle's password,
+    and the release bundle must not travel under the same one.
+    """
+    if not crossing.password_file:
+        return None
+    return passwords.resolve(
+        password_file=crossing.password_file,
+        env_var="",
+        confirm=False,
+        allow_weak=crossing.allow_weak_password,
+    )
 
 
 def make_bundle(

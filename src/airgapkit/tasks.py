@@ -389,7 +389,7 @@ CROSSING_HELP = {
     "password_dir": "Folder for the generated password: the third channel (default: dist-password).",
     "new_password_file": "Protect the new archive with the password in this file instead of a "
     "generated one.",
-    "allow_weak_password": "Accept a weak password from --new-password-file or AIRGAPKIT_PASSWORD.",
+    "allow_weak_password": "Accept a weak password from --new-password-file.",
     "level": "Compression: 0 stores, 1-9 deflate (default: configured compression, 6).",
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
