@@ -4,7 +4,9 @@
 
 Each job runs in its own child process; its wall time comes from the clock and its peak memory from
 the kernel's accounting for that child (``os.wait4``: the per-child form of
-``getrusage(RUSAGE_CHILDREN).ru_maxrss``). airgapkit gets its password through AIRGAPKIT_PASSWORD;
+``getrusage(RUSAGE_CHILDREN).ru_maxrss``). Dirty pages are written back (``sync``) before each job
+starts: 7-Zip does not fsync, airgapkit does, so without it one tool's unwritten data would be paid
+for by whichever job runs next. airgapkit gets its password through AIRGAPKIT_PASSWORD;
 7-Zip has no such way and gets it with ``-p`` in argv (visible in ``ps``: one more reason not to use
 it that way outside a bench). Prints a Markdown table; exits non-zero if airgapkit's peak is 100 MB
 or more.
@@ -50,6 +52,7 @@ def make_input(path: Path, size_mb: int) -> None:
 
 def run(argv: list[str], env: dict) -> tuple[float, float]:
     """(seconds, peak RSS in MB) of one child process."""
+    os.sync()  # write back what the previous job left dirty, so this job's clock does not pay for it
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)

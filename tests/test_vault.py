@@ -42,8 +42,9 @@ def crafted(dest: Path, infos: list[tuple[AESZipInfo, bytes]], password=PW) -> P
     """A zip written by pyzipper from hand-made ZipInfo records (names and attributes as given)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # duplicate names on purpose
-        with pyzipper.AESZipFile(dest, "w", compression=pyzipper.ZIP_DEFLATED,
-                                 encryption=pyzipper.WZ_AES) as zf:
+        with pyzipper.AESZipFile(
+            dest, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+        ) as zf:
             zf.setpassword(password.encode())
             for info, data in infos:
                 info.compress_type = pyzipper.ZIP_DEFLATED
@@ -66,9 +67,11 @@ def test_round_trip_streams_and_format(tmp_path, payload, level):
     src.write_bytes(payload["node20a.tar"])
     dest = tmp_path / "out" / "x.zip"
     with vault.ArchiveWriter(dest, PW, level=level, progress=False) as w:
-        assert w.add_file(src, "node20a.tar") == (hashlib.sha256(src.read_bytes()).hexdigest(),
-                                                  src.stat().st_size)
-        chunks = [payload["module.tgz"][i:i + 1000] for i in range(0, 5000, 1000)]
+        assert w.add_file(src, "node20a.tar") == (
+            hashlib.sha256(src.read_bytes()).hexdigest(),
+            src.stat().st_size,
+        )
+        chunks = [payload["module.tgz"][i : i + 1000] for i in range(0, 5000, 1000)]
         assert w.add_stream("module.tgz", iter(chunks))[1] == 5000
         w.add_bytes("manifest.json", b"{}")
     assert listing(tmp_path / "out") == ["x.zip"]  # no temporary file left beside it
@@ -84,15 +87,19 @@ def test_round_trip_streams_and_format(tmp_path, payload, level):
         out = r.extract_all(tmp_path / "ex")
     assert [p.read_bytes() for p in out[:2]] == [payload["node20a.tar"], payload["module.tgz"]]
     raw = dest.read_bytes()
-    assert struct.unpack("<H", raw[30 + len("node20a.tar"):][:2])[0] == 0x0001  # ZIP64 extra first
+    assert struct.unpack("<H", raw[30 + len("node20a.tar") :][:2])[0] == 0x0001  # ZIP64 extra first
 
 
-def test_seven_zip_opens_what_we_write(tmp_path, payload):
-    archive = write_archive(tmp_path / "x.zip", payload)
+@pytest.mark.parametrize("level", [0, 6])
+def test_seven_zip_opens_what_we_write(tmp_path, payload, level):
+    archive = write_archive(tmp_path / "x.zip", payload, level=level)
     test = subprocess.run([SEVENZIP, "t", f"-p{PW}", str(archive)], capture_output=True, text=True)
     assert test.returncode == 0 and "Everything is Ok" in test.stdout, test.stdout + test.stderr
-    subprocess.run([SEVENZIP, "x", f"-p{PW}", f"-o{tmp_path / 'by7z'}", str(archive)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [SEVENZIP, "x", f"-p{PW}", f"-o{tmp_path / 'by7z'}", str(archive)],
+        check=True,
+        capture_output=True,
+    )
     for name, data in payload.items():
         assert (tmp_path / "by7z" / name).read_bytes() == data
     info = subprocess.run([SEVENZIP, "l", "-slt", str(archive)], capture_output=True, text=True)
@@ -106,12 +113,17 @@ def test_we_extract_what_seven_zip_writes(tmp_path, payload):
         (src / name).write_bytes(data)
     archive = tmp_path / "media" / "from7z.zip"
     archive.parent.mkdir()
-    subprocess.run([SEVENZIP, "a", "-tzip", "-mem=AES256", "-mx=5", f"-p{PW}", str(archive),
-                    *payload], cwd=src, check=True, capture_output=True)
+    subprocess.run(
+        [SEVENZIP, "a", "-tzip", "-mem=AES256", "-mx=5", f"-p{PW}", str(archive), *payload],
+        cwd=src,
+        check=True,
+        capture_output=True,
+    )
     hashes = tmp_path / "hashes"
     hashes.mkdir()
-    sha = subprocess.run(["sha256sum", archive.name], cwd=archive.parent, capture_output=True,
-                         text=True, check=True).stdout
+    sha = subprocess.run(
+        ["sha256sum", archive.name], cwd=archive.parent, capture_output=True, text=True, check=True
+    ).stdout
     (hashes / "SHA256SUMS").write_text(sha)
     out = vault.extract(archive, tmp_path / "dest", PW, hashes / "SHA256SUMS")
     assert sorted(p.name for p in out) == sorted(payload)
@@ -119,13 +131,103 @@ def test_we_extract_what_seven_zip_writes(tmp_path, payload):
         assert (tmp_path / "dest" / name).read_bytes() == data
 
 
+# --- the archive's own hash, taken while it is written -----------------------------------------
+
+
+def _local_headers(raw: bytes):
+    """(offset, flags, sizes in the local header, extra field) of each local header, in order."""
+    at = 0
+    while raw[at : at + 4] == b"PK\x03\x04":
+        (flags,) = struct.unpack_from("<H", raw, at + 6)
+        csize, usize, nlen, elen = struct.unpack_from("<IIHH", raw, at + 18)
+        yield at, flags, (csize, usize), raw[at + 30 + nlen : at + 30 + nlen + elen]
+        at = raw.index(b"PK\x07\x08", at) + 24  # ZIP64 data descriptor: sig, crc, 2 x 8 bytes
+
+
+@pytest.mark.parametrize("level", [0, 6])
+def test_writer_hashes_the_archive_as_it_writes_it(tmp_path, payload, level):
+    archive = write_archive(tmp_path / "x.zip", payload, level=level)
+    with vault.ArchiveWriter(archive, PW, level=level, progress=False) as w:
+        for name, data in payload.items():
+            w.add_bytes(name, data)
+        assert w.sha256 is None  # known only once the archive is complete
+    sha = subprocess.run(
+        ["sha256sum", str(archive)], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
+    assert (w.sha256, w.size) == (sha, archive.stat().st_size)
+
+
+def test_members_carry_zip64_data_descriptors(tmp_path, payload):
+    """Written forward only: sizes follow each member's data in a ZIP64 data descriptor, and the
+    local header still leads with its ZIP64 extra (so a member over 4 GB needs nothing more)."""
+    archive = write_archive(tmp_path / "x.zip", payload)
+    raw = archive.read_bytes()
+    with vault.ArchiveReader(archive, PW) as r:
+        infos = r.infos()
+    headers = list(_local_headers(raw))
+    assert [h[0] for h in headers] == [i.header_offset for i in infos]
+    for (at, flags, sizes, extra), info in zip(headers, infos, strict=True):
+        assert flags & 0x8 and flags & 0x1 and sizes == (0, 0)  # data descriptor, encrypted
+        assert struct.unpack_from("<HH", extra) == (0x0001, 16)  # ZIP64 extra first
+        end = at + 30 + len(info.filename) + len(extra) + info.compress_size
+        assert struct.unpack_from("<IIQQ", raw, end) == (
+            0x08074B50,
+            0,
+            info.compress_size,
+            info.file_size,
+        )  # AE-2: CRC 0
+
+
+def test_create_takes_the_hash_written_not_a_second_read(tmp_path, payload, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, data in payload.items():
+        (src / name).write_bytes(data)
+
+    def no_second_read(*_a, **_k):
+        raise AssertionError("the archive was read again to hash it")
+
+    monkeypatch.setattr(digest, "sha256_file", no_second_read)
+    crossing = vault.create(
+        sorted(src.iterdir()),
+        tmp_path / "media" / "x.zip",
+        sums=tmp_path / "hashes" / "SHA256SUMS",
+        password=PW,
+        progress=False,
+    )
+    assert crossing.archive_sha256 == hashlib.sha256(crossing.archive.read_bytes()).hexdigest()
+    monkeypatch.undo()
+    vault.extract(crossing.archive, tmp_path / "dest", PW, crossing.sums)  # the sums check out
+
+
+def test_bundle_create_returns_the_hash_written(tmp_path, monkeypatch):
+    from airgapkit import bundle
+
+    (tmp_path / "app.tgz").write_bytes(os.urandom(50_000))
+    monkeypatch.setattr(digest, "sha256_file", lambda *_a, **_k: pytest.fail("second read"))
+    manifest = bundle.Manifest(kind="base", app={"image_name": "demo", "version": "1"})
+    dest = tmp_path / "media" / "demo-1-base.zip"
+    sha = bundle.create(
+        None,
+        dest,
+        manifest,
+        images=[],
+        files=[(tmp_path / "app.tgz", "app/app.tgz")],
+        password=PW,
+        level=6,
+    )
+    assert sha == hashlib.sha256(dest.read_bytes()).hexdigest()
+
+
 def test_extract_checks_members_against_listed_hashes(tmp_path, payload):
     archive = write_archive(tmp_path / "media" / "x.zip", payload)
     sums = tmp_path / "hashes" / "SHA256SUMS"
     sums.parent.mkdir()
-    entries = {archive.name: digest.sha256_file(archive),
-               "node20a.tar": hashlib.sha256(payload["node20a.tar"]).hexdigest(),
-               "module.tgz": "0" * 64}  # the listed hash of one member is not what is inside
+    entries = {
+        archive.name: digest.sha256_file(archive),
+        "node20a.tar": hashlib.sha256(payload["node20a.tar"]).hexdigest(),
+        "module.tgz": "0" * 64,
+    }  # the listed hash of one member is not what is inside
     digest.write_sums(entries, sums)
     with pytest.raises(IntegrityError, match="module.tgz has SHA-256"):
         vault.extract(archive, tmp_path / "dest", PW, sums)
@@ -211,12 +313,22 @@ def test_wrong_password_is_one_clear_line(delivered):
     assert listing(dest) == ["keep.txt"]
 
 
-@pytest.mark.parametrize("name", ["../evil.txt", "a/../../evil.txt", "/etc/evil.txt",
-                                  "C:/Windows/evil.txt", "C:evil.txt", "..\\evil.txt",
-                                  "a\\..\\..\\evil.txt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil.txt",
+        "a/../../evil.txt",
+        "/etc/evil.txt",
+        "C:/Windows/evil.txt",
+        "C:evil.txt",
+        "..\\evil.txt",
+        "a\\..\\..\\evil.txt",
+    ],
+)
 def test_member_names_that_escape_are_refused(tmp_path, name):
-    archive = crafted(tmp_path / "bad.zip", [(AESZipInfo("fine.txt"), b"ok"),
-                                              (AESZipInfo(name), b"evil")])
+    archive = crafted(
+        tmp_path / "bad.zip", [(AESZipInfo("fine.txt"), b"ok"), (AESZipInfo(name), b"evil")]
+    )
     sums = sums_for(archive, tmp_path / "hashes")
     with pytest.raises(UnsafeArchive, match="refusing the archive"):
         vault.extract(archive, tmp_path / "dest" / "inner", PW, sums)
@@ -236,8 +348,10 @@ def test_symlink_member_refused(tmp_path):
 
 
 def test_duplicate_members_refused(tmp_path):
-    archive = crafted(tmp_path / "dup.zip", [(AESZipInfo("app.tar"), b"first"),
-                                              (AESZipInfo("APP.tar"), b"second")])
+    archive = crafted(
+        tmp_path / "dup.zip",
+        [(AESZipInfo("app.tar"), b"first"), (AESZipInfo("APP.tar"), b"second")],
+    )
     sums = sums_for(archive, tmp_path / "hashes")
     with pytest.raises(UnsafeArchive, match="twice"):
         vault.extract(archive, tmp_path / "dest", PW, sums)
@@ -257,7 +371,7 @@ def test_unencrypted_member_refused(tmp_path):
 def _patch_central_file_size(archive: Path, name: bytes, new_size: int) -> None:
     data = bytearray(archive.read_bytes())
     at = data.index(b"PK\x01\x02" + b"\0" * 0)
-    while data[at + 46: at + 46 + len(name)] != name:
+    while data[at + 46 : at + 46 + len(name)] != name:
         at = data.index(b"PK\x01\x02", at + 4)
     struct.pack_into("<I", data, at + 24, new_size)  # uncompressed size in the central directory
     archive.write_bytes(bytes(data))
@@ -321,11 +435,14 @@ def test_interrupted_extraction_leaves_no_final_name(tmp_path):
         w.add_bytes("first.bin", b"small")
         w.add_stream("big.bin", (os.urandom(1 << 20) for _ in range(160)))
     dest = tmp_path / "dest"
-    code = ("import sys; from pathlib import Path; from airgapkit import vault\n"
-            "with vault.ArchiveReader(Path(sys.argv[1]), sys.argv[3]) as r:\n"
-            "    r.extract_all(Path(sys.argv[2]))\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(archive), str(dest), PW],
-                            stderr=subprocess.PIPE)
+    code = (
+        "import sys; from pathlib import Path; from airgapkit import vault\n"
+        "with vault.ArchiveReader(Path(sys.argv[1]), sys.argv[3]) as r:\n"
+        "    r.extract_all(Path(sys.argv[2]))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(archive), str(dest), PW], stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 30
     while not any(p.name.startswith(".big.bin") for p in (dest.iterdir() if dest.exists() else [])):
         assert proc.poll() is None and time.monotonic() < deadline, "extraction ended too soon"
@@ -335,3 +452,21 @@ def test_interrupted_extraction_leaves_no_final_name(tmp_path):
     assert proc.returncode != 0
     assert b"KeyboardInterrupt" in proc.stderr.read()
     assert listing(dest) == []  # neither first.bin (already complete) nor any temporary file
+
+
+def test_ae1_member_still_has_its_crc_checked(tmp_path):
+    """AE-2 members skip the CRC (it is stored as 0); an AE-1 member's CRC is computed and checked."""
+    archive = tmp_path / "ae1.zip"
+    with pyzipper.AESZipFile(archive, "w", compression=pyzipper.ZIP_DEFLATED,
+                             encryption=pyzipper.WZ_AES,
+                             encryption_kwargs={"nbits": 256, "force_wz_aes_version": 1}) as zf:
+        zf.setpassword(PW.encode())
+        zf.writestr("a.bin", b"abc" * 1000)
+    with vault.ArchiveReader(archive, PW) as r:
+        assert r.infos()[0].wz_aes_version == 1 and r.read_bytes("a.bin") == b"abc" * 1000
+    data = bytearray(archive.read_bytes())
+    at = data.index(b"PK\x01\x02")
+    data[at + 16] ^= 0x01  # the CRC-32 in the central directory
+    archive.write_bytes(bytes(data))
+    with vault.ArchiveReader(archive, PW) as r, pytest.raises(IntegrityError, match="CRC"):
+        r.read_bytes("a.bin")

@@ -104,7 +104,8 @@ def create(
     """Write the bundle archive at dest; return the archive's SHA-256.
 
     Images stream from the engine into their members while they are hashed, so a multi-GB image is
-    read once and never held in memory. The manifest goes in last, when every hash is known.
+    read once and never held in memory. The manifest goes in last, when every hash is known. The
+    archive's own SHA-256 is taken as it is written, so the finished archive is not read again.
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with vault.ArchiveWriter(dest, password, level) as archive:
@@ -118,7 +119,7 @@ def create(
             sha, size = archive.add_file(path, arcname)
             manifest.files.append({"path": arcname, "size": size, "sha256": sha})
         archive.add_bytes(MANIFEST, manifest.to_json())
-    return digest.sha256_file(dest)
+    return archive.sha256  # hashed as it was written: no second read of the archive
 
 
 class OpenBundle:

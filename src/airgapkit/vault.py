@@ -4,7 +4,11 @@ Writing: each member goes through pyzipper's own streamed writer (``AESZipFile.o
 force_zip64=True)``), which encrypts with AES-256 in CTR mode and appends the HMAC-SHA1 authentication
 code as it goes; ZIP64 is forced for every member, so a member over 4 GB needs no size known in advance.
 Memory stays flat whatever the size: data passes in 1 MiB chunks. The archive is written to a temporary
-file beside its destination and renamed onto it only when everything was written.
+file beside its destination and renamed onto it only when everything was written. pyzipper writes
+into it through a sink that cannot seek, so each member's sizes go in a data descriptor after its
+data (instead of a seek back to patch the local header) and every byte of the archive passes the
+sink exactly once, in order: the archive's own SHA-256 is known when it is closed, with no second
+read.
 
 Opening: ``extract`` checks the archive's SHA-256 against the separately delivered SHA256SUMS before
 decrypting anything, then ``ArchiveReader.extract_all`` checks every member name, type and size before
@@ -15,6 +19,8 @@ EOF), byte count and listed SHA-256 check.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import os
 import re
@@ -29,12 +35,22 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import pyzipper
-from pyzipper.zipfile_aes import AESZipInfo
+from Cryptodome.Cipher import AES
+from Cryptodome.Util import Counter
+from pyzipper.zipfile_aes import (
+    WZ_AES_V2,
+    WZ_KEY_LENGTHS,
+    WZ_SALT_LENGTHS,
+    AESZipDecrypter,
+    AESZipExtFile,
+    AESZipInfo,
+)
 
 from . import digest, passwords
 from .errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
 
 CHUNK = 1 << 20
+READ_CHUNK = 256 << 10  # extraction reads; measured faster than 1 MiB here (smaller buffers, reused)
 AES_KWARGS = {"nbits": 256, "force_wz_aes_version": 2}  # AES-256, AE-2 (no CRC; the HMAC authenticates)
 MAX_TOTAL = 64 << 30  # refuse to extract more than 64 GiB in all unless told otherwise
 MAX_RATIO = 1000  # refuse members that expand more than 1000:1 ...
@@ -98,6 +114,8 @@ class ArchiveWriter:
         self.members: dict[str, tuple[str, int]] = {}  # arcname -> (sha256 hex, size)
         self._zf = None
         self._tmp: Path | None = None
+        self.sha256: str | None = None  # the whole archive's, once the 'with' block ends cleanly
+        self.size: int | None = None
 
     def __enter__(self) -> ArchiveWriter:
         if self.dest.is_dir():
@@ -105,10 +123,11 @@ class ArchiveWriter:
                               ".zip")
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.dest.with_name(f".{self.dest.name}.{secrets.token_hex(6)}.part")
-        fd = os.open(self._tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        self._file = os.fdopen(fd, "w+b")
+        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._file = os.fdopen(fd, "wb")
+        self._sink = _ForwardSink(self._file)
         self._zf = pyzipper.AESZipFile(
-            self._file, "w", compression=pyzipper.ZIP_DEFLATED if self.level else pyzipper.ZIP_STORED,
+            self._sink, "w", compression=pyzipper.ZIP_DEFLATED if self.level else pyzipper.ZIP_STORED,
             compresslevel=self.level or None, allowZip64=True,
             encryption=pyzipper.WZ_AES, encryption_kwargs=AES_KWARGS)
         self._zf.setpassword(self._password)
@@ -118,6 +137,7 @@ class ArchiveWriter:
         try:
             if exc_type is None:
                 self._zf.close()
+                self.sha256, self.size = self._sink.hexdigest(), self._sink.size
                 self._file.flush()
                 os.fsync(self._file.fileno())
                 self._file.close()
@@ -181,6 +201,44 @@ class ArchiveWriter:
         return self._write(self._info(arcname), [bytes(data)])
 
 
+class _ForwardSink:
+    """Where pyzipper writes the archive: forward only, hashing every byte on its way to the file.
+
+    zipfile decides in ``ZipFile.__init__`` whether it may seek back: it calls ``tell()`` and then
+    ``seek()`` to that offset, and an OSError there (io.UnsupportedOperation is one) makes it write
+    data descriptors instead of patching headers. So ``tell`` works (zipfile needs offsets for the
+    central directory) and ``seek`` refuses; the hash then sees the bytes exactly as the file holds
+    them.
+    """
+
+    def __init__(self, fileobj):
+        self._fileobj = fileobj
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        self._sha.update(data)
+        self._fileobj.write(data)  # a buffered file: writes all of it or raises
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def seek(self, *_args):
+        raise io.UnsupportedOperation("the archive is written forward only, so it can be hashed "
+                                      "as it is written")
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        self._fileobj.flush()
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -233,15 +291,71 @@ def _check_declared_size(archive: Path, info) -> None:
                                 f"but holds {held}; refusing it")
 
 
+class _AESDecrypter(AESZipDecrypter):
+    """pyzipper's WinZip AES decrypter, same keys and checks, cheaper per byte.
+
+    Measured on 1 MiB chunks here: pycryptodome's HMAC-SHA1 runs at about 400 MB/s where hashlib's
+    (OpenSSL) runs at 1600, and AES-CTR returning a fresh buffer per call runs at half the speed of
+    decrypting into one reused buffer. Key derivation is the same PBKDF2-HMAC-SHA1, 1000 rounds.
+    """
+
+    def __init__(self, zinfo, pwd, encryption_header):  # replaces pyzipper's: same keys, other backends
+        self.filename = zinfo.filename
+        key_len = WZ_KEY_LENGTHS[zinfo.wz_aes_strength]
+        salt_len = WZ_SALT_LENGTHS[zinfo.wz_aes_strength]
+        salt, verifier = encryption_header[:salt_len], encryption_header[salt_len:]
+        keys = hashlib.pbkdf2_hmac("sha1", pwd, salt, 1000, 2 * key_len + 2)
+        if not hmac.compare_digest(keys[2 * key_len:], verifier):
+            raise RuntimeError(f"Bad password for file {zinfo.filename!r}")
+        self.decypter = AES.new(keys[:key_len], AES.MODE_CTR,
+                                counter=Counter.new(nbits=128, little_endian=True))
+        self.hmac = hmac.new(keys[key_len:2 * key_len], digestmod=hashlib.sha1)
+        self._out = bytearray()
+
+    def decrypt(self, data):
+        self.hmac.update(data)  # the HMAC covers the encrypted bytes
+        if len(self._out) != len(data):
+            self._out = bytearray(len(data))
+        self.decypter.decrypt(data, output=self._out)
+        return bytes(self._out)
+
+    def check_hmac(self, hmac_check):
+        if not hmac.compare_digest(self.hmac.digest()[:self.hmac_size], hmac_check):
+            raise pyzipper.BadZipFile(f"Bad HMAC check for file {self.filename!r}")
+
+
+class _ExtFile(AESZipExtFile):
+    """pyzipper's member reader with the faster decrypter, and no CRC-32 run for AE-2 members:
+    AE-2 stores CRC 0 and pyzipper checks none for it (the HMAC authenticates instead), yet it would
+    compute one over every byte. A nonzero stored CRC is still computed and checked."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self._zinfo.wz_aes_version == WZ_AES_V2 and not self._expected_crc:
+            self._expected_crc = None
+
+    def setup_aeszipdecrypter(self):
+        super().setup_aeszipdecrypter()
+        return _AESDecrypter
+
+
+class _ZipReader(pyzipper.AESZipFile):
+    zipextfile_cls = _ExtFile
+
+
 class MemberReader(io.RawIOBase):
     """A member opened for reading: decrypts as it is read, and at EOF checks (besides the HMAC, which
-    pyzipper checks) that the byte count matches the declared size and, when given, the SHA-256."""
+    pyzipper checks) that the byte count matches the declared size and, when given, the SHA-256.
+
+    ``read(n)`` hands over pyzipper's own chunks (no copy into a caller's buffer); ``open`` wraps
+    this in a BufferedReader for callers that want file semantics."""
 
     def __init__(self, fp, info, archive: Path, expected_sha256: str | None = None):
         super().__init__()
         self._fp, self._info, self._archive = fp, info, archive
         self._expected = expected_sha256.lower() if expected_sha256 else None
-        self._sha = digest.hashlib.sha256()
+        # hashed only when there is a listed hash to compare with; the HMAC authenticates anyway
+        self._sha = hashlib.sha256() if self._expected else None
         self.size = 0
         self._done = False
 
@@ -249,10 +363,17 @@ class MemberReader(io.RawIOBase):
         return True
 
     def readinto(self, b) -> int:
-        if self._done:
-            return 0
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        if self._done or size == 0:
+            return b""
         try:
-            data = self._fp.read(len(b))
+            data = self._fp.read1(size)  # one decrypt/inflate step: no joining of partial reads
         except pyzipper.BadZipFile as exc:
             raise self._damage(exc) from None
         except _DAMAGE + (OSError,) as exc:
@@ -261,11 +382,14 @@ class MemberReader(io.RawIOBase):
                 from None
         if not data:
             self._finish()
-            return 0
-        self._sha.update(data)
+            return b""
+        if self._sha is not None:
+            self._sha.update(data)
         self.size += len(data)
-        b[: len(data)] = data
-        return len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
 
     def _too_big(self) -> bool:
         """Whether the member's data goes on past its declared size."""
@@ -301,9 +425,6 @@ class MemberReader(io.RawIOBase):
             raise IntegrityError(f"{self._archive}: member {name} has SHA-256 "
                                  f"{self._sha.hexdigest()} "
                                  f"but {self._expected} is listed for it; do not use it")
-
-    def hexdigest(self) -> str:
-        return self._sha.hexdigest()
 
     def close(self) -> None:
         if not self.closed:
@@ -343,7 +464,7 @@ class ArchiveReader:
 
     def _open(self) -> None:
         try:
-            self._zf = pyzipper.AESZipFile(self.path, "r")
+            self._zf = _ZipReader(self.path, "r")
         except FileNotFoundError:
             raise AirgapError(f"{self.path}: no such archive; check the path") from None
         except (IsADirectoryError, PermissionError) as exc:
@@ -380,6 +501,9 @@ class ArchiveReader:
     def open(self, name: str, expected_sha256: str | None = None) -> io.BufferedReader:
         """A readable binary file that decrypts ``name`` as it is read (for streaming into docker
         load); reading to its end checks the HMAC, the size, and ``expected_sha256`` when given."""
+        return io.BufferedReader(self._open_member(name, expected_sha256), CHUNK)
+
+    def _open_member(self, name: str, expected_sha256: str | None = None) -> MemberReader:
         info = self._getinfo(name)
         if not info.flag_bits & 0x1:
             raise UnsafeArchive(f"{self.path}: member {name} is not encrypted; airgapkit opens "
@@ -403,7 +527,7 @@ class ArchiveReader:
             raise IntegrityError(f"{self.path}: member {name} cannot be read ({exc}); the archive "
                                  "is "
                                  "damaged: fetch it again") from None
-        return io.BufferedReader(MemberReader(fp, info, self.path, expected_sha256), CHUNK)
+        return MemberReader(fp, info, self.path, expected_sha256)
 
     def read_bytes(self, name: str, limit: int = SMALL_MEMBER) -> bytes:
         """A small member (e.g. manifest.json) read whole; refused if it declares more than "
@@ -551,9 +675,10 @@ class ArchiveReader:
     def _extract_one(self, plan: _Plan) -> None:
         fd = os.open(plan.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
                      0o600)
-        with os.fdopen(fd, "wb") as out, self.open(plan.info.filename, plan.expected) as src:
-            shutil.copyfileobj(src, out, CHUNK)
-            out.flush()
+        with os.fdopen(fd, "wb", buffering=0) as out, \
+                self._open_member(plan.info.filename, plan.expected) as src:
+            while data := src.read(READ_CHUNK):
+                _write_all(out, data)
             os.fsync(out.fileno())
         mode = (plan.info.external_attr >> 16) & 0o755 or 0o644
         os.chmod(plan.tmp, mode | 0o600)
@@ -562,6 +687,13 @@ class ArchiveReader:
             os.utime(plan.tmp, (mtime, mtime))
         except (OverflowError, ValueError):
             pass
+
+
+def _write_all(out, data: bytes) -> None:
+    """Write all of ``data`` to an unbuffered file (a raw write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[out.write(view):]
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -654,7 +786,7 @@ def create(files: Iterable[Path], dest: Path, *, sums: Path, password: str | Non
             writer.add_file(f, f.name)
         if generate_password is not None:  # written before the archive gets its name
             passwords.write_password(password, Path(generate_password), forbidden_dir=dest.parent)
-    archive_sha = digest.sha256_file(dest, progress=progress)
+    archive_sha = writer.sha256  # hashed as it was written: no second read of the archive
     entries = digest.read_sums(sums) if sums.is_file() else {}
     entries[dest.name] = archive_sha
     for name, (hexdigest, _size) in writer.members.items():
