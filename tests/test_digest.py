@@ -233,3 +233,10 @@ def test_hash_task_writes_sums_and_check_lists_mismatch(files, capsys):
         hash_(c, check=str(files / "SHA256SUMS"))
     assert "module.tgz differs" in str(exc.value.message)
     assert "DIFFERENT" in capsys.readouterr().out
+
+
+def test_find_sums_prefers_the_files_own_hash(tmp_path):
+    """A bundle's hash travels as <archive>.sha256; it wins over a SHA256SUMS in the same folder."""
+    (tmp_path / "SHA256SUMS").write_text("")
+    (tmp_path / "x.zip.sha256").write_text("")
+    assert digest.find_sums(tmp_path / "x.zip") == tmp_path / "x.zip.sha256"

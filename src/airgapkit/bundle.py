@@ -139,6 +139,12 @@ class OpenBundle:
         written = self.reader.extract_members([path], dest_dir, expected={path: entry["sha256"]})
         return written[0]
 
+    def __enter__(self) -> OpenBundle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.reader.close()
+
     def load_images(self, client) -> list[str]:
         """Stream every image member into ``docker load``; return the tags loaded."""
         loaded: list[str] = []
@@ -169,8 +175,13 @@ def open_verified(path: Path, sums: Path | None, password: str, *, kind: str) ->
         )
     digest.verify_file(path, sums)
     reader = vault.ArchiveReader(path, password)
-    manifest = read_manifest(reader, path)
+    try:
+        manifest = read_manifest(reader, path)
+    except BaseException:
+        reader.close()
+        raise
     if manifest.kind != kind:
+        reader.close()
         raise AirgapError(
             f"{path} is a {manifest.kind} bundle, but this step needs a {kind} bundle "
             f"({'inv release' if kind == 'base' else 'inv deploy'} takes the one "

@@ -343,9 +343,12 @@ def write_sums(entries: dict[str, str], dest: Path) -> None:
 
 
 def find_sums(path: Path) -> Path | None:
-    """The ``SHA256SUMS`` beside ``path``, if there is one."""
-    candidate = Path(path).parent / SUMS_NAME
-    return candidate if candidate.is_file() else None
+    """The hash file beside ``path``: ``<name>.sha256`` (one file's), else ``SHA256SUMS``."""
+    path = Path(path)
+    for candidate in (path.with_name(f"{path.name}.sha256"), path.parent / SUMS_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 # --- checking -----------------------------------------------------------------------------------

@@ -186,20 +186,16 @@ def release(
     no_cache: bool = False,
 ) -> bundle.Delivery:
     """Verify the export bundle, build the app image offline, smoke-test it, bundle it for prod."""
-    opened = incoming.open("base")
-    app = opened.manifest.app
-    ref = f"{app['image_name']}:{app['version']}"
-    opened.load_images(client)
-    base_image = opened.manifest.images[0]["ref"]
-    with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as work:
-        tgz = opened.extract(f"app/{app['tgz']}", Path(work))
-        report = gate.report or carried_report(opened, Path(work))
+    with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as tmp:
+        work = Path(tmp)
+        app, base_image, tgz, report = unpack_export(client, incoming, work, gate.report)
+        ref = f"{app['image_name']}:{app['version']}"
         build_app(
             client,
             tgz,
             dockerfile,
             ref,
-            work_dir=Path(work),
+            work_dir=work,
             variant=variant,
             base_image=base_image,
             port=container_port(ports),
@@ -212,6 +208,16 @@ def release(
         )
         manifest = bundle.Manifest(kind="release", app=app, gate=verdict.record())
         return make_bundle(client, manifest, crossing, images=[ref], files=report_files(report))
+
+
+def unpack_export(client, incoming: Incoming, work: Path, report: Path | None):
+    """Load the export's base image; take out its .tgz and (unless one is given) its report."""
+    with incoming.open("base") as opened:
+        opened.load_images(client)
+        app = opened.manifest.app
+        tgz = opened.extract(f"app/{app['tgz']}", work)
+        report = report or carried_report(opened, work)
+        return app, opened.manifest.images[0]["ref"], tgz, report
 
 
 def build_app(
@@ -342,9 +348,9 @@ def deploy(client, *, incoming: Incoming, target: Target):
     env_file = envfiles.resolve(target.environment, target.environments, target.base_dir)
     envfiles.check(env_file, target.env_example)
     env = envfiles.load(env_file)
-    opened = incoming.open("release")
-    opened.load_images(client)
-    ref = opened.manifest.images[0]["ref"]
+    with incoming.open("release") as opened:
+        opened.load_images(client)
+        ref = opened.manifest.images[0]["ref"]
     name = target.name or engine.default_container_name(ref)
     return replace_container(client, ref, name, env, target)
 
