@@ -1,0 +1,83 @@
+"""The collection itself: every task documented, every flag helped, configuration layered."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import subprocess
+import sys
+
+import pytest
+from invoke import Config, Context
+
+import airgapkit.tasks
+from airgapkit.tasks import ns
+from conftest import REPO_ROOT
+
+DOCUMENT_COMMANDS = {
+    "pull",
+    "save",
+    "pack",
+    "hash",
+    "archive",
+    "load",
+    "build",
+    "prune",
+    "run",
+    "shell-debug",
+}
+COMPOSITE = {"export", "release", "deploy", "debug-shell", "inspect", "demo"}
+
+
+def test_the_documents_commands_and_the_composite_flows_are_tasks():
+    assert DOCUMENT_COMMANDS | COMPOSITE <= set(ns.task_names)
+
+
+@pytest.fixture(scope="module")
+def fresh_ns():
+    """The collection as first loaded: invoke pops a task's help texts once it has parsed them."""
+    return importlib.reload(airgapkit.tasks).ns
+
+
+@pytest.mark.parametrize("name", sorted(ns.task_names))
+def test_every_task_has_a_one_line_docstring_and_help_for_every_flag(fresh_ns, name):
+    task = fresh_ns[name]
+    doc = (task.__doc__ or "").strip()
+    assert doc and "\n" not in doc, f"{name}: docstring must be one line"
+    flags = list(inspect.signature(task.body).parameters)[1:]  # after the context
+    missing = [flag for flag in flags if not task.help.get(flag)]
+    assert not missing, f"{name}: no help for {missing}"
+
+
+def inv_list(*args: str, env: dict | None = None) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_inv_list_shows_the_tasks_with_their_help():
+    out = inv_list("--list")
+    for name in DOCUMENT_COMMANDS | COMPOSITE:
+        assert f"  {name} " in out
+
+
+def test_configuration_is_layered_defaults_yaml_environment(tmp_path):
+    """Defaults, then invoke.yaml, then INVOKE_AIRGAPKIT_* variables (flags come last, per task)."""
+    config = Config(project_location=str(REPO_ROOT), runtime_path=None)
+    config.load_defaults(ns.configuration(), merge=False)
+    config.load_project()
+    config.merge()
+    assert config.airgapkit.base_image == "node:20-alpine"  # invoke.yaml agrees with the default
+    os.environ["INVOKE_AIRGAPKIT_BASE_IMAGE"] = "node:22-alpine"
+    try:
+        config.load_shell_env()
+        assert Context(config).config.airgapkit.base_image == "node:22-alpine"
+    finally:
+        del os.environ["INVOKE_AIRGAPKIT_BASE_IMAGE"]
