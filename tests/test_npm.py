@@ -181,6 +181,22 @@ def test_pack_refuses_unbundled_then_fix(tmp_path, capsys):
 
 
 @needs_npm
+def test_pack_refuses_a_tgz_that_would_carry_env_files(tmp_path):
+    """npm packs a .env unless told otherwise; its secrets must not cross the air gap."""
+    app = copy_app(EXAMPLE_APP, tmp_path / "app")
+    pkg = json.loads((app / "package.json").read_text())
+    del pkg["files"]
+    (app / "package.json").write_text(json.dumps(pkg, indent=2) + "\n")
+    (app / ".env").write_text("DB_PASSWORD=never-in-a-bundle-0815\n")
+    with pytest.raises(AirgapError) as info:
+        npm.pack(app, tmp_path / "out")
+    message = str(info.value)
+    assert ".env" in message and '"files"' in message and ".npmignore" in message
+    assert "never-in-a-bundle-0815" not in message
+    assert not list((tmp_path / "out").iterdir())  # nothing left under any name
+
+
+@needs_npm
 def test_pack_scoped_esm_app(tmp_path):
     app = copy_app(ORDERS_APP, tmp_path / "orders-api")
     assert not (app / "package-lock.json").exists()  # npm install path, not npm ci

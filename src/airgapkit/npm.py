@@ -405,10 +405,10 @@ def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
         )
         packed = staging / _packed_name(report, staging, meta)
         contents = check_tgz(packed, required)
-        if contents.env_files:
-            _say(
-                f"warning: {packed.name} carries env files ({', '.join(contents.env_files)}): add "
-                'a "files" list or an .npmignore to package.json\'s folder; the build drops them'
+        if contents.env_files:  # they hold an environment's secrets: they must not cross
+            raise AirgapError(
+                f"{packed.name} would carry env files ({', '.join(contents.env_files)}); list the "
+                f'files to pack in "files" of {meta.path}, or name the env files in an .npmignore'
             )
         final = out_dir / packed.name
         os.replace(packed, final)
