@@ -44,7 +44,9 @@ with vault.ArchiveReader(Path(sys.argv[1]), os.environ["AIRGAPKIT_PASSWORD"]) as
 
 def make_input(path: Path, size_mb: int) -> None:
     """Random-ish data with compressible stretches: 2 MiB random, then 1 MiB of repeated text."""
-    text = (b"GET /health HTTP/1.1 200 OK node_modules/express/lib/router/index.js\n" * 20_000)[:1 << 20]
+    text = (b"GET /health HTTP/1.1 200 OK node_modules/express/lib/router/index.js\n" * 20_000)[
+        : 1 << 20
+    ]
     with open(path, "wb") as f:
         for i in range(size_mb):
             f.write(text if i % 3 == 2 else os.urandom(1 << 20))
@@ -86,14 +88,27 @@ def main() -> int:
             ours, theirs = work / f"agk-{level}.zip", work / f"7z-{level}.zip"
             results = {}
             results["archive", "airgapkit"] = run(
-                [sys.executable, "-c", CHILD_ARCHIVE, str(src), str(ours), str(level)], env)
+                [sys.executable, "-c", CHILD_ARCHIVE, str(src), str(ours), str(level)], env
+            )
             results["archive", "7z"] = run(
-                [seven, "a", "-tzip", "-mem=AES256", f"-mx={level}", f"-p{password}", str(theirs),
-                 str(src)], env)
+                [
+                    seven,
+                    "a",
+                    "-tzip",
+                    "-mem=AES256",
+                    f"-mx={level}",
+                    f"-p{password}",
+                    str(theirs),
+                    str(src),
+                ],
+                env,
+            )
             results["extract", "airgapkit"] = run(
-                [sys.executable, "-c", CHILD_EXTRACT, str(ours), str(work / "out-agk")], env)
+                [sys.executable, "-c", CHILD_EXTRACT, str(ours), str(work / "out-agk")], env
+            )
             results["extract", "7z"] = run(
-                [seven, "x", f"-p{password}", f"-o{work / 'out-7z'}", str(theirs)], env)
+                [seven, "x", f"-p{password}", f"-o{work / 'out-7z'}", str(theirs)], env
+            )
             for out in ("out-agk", "out-7z"):
                 extracted = work / out / src.name
                 if extracted.stat().st_size != src.stat().st_size:
@@ -106,20 +121,34 @@ def main() -> int:
                     seconds, peak = results[op, tool]
                     if tool == "airgapkit":
                         worst = max(worst, peak)
-                    rows.append((op, level, tool, seconds, size_mb / seconds, peak, seconds / base,
-                                 sizes[tool]))
+                    rows.append(
+                        (
+                            op,
+                            level,
+                            tool,
+                            seconds,
+                            size_mb / seconds,
+                            peak,
+                            seconds / base,
+                            sizes[tool],
+                        )
+                    )
             ours.unlink()
             theirs.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"input: {size_mb:.0f} MB (2/3 random, 1/3 repeated text); {os.cpu_count()} CPUs; "
-          f"Python {sys.version.split()[0]}")
+    print(
+        f"input: {size_mb:.0f} MB (2/3 random, 1/3 repeated text); {os.cpu_count()} CPUs; "
+        f"Python {sys.version.split()[0]}"
+    )
     print()
     print("| step | level | tool | seconds | MB/s | peak RSS MB | time vs 7z | archive MB |")
     print("|---|---|---|---|---|---|---|---|")
     for op, level, tool, seconds, rate, peak, ratio, arch in rows:
-        print(f"| {op} | {level} | {tool} | {seconds:.1f} | {rate:.0f} | {peak:.0f} | {ratio:.2f}x "
-              f"| {arch:.0f} |")
+        print(
+            f"| {op} | {level} | {tool} | {seconds:.1f} | {rate:.0f} | {peak:.0f} | {ratio:.2f}x "
+            f"| {arch:.0f} |"
+        )
     print()
     verdict = "under" if worst < LIMIT_MB else "OVER"
     print(f"airgapkit peak RSS: {worst:.0f} MB ({verdict} the {LIMIT_MB} MB limit)")

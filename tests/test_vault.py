@@ -457,9 +457,13 @@ def test_interrupted_extraction_leaves_no_final_name(tmp_path):
 def test_ae1_member_still_has_its_crc_checked(tmp_path):
     """AE-2 members skip the CRC (it is stored as 0); an AE-1 member's CRC is computed and checked."""
     archive = tmp_path / "ae1.zip"
-    with pyzipper.AESZipFile(archive, "w", compression=pyzipper.ZIP_DEFLATED,
-                             encryption=pyzipper.WZ_AES,
-                             encryption_kwargs={"nbits": 256, "force_wz_aes_version": 1}) as zf:
+    with pyzipper.AESZipFile(
+        archive,
+        "w",
+        compression=pyzipper.ZIP_DEFLATED,
+        encryption=pyzipper.WZ_AES,
+        encryption_kwargs={"nbits": 256, "force_wz_aes_version": 1},
+    ) as zf:
         zf.setpassword(PW.encode())
         zf.writestr("a.bin", b"abc" * 1000)
     with vault.ArchiveReader(archive, PW) as r:

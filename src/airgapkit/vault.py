@@ -50,23 +50,37 @@ from . import digest, passwords
 from .errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
 
 CHUNK = 1 << 20
-READ_CHUNK = 256 << 10  # extraction reads; measured faster than 1 MiB here (smaller buffers, reused)
-AES_KWARGS = {"nbits": 256, "force_wz_aes_version": 2}  # AES-256, AE-2 (no CRC; the HMAC authenticates)
+READ_CHUNK = (
+    256 << 10
+)  # extraction reads; measured faster than 1 MiB here (smaller buffers, reused)
+AES_KWARGS = {
+    "nbits": 256,
+    "force_wz_aes_version": 2,
+}  # AES-256, AE-2 (no CRC; the HMAC authenticates)
 MAX_TOTAL = 64 << 30  # refuse to extract more than 64 GiB in all unless told otherwise
 MAX_RATIO = 1000  # refuse members that expand more than 1000:1 ...
 RATIO_FREE_BYTES = 8 << 20  # ... once they are over 8 MiB
 SMALL_MEMBER = 16 << 20  # read_bytes limit by default
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_DAMAGE = (pyzipper.BadZipFile, EOFError, ValueError, struct.error, zlib.error, NotImplementedError,
-           KeyError, IndexError)
+_DAMAGE = (
+    pyzipper.BadZipFile,
+    EOFError,
+    ValueError,
+    struct.error,
+    zlib.error,
+    NotImplementedError,
+    KeyError,
+    IndexError,
+)
 
 
 def _pw_bytes(password: bytes | str) -> bytes:
     pw = password.encode("utf-8") if isinstance(password, str) else bytes(password)
     if not pw:
-        raise PasswordError("empty password; give one through AIRGAPKIT_PASSWORD, --password-file "
-                            "or the prompt")
+        raise PasswordError(
+            "empty password; give one through AIRGAPKIT_PASSWORD, --password-file or the prompt"
+        )
     return pw
 
 
@@ -80,13 +94,17 @@ def safe_member_name(name: str) -> str:
         raise UnsafeArchive(f"member name {name!r} is empty or holds NUL; refusing the archive")
     norm = name.replace("\\", "/")
     if norm.startswith("/") or _DRIVE.match(norm):
-        raise UnsafeArchive(f"member {name!r} has an absolute path or drive letter; refusing the "
-                            "archive (nothing extracted)")
+        raise UnsafeArchive(
+            f"member {name!r} has an absolute path or drive letter; refusing the "
+            "archive (nothing extracted)"
+        )
     parts = [p for p in norm.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeArchive(f"member {name!r} climbs out of the destination with '..'; refusing "
-                            "the "
-                            "archive (nothing extracted)")
+        raise UnsafeArchive(
+            f"member {name!r} climbs out of the destination with '..'; refusing "
+            "the "
+            "archive (nothing extracted)"
+        )
     if not parts:
         raise UnsafeArchive(f"member name {name!r} names no file; refusing the archive")
     return "/".join(parts) + ("/" if norm.endswith("/") else "")
@@ -104,8 +122,9 @@ class ArchiveWriter:
 
     def __init__(self, dest: Path, password: bytes | str, level: int = 6, progress: bool = True):
         if not (isinstance(level, int) and 0 <= level <= 9):
-            raise AirgapError(f"compression level {level!r} is not 0-9; use 0 to store, 1-9 to "
-                              "deflate")
+            raise AirgapError(
+                f"compression level {level!r} is not 0-9; use 0 to store, 1-9 to deflate"
+            )
         self.dest = Path(dest)
         self.level = level
         self.progress = progress
@@ -119,17 +138,23 @@ class ArchiveWriter:
 
     def __enter__(self) -> ArchiveWriter:
         if self.dest.is_dir():
-            raise AirgapError(f"{self.dest} is a folder; give the archive a file name ending in "
-                              ".zip")
+            raise AirgapError(
+                f"{self.dest} is a folder; give the archive a file name ending in .zip"
+            )
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.dest.with_name(f".{self.dest.name}.{secrets.token_hex(6)}.part")
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._file = os.fdopen(fd, "wb")
         self._sink = _ForwardSink(self._file)
         self._zf = pyzipper.AESZipFile(
-            self._sink, "w", compression=pyzipper.ZIP_DEFLATED if self.level else pyzipper.ZIP_STORED,
-            compresslevel=self.level or None, allowZip64=True,
-            encryption=pyzipper.WZ_AES, encryption_kwargs=AES_KWARGS)
+            self._sink,
+            "w",
+            compression=pyzipper.ZIP_DEFLATED if self.level else pyzipper.ZIP_STORED,
+            compresslevel=self.level or None,
+            allowZip64=True,
+            encryption=pyzipper.WZ_AES,
+            encryption_kwargs=AES_KWARGS,
+        )
         self._zf.setpassword(self._password)
         return self
 
@@ -189,8 +214,11 @@ class ArchiveWriter:
         src = Path(src)
         with digest._open_input(src) as f:
             st = os.fstat(f.fileno())
-            return self._write(self._info(arcname or src.name, st.st_mtime),
-                               iter(lambda: f.read(CHUNK), b""), st.st_size)
+            return self._write(
+                self._info(arcname or src.name, st.st_mtime),
+                iter(lambda: f.read(CHUNK), b""),
+                st.st_size,
+            )
 
     def add_stream(self, arcname: str, chunks: Iterable[bytes]) -> tuple[str, int]:
         """Add a member from an iterable of byte chunks (e.g. ``docker save``), hashing on the way."""
@@ -226,8 +254,9 @@ class _ForwardSink:
         return self.size
 
     def seek(self, *_args):
-        raise io.UnsupportedOperation("the archive is written forward only, so it can be hashed "
-                                      "as it is written")
+        raise io.UnsupportedOperation(
+            "the archive is written forward only, so it can be hashed as it is written"
+        )
 
     def seekable(self) -> bool:
         return False
@@ -267,8 +296,11 @@ class _CountingDecompressor:
         self.produced = 0
 
     def decompress(self, data, max_length=-1):
-        out = self._inner.decompress(data, max_length) if max_length != -1 else \
-            self._inner.decompress(data)
+        out = (
+            self._inner.decompress(data, max_length)
+            if max_length != -1
+            else self._inner.decompress(data)
+        )
         self.produced += len(out)
         return out
 
@@ -286,9 +318,11 @@ def _check_declared_size(archive: Path, info) -> None:
     if info.compress_type == pyzipper.ZIP_STORED and getattr(info, "wz_aes_version", None):
         held = info.compress_size - _aes_overhead(info)
         if held != info.file_size:
-            raise UnsafeArchive(f"{archive}: member {info.filename} declares {info.file_size} "
-                                "bytes "
-                                f"but holds {held}; refusing it")
+            raise UnsafeArchive(
+                f"{archive}: member {info.filename} declares {info.file_size} "
+                "bytes "
+                f"but holds {held}; refusing it"
+            )
 
 
 class _AESDecrypter(AESZipDecrypter):
@@ -299,17 +333,20 @@ class _AESDecrypter(AESZipDecrypter):
     decrypting into one reused buffer. Key derivation is the same PBKDF2-HMAC-SHA1, 1000 rounds.
     """
 
-    def __init__(self, zinfo, pwd, encryption_header):  # replaces pyzipper's: same keys, other backends
+    def __init__(
+        self, zinfo, pwd, encryption_header
+    ):  # replaces pyzipper's: same keys, other backends
         self.filename = zinfo.filename
         key_len = WZ_KEY_LENGTHS[zinfo.wz_aes_strength]
         salt_len = WZ_SALT_LENGTHS[zinfo.wz_aes_strength]
         salt, verifier = encryption_header[:salt_len], encryption_header[salt_len:]
         keys = hashlib.pbkdf2_hmac("sha1", pwd, salt, 1000, 2 * key_len + 2)
-        if not hmac.compare_digest(keys[2 * key_len:], verifier):
+        if not hmac.compare_digest(keys[2 * key_len :], verifier):
             raise RuntimeError(f"Bad password for file {zinfo.filename!r}")
-        self.decypter = AES.new(keys[:key_len], AES.MODE_CTR,
-                                counter=Counter.new(nbits=128, little_endian=True))
-        self.hmac = hmac.new(keys[key_len:2 * key_len], digestmod=hashlib.sha1)
+        self.decypter = AES.new(
+            keys[:key_len], AES.MODE_CTR, counter=Counter.new(nbits=128, little_endian=True)
+        )
+        self.hmac = hmac.new(keys[key_len : 2 * key_len], digestmod=hashlib.sha1)
         self._out = bytearray()
 
     def decrypt(self, data):
@@ -320,7 +357,7 @@ class _AESDecrypter(AESZipDecrypter):
         return bytes(self._out)
 
     def check_hmac(self, hmac_check):
-        if not hmac.compare_digest(self.hmac.digest()[:self.hmac_size], hmac_check):
+        if not hmac.compare_digest(self.hmac.digest()[: self.hmac_size], hmac_check):
             raise pyzipper.BadZipFile(f"Bad HMAC check for file {self.filename!r}")
 
 
@@ -377,9 +414,10 @@ class MemberReader(io.RawIOBase):
         except pyzipper.BadZipFile as exc:
             raise self._damage(exc) from None
         except _DAMAGE + (OSError,) as exc:
-            raise IntegrityError(f"{self._archive}: member {self._info.filename} cannot be read "
-                                 f"({exc}); the archive is damaged or truncated: fetch it again") \
-                from None
+            raise IntegrityError(
+                f"{self._archive}: member {self._info.filename} cannot be read "
+                f"({exc}); the archive is damaged or truncated: fetch it again"
+            ) from None
         if not data:
             self._finish()
             return b""
@@ -401,30 +439,40 @@ class MemberReader(io.RawIOBase):
     def _damage(self, exc: Exception) -> AirgapError:
         name = self._info.filename
         if "HMAC" in str(exc) and self._too_big():
-            return UnsafeArchive(f"{self._archive}: member {name} holds more data than its "
-                                 "declared "
-                                 f"size ({self._info.file_size} bytes); refusing it")
+            return UnsafeArchive(
+                f"{self._archive}: member {name} holds more data than its "
+                "declared "
+                f"size ({self._info.file_size} bytes); refusing it"
+            )
         if "HMAC" in str(exc):
-            return IntegrityError(f"{self._archive}: member {name} failed its authentication check "
-                                  "(HMAC): the archive was altered or damaged; fetch it again")
-        return IntegrityError(f"{self._archive}: member {name} is damaged ({exc}); fetch the "
-                              "archive "
-                              "again")
+            return IntegrityError(
+                f"{self._archive}: member {name} failed its authentication check "
+                "(HMAC): the archive was altered or damaged; fetch it again"
+            )
+        return IntegrityError(
+            f"{self._archive}: member {name} is damaged ({exc}); fetch the archive again"
+        )
 
     def _finish(self) -> None:
         self._done = True
         name = self._info.filename
         if self._too_big():
-            raise UnsafeArchive(f"{self._archive}: member {name} holds more data than its declared "
-                                f"size ({self._info.file_size} bytes); refusing it")
+            raise UnsafeArchive(
+                f"{self._archive}: member {name} holds more data than its declared "
+                f"size ({self._info.file_size} bytes); refusing it"
+            )
         if self.size != self._info.file_size:
-            raise IntegrityError(f"{self._archive}: member {name} gave {self.size} bytes but "
-                                 "declares "
-                                 f"{self._info.file_size}; the archive is damaged: fetch it again")
+            raise IntegrityError(
+                f"{self._archive}: member {name} gave {self.size} bytes but "
+                "declares "
+                f"{self._info.file_size}; the archive is damaged: fetch it again"
+            )
         if self._expected and self._sha.hexdigest() != self._expected:
-            raise IntegrityError(f"{self._archive}: member {name} has SHA-256 "
-                                 f"{self._sha.hexdigest()} "
-                                 f"but {self._expected} is listed for it; do not use it")
+            raise IntegrityError(
+                f"{self._archive}: member {name} has SHA-256 "
+                f"{self._sha.hexdigest()} "
+                f"but {self._expected} is listed for it; do not use it"
+            )
 
     def close(self) -> None:
         if not self.closed:
@@ -468,12 +516,15 @@ class ArchiveReader:
         except FileNotFoundError:
             raise AirgapError(f"{self.path}: no such archive; check the path") from None
         except (IsADirectoryError, PermissionError) as exc:
-            raise AirgapError(f"{self.path} cannot be opened ({exc.strerror}); give an archive "
-                              "file") from None
+            raise AirgapError(
+                f"{self.path} cannot be opened ({exc.strerror}); give an archive file"
+            ) from None
         except _DAMAGE as exc:
-            raise IntegrityError(f"{self.path} is not a readable zip archive ({exc}); it is "
-                                 "damaged or "
-                                 "truncated: fetch it again") from None
+            raise IntegrityError(
+                f"{self.path} is not a readable zip archive ({exc}); it is "
+                "damaged or "
+                "truncated: fetch it again"
+            ) from None
         self._zf.setpassword(self._password)
 
     def __exit__(self, *exc) -> bool:
@@ -495,8 +546,10 @@ class ArchiveReader:
         try:
             return self._zf.getinfo(name)
         except KeyError:
-            raise AirgapError(f"{self.path} has no member {name!r}; it holds "
-                              f"{', '.join(self.names()) or 'nothing'}") from None
+            raise AirgapError(
+                f"{self.path} has no member {name!r}; it holds "
+                f"{', '.join(self.names()) or 'nothing'}"
+            ) from None
 
     def open(self, name: str, expected_sha256: str | None = None) -> io.BufferedReader:
         """A readable binary file that decrypts ``name`` as it is read (for streaming into docker
@@ -506,9 +559,11 @@ class ArchiveReader:
     def _open_member(self, name: str, expected_sha256: str | None = None) -> MemberReader:
         info = self._getinfo(name)
         if not info.flag_bits & 0x1:
-            raise UnsafeArchive(f"{self.path}: member {name} is not encrypted; airgapkit opens "
-                                "only "
-                                "AES-encrypted members: make the archive again with a password")
+            raise UnsafeArchive(
+                f"{self.path}: member {name} is not encrypted; airgapkit opens "
+                "only "
+                "AES-encrypted members: make the archive again with a password"
+            )
         _check_declared_size(self.path, info)
         try:
             fp = self._zf.open(info, "r")
@@ -516,32 +571,38 @@ class ArchiveReader:
                 fp._decompressor = _CountingDecompressor(fp._decompressor)
         except RuntimeError as exc:
             if "password" in str(exc).lower():
-                raise PasswordError(f"wrong password for {self.path}; check the password file or "
-                                    f"{passwords.ENV_VAR}") from None
+                raise PasswordError(
+                    f"wrong password for {self.path}; check the password file or "
+                    f"{passwords.ENV_VAR}"
+                ) from None
             raise IntegrityError(f"{self.path}: member {name} cannot be opened ({exc})") from None
         except pyzipper.BadZipFile as exc:
-            raise IntegrityError(f"{self.path}: member {name} is damaged ({exc}); fetch the "
-                                 "archive "
-                                 "again") from None
+            raise IntegrityError(
+                f"{self.path}: member {name} is damaged ({exc}); fetch the archive again"
+            ) from None
         except _DAMAGE as exc:
-            raise IntegrityError(f"{self.path}: member {name} cannot be read ({exc}); the archive "
-                                 "is "
-                                 "damaged: fetch it again") from None
+            raise IntegrityError(
+                f"{self.path}: member {name} cannot be read ({exc}); the archive "
+                "is "
+                "damaged: fetch it again"
+            ) from None
         return MemberReader(fp, info, self.path, expected_sha256)
 
     def read_bytes(self, name: str, limit: int = SMALL_MEMBER) -> bytes:
         """A small member (e.g. manifest.json) read whole; refused if it declares more than "
-          "``limit``."""
+        "``limit``."""
         info = self._getinfo(name)
         if info.file_size > limit:
-            raise UnsafeArchive(f"{self.path}: member {name} declares {info.file_size} bytes, more "
-                                f"than the {limit} allowed for it; refusing to read it into memory")
+            raise UnsafeArchive(
+                f"{self.path}: member {name} declares {info.file_size} bytes, more "
+                f"than the {limit} allowed for it; refusing to read it into memory"
+            )
         with self.open(name) as f:
             return f.read()
 
     def check_members(self, max_total: int = MAX_TOTAL, max_ratio: int = MAX_RATIO) -> list:
         """Refuse the archive if any member is unsafe: names, types, duplicates, sizes. Returns "
-          "infos."""
+        "infos."""
         seen: dict[str, str] = {}
         total = 0
         infos = self.infos()
@@ -549,60 +610,88 @@ class ArchiveReader:
             name = safe_member_name(info.filename)
             key = name.rstrip("/").casefold()
             if key in seen:
-                raise UnsafeArchive(f"{self.path} holds {info.filename!r} twice (or differing only "
-                                    "in "
-                                    "case); refusing the archive (nothing extracted)")
+                raise UnsafeArchive(
+                    f"{self.path} holds {info.filename!r} twice (or differing only "
+                    "in "
+                    "case); refusing the archive (nothing extracted)"
+                )
             seen[key] = name
             mode = info.external_attr >> 16
             kind = stat.S_IFMT(mode)
             if kind == stat.S_IFLNK:
-                raise UnsafeArchive(f"{self.path}: member {info.filename!r} is a symbolic link; "
-                                    "refusing the archive (nothing extracted)")
+                raise UnsafeArchive(
+                    f"{self.path}: member {info.filename!r} is a symbolic link; "
+                    "refusing the archive (nothing extracted)"
+                )
             if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-                raise UnsafeArchive(f"{self.path}: member {info.filename!r} is not a regular file "
-                                    f"(mode {mode:o}); refusing the archive (nothing extracted)")
+                raise UnsafeArchive(
+                    f"{self.path}: member {info.filename!r} is not a regular file "
+                    f"(mode {mode:o}); refusing the archive (nothing extracted)"
+                )
             if name.endswith("/") or kind == stat.S_IFDIR:
                 continue
             if not info.flag_bits & 0x1:
-                raise UnsafeArchive(f"{self.path}: member {info.filename} is not encrypted; "
-                                    "airgapkit "
-                                    "opens only AES-encrypted archives: make it again with a "
-                                    "password")
+                raise UnsafeArchive(
+                    f"{self.path}: member {info.filename} is not encrypted; "
+                    "airgapkit "
+                    "opens only AES-encrypted archives: make it again with a "
+                    "password"
+                )
             _check_declared_size(self.path, info)
             total += info.file_size
             if info.file_size > RATIO_FREE_BYTES and info.file_size > max_ratio * max(
-                    info.compress_size, 1):
-                raise UnsafeArchive(f"{self.path}: member {info.filename} would expand from "
-                                    f"{info.compress_size} to {info.file_size} bytes (over "
-                                    f"{max_ratio}:1); refusing it as a zip bomb")
+                info.compress_size, 1
+            ):
+                raise UnsafeArchive(
+                    f"{self.path}: member {info.filename} would expand from "
+                    f"{info.compress_size} to {info.file_size} bytes (over "
+                    f"{max_ratio}:1); refusing it as a zip bomb"
+                )
         if total > max_total:
-            raise UnsafeArchive(f"{self.path} would extract {total} bytes, over the {max_total} "
-                                "byte "
-                                "cap; raise the cap if this is expected")
+            raise UnsafeArchive(
+                f"{self.path} would extract {total} bytes, over the {max_total} "
+                "byte "
+                "cap; raise the cap if this is expected"
+            )
         # a folder member and a file member must not claim the same path prefix
         files = {k for k, v in seen.items() if not v.endswith("/")}
         for key in seen:
             parts = key.split("/")
             for i in range(1, len(parts)):
                 if "/".join(parts[:i]) in files:
-                    raise UnsafeArchive(f"{self.path}: member {key!r} lies under a file member of "
-                                        "the "
-                                        "same name; refusing the archive")
+                    raise UnsafeArchive(
+                        f"{self.path}: member {key!r} lies under a file member of "
+                        "the "
+                        "same name; refusing the archive"
+                    )
         return infos
 
-    def extract_all(self, dest: Path, expected: dict[str, str] | None = None, force: bool = False,
-                    max_total: int = MAX_TOTAL, max_ratio: int = MAX_RATIO) -> list[Path]:
+    def extract_all(
+        self,
+        dest: Path,
+        expected: dict[str, str] | None = None,
+        force: bool = False,
+        max_total: int = MAX_TOTAL,
+        max_ratio: int = MAX_RATIO,
+    ) -> list[Path]:
         """Extract every member under ``dest`` safely; all files appear, or none.
 
         ``expected`` maps member names to SHA-256 hex: every file member must be listed and match.
         Existing files are never overwritten unless ``force``.
         """
-        return self.extract_members(None, dest, expected=expected, force=force,
-                                    max_total=max_total, max_ratio=max_ratio)
+        return self.extract_members(
+            None, dest, expected=expected, force=force, max_total=max_total, max_ratio=max_ratio
+        )
 
-    def extract_members(self, names: Iterable[str] | None, dest: Path,
-                        expected: dict[str, str] | None = None, force: bool = False,
-                        max_total: int = MAX_TOTAL, max_ratio: int = MAX_RATIO) -> list[Path]:
+    def extract_members(
+        self,
+        names: Iterable[str] | None,
+        dest: Path,
+        expected: dict[str, str] | None = None,
+        force: bool = False,
+        max_total: int = MAX_TOTAL,
+        max_ratio: int = MAX_RATIO,
+    ) -> list[Path]:
         """Extract the named members (all when ``names`` is None) with the checks of ``extract_all``;
         the whole archive's names and sizes are checked first, whichever members are asked for."""
         dest = Path(dest)
@@ -623,27 +712,35 @@ class ArchiveReader:
                 continue
             final = dest / name
             if not _inside(final.parent, root):
-                raise UnsafeArchive(f"member {name} would land outside {dest} through a symbolic "
-                                    "link there; refusing the archive (nothing extracted)")
+                raise UnsafeArchive(
+                    f"member {name} would land outside {dest} through a symbolic "
+                    "link there; refusing the archive (nothing extracted)"
+                )
             if final.is_symlink() or (final.exists() and not final.is_file()):
                 raise UnsafeArchive(f"{final} exists and is not a regular file; move it away first")
             if final.exists() and not force:
-                raise AirgapError(f"{final} already exists; move it away or pass --force to "
-                                  "overwrite it (nothing extracted)")
+                raise AirgapError(
+                    f"{final} already exists; move it away or pass --force to "
+                    "overwrite it (nothing extracted)"
+                )
             want = None
             if expected is not None:
                 want = expected.get(name) or expected.get(PurePosixPath(name).name)
                 if want is None:
-                    raise IntegrityError(f"member {name} of {self.path} is not listed in the "
-                                         "hashes "
-                                         "given for it; refusing to extract an unlisted file")
+                    raise IntegrityError(
+                        f"member {name} of {self.path} is not listed in the "
+                        "hashes "
+                        "given for it; refusing to extract an unlisted file"
+                    )
             plans.append(_Plan(name, info, final, expected=want))
         need = sum(p.info.file_size for p in plans)
         free = shutil.disk_usage(dest).free
         if need > free:
-            raise AirgapError(f"{dest} has {free} bytes free but the archive holds {need}; free "
-                              "some "
-                              "space or choose another --dest")
+            raise AirgapError(
+                f"{dest} has {free} bytes free but the archive holds {need}; free "
+                "some "
+                "space or choose another --dest"
+            )
 
         created: list[Path] = []
         try:
@@ -655,9 +752,9 @@ class ArchiveReader:
                 self._extract_one(plan)
             for plan in plans:  # every member checked: now give them their names
                 if plan.final.exists() and not force:
-                    raise AirgapError(f"{plan.final} appeared during extraction; move it away or "
-                                      "pass "
-                                      "--force")
+                    raise AirgapError(
+                        f"{plan.final} appeared during extraction; move it away or pass --force"
+                    )
                 os.replace(plan.tmp, plan.final)
                 plan.tmp = None
         except BaseException:
@@ -673,10 +770,13 @@ class ArchiveReader:
         return [p.final for p in plans]
 
     def _extract_one(self, plan: _Plan) -> None:
-        fd = os.open(plan.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                     0o600)
-        with os.fdopen(fd, "wb", buffering=0) as out, \
-                self._open_member(plan.info.filename, plan.expected) as src:
+        fd = os.open(
+            plan.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
+        )
+        with (
+            os.fdopen(fd, "wb", buffering=0) as out,
+            self._open_member(plan.info.filename, plan.expected) as src,
+        ):
             while data := src.read(READ_CHUNK):
                 _write_all(out, data)
             os.fsync(out.fileno())
@@ -693,7 +793,7 @@ def _write_all(out, data: bytes) -> None:
     """Write all of ``data`` to an unbuffered file (a raw write may take only part of it)."""
     view = memoryview(data)
     while view:
-        view = view[out.write(view):]
+        view = view[out.write(view) :]
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -721,13 +821,14 @@ def check_separate(**folders: Path | None) -> None:
     """Refuse when two of the named folders are the same or one lies inside the other."""
     named = [(label, Path(p).resolve()) for label, p in folders.items() if p is not None]
     for i, (a_label, a) in enumerate(named):
-        for b_label, b in named[i + 1:]:
+        for b_label, b in named[i + 1 :]:
             if a == b or a in b.parents or b in a.parents:
                 raise AirgapError(
                     f"the {a_label.replace('_', ' ')} ({a}) and the {b_label.replace('_', ' ')} "
                     f"({b}) "
                     "are the same or nested, but they travel by separate channels; choose folders "
-                    "apart from each other")
+                    "apart from each other"
+                )
 
 
 @dataclass
@@ -742,9 +843,18 @@ class Crossing:
     members: dict[str, tuple[str, int]]
 
 
-def create(files: Iterable[Path], dest: Path, *, sums: Path, password: str | None = None,
-           password_file: Path | None = None, generate_password: Path | None = None,
-           allow_weak: bool = False, level: int = 6, progress: bool = True) -> Crossing:
+def create(
+    files: Iterable[Path],
+    dest: Path,
+    *,
+    sums: Path,
+    password: str | None = None,
+    password_file: Path | None = None,
+    generate_password: Path | None = None,
+    allow_weak: bool = False,
+    level: int = 6,
+    progress: bool = True,
+) -> Crossing:
     """Archive ``files`` into ``dest`` and write its SHA256SUMS to ``sums`` (archive and members).
 
     The password comes from ``password`` (already resolved), else ``generate_password`` (a new file of
@@ -756,30 +866,43 @@ def create(files: Iterable[Path], dest: Path, *, sums: Path, password: str | Non
     if not files:
         raise AirgapError("no files to archive; name one or more")
     if dest.suffix.lower() != ".zip":
-        raise AirgapError(f"{dest}: the archive name must end in .zip (7-Zip and Windows expect it)")
-    check_separate(archive_folder=dest.parent, hashes_folder=sums.parent,
-                   password_folder=generate_password.parent if generate_password else None)
+        raise AirgapError(
+            f"{dest}: the archive name must end in .zip (7-Zip and Windows expect it)"
+        )
+    check_separate(
+        archive_folder=dest.parent,
+        hashes_folder=sums.parent,
+        password_folder=generate_password.parent if generate_password else None,
+    )
     passwords.refuse_inside(password_file, dest.parent)
     if password_file and passwords.is_inside(Path(password_file), sums.parent):
-        raise AirgapError(f"password file {password_file} lies inside {sums.parent}, the hashes' "
-                          "folder; keep the password apart from the hashes")
+        raise AirgapError(
+            f"password file {password_file} lies inside {sums.parent}, the hashes' "
+            "folder; keep the password apart from the hashes"
+        )
     if generate_password is not None:
         if password_file or os.environ.get(passwords.ENV_VAR):
-            raise PasswordError("--generate-password makes a new password: do not also give "
-                                f"--password-file or {passwords.ENV_VAR}")
+            raise PasswordError(
+                "--generate-password makes a new password: do not also give "
+                f"--password-file or {passwords.ENV_VAR}"
+            )
         if Path(generate_password).exists():
-            raise PasswordError(f"password file {generate_password} already exists; move it away "
-                                "(it may open an earlier archive) or choose another folder")
+            raise PasswordError(
+                f"password file {generate_password} already exists; move it away "
+                "(it may open an earlier archive) or choose another folder"
+            )
         password = passwords.new_password()
     elif password is None:
-        password = passwords.resolve(password_file=password_file, confirm=True,
-                                     allow_weak=allow_weak)
+        password = passwords.resolve(
+            password_file=password_file, confirm=True, allow_weak=allow_weak
+        )
     elif not allow_weak:
         passwords.check_strength(password)
     for f in files:
         if passwords.is_inside(f, sums.parent) and f.name == sums.name:
-            raise AirgapError(f"{f} is the hashes file itself; it travels separately, not in the "
-                              "archive")
+            raise AirgapError(
+                f"{f} is the hashes file itself; it travels separately, not in the archive"
+            )
 
     with ArchiveWriter(dest, password, level=level, progress=progress) as writer:
         for f in files:
@@ -792,12 +915,23 @@ def create(files: Iterable[Path], dest: Path, *, sums: Path, password: str | Non
     for name, (hexdigest, _size) in writer.members.items():
         entries[name] = hexdigest
     digest.write_sums(entries, sums)
-    return Crossing(dest, archive_sha, sums, Path(generate_password) if generate_password else None,
-                    dict(writer.members))
+    return Crossing(
+        dest,
+        archive_sha,
+        sums,
+        Path(generate_password) if generate_password else None,
+        dict(writer.members),
+    )
 
 
-def extract(archive: Path, dest: Path, password: bytes | str, sums: Path, force: bool = False,
-            max_total: int = MAX_TOTAL) -> list[Path]:
+def extract(
+    archive: Path,
+    dest: Path,
+    password: bytes | str,
+    sums: Path,
+    force: bool = False,
+    max_total: int = MAX_TOTAL,
+) -> list[Path]:
     """Verify ``archive`` against ``sums`` (delivered separately) BEFORE decrypting, then extract it
     safely into ``dest``. Members listed in ``sums`` must match; if it lists any member, it must list
     every one."""
@@ -830,8 +964,11 @@ def print_crossing(crossing: Crossing) -> None:
     table.add_row("archive (AES-256)", str(crossing.archive), "on the transfer media")
     table.add_row("SHA256SUMS", str(crossing.sums), "by a second, separate channel")
     if crossing.password_file:
-        table.add_row("password (mode 0600)", str(crossing.password_file),
-                      "by a third channel; never with the archive")
+        table.add_row(
+            "password (mode 0600)",
+            str(crossing.password_file),
+            "by a third channel; never with the archive",
+        )
     else:
         table.add_row("password", "(given by you)", "by a third channel; never with the archive")
     console = digest.console()
