@@ -131,6 +131,40 @@ def test_we_extract_what_seven_zip_writes(tmp_path, payload):
         assert (tmp_path / "dest" / name).read_bytes() == data
 
 
+def test_encrypter_output_is_pyzippers_byte_for_byte(monkeypatch):
+    """Same password and salt: the faster encrypter writes exactly what pyzipper's own would, over
+    chunk sizes that cut AES blocks, and the same HMAC."""
+    theirs = pyzipper.zipfile_aes.AESZipEncrypter(PW.encode(), nbits=256, force_wz_aes_version=2)
+    monkeypatch.setattr(vault.secrets, "token_bytes", lambda n: theirs.salt[:n])
+    ours = vault._AESEncrypter(PW.encode(), nbits=256, force_wz_aes_version=2)
+    assert ours.encryption_header() == theirs.encryption_header()
+    data = os.urandom(700_001)
+    cuts = [0, 1, 17, 4096, 300_000, 300_013, 700_001]
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        assert bytes(ours.encrypt_view(memoryview(data)[a:b])) == theirs.encrypt(data[a:b])
+    assert ours.encrypt(b"") + ours.flush() == theirs.encrypt(b"") + theirs.flush()
+
+
+@pytest.mark.parametrize("level", [0, 6])
+def test_seven_zip_opens_a_file_written_in_many_chunks(tmp_path, level):
+    """add_file through the faster writer: several read chunks, deflate output of odd sizes."""
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(3 * vault.WRITE_CHUNK + 12_345) + b"node_modules/" * 40_000)
+    archive = tmp_path / "media" / "x.zip"
+    with vault.ArchiveWriter(archive, PW, level=level, progress=False) as w:
+        w.add_file(src)
+    test = subprocess.run([SEVENZIP, "t", f"-p{PW}", str(archive)], capture_output=True, text=True)
+    assert test.returncode == 0 and "Everything is Ok" in test.stdout, test.stdout + test.stderr
+    subprocess.run(
+        [SEVENZIP, "x", f"-p{PW}", f"-o{tmp_path / 'by7z'}", str(archive)],
+        check=True,
+        capture_output=True,
+    )
+    assert (tmp_path / "by7z" / "big.bin").read_bytes() == src.read_bytes()
+    with vault.ArchiveReader(archive, PW) as r:  # and the HMAC checks on our side
+        assert r.read_bytes("big.bin") == src.read_bytes()
+
+
 # --- the archive's own hash, taken while it is written -----------------------------------------
 
 

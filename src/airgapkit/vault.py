@@ -1,9 +1,11 @@
 """AES-256 zip archives (WinZip AE-2, through pyzipper) written and opened as streams, and safe extraction.
 
-Writing: each member goes through pyzipper's own streamed writer (``AESZipFile.open(info, "w",
+Writing: each member goes through pyzipper's streamed writer (``AESZipFile.open(info, "w",
 force_zip64=True)``), which encrypts with AES-256 in CTR mode and appends the HMAC-SHA1 authentication
 code as it goes; ZIP64 is forced for every member, so a member over 4 GB needs no size known in advance.
-Memory stays flat whatever the size: data passes in 1 MiB chunks. The archive is written to a temporary
+Its encrypter and member writer are replaced by cheaper ones with the same output (``_AESEncrypter``,
+``_WriteFile``), as the reader's decrypter is. Memory stays flat whatever the size: files are read in
+256 KiB chunks into one reused buffer. The archive is written to a temporary
 file beside its destination and renamed onto it only when everything was written. pyzipper writes
 into it through a sink that cannot seek, so each member's sizes go in a data descriptor after its
 data (instead of a seek back to patch the local header) and every byte of the archive passes the
@@ -37,11 +39,13 @@ from pathlib import Path, PurePosixPath
 import pyzipper
 from Cryptodome.Cipher import AES
 from Cryptodome.Util import Counter
+from pyzipper.zipfile import _ZipWriteFile
 from pyzipper.zipfile_aes import (
     WZ_AES_V2,
     WZ_KEY_LENGTHS,
     WZ_SALT_LENGTHS,
     AESZipDecrypter,
+    AESZipEncrypter,
     AESZipExtFile,
     AESZipInfo,
 )
@@ -50,6 +54,8 @@ from . import digest, passwords
 from .errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
 
 CHUNK = 1 << 20
+# archiving reads its input in these: 64 KiB to 1 MiB measured alike here, 4 MiB slower
+WRITE_CHUNK = 256 << 10
 READ_CHUNK = (
     256 << 10
 )  # extraction reads; measured faster than 1 MiB here (smaller buffers, reused)
@@ -146,7 +152,7 @@ class ArchiveWriter:
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._file = os.fdopen(fd, "wb")
         self._sink = _ForwardSink(self._file)
-        self._zf = pyzipper.AESZipFile(
+        self._zf = _ZipWriter(
             self._sink,
             "w",
             compression=pyzipper.ZIP_DEFLATED if self.level else pyzipper.ZIP_STORED,
@@ -210,14 +216,12 @@ class ArchiveWriter:
         return sink.hexdigest(), sink.size
 
     def add_file(self, src: Path, arcname: str | None = None) -> tuple[str, int]:
-        """Add a file, streamed in 1 MiB chunks; returns (SHA-256 of its content, size)."""
+        """Add a file, streamed in 256 KiB chunks; returns (SHA-256 of its content, size)."""
         src = Path(src)
         with digest._open_input(src) as f:
             st = os.fstat(f.fileno())
             return self._write(
-                self._info(arcname or src.name, st.st_mtime),
-                iter(lambda: f.read(CHUNK), b""),
-                st.st_size,
+                self._info(arcname or src.name, st.st_mtime), _read_into(f), st.st_size
             )
 
     def add_stream(self, arcname: str, chunks: Iterable[bytes]) -> tuple[str, int]:
@@ -227,6 +231,91 @@ class ArchiveWriter:
     def add_bytes(self, arcname: str, data: bytes) -> tuple[str, int]:
         """Add a small member from memory (a manifest, say)."""
         return self._write(self._info(arcname), [bytes(data)])
+
+
+def _read_into(f, size: int = WRITE_CHUNK) -> Iterator[memoryview]:
+    """The file's bytes as views of one reused buffer: no fresh allocation per chunk. Each view is
+    valid only until the next is asked for, which suits ``_write`` (it has used it by then)."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    while n := f.readinto(buf):
+        yield view[:n]
+
+
+class _AESEncrypter(AESZipEncrypter):
+    """pyzipper's WinZip AES encrypter, same format and keys, with the reader's faster backends.
+
+    As for ``_AESDecrypter``: hashlib's HMAC-SHA1 (OpenSSL) runs about 4x pycryptodome's here, and
+    AES-CTR into one reused buffer runs nearly twice as fast as returning a fresh one per call.
+    Only what ``AES_KWARGS`` sets is taken: AE-1's optional CRC rules are not used.
+    """
+
+    def __init__(self, pwd: bytes, nbits: int = 256, force_wz_aes_version: int | None = None):
+        # replaces pyzipper's: it would derive keys and build pycryptodome's HMAC only to discard them
+        if not pwd:
+            raise RuntimeError("WinZip AES encryption requires a password.")
+        self.aes_strength = {128: 1, 192: 2, 256: 3}[nbits]
+        self.force_wz_aes_version = force_wz_aes_version
+        self.conditionally_include_crc = self.min_bytes_to_include_crc = None
+        key_len = WZ_KEY_LENGTHS[self.aes_strength]
+        self.salt = secrets.token_bytes(WZ_SALT_LENGTHS[self.aes_strength])
+        keys = hashlib.pbkdf2_hmac("sha1", pwd, self.salt, 1000, 2 * key_len + 2)
+        self.encpwdverify = keys[2 * key_len :]
+        self.encrypter = AES.new(
+            keys[:key_len], AES.MODE_CTR, counter=Counter.new(nbits=128, little_endian=True)
+        )
+        self.hmac = hmac.new(keys[key_len : 2 * key_len], digestmod=hashlib.sha1)
+        self._out = bytearray()
+
+    def encrypt_view(self, data) -> memoryview:
+        """Encrypt into the reused buffer; the view is valid only until the next call."""
+        if len(self._out) < len(data):
+            self._out = bytearray(len(data))
+        view = memoryview(self._out)[: len(data)]
+        self.encrypter.encrypt(data, output=view)
+        self.hmac.update(view)  # the HMAC covers the encrypted bytes
+        return view
+
+    def encrypt(self, data) -> bytes:
+        # pyzipper's close() appends the HMAC to what this returns, so it must be a fresh object
+        return bytes(self.encrypt_view(data))
+
+    def flush(self) -> bytes:
+        return self.hmac.digest()[: self.hmac_size]
+
+
+class _WriteFile(_ZipWriteFile):
+    """pyzipper's member writer, with two costs per byte removed: the CRC-32 for AE-2 members (they
+    store CRC 0 in every header and descriptor; the HMAC authenticates instead), and a copy (the
+    data is encrypted into the encrypter's buffer and written from there). AE-1 keeps its CRC."""
+
+    def __init__(self, zf, zinfo, zip64, encrypter=None):
+        super().__init__(zf, zinfo, zip64, encrypter)
+        self._with_crc = getattr(zinfo, "wz_aes_version", None) != WZ_AES_V2
+
+    def write(self, data) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        nbytes = len(data)
+        self._file_size += nbytes
+        if self._with_crc:
+            self._crc = zlib.crc32(data, self._crc)
+        if self._compressor:
+            data = self._compressor.compress(data)
+        if data:  # deflate often holds back a whole chunk: nothing to encrypt or write
+            data = self._encrypter.encrypt_view(data)
+            self._compress_size += len(data)
+            self._fileobj.write(data)
+        return nbytes
+
+
+class _ZipWriter(pyzipper.AESZipFile):
+    """pyzipper's writer with the encrypter and member writer above; every member is encrypted."""
+
+    zipwritefile_cls = _WriteFile
+
+    def get_encrypter(self) -> _AESEncrypter:
+        return _AESEncrypter(self.pwd, **self.encryption_kwargs)
 
 
 class _ForwardSink:
