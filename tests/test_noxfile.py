@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pytest itself depends on tomli below 3.11
@@ -35,7 +33,6 @@ def test_classifiers_agree_with_requires_python():
 
 
 def test_noxfile_runs_tests_and_lint_by_default_and_rebuild_and_e2e_on_request():
-    pytest.importorskip("nox", reason="nox lists the sessions; it is not a test dependency")
     listing = subprocess.run(
         [sys.executable, "-m", "nox", "--list", "-f", str(ROOT / "noxfile.py")],
         capture_output=True,
@@ -49,8 +46,9 @@ def test_noxfile_runs_tests_and_lint_by_default_and_rebuild_and_e2e_on_request()
 
 
 def test_noxfile_skips_missing_interpreters_even_under_ci(monkeypatch):
-    nox = pytest.importorskip("nox", reason="the noxfile imports nox")
     import runpy
+
+    import nox
 
     monkeypatch.setenv("CI", "true")
     namespace = runpy.run_path(str(ROOT / "noxfile.py"))
