@@ -17,7 +17,7 @@ import pytest
 import pyzipper
 from pyzipper.zipfile_aes import AESZipInfo
 
-from airgapkit import digest, vault
+from airgapkit import aeszip, digest, vault
 from airgapkit.errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
 
 PW = "Tq8#vLx2!mZr5@kWp9$e"
@@ -135,8 +135,8 @@ def test_encrypter_output_is_pyzippers_byte_for_byte(monkeypatch):
     """Same password and salt: the faster encrypter writes exactly what pyzipper's own would, over
     chunk sizes that cut AES blocks, and the same HMAC."""
     theirs = pyzipper.zipfile_aes.AESZipEncrypter(PW.encode(), nbits=256, force_wz_aes_version=2)
-    monkeypatch.setattr(vault.secrets, "token_bytes", lambda n: theirs.salt[:n])
-    ours = vault._AESEncrypter(PW.encode(), nbits=256, force_wz_aes_version=2)
+    monkeypatch.setattr(aeszip.secrets, "token_bytes", lambda n: theirs.salt[:n])
+    ours = aeszip.AESEncrypter(PW.encode(), nbits=256, force_wz_aes_version=2)
     assert ours.encryption_header() == theirs.encryption_header()
     data = os.urandom(700_001)
     cuts = [0, 1, 17, 4096, 300_000, 300_013, 700_001]

@@ -3,8 +3,8 @@
 Writing: each member goes through pyzipper's streamed writer (``AESZipFile.open(info, "w",
 force_zip64=True)``), which encrypts with AES-256 in CTR mode and appends the HMAC-SHA1 authentication
 code as it goes; ZIP64 is forced for every member, so a member over 4 GB needs no size known in advance.
-Its encrypter and member writer are replaced by cheaper ones with the same output (``_AESEncrypter``,
-``_WriteFile``), as the reader's decrypter is. Memory stays flat whatever the size: files are read in
+Its encrypter and member writer are replaced by cheaper ones with the same output (``aeszip.AESEncrypter``,
+``aeszip.WriteFile``), as the reader's decrypter is. Memory stays flat whatever the size: files are read in
 256 KiB chunks into one reused buffer. The archive is written to a temporary
 file beside its destination and renamed onto it only when everything was written. pyzipper writes
 into it through a sink that cannot seek, so each member's sizes go in a data descriptor after its
@@ -22,7 +22,6 @@ EOF), byte count and listed SHA-256 check.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
 import os
 import re
@@ -37,20 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import pyzipper
-from Cryptodome.Cipher import AES
-from Cryptodome.Util import Counter
-from pyzipper.zipfile import _ZipWriteFile
 from pyzipper.zipfile_aes import (
-    WZ_AES_V2,
-    WZ_KEY_LENGTHS,
-    WZ_SALT_LENGTHS,
-    AESZipDecrypter,
-    AESZipEncrypter,
-    AESZipExtFile,
     AESZipInfo,
 )
 
-from . import digest, passwords
+from . import aeszip, digest, passwords
 from .errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
 
 CHUNK = 1 << 20
@@ -59,10 +49,6 @@ WRITE_CHUNK = 256 << 10
 READ_CHUNK = (
     256 << 10
 )  # extraction reads; measured faster than 1 MiB here (smaller buffers, reused)
-AES_KWARGS = {
-    "nbits": 256,
-    "force_wz_aes_version": 2,
-}  # AES-256, AE-2 (no CRC; the HMAC authenticates)
 MAX_TOTAL = 64 << 30  # refuse to extract more than 64 GiB in all unless told otherwise
 MAX_RATIO = 1000  # refuse members that expand more than 1000:1 ...
 RATIO_FREE_BYTES = 8 << 20  # ... once they are over 8 MiB
@@ -151,15 +137,15 @@ class ArchiveWriter:
         self._tmp = self.dest.with_name(f".{self.dest.name}.{secrets.token_hex(6)}.part")
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._file = os.fdopen(fd, "wb")
-        self._sink = _ForwardSink(self._file)
-        self._zf = _ZipWriter(
+        self._sink = aeszip.ForwardSink(self._file)
+        self._zf = aeszip.ZipWriter(
             self._sink,
             "w",
             compression=pyzipper.ZIP_DEFLATED if self.level else pyzipper.ZIP_STORED,
             compresslevel=self.level or None,
             allowZip64=True,
             encryption=pyzipper.WZ_AES,
-            encryption_kwargs=AES_KWARGS,
+            encryption_kwargs=aeszip.AES_KWARGS,
         )
         self._zf.setpassword(self._password)
         return self
@@ -242,121 +228,6 @@ def _read_into(f, size: int = WRITE_CHUNK) -> Iterator[memoryview]:
         yield view[:n]
 
 
-class _AESEncrypter(AESZipEncrypter):
-    """pyzipper's WinZip AES encrypter, same format and keys, with the reader's faster backends.
-
-    As for ``_AESDecrypter``: hashlib's HMAC-SHA1 (OpenSSL) runs about 4x pycryptodome's here, and
-    AES-CTR into one reused buffer runs nearly twice as fast as returning a fresh one per call.
-    Only what ``AES_KWARGS`` sets is taken: AE-1's optional CRC rules are not used.
-    """
-
-    def __init__(self, pwd: bytes, nbits: int = 256, force_wz_aes_version: int | None = None):
-        # replaces pyzipper's: it would derive keys and build pycryptodome's HMAC only to discard them
-        if not pwd:
-            raise RuntimeError("WinZip AES encryption requires a password.")
-        self.aes_strength = {128: 1, 192: 2, 256: 3}[nbits]
-        self.force_wz_aes_version = force_wz_aes_version
-        self.conditionally_include_crc = self.min_bytes_to_include_crc = None
-        key_len = WZ_KEY_LENGTHS[self.aes_strength]
-        self.salt = secrets.token_bytes(WZ_SALT_LENGTHS[self.aes_strength])
-        keys = hashlib.pbkdf2_hmac("sha1", pwd, self.salt, 1000, 2 * key_len + 2)
-        self.encpwdverify = keys[2 * key_len :]
-        self.encrypter = AES.new(
-            keys[:key_len], AES.MODE_CTR, counter=Counter.new(nbits=128, little_endian=True)
-        )
-        self.hmac = hmac.new(keys[key_len : 2 * key_len], digestmod=hashlib.sha1)
-        self._out = bytearray()
-
-    def encrypt_view(self, data) -> memoryview:
-        """Encrypt into the reused buffer; the view is valid only until the next call."""
-        if len(self._out) < len(data):
-            self._out = bytearray(len(data))
-        view = memoryview(self._out)[: len(data)]
-        self.encrypter.encrypt(data, output=view)
-        self.hmac.update(view)  # the HMAC covers the encrypted bytes
-        return view
-
-    def encrypt(self, data) -> bytes:
-        # pyzipper's close() appends the HMAC to what this returns, so it must be a fresh object
-        return bytes(self.encrypt_view(data))
-
-    def flush(self) -> bytes:
-        return self.hmac.digest()[: self.hmac_size]
-
-
-class _WriteFile(_ZipWriteFile):
-    """pyzipper's member writer, with two costs per byte removed: the CRC-32 for AE-2 members (they
-    store CRC 0 in every header and descriptor; the HMAC authenticates instead), and a copy (the
-    data is encrypted into the encrypter's buffer and written from there). AE-1 keeps its CRC."""
-
-    def __init__(self, zf, zinfo, zip64, encrypter=None):
-        super().__init__(zf, zinfo, zip64, encrypter)
-        self._with_crc = getattr(zinfo, "wz_aes_version", None) != WZ_AES_V2
-
-    def write(self, data) -> int:
-        if self.closed:
-            raise ValueError("I/O operation on closed file.")
-        nbytes = len(data)
-        self._file_size += nbytes
-        if self._with_crc:
-            self._crc = zlib.crc32(data, self._crc)
-        if self._compressor:
-            data = self._compressor.compress(data)
-        if data:  # deflate often holds back a whole chunk: nothing to encrypt or write
-            data = self._encrypter.encrypt_view(data)
-            self._compress_size += len(data)
-            self._fileobj.write(data)
-        return nbytes
-
-
-class _ZipWriter(pyzipper.AESZipFile):
-    """pyzipper's writer with the encrypter and member writer above; every member is encrypted."""
-
-    zipwritefile_cls = _WriteFile
-
-    def get_encrypter(self) -> _AESEncrypter:
-        return _AESEncrypter(self.pwd, **self.encryption_kwargs)
-
-
-class _ForwardSink:
-    """Where pyzipper writes the archive: forward only, hashing every byte on its way to the file.
-
-    zipfile decides in ``ZipFile.__init__`` whether it may seek back: it calls ``tell()`` and then
-    ``seek()`` to that offset, and an OSError there (io.UnsupportedOperation is one) makes it write
-    data descriptors instead of patching headers. So ``tell`` works (zipfile needs offsets for the
-    central directory) and ``seek`` refuses; the hash then sees the bytes exactly as the file holds
-    them.
-    """
-
-    def __init__(self, fileobj):
-        self._fileobj = fileobj
-        self._sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data) -> int:
-        self._sha.update(data)
-        self._fileobj.write(data)  # a buffered file: writes all of it or raises
-        self.size += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def seek(self, *_args):
-        raise io.UnsupportedOperation(
-            "the archive is written forward only, so it can be hashed as it is written"
-        )
-
-    def seekable(self) -> bool:
-        return False
-
-    def flush(self) -> None:
-        self._fileobj.flush()
-
-    def hexdigest(self) -> str:
-        return self._sha.hexdigest()
-
-
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -371,30 +242,6 @@ def _fsync_dir(folder: Path) -> None:
 
 
 # --- reading ------------------------------------------------------------------------------------
-
-
-class _CountingDecompressor:
-    """Stands in for the decompressor pyzipper made for a member and counts what it produces.
-
-    pyzipper cuts a member's output at its declared size and drops the rest silently; counting the
-    decompressor's own output is how a member larger than it declares is noticed.
-    """
-
-    def __init__(self, inner):
-        self._inner = inner
-        self.produced = 0
-
-    def decompress(self, data, max_length=-1):
-        out = (
-            self._inner.decompress(data, max_length)
-            if max_length != -1
-            else self._inner.decompress(data)
-        )
-        self.produced += len(out)
-        return out
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
 
 
 def _aes_overhead(info) -> int:
@@ -412,61 +259,6 @@ def _check_declared_size(archive: Path, info) -> None:
                 "bytes "
                 f"but holds {held}; refusing it"
             )
-
-
-class _AESDecrypter(AESZipDecrypter):
-    """pyzipper's WinZip AES decrypter, same keys and checks, cheaper per byte.
-
-    Measured on 1 MiB chunks here: pycryptodome's HMAC-SHA1 runs at about 400 MB/s where hashlib's
-    (OpenSSL) runs at 1600, and AES-CTR returning a fresh buffer per call runs at half the speed of
-    decrypting into one reused buffer. Key derivation is the same PBKDF2-HMAC-SHA1, 1000 rounds.
-    """
-
-    def __init__(
-        self, zinfo, pwd, encryption_header
-    ):  # replaces pyzipper's: same keys, other backends
-        self.filename = zinfo.filename
-        key_len = WZ_KEY_LENGTHS[zinfo.wz_aes_strength]
-        salt_len = WZ_SALT_LENGTHS[zinfo.wz_aes_strength]
-        salt, verifier = encryption_header[:salt_len], encryption_header[salt_len:]
-        keys = hashlib.pbkdf2_hmac("sha1", pwd, salt, 1000, 2 * key_len + 2)
-        if not hmac.compare_digest(keys[2 * key_len :], verifier):
-            raise RuntimeError(f"Bad password for file {zinfo.filename!r}")
-        self.decypter = AES.new(
-            keys[:key_len], AES.MODE_CTR, counter=Counter.new(nbits=128, little_endian=True)
-        )
-        self.hmac = hmac.new(keys[key_len : 2 * key_len], digestmod=hashlib.sha1)
-        self._out = bytearray()
-
-    def decrypt(self, data):
-        self.hmac.update(data)  # the HMAC covers the encrypted bytes
-        if len(self._out) != len(data):
-            self._out = bytearray(len(data))
-        self.decypter.decrypt(data, output=self._out)
-        return bytes(self._out)
-
-    def check_hmac(self, hmac_check):
-        if not hmac.compare_digest(self.hmac.digest()[: self.hmac_size], hmac_check):
-            raise pyzipper.BadZipFile(f"Bad HMAC check for file {self.filename!r}")
-
-
-class _ExtFile(AESZipExtFile):
-    """pyzipper's member reader with the faster decrypter, and no CRC-32 run for AE-2 members:
-    AE-2 stores CRC 0 and pyzipper checks none for it (the HMAC authenticates instead), yet it would
-    compute one over every byte. A nonzero stored CRC is still computed and checked."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self._zinfo.wz_aes_version == WZ_AES_V2 and not self._expected_crc:
-            self._expected_crc = None
-
-    def setup_aeszipdecrypter(self):
-        super().setup_aeszipdecrypter()
-        return _AESDecrypter
-
-
-class _ZipReader(pyzipper.AESZipFile):
-    zipextfile_cls = _ExtFile
 
 
 class MemberReader(io.RawIOBase):
@@ -521,7 +313,7 @@ class MemberReader(io.RawIOBase):
     def _too_big(self) -> bool:
         """Whether the member's data goes on past its declared size."""
         dec = getattr(self._fp, "_decompressor", None)
-        if isinstance(dec, _CountingDecompressor):
+        if isinstance(dec, aeszip.CountingDecompressor):
             return dec.produced > self._info.file_size or not getattr(dec, "eof", True)
         return getattr(self._fp, "_compress_left", 0) > 0
 
@@ -601,7 +393,7 @@ class ArchiveReader:
 
     def _open(self) -> None:
         try:
-            self._zf = _ZipReader(self.path, "r")
+            self._zf = aeszip.ZipReader(self.path, "r")
         except FileNotFoundError:
             raise AirgapError(f"{self.path}: no such archive; check the path") from None
         except (IsADirectoryError, PermissionError) as exc:
@@ -657,7 +449,7 @@ class ArchiveReader:
         try:
             fp = self._zf.open(info, "r")
             if getattr(fp, "_decompressor", None) is not None:
-                fp._decompressor = _CountingDecompressor(fp._decompressor)
+                fp._decompressor = aeszip.CountingDecompressor(fp._decompressor)
         except RuntimeError as exc:
             if "password" in str(exc).lower():
                 raise PasswordError(
