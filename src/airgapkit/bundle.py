@@ -18,6 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from rich.console import Console
+from rich.table import Table
+
 from . import __version__, digest, engine, vault
 from .errors import AirgapError, IntegrityError
 
@@ -196,3 +199,51 @@ def deliver(archive: Path, archive_sha: str, hashes_dir: Path) -> Path:
     sums = hashes_dir / f"{archive.name}.sha256"
     digest.write_sums({archive.name: archive_sha}, sums)
     return sums
+
+
+# --- inspect -----------------------------------------------------------------------------------
+
+
+def print_manifest(manifest: Manifest) -> None:
+    out = Console()
+    app = manifest.app
+    out.print(
+        f"[bold]{manifest.kind} bundle[/bold] of {app['name']} {app['version']}, made "
+        f"{manifest.created} by {manifest.created_by}"
+    )
+    images = Table(title="Images")
+    for column in ("ref", "id", "repo tags", "layers", "size"):
+        images.add_column(column)
+    for image in manifest.images:
+        images.add_row(
+            image["ref"],
+            image["id"][:19],
+            ", ".join(image["repo_tags"]),
+            str(len(image["layers"])),
+            f"{(image.get('size') or 0) / 1e6:.1f} MB",
+        )
+    files = Table(title="Files")
+    for column in ("path", "size", "SHA-256"):
+        files.add_column(column)
+    for entry in manifest.files:
+        files.add_row(entry["path"], f"{entry['size']:,}", entry["sha256"])
+    out.print(images, files)
+    if manifest.gate:
+        print_gate_record(manifest.gate, out)
+
+
+def print_gate_record(record: dict, out: Console) -> None:
+    """The image rules as they stood when the bundle was made, and any risk a person accepted."""
+    rules = Table(title=f"Image rules for {record['image']} ({record['kind']} image)")
+    for column in ("rule", "result", "measured", "limit"):
+        rules.add_column(column)
+    for rule in record["rules"]:
+        rules.add_row(
+            rule["rule"], "PASS" if rule["passed"] else "FAIL", rule["measured"], rule["limit"]
+        )
+    out.print(rules)
+    if record.get("accepted_risk"):
+        out.print(
+            f"[yellow]risk accepted[/yellow] for {', '.join(record['failures'])}: "
+            f"{record['accepted_risk']}"
+        )

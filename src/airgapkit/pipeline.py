@@ -6,9 +6,6 @@ prints at the end what to carry and how.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import socket
 import tempfile
 import time
@@ -402,12 +399,6 @@ def restore(previous, name: str) -> None:
 # --- housekeeping ----------------------------------------------------------------------------------
 
 
-def copy_into(files: list[Path], folder: Path) -> list[Path]:
-    """Carry files into a folder (the demo's stand-in for media and second channels)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copy2(f, folder / f.name)) for f in files]
-
-
 def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
     """Say exactly what to carry, by which channel, and what to run on the other side."""
     table = Table(title="Carry these separately", show_lines=True)
@@ -475,121 +466,3 @@ def read_manifest(incoming: Incoming) -> bundle.Manifest:
         )
     with vault.ArchiveReader(incoming.archive, password) as reader:
         return bundle.read_manifest(reader, incoming.archive)
-
-
-def print_manifest(manifest: bundle.Manifest) -> None:
-    out = Console()
-    app = manifest.app
-    out.print(
-        f"[bold]{manifest.kind} bundle[/bold] of {app['name']} {app['version']}, made "
-        f"{manifest.created} by {manifest.created_by}"
-    )
-    images = Table(title="Images")
-    for column in ("ref", "id", "repo tags", "layers", "size"):
-        images.add_column(column)
-    for image in manifest.images:
-        images.add_row(
-            image["ref"],
-            image["id"][:19],
-            ", ".join(image["repo_tags"]),
-            str(len(image["layers"])),
-            f"{(image.get('size') or 0) / 1e6:.1f} MB",
-        )
-    files = Table(title="Files")
-    for column in ("path", "size", "SHA-256"):
-        files.add_column(column)
-    for entry in manifest.files:
-        files.add_row(entry["path"], f"{entry['size']:,}", entry["sha256"])
-    out.print(images, files)
-    if manifest.gate:
-        print_gate_record(manifest.gate, out)
-
-
-def print_gate_record(record: dict, out: Console) -> None:
-    """The image rules as they stood when the bundle was made, and any risk a person accepted."""
-    rules = Table(title=f"Image rules for {record['image']} ({record['kind']} image)")
-    for column in ("rule", "result", "measured", "limit"):
-        rules.add_column(column)
-    for rule in record["rules"]:
-        rules.add_row(
-            rule["rule"], "PASS" if rule["passed"] else "FAIL", rule["measured"], rule["limit"]
-        )
-    out.print(rules)
-    if record.get("accepted_risk"):
-        out.print(
-            f"[yellow]risk accepted[/yellow] for {', '.join(record['failures'])}: "
-            f"{record['accepted_risk']}"
-        )
-
-
-# --- the demo: three machines in three folders -----------------------------------------------------
-
-DEMO_SETTINGS = {"APP_ENV": "prod", "GREETING": "hello from .env.prod"}
-
-
-def write_demo_env(example: Path, dest: Path) -> None:
-    """prod's env file: the example's keys, with prod values for the ones /health shows."""
-    values = {**envfiles.read(example), **DEMO_SETTINGS}
-    text = "".join(f"{key}={json.dumps(value or '')}\n" for key, value in values.items())
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
-def demo(
-    client,
-    *,
-    app_dir: Path,
-    base_image: str,
-    workdir: Path,
-    port: int,
-    policy: dict,
-    dockerfile: Path,
-) -> str:
-    """Export, carry, release, carry, deploy; return what the deployed API answered on /health."""
-    sides = {side: workdir / side for side in ("connected", "airgapped", "prod")}
-    for side in sides.values():
-        shutil.rmtree(side, ignore_errors=True)
-    risk = "demo: no scanner report on this machine"
-    exported = export(
-        client,
-        app_dir=app_dir,
-        base_image=base_image,
-        build_dir=sides["connected"] / "build",
-        crossing=Crossing(side_places(sides["connected"])),
-        gate=Gate(policy, None, risk),
-    )
-    released = release(
-        client,
-        incoming=carry(exported, sides["airgapped"] / "inbox"),
-        dockerfile=dockerfile,
-        variant="inside",
-        ports=f"{port}:8080",
-        health_path="/health",
-        health_timeout=60,
-        crossing=Crossing(side_places(sides["airgapped"])),
-        gate=Gate(policy, None, risk),
-    )
-    prod = sides["prod"]
-    prod.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(app_dir / ".env.example", prod / ".env.example")
-    write_demo_env(prod / ".env.example", prod / ".env.prod")
-    target = Target(
-        "prod", {"prod": ".env.prod"}, prod / ".env.example", prod, f"{port}:8080", "/health", 60
-    )
-    deploy(client, incoming=carry(released, prod / "inbox"), target=target)
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:  # noqa: S310
-        body = answer.read().decode()
-    Console().print(f"http://127.0.0.1:{port}/health answered: {body}")
-    return body
-
-
-def side_places(side: Path) -> Places:
-    return Places(side / "media", side / "second-channel", side / "third-channel")
-
-
-def carry(delivery: bundle.Delivery, inbox: Path) -> Incoming:
-    """What a person carries across: the archive, its hash and its password, into the next machine."""
-    archive, sums = copy_into([delivery.archive, delivery.sums], inbox)
-    password = copy_into([delivery.password], inbox / "password")[0] if delivery.password else None
-    return Incoming(archive, sums, password)

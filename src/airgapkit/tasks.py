@@ -14,7 +14,9 @@ from invoke import Collection, Exit
 from invoke import task as invoke_task
 
 from . import buildcontext, digest, engine, npm, passwords, pipeline, policy, vault
+from .bundle import print_manifest
 from .config import DEFAULTS
+from .demo import round_trip
 from .errors import AirgapError
 
 
@@ -527,7 +529,7 @@ def debug_shell(c, env="prod", image="", name=""):
 @task(help={**INCOMING_HELP, "sums": "Verify the archive against this SHA-256 file first."})
 def inspect(c, bundle, password_file="", sums=""):
     """Print a bundle's manifest as tables, extracting nothing else."""
-    pipeline.print_manifest(pipeline.read_manifest(incoming(bundle, sums, password_file)))
+    print_manifest(pipeline.read_manifest(incoming(bundle, sums, password_file)))
 
 
 @task(
@@ -540,7 +542,7 @@ def inspect(c, bundle, password_file="", sums=""):
 def demo(c, base_image="", workdir=".demo", port=8080):
     """The whole round trip on this machine: connected, air-gapped dev and prod in three folders."""
     cfg = settings(c)
-    pipeline.demo(
+    round_trip(
         client(c),
         app_dir=Path(cfg.app).resolve(),
         base_image=base_image or cfg.base_image,
