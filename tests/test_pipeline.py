@@ -118,6 +118,8 @@ def round_trip(docker_client, registry, app_copy, machines):
             str(password),
             "--accept-risk",
             RISK,
+            "--smoke-env",
+            str(app_copy / ".env.example"),
         )
         released = carried(machines["airgapped"], "release", app_name)
         archive, sums, password = carry(released, machines["prod"] / "inbox")

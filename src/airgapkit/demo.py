@@ -57,9 +57,7 @@ def round_trip(
         incoming=carry(exported, sides["airgapped"] / "inbox"),
         dockerfile=dockerfile,
         variant="inside",
-        ports=f"{port}:8080",
-        health_path="/health",
-        health_timeout=60,
+        smoke=pipeline.Smoke(ports=f"{port}:8080"),
         crossing=pipeline.Crossing(side_places(sides["airgapped"])),
         gate=pipeline.Gate(policy, None, risk),
     )

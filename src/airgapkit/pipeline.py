@@ -175,9 +175,7 @@ def release(
     incoming: Incoming,
     dockerfile: Path,
     variant: str,
-    ports: str,
-    health_path: str,
-    health_timeout: int,
+    smoke: Smoke,
     crossing: Crossing,
     gate: Gate,
     no_cache: bool = False,
@@ -195,11 +193,11 @@ def release(
             work_dir=work,
             variant=variant,
             base_image=base_image,
-            port=container_port(ports),
+            port=container_port(smoke.ports),
             no_cache=no_cache,
             offline=True,
         )
-        smoke_test(client, ref, ports=ports, health_path=health_path, timeout=health_timeout)
+        smoke_test(client, ref, smoke)
         verdict = policy.gate(
             client, ref, kind="app", report=report, limits=gate.limits, accept_risk=gate.accept_risk
         )
@@ -303,21 +301,33 @@ def wait_healthy(container, url: str, timeout: int) -> None:
     )
 
 
-def smoke_test(client, ref: str, *, ports: str, health_path: str, timeout: int) -> None:
+@dataclass
+class Smoke:
+    """How a built image is tried before it is bundled: its port, health path and settings."""
+
+    ports: str = "8080:8080"
+    health_path: str = "/health"
+    timeout: int = 60
+    env_file: Path | None = None  # settings the app needs to start (placeholders are fine)
+
+
+def smoke_test(client, ref: str, smoke: Smoke) -> None:
     """Start the image on a free loopback port, wait for its health path, then remove it."""
     port = free_port()
     name = f"{engine.default_container_name(ref)}-smoke-{port}"
-    console.print(f"smoke test: {ref} on 127.0.0.1:{port}{health_path}")
+    url = f"http://127.0.0.1:{port}{smoke.health_path}"
+    console.print(f"smoke test: {ref} at {url}")
     container = engine.run(
         client,
         ref,
         name=name,
-        ports=f"127.0.0.1:{port}:{container_port(ports)}",
+        ports=f"127.0.0.1:{port}:{container_port(smoke.ports)}",
+        env=envfiles.load(smoke.env_file) if smoke.env_file else None,
         detach=True,
         remove=False,
     )
     try:
-        wait_healthy(container, f"http://127.0.0.1:{port}{health_path}", timeout)
+        wait_healthy(container, url, smoke.timeout)
     finally:
         container.remove(force=True)
     console.print(f"smoke test passed: {ref}")

@@ -442,6 +442,7 @@ def export(
         "variant": "inside: npm installs the .tgz in the image; host: the .tgz is unpacked here, no npm.",
         "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile, or airgap.Dockerfile for host).",
         "no_cache": "Build every layer again.",
+        "smoke_env": "Env file the smoke test starts the image with (placeholders will do).",
         **CROSSING_HELP,
     }
 )
@@ -453,6 +454,7 @@ def release(
     variant="inside",
     dockerfile="",
     no_cache=False,
+    smoke_env="",
     report="",
     accept_risk="",
     new_password_file="",
@@ -472,9 +474,9 @@ def release(
         ),
         variant=variant,
         no_cache=no_cache,
-        ports=cfg.ports,
-        health_path=cfg.health_path,
-        health_timeout=cfg.health_timeout,
+        smoke=pipeline.Smoke(
+            cfg.ports, cfg.health_path, cfg.health_timeout, Path(smoke_env) if smoke_env else None
+        ),
         gate=gate(c, report, accept_risk),
         crossing=crossing(c, where, new_password_file, allow_weak_password, level),
     )
