@@ -89,19 +89,6 @@ def test_parse_build_args_never_echoes_a_value():
     assert "s3cr3t" not in str(caught.value)
 
 
-def test_read_env_file(tmp_path, monkeypatch):
-    env = tmp_path / ".env"
-    env.write_text("# comment\nDB_USER=app\nDB_PASSWORD='p w#1'\nFROM_HOST\n")
-    monkeypatch.setenv("FROM_HOST", "inherited")
-    assert engine.read_env_file(env) == {
-        "DB_USER": "app",
-        "DB_PASSWORD": "p w#1",
-        "FROM_HOST": "inherited",
-    }
-    with pytest.raises(AirgapError, match="env file .*missing.env does not exist"):
-        engine.read_env_file(tmp_path / "missing.env")
-
-
 def test_connect_refuses_unreachable_engine(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
     with pytest.raises(EngineUnavailable, match="unix:///nonexistent.sock.*start the engine"):

@@ -21,7 +21,6 @@ import docker
 import requests
 from docker.models.containers import Container
 from docker.models.images import Image
-from dotenv import dotenv_values
 from rich.console import Console
 from rich.filesize import decimal as human_size
 from rich.progress import (
@@ -499,22 +498,6 @@ def parse_ports(ports: str) -> dict[str, int | tuple[str, int]]:
     return bindings
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """The variables of an env file (python-dotenv); values are passed on, never printed."""
-    path = Path(path)
-    if not path.is_file():
-        raise AirgapError(
-            f"env file {path} does not exist; create it (see .env.example) or pass --env-file"
-        )
-    env: dict[str, str] = {}
-    for key, value in dotenv_values(path).items():
-        if value is None:  # a bare NAME takes the host's value, as docker run --env-file does
-            value = os.environ.get(key)
-        if value is not None:
-            env[key] = value
-    return env
-
-
 def _container_exists(client: docker.DockerClient, name: str) -> bool:
     try:
         client.containers.get(name)
@@ -542,19 +525,21 @@ def run(
     *,
     name: str,
     ports: str = "8080:8080",
-    env_file: Path | None = None,
     env: dict | None = None,
     detach: bool = False,
     remove: bool = True,
 ) -> Container:
-    """``docker run --name NAME --rm -p HOST:CONTAINER --env-file FILE IMAGE``, never pulling."""
+    """``docker run --name NAME --rm -p HOST:CONTAINER --env-file FILE IMAGE``, never pulling.
+
+    ``env`` is the env file's content (``envfiles.load``); its values are passed on, never printed.
+    """
     require_image(client, validate_ref(ref))  # containers.run would pull a missing image on its own
     bindings = parse_ports(ports)
     if not CONTAINER_NAME.match(name or ""):
         raise AirgapError(
             f"container name {name!r} is invalid; use letters, digits, '_', '.' or '-'"
         )
-    environment = {**(read_env_file(env_file) if env_file else {}), **(env or {})}
+    environment = dict(env or {})
     with _engine_errors(f"create container {name}"):
         if _container_exists(client, name):
             raise AirgapError(

@@ -132,7 +132,9 @@ def _parse(env_file: Path) -> tuple[dict[str, str | None], dict[str, int]]:
         # utf-8-sig: an editor's byte-order mark would otherwise become part of the first key.
         text = env_file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise EnvFileError(f"{env_file} does not exist; create it or check the path") from None
+        raise EnvFileError(
+            f"env file {env_file} does not exist; create it (see .env.example) or check the path"
+        ) from None
     except IsADirectoryError:
         raise EnvFileError(f"{env_file} is a folder, not an env file; check the path") from None
     except PermissionError:

@@ -13,7 +13,7 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from . import buildcontext, digest, engine, npm, passwords, pipeline, policy, vault
+from . import buildcontext, digest, engine, envfiles, npm, passwords, pipeline, policy, vault
 from .bundle import print_manifest
 from .config import DEFAULTS
 from .demo import round_trip
@@ -181,7 +181,7 @@ def run(c, image="", name="", ports="", env_file="", detach=False):
         ref,
         name=name or engine.default_container_name(ref),
         ports=ports or settings(c).ports,
-        env_file=Path(env_file) if env_file else None,
+        env=envfiles.load(Path(env_file)) if env_file else None,
         detach=detach,
     )
 
