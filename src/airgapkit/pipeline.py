@@ -16,7 +16,6 @@ from pathlib import Path
 
 import docker.errors
 from rich.console import Console
-from rich.table import Table
 
 from . import buildcontext, bundle, digest, engine, envfiles, npm, passwords, policy, vault
 from .errors import AirgapError
@@ -411,22 +410,7 @@ def restore(previous, name: str) -> None:
 
 def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
     """Say exactly what to carry, by which channel, and what to run on the other side."""
-    table = Table(title="Carry these separately", show_lines=True)
-    for column in ("what", "file", "how"):
-        table.add_column(column)
-    table.add_row("archive", str(delivery.archive), "on the transfer media")
-    table.add_row("SHA-256", str(delivery.sums), "by a second channel, never with the archive")
-    if delivery.password:
-        table.add_row(
-            "password",
-            str(delivery.password),
-            "by a third channel (in person, phone); delete it here once delivered",
-        )
-    else:
-        table.add_row(
-            "password", "(the one you gave)", "by a third channel, never with the archive"
-        )
-    Console().print(table)
+    vault.print_channels(delivery.archive, delivery.sums, delivery.password)
     password = f"--password-file {delivery.password.name}" if delivery.password else ""
     Console().print(
         f"On the other side: inv {next_task} {delivery.archive.name} {flags} "

@@ -835,23 +835,24 @@ def iter_member(reader: ArchiveReader, name: str, chunk: int = CHUNK) -> Iterato
             yield data
 
 
-def print_crossing(crossing: Crossing) -> None:
-    """Say what was made and which channel each thing takes."""
+def print_channels(archive: Path, sums: Path, password_file: Path | None) -> None:
+    """Say which channel each of the three things takes: media, second channel, third channel."""
     from rich.table import Table
 
-    table = Table(box=None, header_style="bold")
+    table = Table(title="Carry these separately", header_style="bold")
     for col in ("What", "Where", "Carry it"):
         table.add_column(col, overflow="fold")
-    table.add_row("archive (AES-256)", str(crossing.archive), "on the transfer media")
-    table.add_row("SHA256SUMS", str(crossing.sums), "by a second, separate channel")
-    if crossing.password_file:
-        table.add_row(
-            "password (mode 0600)",
-            str(crossing.password_file),
-            "by a third channel; never with the archive",
-        )
-    else:
-        table.add_row("password", "(given by you)", "by a third channel; never with the archive")
-    console = digest.console()
-    console.print(table)
-    console.print(f"SHA256 {crossing.archive_sha256.upper()}  {crossing.archive.name}")
+    table.add_row("archive (AES-256)", str(archive), "on the transfer media")
+    table.add_row("SHA-256", str(sums), "by a second channel, never with the archive")
+    table.add_row(
+        "password (mode 0600)" if password_file else "password",
+        str(password_file) if password_file else "(the one you gave)",
+        "by a third channel (in person, by phone); delete it here once delivered",
+    )
+    digest.console().print(table)
+
+
+def print_crossing(crossing: Crossing) -> None:
+    """Say what was made and which channel each thing takes."""
+    print_channels(crossing.archive, crossing.sums, crossing.password_file)
+    digest.console().print(f"SHA256 {crossing.archive_sha256.upper()}  {crossing.archive.name}")
