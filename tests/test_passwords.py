@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from terminal import converse
 
 from airgapkit import passwords
 from airgapkit.errors import AirgapError, PasswordError
+from conftest import REPO_ROOT
 
 STRONG = "vX7#qLp2!Rt9@wZe4$Nb"
 
@@ -69,15 +73,6 @@ def test_no_tty_and_nothing_given_says_how_to_give_one():
     assert "AIRGAPKIT_PASSWORD" in result.stderr and "--password-file" in result.stderr
 
 
-def test_prompt_asked_twice_when_confirming(monkeypatch):
-    answers = iter([STRONG, STRONG + "typo"])
-    monkeypatch.setattr(passwords.getpass, "getpass", lambda prompt: next(answers))
-    monkeypatch.setattr(passwords.sys.stdin, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(passwords.sys.stderr, "isatty", lambda: True, raising=False)
-    with pytest.raises(PasswordError, match="differ"):
-        passwords.resolve(password_file=None, confirm=True, allow_weak=True)
-
-
 @pytest.mark.parametrize(
     "weak", ["letmein99", "Summer2024!", "correcthorse", "a" * 40, "abcabcabcabcabcabcabc"]
 )
@@ -134,3 +129,47 @@ def test_password_file_inside_archive_folder_refused(tmp_path):
     with pytest.raises(AirgapError, match="travels separately"):
         passwords.refuse_inside(tmp_path / "dist" / "pw", tmp_path / "dist")
     passwords.refuse_inside(tmp_path / "elsewhere" / "pw", tmp_path / "dist")
+
+
+def archive_on_a_terminal(tmp_path: Path, first: str, second: str) -> tuple[int, str, Path]:
+    """``inv archive`` with no password given: it asks on the terminal, twice."""
+    (tmp_path / "data.bin").write_bytes(os.urandom(4096))
+    argv = [
+        shutil.which("inv"),
+        "--search-root",
+        str(REPO_ROOT),
+        "archive",
+        "--files",
+        "data.bin",
+        "--output",
+        "media/data.zip",
+        "--sums",
+        "hashes/SHA256SUMS",
+    ]
+    status, output = converse(
+        argv,
+        tmp_path,
+        [
+            (b"Archive password:", first.encode() + b"\n"),
+            (b"Same password again:", second.encode() + b"\n"),
+        ],
+    )
+    return status, output, tmp_path / "media" / "data.zip"
+
+
+def test_a_password_typed_twice_at_the_prompt_protects_the_archive(tmp_path, monkeypatch):
+    monkeypatch.delenv(passwords.ENV_VAR, raising=False)
+    status, output, archive = archive_on_a_terminal(tmp_path, STRONG, STRONG)
+    assert status == 0, output
+    assert STRONG not in output  # getpass does not echo it
+    opened = subprocess.run(
+        ["7z", "t", f"-p{STRONG}", str(archive)], capture_output=True, text=True
+    )
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+
+
+def test_two_different_answers_at_the_prompt_make_no_archive(tmp_path, monkeypatch):
+    monkeypatch.delenv(passwords.ENV_VAR, raising=False)
+    status, output, archive = archive_on_a_terminal(tmp_path, STRONG, STRONG + "typo")
+    assert status != 0 and "the two passwords differ" in output and "Traceback" not in output
+    assert not archive.exists()
