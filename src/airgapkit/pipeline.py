@@ -412,7 +412,7 @@ def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -
     """Say exactly what to carry, by which channel, and what to run on the other side."""
     vault.print_channels(delivery.archive, delivery.sums, delivery.password)
     password = f"--password-file {delivery.password.name}" if delivery.password else ""
-    Console().print(
+    Console(soft_wrap=True).print(  # one line, to copy whole
         f"On the other side: inv {next_task} {delivery.archive.name} {flags} "
         f"--sums {delivery.sums.name} {password}".replace("  ", " ").rstrip()
     )
