@@ -13,7 +13,7 @@ import pytest
 from airgapkit import pipeline
 from conftest import REPO_ROOT
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 
 @pytest.fixture

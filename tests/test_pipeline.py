@@ -22,7 +22,7 @@ from terminal import in_pty
 from airgapkit import bundle, engine, pipeline
 from conftest import EXAMPLE_APP, REPO_ROOT
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 RISK = "test machine: no scanner report"
 
 
