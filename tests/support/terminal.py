@@ -11,30 +11,7 @@ from pathlib import Path
 
 def in_pty(argv: list[str], cwd: Path, send: bytes, seconds: float = 60) -> tuple[int, str]:
     """Run argv on a new pseudo-terminal, type ``send`` once it prints; (status, output)."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: its stdin, stdout and stderr are the terminal
-        os.chdir(cwd)
-        os.execv(argv[0], argv)  # noqa: S606 - argv is ours, no shell wanted
-    output, sent, deadline = b"", False, time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            if not sent and output:  # the shell's prompt appeared
-                time.sleep(0.3)
-                os.write(fd, send)
-                sent = True
-    finally:
-        os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+    return converse(argv, cwd, [(b"", send)], seconds)
 
 
 def converse(
@@ -42,7 +19,8 @@ def converse(
 ) -> tuple[int, str]:
     """Run argv on a pseudo-terminal; each time it prints a prompt, type that prompt's answer.
 
-    ``answers`` pairs a prompt's text with what to type after it, in the order they are asked.
+    ``answers`` pairs a prompt's text with what to type after it, in the order they are asked;
+    an empty prompt means: as soon as the program has printed anything.
     """
     pid, fd = pty.fork()
     if pid == 0:
@@ -61,7 +39,7 @@ def converse(
                 if not chunk:
                     break
                 output += chunk
-            if pending and pending[0][0] in output[seen:]:
+            if pending and output and pending[0][0] in output[seen:]:  # it has printed
                 seen = output.index(pending[0][0], seen) + len(pending[0][0])
                 os.write(fd, pending.pop(0)[1])
     finally:
