@@ -27,7 +27,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from . import npm
+from . import npm, vault
 from .errors import AirgapError, UnsafeArchive
 
 VARIANTS = ("inside", "host")
@@ -135,27 +135,19 @@ def _check_tgz_path(tgz: Path) -> Path:
 def _member_path(member: tarfile.TarInfo, tgz: Path) -> str | None:
     """The member's path inside ``package/`` (normalised), None for the folder itself.
 
-    Absolute paths, ``..`` and members outside ``package/`` are refused.
+    Absolute paths, drive letters and ``..`` are refused by the same rule as zip members; so are
+    members outside ``package/``.
     """
-    name = member.name.replace("\\", "/")
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise UnsafeArchive(
-            f"{tgz}: member {member.name!r} has an absolute path; refusing to "
-            "extract it (make the .tgz again with npm pack)"
-        )
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeArchive(
-            f"{tgz}: member {member.name!r} climbs out with '..'; refusing to "
-            "extract it (make the .tgz again with npm pack)"
-        )
-    if not parts or parts[0] != "package":
+    try:
+        parts = vault.safe_member_name(member.name).rstrip("/").split("/")
+    except UnsafeArchive as exc:
+        raise UnsafeArchive(f"{tgz}: {exc}; make the .tgz again with npm pack") from None
+    if parts[0] != "package":
         raise UnsafeArchive(
             f"{tgz}: member {member.name!r} lies outside package/; not a file "
             "made by npm pack, refusing it"
         )
-    rel = "/".join(parts[1:])
-    return rel or None
+    return "/".join(parts[1:]) or None
 
 
 def _check_link(member: tarfile.TarInfo, rel: str, tgz: Path) -> None:
