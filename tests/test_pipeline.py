@@ -82,6 +82,19 @@ def export_flags(app: Path, base: str) -> list[str]:
     return ["export", "--app", str(app), "--base-image", base, "--accept-risk", RISK]
 
 
+def release_flags(archive: Path, sums: Path, password: Path) -> list[str]:
+    return [
+        "release",
+        str(archive),
+        "--sums",
+        str(sums),
+        "--password-file",
+        str(password),
+        "--accept-risk",
+        RISK,
+    ]
+
+
 def carried(side: Path, kind: str, app_name: str) -> tuple[Path, Path, Path]:
     name = f"{app_name}-1.0.0-{kind}.zip"
     return (
@@ -108,19 +121,8 @@ def round_trip(docker_client, registry, app_copy, machines):
         inv(machines["connected"], *export_flags(app_copy, base))
         exported = carried(machines["connected"], "base", app_name)
         archive, sums, password = carry(exported, machines["airgapped"] / "inbox")
-        inv(
-            machines["airgapped"],
-            "release",
-            str(archive),
-            "--sums",
-            str(sums),
-            "--password-file",
-            str(password),
-            "--accept-risk",
-            RISK,
-            "--smoke-env",
-            str(app_copy / ".env.example"),
-        )
+        release = release_flags(archive, sums, password)
+        inv(machines["airgapped"], *release, "--smoke-env", str(app_copy / ".env.example"))
         released = carried(machines["airgapped"], "release", app_name)
         archive, sums, password = carry(released, machines["prod"] / "inbox")
         shutil.copy2(app_copy / ".env.example", machines["prod"] / ".env.example")
@@ -292,17 +294,7 @@ def test_running_the_round_trip_again_gives_the_same_result(
     before = state(docker_client, round_trip["app_name"], *machines.values())
     inv(machines["connected"], *export_flags(app_copy, round_trip["base"]))
     archive, sums, password = carry(round_trip["exported"], machines["airgapped"] / "inbox")
-    inv(
-        machines["airgapped"],
-        "release",
-        str(archive),
-        "--sums",
-        str(sums),
-        "--password-file",
-        str(password),
-        "--accept-risk",
-        RISK,
-    )
+    inv(machines["airgapped"], *release_flags(archive, sums, password))
     carry(round_trip["released"], machines["prod"] / "inbox")
     inv(machines["prod"], *round_trip["deploy"])
     assert state(docker_client, round_trip["app_name"], *machines.values()) == before
