@@ -28,7 +28,7 @@ LIMIT_MB = 100
 CHILD_ARCHIVE = """
 import os, sys
 from pathlib import Path
-from airgapkit import vault
+from airgapkit.crossing import archive as vault
 with vault.ArchiveWriter(Path(sys.argv[2]), os.environ["AIRGAPKIT_PASSWORD"], level=int(sys.argv[3]),
                          progress=False) as w:
     w.add_file(Path(sys.argv[1]), Path(sys.argv[1]).name)
@@ -36,7 +36,7 @@ with vault.ArchiveWriter(Path(sys.argv[2]), os.environ["AIRGAPKIT_PASSWORD"], le
 CHILD_EXTRACT = """
 import os, sys
 from pathlib import Path
-from airgapkit import vault
+from airgapkit.crossing import archive as vault
 with vault.ArchiveReader(Path(sys.argv[1]), os.environ["AIRGAPKIT_PASSWORD"]) as r:
     r.extract_all(Path(sys.argv[2]))
 """

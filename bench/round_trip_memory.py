@@ -31,7 +31,7 @@ import docker
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from save_load_memory import REPO_ROOT, build_big_image, node_standin  # noqa: E402
 
-from airgapkit import engine  # noqa: E402
+from airgapkit.engine import images as engine  # noqa: E402
 
 LIMIT_MB = 100
 RISK = "bench: a 1.5 GB base image on purpose"

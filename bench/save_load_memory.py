@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
 
 import node_standin  # noqa: E402
 
-from airgapkit import engine  # noqa: E402
+from airgapkit.engine import images as engine  # noqa: E402
 
 LIMIT_MB = 100  # the task's peak memory must stay under this, whatever the image size
 

@@ -149,7 +149,7 @@ def http_image(docker_client, base_image, tmp_path_factory):
     """A small image of its own (own id, removed at the end) whose CMD serves $GREETING on 8080."""
     import json
 
-    from airgapkit import engine
+    from airgapkit.engine import images as engine
 
     context = tmp_path_factory.mktemp("http-image")
     (context / "Dockerfile").write_text(

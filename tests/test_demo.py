@@ -10,7 +10,7 @@ import urllib.request
 import docker
 import pytest
 
-from airgapkit import pipeline
+from airgapkit.flows import pipeline
 from conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from airgapkit import digest
+from airgapkit.crossing import digest
 from airgapkit.errors import AirgapError, IntegrityError
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from airgapkit import buildcontext, engine, npm
+from airgapkit.app import buildcontext, envfiles, npm
+from airgapkit.engine import images as engine
 from airgapkit.errors import AirgapError
 
 pytestmark = pytest.mark.docker
@@ -82,7 +83,9 @@ class Built:
             context, name, args = buildcontext.stage(
                 self.tgz, dockerfile, work / "contexts", variant=variant, base_image=base_image
             )
-            assert not any(npm.is_env_file(p.name) for p in context.rglob("*")), "stage drops them"
+            assert not any(envfiles.is_env_file(p.name) for p in context.rglob("*")), (
+                "stage drops them"
+            )
             for rel, data in ENV_FILES.items():  # a hand-made context: the ignore file must hold
                 path = context / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,7 +244,7 @@ def test_no_env_file_in_any_layer(docker_client, example, variant):
     for layer, path, reader in image_files(docker_client, example.refs[variant]):
         name = path.rstrip("/").rsplit("/", 1)[-1]
         layers.add(layer)
-        assert not npm.is_env_file(path), f"{path} in {layer}"
+        assert not envfiles.is_env_file(path), f"{path} in {layer}"
         assert name not in (".npmrc", "Dockerfile", "airgap.Dockerfile", ".dockerignore"), path
         assert not name.endswith(".tgz"), f"{path} in {layer}: the .tgz must not ship"
         seen_app = seen_app or path == "app/app.js"

@@ -9,7 +9,7 @@ import tarfile
 import docker
 import pytest
 
-from airgapkit import engine
+from airgapkit.engine import images as engine
 from airgapkit.errors import AirgapError, EngineUnavailable, ImageMissing
 
 # --- references, names, ports, build arguments (no engine) ----------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from airgapkit import envfiles
+from airgapkit.app import envfiles
 from airgapkit.config import DEFAULTS
 from airgapkit.errors import AirgapError
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from airgapkit import buildcontext, npm
+from airgapkit.app import buildcontext, envfiles, npm
 from airgapkit.errors import AirgapError, UnsafeArchive
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -297,10 +297,10 @@ def test_check_tgz_rejects_a_non_package(tmp_path):
 
 def test_env_files_are_recognised():
     for name in (".env", ".env.prod", "prod.env", ".production.env", "sub/.env.local"):
-        assert npm.is_env_file(name), name
+        assert envfiles.is_env_file(name), name
     for name in ("env.js", "environment.json", ".envrc-notes/readme.md", "src/dotenv.js"):
-        assert not npm.is_env_file(name), name
-    assert npm.is_env_template(".env.example") and not npm.is_env_template(".env.prod")
+        assert not envfiles.is_env_file(name), name
+    assert envfiles.is_env_template(".env.example") and not envfiles.is_env_template(".env.prod")
 
 
 # --- safe extraction of a .tgz (buildcontext) -----------------------------------------------------

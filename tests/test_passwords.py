@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from terminal import converse
 
-from airgapkit import passwords
+from airgapkit.crossing import passwords
 from airgapkit.errors import AirgapError, PasswordError
 from conftest import REPO_ROOT
 
@@ -58,7 +58,7 @@ def test_bad_password_files(tmp_path):
 
 def test_no_tty_and_nothing_given_says_how_to_give_one():
     code = (
-        "from airgapkit import passwords\n"
+        "from airgapkit.crossing import passwords\n"
         "passwords.resolve(password_file=None, confirm=True, allow_weak=False)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != passwords.ENV_VAR}

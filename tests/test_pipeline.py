@@ -19,7 +19,9 @@ import docker
 import pytest
 from terminal import in_pty
 
-from airgapkit import bundle, engine, pipeline
+from airgapkit.crossing import bundle
+from airgapkit.engine import images as engine
+from airgapkit.flows import pipeline
 from conftest import EXAMPLE_APP, REPO_ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]

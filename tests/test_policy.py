@@ -20,8 +20,8 @@ import docker
 import pytest
 from rich.console import Console
 
-from airgapkit import policy
 from airgapkit.errors import ImageMissing, PolicyViolation
+from airgapkit.gate import policy
 
 pytestmark = pytest.mark.docker
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from airgapkit import scanreports
 from airgapkit.errors import AirgapError, ScanReportError
+from airgapkit.gate import scanreports
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scanners"
 TRIVY = FIXTURES / "trivy-node20.json"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from airgapkit import digest
+from airgapkit.crossing import digest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PW = "Hq4!zR8#mW2$kT6@vN9x"

@@ -20,7 +20,7 @@ import docker
 import pytest
 from terminal import in_pty
 
-from airgapkit import buildcontext
+from airgapkit.app import buildcontext
 from conftest import REPO_ROOT
 
 pytestmark = pytest.mark.docker
@@ -88,7 +88,7 @@ def wait_until(condition, seconds: float = 20) -> bool:
 @pytest.fixture
 def own_image(docker_client, base_image, unique_name, cleanup_images, tmp_path_factory):
     """An image with an id of its own (so removing it really removes it), tagged for this test."""
-    from airgapkit import engine
+    from airgapkit.engine import images as engine
 
     context = tmp_path_factory.mktemp("own-image")
     (context / "Dockerfile").write_text(f"FROM {base_image}\nRUN echo {uuid.uuid4().hex} > /mark\n")
@@ -215,7 +215,7 @@ def test_save_interrupted_deletes_the_partial_tar(base_image, tmp_path):
 
 
 def test_load_refuses_a_mismatching_hash_and_loads_nothing(docker_client, own_image, tmp_path):
-    from airgapkit import engine
+    from airgapkit.engine import images as engine
 
     client = engine.connect(timeout=600)
     tar = engine.save(client, [own_image], tmp_path / "app.tar")
@@ -228,7 +228,7 @@ def test_load_refuses_a_mismatching_hash_and_loads_nothing(docker_client, own_im
 
 
 def test_load_without_hashes_refuses_then_loads_with_no_verify(docker_client, own_image, tmp_path):
-    from airgapkit import engine
+    from airgapkit.engine import images as engine
 
     client = engine.connect(timeout=600)
     tar = engine.save(client, [own_image], tmp_path / "app.tar")

@@ -17,7 +17,9 @@ import pytest
 import pyzipper
 from pyzipper.zipfile_aes import AESZipInfo
 
-from airgapkit import aeszip, digest, vault
+from airgapkit.crossing import archive as vault
+from airgapkit.crossing import digest
+from airgapkit.crossing import zipaes as aeszip
 from airgapkit.errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
 
 PW = "Tq8#vLx2!mZr5@kWp9$e"
@@ -235,7 +237,7 @@ def test_create_takes_the_hash_written_not_a_second_read(tmp_path, payload, monk
 
 
 def test_bundle_create_returns_the_hash_written(tmp_path, monkeypatch):
-    from airgapkit import bundle
+    from airgapkit.crossing import bundle
 
     (tmp_path / "app.tgz").write_bytes(os.urandom(50_000))
     monkeypatch.setattr(digest, "sha256_file", lambda *_a, **_k: pytest.fail("second read"))
@@ -470,7 +472,7 @@ def test_interrupted_extraction_leaves_no_final_name(tmp_path):
         w.add_stream("big.bin", (os.urandom(1 << 20) for _ in range(160)))
     dest = tmp_path / "dest"
     code = (
-        "import sys; from pathlib import Path; from airgapkit import vault\n"
+        "import sys; from pathlib import Path; from airgapkit.crossing import archive as vault\n"
         "with vault.ArchiveReader(Path(sys.argv[1]), sys.argv[3]) as r:\n"
         "    r.extract_all(Path(sys.argv[2]))\n"
     )

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import bundle, envfiles, pipeline
+from .app import envfiles
+from .crossing import bundle
+from .flows import pipeline
 
 DEMO_SETTINGS = {"APP_ENV": "prod", "GREETING": "hello from .env.prod"}
 

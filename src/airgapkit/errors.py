@@ -2,7 +2,27 @@
 
 Every message is one line that names the thing (file, image, value) and says what to do.
 The task layer turns an AirgapError into ``invoke.Exit`` once, so users never see a traceback.
+Errors keep their cause (``raise ... from exc``): with ``AIRGAPKIT_DEBUG=1`` (or Invoke's
+``--debug``) the task layer prints the whole chain before the one line.
 """
+
+import logging
+import os
+import traceback
+
+DEBUG_VAR = "AIRGAPKIT_DEBUG"
+
+
+def debug_enabled() -> bool:
+    """Whether the user asked for the full chain of causes behind a one-line error."""
+    if os.environ.get(DEBUG_VAR, "").strip().lower() not in ("", "0", "false", "no"):
+        return True
+    return logging.getLogger("invoke").isEnabledFor(logging.DEBUG)  # inv --debug
+
+
+def chain(exc: BaseException) -> str:
+    """The exception with every cause before it, as Python prints them."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 class AirgapError(Exception):

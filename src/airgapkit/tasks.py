@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import functools
 import shlex
+import sys
 from pathlib import Path
 
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from . import buildcontext, digest, engine, envfiles, npm, passwords, pipeline, policy, vault
-from .bundle import print_manifest
+from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
+from .crossing import archive as vault
+from .crossing import digest, passwords
+from .crossing.bundle import print_manifest
 from .demo import round_trip
-from .errors import AirgapError
+from .engine import images as engine
+from .errors import AirgapError, chain, debug_enabled
+from .flows import pipeline
+from .gate import policy
 
 
 def task(*args, **kwargs):
@@ -29,11 +35,13 @@ def task(*args, **kwargs):
             try:
                 return body(c, *a, **kw)
             except AirgapError as exc:
-                raise Exit(f"airgapkit: {exc}", code=1) from None
-            except KeyboardInterrupt:
+                if debug_enabled():
+                    sys.stderr.write(chain(exc))
+                raise Exit(f"airgapkit: {exc}", code=1) from exc
+            except KeyboardInterrupt as exc:
                 raise Exit(
                     "airgapkit: interrupted; nothing was left under a final name", code=130
-                ) from None
+                ) from exc
 
         return invoke_task(**kwargs)(guarded)
 

@@ -21,8 +21,11 @@ from typing import IO
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, digest, engine, vault
-from .errors import AirgapError, IntegrityError
+from .. import __version__
+from ..crossing import archive as vault
+from ..crossing import digest
+from ..engine import images as engine
+from ..errors import AirgapError, IntegrityError
 
 FORMAT = "airgapkit-bundle"
 FORMAT_VERSION = 1

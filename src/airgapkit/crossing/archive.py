@@ -40,8 +40,9 @@ from pyzipper.zipfile_aes import (
     AESZipInfo,
 )
 
-from . import aeszip, digest, passwords
-from .errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
+from ..crossing import digest, passwords
+from ..crossing import zipaes as aeszip
+from ..errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
 
 CHUNK = 1 << 20
 # archiving reads its input in these: 64 KiB to 1 MiB measured alike here, 4 MiB slower

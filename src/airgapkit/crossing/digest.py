@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .errors import AirgapError, IntegrityError
+from ..errors import AirgapError, IntegrityError
 
 CHUNK = 1 << 20  # 1 MiB
 PROGRESS_FROM = 64 << 20  # show a progress bar for files of 64 MiB and more (on a terminal)

@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ScanReportError
+from ..errors import ScanReportError
 
 # Worst first: the order of the table's columns and of the sorting in choose-base.
 SEVERITIES = ("critical", "high", "medium", "low", "none", "unspecified")

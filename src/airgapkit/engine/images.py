@@ -31,7 +31,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from .errors import AirgapError, EngineUnavailable, ImageMissing, IntegrityError
+from ..errors import AirgapError, EngineUnavailable, ImageMissing, IntegrityError
 
 # Progress and notices on stderr; stdout carries logs only.
 # One notice, one line, even in a CI log; no markup or highlighting: names and paths print as is.
@@ -352,7 +352,7 @@ def load_verified(
     client: docker.DockerClient, tar: Path, sums: Path | None = None, verify: bool = True
 ) -> list[str]:
     """Check the tar against its SHA256SUMS (given, or the one beside it), then load it."""
-    from . import digest  # imported here: hashing belongs to digest.py alone
+    from ..crossing import digest  # imported here: hashing belongs to digest.py alone
 
     tar = Path(tar)
     if not tar.is_file():

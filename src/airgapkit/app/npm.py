@@ -19,28 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AirgapError
+from ..errors import AirgapError
+from . import envfiles
 
 NPM_FLAGS = ["--no-audit", "--no-fund"]
 INSTALL_HINT = (
     "install Node.js 20 LTS, which ships npm (e.g. apt-get install nodejs npm), then retry"
 )
-
-# Files that hold an environment's settings and secrets; they must never travel or reach an image.
-_ENV_FILE = re.compile(r"(^|/)(\.env(\..*)?|[^/]*\.env)$")
-
-
-_TEMPLATE = re.compile(r"\.(example|sample|template|dist)$")
-
-
-def is_env_file(path: str) -> bool:
-    """True for ``.env``, ``.env.prod``, ``prod.env``, ``.production.env`` (at any depth)."""
-    return bool(_ENV_FILE.search(path.rstrip("/")))
-
-
-def is_env_template(path: str) -> bool:
-    """True for the placeholders-only kind: ``.env.example``, ``.env.sample``, ``.env.template``."""
-    return is_env_file(path) and bool(_TEMPLATE.search(path))
 
 
 @dataclass(frozen=True)
@@ -340,11 +325,7 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
                 if not name.startswith("package/"):
                     continue
                 rel = name[len("package/") :]
-                if (
-                    is_env_file(rel)
-                    and not is_env_template(rel)
-                    and not rel.startswith("node_modules/")
-                ):
+                if envfiles.holds_settings(rel) and not rel.startswith("node_modules/"):
                     env_files.append(rel)
                 if rel.endswith("/package.json") and rel.startswith("node_modules/"):
                     present.add(rel[: -len("/package.json")])

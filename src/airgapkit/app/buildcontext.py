@@ -27,8 +27,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from . import npm, vault
-from .errors import AirgapError, UnsafeArchive
+from ..app import envfiles, npm
+from ..crossing import archive as vault
+from ..errors import AirgapError, UnsafeArchive
 
 VARIANTS = ("inside", "host")
 # The Dockerfiles' first stage carries this label; the classic builder keeps that stage's image
@@ -194,7 +195,7 @@ def extract_package(
                 if skip_node_modules and (rel == "node_modules" or rel.startswith("node_modules/")):
                     continue
                 base = posixpath.basename(rel)
-                if npm.is_env_file(rel) or base == ".npmrc":
+                if envfiles.is_env_file(rel) or base == ".npmrc":
                     dropped.append(rel)
                     continue
                 if has_filter:
@@ -253,7 +254,7 @@ def stage(
             tgz, work / "extract", skip_node_modules=variant == "inside"
         )
         for rel in dropped:
-            kind = "template" if npm.is_env_template(rel) else "env file"
+            kind = "template" if envfiles.is_env_template(rel) else "env file"
             _say(
                 f"dropped {kind} {rel} from {tgz.name}: settings are given at run time "
                 "(--env-file), never built into the image"

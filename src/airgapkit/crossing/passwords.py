@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import AirgapError, PasswordError
+from ..errors import AirgapError, PasswordError
 
 ENV_VAR = "AIRGAPKIT_PASSWORD"
 MIN_BITS = 80

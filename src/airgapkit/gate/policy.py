@@ -45,8 +45,10 @@ import docker
 from rich.console import Console
 from rich.table import Table
 
-from . import engine, scanreports
-from .errors import AirgapError, PolicyViolation, ScanReportError
+from ..app import envfiles
+from ..engine import images as engine
+from ..errors import AirgapError, PolicyViolation, ScanReportError
+from ..gate import scanreports
 
 MB = 1_000_000  # docker prints sizes in decimal units; so does airgapkit
 
@@ -443,7 +445,6 @@ _PEM_KEY = re.compile(
     rb"-----END \1PRIVATE KEY-----"  # and the closing line: a placeholder in docs has neither
 )
 _KEY_NAMES = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk"}
-_ENV_TEMPLATES = {"example", "sample", "template", "dist", "defaults"}
 _READ_LIMIT = 1 << 20  # keys and .env files are small; bigger files are not read for PEM armour
 
 
@@ -460,12 +461,6 @@ class SecretFinding:
         where = f"layer {self.index} of {self.of}" if self.index else f"layer {self.layer}"
         gone = ", deleted in a later layer but still in the image" if self.deleted_later else ""
         return f"{self.path} ({self.what}) in {where}{gone}"
-
-
-def _env_file(base: str) -> bool:
-    if base == ".env" or (base.endswith(".env") and len(base) > 4):
-        return True
-    return base.startswith(".env.") and base[5:].lower() not in _ENV_TEMPLATES
 
 
 class _ChunkStream(io.RawIOBase):
@@ -550,7 +545,7 @@ def _scan_layer(
             continue
         if not entry.isfile():
             continue
-        if _env_file(base):
+        if envfiles.holds_settings(base):
             findings.append(SecretFinding(path, ".env file", name))
             continue
         if base in _KEY_NAMES:

@@ -29,13 +29,16 @@ from pathlib import Path
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
-from .errors import AirgapError
+from ..errors import AirgapError
 
 __all__ = [
     "EnvCheck",
     "EnvFileError",
     "check",
     "compare",
+    "holds_settings",
+    "is_env_file",
+    "is_env_template",
     "load",
     "loose_mode",
     "read",
@@ -43,6 +46,27 @@ __all__ = [
 ]
 
 _CONFIG_HINT = "invoke.yaml under airgapkit.environments"
+
+# What an env file is, decided here alone: pack, the build context and the secrets rule ask this.
+_ENV_FILE = re.compile(r"(^|/)(\.env(\..*)?|[^/]*\.env)$")
+_TEMPLATE = re.compile(r"\.(example|sample|template|dist|defaults)$", re.IGNORECASE)
+
+
+def is_env_file(path: str) -> bool:
+    """True for ``.env``, ``.env.prod``, ``prod.env``, ``.env.example`` (at any depth)."""
+    return bool(_ENV_FILE.search(path.rstrip("/")))
+
+
+def is_env_template(path: str) -> bool:
+    """True for the placeholders-only kind: ``.env.example``, ``.env.sample``, ``.env.template``."""
+    return is_env_file(path) and bool(_TEMPLATE.search(path.rstrip("/")))
+
+
+def holds_settings(path: str) -> bool:
+    """An env file with an environment's real settings (not a template): it never travels."""
+    return is_env_file(path) and not is_env_template(path)
+
+
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 

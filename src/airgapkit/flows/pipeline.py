@@ -17,8 +17,12 @@ from pathlib import Path
 import docker.errors
 from rich.console import Console
 
-from . import buildcontext, bundle, digest, engine, envfiles, npm, passwords, policy, vault
-from .errors import AirgapError
+from ..app import buildcontext, envfiles, npm
+from ..crossing import archive as vault
+from ..crossing import bundle, digest, passwords
+from ..engine import images as engine
+from ..errors import AirgapError
+from ..gate import policy
 
 console = Console(stderr=True)
 
@@ -418,7 +422,7 @@ def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -
     )
 
 
-PACKAGED_DOCKERFILES = Path(__file__).resolve().parent / "dockerfiles"
+PACKAGED_DOCKERFILES = Path(__file__).resolve().parent.parent / "dockerfiles"
 
 
 def find_dockerfile(configured: Path) -> Path:

@@ -1,0 +1,1 @@
+"""The crossing: AES-256 archives, hashes, passwords, the three channels and the bundle."""

@@ -1,0 +1,1 @@
+"""The Docker Engine through the docker SDK: images, containers and their lifecycle."""

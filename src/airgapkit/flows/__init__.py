@@ -1,0 +1,1 @@
+"""The composite flows of the procedure: export, release, deploy."""

@@ -1,0 +1,1 @@
+"""The image rules: size, Node LTS, vulnerabilities, non-root, no secrets in layers."""
