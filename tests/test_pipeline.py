@@ -19,7 +19,7 @@ import docker
 import pytest
 from terminal import in_pty
 
-from airgapkit.crossing import bundle
+from airgapkit.crossing.manifest import Manifest
 from airgapkit.engine import images as engine
 from airgapkit.flows import pipeline
 from conftest import EXAMPLE_APP, REPO_ROOT
@@ -310,7 +310,7 @@ def failing_release(docker_client, round_trip, machines, unique_name, tmp_path):
     (tmp_path / "Dockerfile").write_text(f'FROM {round_trip["base"]}\nUSER 1001\nCMD ["false"]\n')
     engine.build(docker_client, tmp_path, ref, offline=True)
     places = pipeline.Places(tmp_path / "out", tmp_path / "hashes", tmp_path / "password")
-    manifest = bundle.Manifest(
+    manifest = Manifest(
         kind="release",
         app={"name": unique_name, "version": "2.0.0", "image_name": unique_name, "tgz": ""},
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from airgapkit.crossing import digest
+from airgapkit.crossing import digest, sumsfile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PW = "Hq4!zR8#mW2$kT6@vN9x"
@@ -248,6 +248,6 @@ def test_password_never_in_any_cmdline_nor_in_the_log(tmp_path, source):
     assert (tmp_path / "in" / "big.bin").stat().st_size == 64 << 20
     for path in (tmp_path / "dist").rglob("*"):
         assert password.encode() not in path.read_bytes()
-    assert digest.read_sums(tmp_path / "dist-hashes" / "SHA256SUMS")[
+    assert sumsfile.read_sums(tmp_path / "dist-hashes" / "SHA256SUMS")[
         "big.bin"
     ] == digest.sha256_file(tmp_path / "in" / "big.bin")

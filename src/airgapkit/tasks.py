@@ -16,9 +16,8 @@ from invoke import task as invoke_task
 
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
-from .crossing import archive as vault
-from .crossing import digest, passwords
-from .crossing.bundle import print_manifest
+from .crossing import channels, digest, passwords, sumsfile
+from .crossing.inspect import print_manifest
 from .demo import round_trip
 from .engine import images as engine
 from .errors import AirgapError, chain, debug_enabled
@@ -283,16 +282,18 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
     """SHA-256 of files as a Get-FileHash-like table, kept in SHA256SUMS (Get-FileHash, sha256sum)."""
     if check:
         report = (
-            digest.check_files(digest.expand(files), Path(check))
+            sumsfile.check_files(digest.expand(files), Path(check))
             if files
-            else digest.check_sums(
+            else sumsfile.check_sums(
                 Path(check), Path(folder) if folder else None, ignore_missing=ignore_missing
             )
         )
-        digest.print_report(report)
+        sumsfile.print_report(report)
         return report.raise_for_problems()
     paths = digest.expand(files)
-    digest.print_hashes(digest.record(paths, Path(output or paths[0].parent / digest.SUMS_NAME)))
+    sumsfile.print_hashes(
+        sumsfile.record(paths, Path(output or paths[0].parent / sumsfile.SUMS_NAME))
+    )
 
 
 @task(
@@ -320,11 +321,11 @@ def archive(
     """Encrypt files into an AES-256 zip; write its hash and password to separate places (7z a)."""
     cfg, paths = settings(c), digest.expand(files)
     dest = Path(output or Path(cfg.out_dir) / f"{paths[0].name}.zip")
-    vault.print_crossing(
-        vault.create(
+    channels.print_crossing(
+        channels.create(
             paths,
             dest,
-            sums=Path(sums or Path(cfg.hashes_dir) / digest.SUMS_NAME),
+            sums=Path(sums or Path(cfg.hashes_dir) / sumsfile.SUMS_NAME),
             password_file=Path(password_file) if password_file else None,
             generate_password=Path(cfg.password_dir) / f"{dest.name}.password"
             if generate_password
@@ -354,7 +355,7 @@ def extract(c, archive, sums="", dest="", password_file="", force=False):
     password = passwords.resolve(
         password_file=Path(password_file) if password_file else None, confirm=False, allow_weak=True
     )
-    for path in vault.extract(
+    for path in channels.extract(
         Path(archive), Path(dest or settings(c).build_dir), password, Path(sums), force=force
     ):
         print(f"extracted {path}")

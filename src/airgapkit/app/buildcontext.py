@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from ..app import envfiles, npm
-from ..crossing import archive as vault
+from ..crossing.extraction import safe_member_name
 from ..errors import AirgapError, UnsafeArchive
 
 VARIANTS = ("inside", "host")
@@ -140,7 +140,7 @@ def _member_path(member: tarfile.TarInfo, tgz: Path) -> str | None:
     members outside ``package/``.
     """
     try:
-        parts = vault.safe_member_name(member.name).rstrip("/").split("/")
+        parts = safe_member_name(member.name).rstrip("/").split("/")
     except UnsafeArchive as exc:
         raise UnsafeArchive(f"{tgz}: {exc}; make the .tgz again with npm pack") from None
     if parts[0] != "package":

@@ -352,7 +352,7 @@ def load_verified(
     client: docker.DockerClient, tar: Path, sums: Path | None = None, verify: bool = True
 ) -> list[str]:
     """Check the tar against its SHA256SUMS (given, or the one beside it), then load it."""
-    from ..crossing import digest  # imported here: hashing belongs to digest.py alone
+    from ..crossing import sumsfile  # the one reader of hash files
 
     tar = Path(tar)
     if not tar.is_file():
@@ -360,7 +360,7 @@ def load_verified(
             f"image tar {tar} does not exist; give the file made by `inv save` with --input"
         )
     if verify:
-        sums = sums or digest.find_sums(tar)
+        sums = sums or sumsfile.find_sums(tar)
         if sums is None:
             raise IntegrityError(
                 f"no SHA256SUMS found beside {tar}; pass the hashes file with --sums FILE, "
@@ -370,7 +370,7 @@ def load_verified(
             raise AirgapError(
                 f"hashes file {sums} does not exist; pass the SHA256SUMS you were sent with --sums"
             )
-        digest.verify_file(
+        sumsfile.verify_file(
             tar, Path(sums)
         )  # raises IntegrityError on a mismatch: nothing is loaded
     else:

@@ -18,8 +18,9 @@ import docker.errors
 from rich.console import Console
 
 from ..app import buildcontext, envfiles, npm
-from ..crossing import archive as vault
-from ..crossing import bundle, digest, passwords
+from ..crossing import bundle, channels, passwords, sumsfile
+from ..crossing.archive import ArchiveReader
+from ..crossing.manifest import Manifest
 from ..engine import images as engine
 from ..errors import AirgapError
 from ..gate import policy
@@ -36,7 +37,7 @@ class Places:
     password_dir: Path
 
     def check(self) -> None:
-        vault.check_separate(
+        channels.check_separate(
             archive_folder=self.out_dir,
             hashes_folder=self.hashes_dir,
             password_folder=self.password_dir,
@@ -80,7 +81,7 @@ def outgoing_password(crossing: Crossing) -> str | None:
 
 def make_bundle(
     client,
-    manifest: bundle.Manifest,
+    manifest: Manifest,
     crossing: Crossing,
     *,
     images: list[str],
@@ -144,7 +145,7 @@ def export(
     )
     meta = npm.read_package(app_dir)
     tgz = npm.pack(app_dir, build_dir)
-    manifest = bundle.Manifest(kind="base", app=app_record(meta), gate=verdict.record())
+    manifest = Manifest(kind="base", app=app_record(meta), gate=verdict.record())
     return make_bundle(
         client,
         manifest,
@@ -204,7 +205,7 @@ def release(
         verdict = policy.gate(
             client, ref, kind="app", report=report, limits=gate.limits, accept_risk=gate.accept_risk
         )
-        manifest = bundle.Manifest(kind="release", app=app, gate=verdict.record())
+        manifest = Manifest(kind="release", app=app, gate=verdict.record())
         return make_bundle(client, manifest, crossing, images=[ref], files=report_files(report))
 
 
@@ -414,7 +415,7 @@ def restore(previous, name: str) -> None:
 
 def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
     """Say exactly what to carry, by which channel, and what to run on the other side."""
-    vault.print_channels(delivery.archive, delivery.sums, delivery.password)
+    channels.print_channels(delivery.archive, delivery.sums, delivery.password)
     password = f"--password-file {delivery.password.name}" if delivery.password else ""
     Console(soft_wrap=True).print(  # one line, to copy whole
         f"On the other side: inv {next_task} {delivery.archive.name} {flags} "
@@ -450,17 +451,17 @@ def debug_shell_argv(client, target: Target, image: str) -> list[str]:
     return [*argv[:-2], "--env-file", str(env_file), *argv[-2:]]
 
 
-def read_manifest(incoming: Incoming) -> bundle.Manifest:
+def read_manifest(incoming: Incoming) -> Manifest:
     """The manifest of a bundle; its archive hash is checked first when a hash file is at hand."""
     password = passwords.resolve(
         password_file=incoming.password_file, confirm=False, allow_weak=True
     )
-    sums = incoming.sums or digest.find_sums(incoming.archive)
+    sums = incoming.sums or sumsfile.find_sums(incoming.archive)
     if sums:
-        digest.verify_file(incoming.archive, sums)
+        sumsfile.verify_file(incoming.archive, sums)
     else:
         console.print(
             f"warning: no hash file for {incoming.archive}; its integrity is not verified"
         )
-    with vault.ArchiveReader(incoming.archive, password) as reader:
+    with ArchiveReader(incoming.archive, password) as reader:
         return bundle.read_manifest(reader, incoming.archive)
