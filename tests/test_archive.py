@@ -14,7 +14,7 @@ from archives import PW, SEVENZIP, listing, sample_payload, write_archive
 
 from airgapkit.crossing import extraction
 from airgapkit.crossing.archive import WRITE_CHUNK, ArchiveReader, ArchiveWriter
-from airgapkit.errors import AirgapError, IntegrityError, UnsafeArchive
+from airgapkit.errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
 
 
 @pytest.fixture
@@ -179,3 +179,43 @@ def test_ae1_member_still_has_its_crc_checked(tmp_path):
     archive.write_bytes(bytes(data))
     with ArchiveReader(archive, PW) as r, pytest.raises(IntegrityError, match="CRC"):
         r.read_bytes("a.bin")
+
+
+def test_writer_refuses_a_bad_level_or_a_folder(tmp_path):
+    with pytest.raises(AirgapError, match="not 0-9"):
+        ArchiveWriter(tmp_path / "x.zip", PW, level=10)
+    with pytest.raises(PasswordError, match="empty password"):
+        ArchiveWriter(tmp_path / "x.zip", "")
+    with pytest.raises(AirgapError, match="is a folder"):
+        with ArchiveWriter(tmp_path, PW, progress=False):
+            pass
+    assert listing(tmp_path) == []
+
+
+def test_reader_says_what_is_wrong_in_one_line(tmp_path):
+    with pytest.raises(AirgapError, match="no such archive"):
+        ArchiveReader(tmp_path / "absent.zip", PW)
+    with pytest.raises(AirgapError, match="cannot be opened"):
+        ArchiveReader(tmp_path, PW)
+    archive = write_archive(tmp_path / "x.zip", {"a": b"a" * 5000, "b": b"b"})
+    with ArchiveReader(archive, PW) as r:
+        with pytest.raises(AirgapError, match="has no member 'c'; it holds a, b"):
+            r.open("c")
+        with pytest.raises(UnsafeArchive, match="declares 5000 bytes, more than the 4096"):
+            r.read_bytes("a", limit=4096)
+        assert r.read_bytes("b") == b"b"
+    with ArchiveReader(archive, "Not-The-Password-42!") as r:
+        with pytest.raises(PasswordError, match="wrong password"):
+            r.open("a")
+
+
+def test_a_member_read_in_small_pieces_is_checked_at_its_end(tmp_path, payload):
+    archive = write_archive(tmp_path / "x.zip", payload)
+    data = payload["node20a.tar"]
+    with ArchiveReader(archive, PW) as r:
+        with r.open_raw("node20a.tar", hashlib.sha256(data).hexdigest()) as raw:
+            pieces = list(iter(lambda: raw.read(7777), b""))
+        assert b"".join(pieces) == data and max(map(len, pieces)) <= 7777
+        with r.open("node20a.tar", "0" * 64) as f:
+            with pytest.raises(IntegrityError, match="0{64} is listed for it"):
+                f.read()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from airgapkit import fsutil
 from airgapkit.crossing import digest
+from airgapkit.errors import AirgapError
 
 
 @pytest.fixture
@@ -39,3 +43,31 @@ def test_hashing_writer_hashes_and_counts_what_passes(tmp_path):
     assert sink.getvalue() == b"abcdefghi"
     assert writer.size == 9
     assert writer.hexdigest() == hashlib.sha256(b"abcdefghi").hexdigest()
+
+
+def test_big_files_hash_in_chunks_the_same(tmp_path):
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(3 * fsutil.CHUNK + 12_345))
+    assert digest.sha256_file(path, progress=False) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest.hash_files([path], progress=False) == {path: digest.sha256_file(path)}
+
+
+def test_unreadable_inputs_are_one_line_each(tmp_path):
+    with pytest.raises(AirgapError, match="no such file"):
+        digest.sha256_file(tmp_path / "absent")
+    with pytest.raises(AirgapError, match="is a folder"):
+        digest.sha256_file(tmp_path)
+
+
+def test_expand_keeps_order_globs_and_refuses_what_is_not_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("b.tar", "a.tar", "c.tgz"):
+        (tmp_path / name).write_bytes(b"x")
+    assert digest.expand("c.tgz, *.tar, c.tgz") == [Path("c.tgz"), Path("a.tar"), Path("b.tar")]
+    assert digest.expand(["a.tar"]) == [Path("a.tar")]
+    with pytest.raises(AirgapError, match="no files named"):
+        digest.expand(" , ")
+    with pytest.raises(AirgapError, match="matches no file"):
+        digest.expand("*.zip")
+    with pytest.raises(AirgapError, match="absent.tar: no such file"):
+        digest.expand("absent.tar")

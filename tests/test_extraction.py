@@ -6,15 +6,21 @@ from __future__ import annotations
 import os
 import signal
 import stat
-import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import archives
 import pytest
-from archives import PW, crafted, listing, sample_payload, sums_for, write_archive
+from archives import (
+    PW,
+    crafted,
+    listing,
+    patch_declared_size,
+    sample_payload,
+    sums_for,
+    write_archive,
+)
 from pyzipper.zipfile_aes import AESZipInfo
 
 from airgapkit.crossing import channels, extraction
@@ -98,15 +104,6 @@ def test_unencrypted_member_refused(tmp_path):
         channels.extract(tmp_path / "plain.zip", tmp_path / "dest", PW, sums)
 
 
-def _patch_central_file_size(archive: Path, name: bytes, new_size: int) -> None:
-    data = bytearray(archive.read_bytes())
-    at = data.index(b"PK\x01\x02" + b"\0" * 0)
-    while data[at + 46 : at + 46 + len(name)] != name:
-        at = data.index(b"PK\x01\x02", at + 4)
-    struct.pack_into("<I", data, at + 24, new_size)  # uncompressed size in the central directory
-    archive.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize("big", [False, True])  # read in one chunk, or over several
 @pytest.mark.parametrize("level", [0, 6])
 @pytest.mark.parametrize("declared", ["smaller", "larger"])
@@ -114,7 +111,7 @@ def test_member_whose_declared_size_lies(tmp_path, declared, level, big):
     body = b"0123456789abcdef" * 10_000 + os.urandom((3 << 20) if big else 10_000)
     archive = write_archive(tmp_path / "lie.zip", {"data.bin": body}, level=level)
     lie = 1000 if declared == "smaller" else len(body) + 1000
-    _patch_central_file_size(archive, b"data.bin", lie)
+    patch_declared_size(archive, b"data.bin", lie)
     with ArchiveReader(archive, PW) as r:
         assert r.infos()[0].file_size == lie
     sums = sums_for(archive, tmp_path / "hashes")  # the hash matches: the lie was made before it
@@ -185,3 +182,85 @@ def test_interrupted_extraction_leaves_no_final_name(tmp_path):
     assert proc.returncode != 0
     assert b"KeyboardInterrupt" in proc.stderr.read()
     assert listing(dest) == []  # neither first.bin (already complete) nor any temporary file
+
+
+# --- plan, then commit -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, safe",
+    [
+        ("a.txt", "a.txt"),
+        ("./a/./b.txt", "a/b.txt"),
+        ("a\\b.txt", "a/b.txt"),
+        ("a//b/", "a/b/"),
+    ],
+)
+def test_safe_member_names_are_normalised(name, safe):
+    assert extraction.safe_member_name(name) == safe
+
+
+@pytest.mark.parametrize("name", ["", "a\0b", ".", "./", "//server/share/x"])
+def test_names_that_name_nothing_or_a_share_are_refused(name):
+    with pytest.raises(UnsafeArchive):
+        extraction.safe_member_name(name)
+
+
+def test_plan_writes_nothing_and_commit_writes_everything(tmp_path, payload):
+    archive = write_archive(
+        tmp_path / "x.zip", {"sub/deep/a.bin": payload["node20a.tar"], "b": b"b"}
+    )
+    dest = tmp_path / "dest"
+    with ArchiveReader(archive, PW) as r:
+        plan = extraction.plan(r, None, dest)
+        assert listing(dest) == []  # the folder exists; nothing in it yet
+        assert [f.final for f in plan.files] == [dest / "sub" / "deep" / "a.bin", dest / "b"]
+        assert extraction.commit(r, plan) == [dest / "sub" / "deep" / "a.bin", dest / "b"]
+    assert (dest / "sub" / "deep" / "a.bin").read_bytes() == payload["node20a.tar"]
+    assert stat.S_IMODE((dest / "b").stat().st_mode) == 0o644
+
+
+def test_a_file_that_appears_during_extraction_is_kept_and_nothing_else_lands(tmp_path):
+    archive = write_archive(tmp_path / "x.zip", {"a": b"from the archive", "b": b"b"})
+    dest = tmp_path / "dest"
+    with ArchiveReader(archive, PW) as r:
+        plan = extraction.plan(r, None, dest)
+        (dest / "a").write_text("someone else's")
+        with pytest.raises(AirgapError, match="already exists"):
+            extraction.commit(r, plan)
+    assert listing(dest) == ["a"] and (dest / "a").read_text() == "someone else's"
+
+
+def test_named_members_only_but_the_whole_archive_checked(tmp_path):
+    archive = crafted(
+        tmp_path / "x.zip", [(AESZipInfo("wanted.txt"), b"ok"), (AESZipInfo("../evil"), b"x")]
+    )
+    with ArchiveReader(archive, PW) as r:
+        with pytest.raises(UnsafeArchive, match="climbs out"):
+            extraction.extract_members(r, ["wanted.txt"], tmp_path / "dest")
+    good = write_archive(tmp_path / "good.zip", {"a": b"a", "b": b"b"})
+    with ArchiveReader(good, PW) as r:
+        assert extraction.extract_members(r, ["b"], tmp_path / "dest") == [tmp_path / "dest" / "b"]
+        with pytest.raises(AirgapError, match="has no member 'c'; it holds a, b"):
+            extraction.extract_members(r, ["c"], tmp_path / "dest")
+    assert listing(tmp_path / "dest") == ["b"]
+
+
+def test_a_file_member_and_a_folder_of_the_same_name_are_refused(tmp_path):
+    archive = crafted(
+        tmp_path / "x.zip", [(AESZipInfo("app"), b"file"), (AESZipInfo("app/x"), b"x")]
+    )
+    with ArchiveReader(archive, PW) as r, pytest.raises(UnsafeArchive, match="under a file member"):
+        extraction.extract_all(r, tmp_path / "dest")
+    assert listing(tmp_path / "dest") == []
+
+
+def test_an_unlisted_member_is_refused_when_hashes_are_given(tmp_path, payload):
+    archive = write_archive(tmp_path / "x.zip", payload)
+    listed = {"node20a.tar": "0" * 64}
+    with (
+        ArchiveReader(archive, PW) as r,
+        pytest.raises(IntegrityError, match="module.tgz .* not listed"),
+    ):
+        extraction.extract_all(r, tmp_path / "dest", expected=listed)
+    assert listing(tmp_path / "dest") == []

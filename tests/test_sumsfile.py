@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 
 import pytest
@@ -224,3 +225,18 @@ def test_find_sums_prefers_the_files_own_hash(tmp_path):
     (tmp_path / "SHA256SUMS").write_text("")
     (tmp_path / "x.zip.sha256").write_text("")
     assert sumsfile.find_sums(tmp_path / "x.zip") == tmp_path / "x.zip.sha256"
+
+
+@pytest.mark.parametrize("name", ["C:x.tar", "c:/x.tar", "a/../b.tar", "//server/x.tar"])
+def test_names_that_leave_the_folder_are_not_written(tmp_path, name):
+    with pytest.raises(AirgapError, match="must be relative"):
+        sumsfile.write_sums({name: "0" * 64}, tmp_path / "SHA256SUMS")
+    assert not (tmp_path / "SHA256SUMS").exists()
+
+
+def test_add_entries_keeps_what_is_there_and_replaces_what_is_given(tmp_path):
+    sums = tmp_path / "SHA256SUMS"
+    sumsfile.add_entries(sums, {"a": "1" * 64, "b": "2" * 64})
+    sumsfile.add_entries(sums, {"b": "3" * 64, "c": "4" * 64})
+    assert sumsfile.read_sums(sums) == {"a": "1" * 64, "b": "3" * 64, "c": "4" * 64}
+    assert os.listdir(tmp_path) == ["SHA256SUMS"]

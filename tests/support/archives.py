@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -61,3 +62,20 @@ def crafted(dest: Path, infos: list[tuple[AESZipInfo, bytes]], password=PW) -> P
 
 def listing(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def patch_declared_size(archive: Path, name: bytes, new_size: int) -> None:
+    """Make the central directory declare ``new_size`` bytes for member ``name`` (a lie)."""
+    data = bytearray(archive.read_bytes())
+    at = data.index(b"PK\x01\x02")
+    while data[at + 46 : at + 46 + len(name)] != name:
+        at = data.index(b"PK\x01\x02", at + 4)
+    struct.pack_into("<I", data, at + 24, new_size)  # uncompressed size in the central directory
+    archive.write_bytes(bytes(data))
+
+
+def flip_byte(path: Path, at: int, mask: int = 0x01) -> None:
+    """Flip bits of one byte of ``path`` in place (negative ``at`` counts from the end)."""
+    data = bytearray(path.read_bytes())
+    data[at] ^= mask
+    path.write_bytes(bytes(data))

@@ -203,8 +203,8 @@ class MemberReader(io.RawIOBase):
             return self._stream.read1(size)
         except zipaes.DataBeyondDeclaredSize as exc:
             raise UnsafeArchive(
-                f"{where} holds more data than its declared size ({self._info.file_size} bytes); "
-                "refusing it"
+                f"{where} holds more data than its declared size "
+                f"({self._info.file_size} bytes); refusing it"
             ) from exc
         except zipaes.AuthenticationFailed as exc:
             raise IntegrityError(

@@ -149,8 +149,8 @@ def open_verified(path: Path, sums: Path | None, password: str, *, kind: str) ->
         reader.close()
         raise AirgapError(
             f"{path} is a {manifest.kind} bundle, but this step needs a {kind} bundle "
-            f"({TAKEN_BY.get(kind, 'this step')} takes the one {MADE_BY.get(kind, 'airgapkit')} "
-            "made)"
+            f"({TAKEN_BY.get(kind, 'this step')} takes the one "
+            f"{MADE_BY.get(kind, 'airgapkit')} made)"
         )
     return OpenBundle(path, reader, manifest)
 

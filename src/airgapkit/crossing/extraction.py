@@ -195,8 +195,8 @@ def _place(dest: Path, root: Path, name: str, force: bool) -> Path:
         raise UnsafeArchive(f"{final} exists and is not a regular file; move it away first")
     if final.exists() and not force:
         raise AirgapError(
-            f"{final} already exists; move it away or pass --force to overwrite it (nothing "
-            "extracted)"
+            f"{final} already exists; move it away or pass --force to overwrite it "
+            "(nothing extracted)"
         )
     return final
 

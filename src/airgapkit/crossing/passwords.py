@@ -143,9 +143,9 @@ def check_strength(password: str, source: str = "the password") -> None:
     raise PasswordError(
         f"{source} is weak (about {bits:.0f} bits; {MIN_BITS} needed): WinZip AES uses "
         f"PBKDF2-HMAC-SHA1 at {PBKDF2_ITERATIONS} iterations, {rate:,.0f} guesses/s on one core "
-        f"here, so one core finds it in about {_duration(half_space)} and a GPU far sooner; use "
-        "--generate-password, a longer random password, or --allow-weak-password to accept the "
-        "risk"
+        f"here, so one core finds it in about {_duration(half_space)} and a GPU far sooner; "
+        "use --generate-password, a longer random password, or --allow-weak-password to accept "
+        "the risk"
     )
 
 

@@ -236,8 +236,8 @@ def names_relative_to(files: Iterable[Path], folder: Path) -> dict[Path, str]:
     names = list(out.values())
     if dupes := {n for n in names if names.count(n) > 1}:
         raise AirgapError(
-            f"two files would be listed as {sorted(dupes)[0]}; hash them into separate SHA256SUMS "
-            "files"
+            f"two files would be listed as {sorted(dupes)[0]}; hash them into separate "
+            "SHA256SUMS files"
         )
     return out
 
