@@ -32,6 +32,7 @@ import stat
 import struct
 import zlib
 from pathlib import Path
+from typing import IO
 
 import pyzipper
 from Cryptodome.Cipher import AES
@@ -348,7 +349,7 @@ class ZipReader(pyzipper.AESZipFile):
     zipextfile_cls = ExtFile
 
 
-def open_reader(path: Path, password: bytes) -> ZipReader:
+def open_reader(path: Path | IO[bytes], password: bytes) -> ZipReader:
     """The archive's central directory read; DamagedArchive if it is not a zip. OSError (missing,
     unreadable) passes through as it is."""
     try:
