@@ -22,7 +22,7 @@ from ..crossing import archive as vault
 from ..crossing import bundle, digest, passwords
 from ..engine import images as engine
 from ..errors import AirgapError
-from ..gate import policy
+from ..gate import checkpoint
 
 console = Console(stderr=True)
 
@@ -55,7 +55,7 @@ class Crossing:
 
 @dataclass
 class Gate:
-    """The base-image rules to apply (see policy.py)."""
+    """The base-image rules to apply (see gate/limits.py)."""
 
     limits: dict = field(default_factory=dict)
     report: Path | None = None
@@ -134,7 +134,7 @@ def export(
 ) -> bundle.Delivery:
     """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing."""
     engine.pull(client, base_image, if_missing=True)
-    verdict = policy.gate(
+    verdict = checkpoint.gate(
         client,
         base_image,
         kind="base",
@@ -201,7 +201,7 @@ def release(
             offline=True,
         )
         smoke_test(client, ref, smoke)
-        verdict = policy.gate(
+        verdict = checkpoint.gate(
             client, ref, kind="app", report=report, limits=gate.limits, accept_risk=gate.accept_risk
         )
         manifest = bundle.Manifest(kind="release", app=app, gate=verdict.record())
