@@ -6,6 +6,8 @@ variables, then the task's flags, each overriding the one before.
 
 from __future__ import annotations
 
+from .gate import limits
+
 DEFAULTS = {
     "airgapkit": {
         # The Node.js app folder (holds package.json); the bundled example when none is named.
@@ -37,17 +39,7 @@ DEFAULTS = {
             "prod": ".env.prod",
         },
         "env_example": ".env.example",
-        # Base-image rules (see policy.py).
-        "policy": {
-            # MB of 10^6 bytes, as docker prints sizes.
-            "max_size_mb": 200,
-            # Whole months of Node support left (to its end of life) that an image must still have.
-            "min_support_months": 6,
-            # Vulnerabilities allowed per CVSS v3.1 severity; severities not named: no limit.
-            "allowed": {"critical": 0, "high": 0},
-            # A newer Node release schedule (the upstream schedule.json or airgapkit's format);
-            # empty: the one packaged in airgapkit/data/node-releases.json.
-            "schedule": "",
-        },
+        # Base-image rules: limits, their meaning and their defaults in gate/limits.py.
+        "policy": limits.defaults(),
     }
 }

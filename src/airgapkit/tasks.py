@@ -21,8 +21,11 @@ from .crossing.inspect import print_manifest
 from .demo import round_trip
 from .engine import images as engine
 from .errors import AirgapError, chain, debug_enabled
+from .flags import parse_day, parse_report_pairs
 from .flows import pipeline
-from .gate import policy
+from .gate import checkpoint
+from .gate.candidates import choose
+from .gate.limits import with_flags
 
 
 def task(*args, **kwargs):
@@ -210,7 +213,7 @@ def shell_debug(c, image="", container=""):
         raise Exit(code=result.exited)
 
 
-# --- the base-image rules (policy.py) -------------------------------------------------------------
+# --- the base-image rules (gate/) -----------------------------------------------------------------
 
 
 @task(
@@ -228,16 +231,16 @@ def check_image(
     c, image, report="", kind="base", max_size_mb=None, min_support_months=None, today=""
 ):
     """Check an image against the selection rules: a table, and a non-zero exit when one fails."""
-    limits = policy.override(
+    limits = with_flags(
         settings(c).policy, max_size_mb=max_size_mb, min_support_months=min_support_months
     )
-    policy.gate(
+    checkpoint.gate(
         client(c),
         image,
         kind=kind,
         report=Path(report) if report else None,
         limits=limits,
-        today=policy.parse_day(today),
+        today=parse_day(today),
     )
 
 
@@ -255,13 +258,13 @@ def check_image(
 def choose_base(c, candidates=None, report=None, report_dir="", today=""):
     """The procedure's base-image table for several local candidates, best first."""
     refs = (candidates or "").replace(",", " ").split() or [settings(c).base_image]
-    policy.choose(
+    choose(
         client(c),
         refs,
-        reports=policy.parse_report_pairs(report or []),
+        reports=parse_report_pairs(report or []),
         report_dir=Path(report_dir) if report_dir else None,
         limits=settings(c).policy,
-        today=policy.parse_day(today),
+        today=parse_day(today),
     )
 
 

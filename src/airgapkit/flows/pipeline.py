@@ -23,7 +23,7 @@ from ..crossing.archive import ArchiveReader
 from ..crossing.manifest import Manifest
 from ..engine import images as engine
 from ..errors import AirgapError
-from ..gate import policy
+from ..gate import checkpoint
 
 console = Console(stderr=True)
 
@@ -56,7 +56,7 @@ class Crossing:
 
 @dataclass
 class Gate:
-    """The base-image rules to apply (see policy.py)."""
+    """The base-image rules to apply (see gate/limits.py)."""
 
     limits: dict = field(default_factory=dict)
     report: Path | None = None
@@ -135,7 +135,7 @@ def export(
 ) -> bundle.Delivery:
     """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing."""
     engine.pull(client, base_image, if_missing=True)
-    verdict = policy.gate(
+    verdict = checkpoint.gate(
         client,
         base_image,
         kind="base",
@@ -202,7 +202,7 @@ def release(
             offline=True,
         )
         smoke_test(client, ref, smoke)
-        verdict = policy.gate(
+        verdict = checkpoint.gate(
             client, ref, kind="app", report=report, limits=gate.limits, accept_risk=gate.accept_risk
         )
         manifest = Manifest(kind="release", app=app, gate=verdict.record())
