@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from ..gate import render
 from .manifest import Manifest
 
 
@@ -19,7 +20,9 @@ def print_manifest(manifest: Manifest) -> None:
     )
     out.print(_images(manifest), _files(manifest))
     if manifest.gate:
-        print_gate_record(manifest.gate, out)
+        out.print(render.record_table(manifest.gate))
+        if risk := render.accepted_risk_line(manifest.gate):
+            out.print(risk)
 
 
 def _images(manifest: Manifest) -> Table:
@@ -44,20 +47,3 @@ def _files(manifest: Manifest) -> Table:
     for entry in manifest.files:
         files.add_row(entry["path"], f"{entry['size']:,}", entry["sha256"])
     return files
-
-
-def print_gate_record(record: dict, out: Console) -> None:
-    """The image rules as they stood when the bundle was made, and any risk a person accepted."""
-    rules = Table(title=f"Image rules for {record['image']} ({record['kind']} image)")
-    for column in ("rule", "result", "measured", "limit"):
-        rules.add_column(column)
-    for rule in record["rules"]:
-        rules.add_row(
-            rule["rule"], "PASS" if rule["passed"] else "FAIL", rule["measured"], rule["limit"]
-        )
-    out.print(rules)
-    if record.get("accepted_risk"):
-        out.print(
-            f"[yellow]risk accepted[/yellow] for {', '.join(record['failures'])}: "
-            f"{record['accepted_risk']}"
-        )
