@@ -21,6 +21,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "support"))
 import node_standin  # noqa: E402
 
+# The session's round trip (export, release, deploy) that the flows' tests share.
+pytest_plugins = ["machines"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = REPO_ROOT / "examples" / "tms-api"
 REGISTRY_PORT = 5000
@@ -149,7 +152,7 @@ def http_image(docker_client, base_image, tmp_path_factory):
     """A small image of its own (own id, removed at the end) whose CMD serves $GREETING on 8080."""
     import json
 
-    from airgapkit.engine import images as engine
+    from airgapkit.engine import images
 
     context = tmp_path_factory.mktemp("http-image")
     (context / "Dockerfile").write_text(
@@ -158,7 +161,7 @@ def http_image(docker_client, base_image, tmp_path_factory):
         f"CMD {json.dumps(['node', '-e', HTTP_SERVER_JS])}\n"
     )
     ref = f"agk-test-http:{uuid.uuid4().hex[:8]}"
-    engine.build(docker_client, context, ref, offline=True)
+    images.build(docker_client, context, ref, offline=True)
     yield ref
     try:
         docker_client.images.remove(ref, force=True)
