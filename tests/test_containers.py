@@ -75,8 +75,8 @@ def test_host_port_reads_the_port_the_engine_chose(
 
 
 @pytest.mark.docker
-def test_run_never_pulls(client, registry):
-    remote = f"{registry}/node:20-alpine"  # in the registry, not in the engine
+def test_run_never_pulls(client, remote_only):
+    remote = remote_only  # in the registry, not in the engine
     with pytest.raises(ImageMissing):
         containers.run(client, remote, name="agk-never-pulled", detach=True)
     with pytest.raises(docker.errors.ImageNotFound):

@@ -157,8 +157,8 @@ def test_build_refuses_missing_dockerfile_and_bad_tag(client, tmp_path):
 
 
 @pytest.mark.docker
-def test_require_image_never_pulls(client, registry):
-    remote = f"{registry}/node:20-alpine"  # in the registry, not in the engine
+def test_require_image_never_pulls(client, remote_only):
+    remote = remote_only  # in the registry, not in the engine
     with pytest.raises(ImageMissing, match=f"{remote} is not in the local engine"):
         images.require_image(client, remote)
     with pytest.raises(docker.errors.ImageNotFound):

@@ -7,17 +7,15 @@ real release is in test_deploy.py.
 
 from __future__ import annotations
 
-import uuid
-
-import docker
 import pytest
 from invoking import free_port
 
 from airgapkit.engine import client as engine_client
-from airgapkit.engine import images, lifecycle
+from airgapkit.engine import lifecycle
 from airgapkit.engine.lifecycle import Outcome, Step
 from airgapkit.errors import AirgapError
 from airgapkit.ports import Ports
+from conftest import container_absent
 
 # --- the decisions (no engine) --------------------------------------------------------------------
 
@@ -72,16 +70,6 @@ def client(docker_client):
     return engine_client.connect(timeout=600)
 
 
-@pytest.fixture(scope="module")
-def exiting_image(docker_client, base_image, tmp_path_factory):
-    context = tmp_path_factory.mktemp("exits")
-    (context / "Dockerfile").write_text(f'FROM {base_image}\nCMD ["false"]\n')
-    ref = f"agk-test-exits-{uuid.uuid4().hex[:8]}:1"
-    images.build(docker_client, context, ref, offline=True)
-    yield ref
-    docker_client.images.remove(ref, force=True)
-
-
 @pytest.fixture
 def name(unique_name, cleanup_containers) -> str:
     cleanup_containers.extend([unique_name, lifecycle.stale_name(unique_name)])
@@ -99,20 +87,14 @@ def replace(client, ref: str, name: str, ports: Ports, env: dict | None = None):
     )
 
 
-def absent(client, name: str) -> bool:
-    try:
-        client.containers.get(name)
-        return False
-    except docker.errors.NotFound:
-        return True
-
-
 @pytest.mark.docker
 def test_a_healthy_replacement_removes_the_previous_one(client, http_image, name, ports):
     first = replace(client, http_image, name, ports)
     second = replace(client, http_image, name, ports, env={"GREETING": "second"})
     assert client.containers.get(name).id == second.id != first.id
-    assert absent(client, lifecycle.stale_name(name)) and absent(client, first.id)
+    assert container_absent(client, lifecycle.stale_name(name)) and container_absent(
+        client, first.id
+    )
 
 
 @pytest.mark.docker
@@ -142,7 +124,7 @@ def test_an_unhealthy_first_deploy_leaves_nothing(client, exiting_image, name, p
     with pytest.raises(AirgapError, match="exited") as info:
         replace(client, exiting_image, name, ports)
     assert "previous" not in str(info.value)
-    assert absent(client, name) and absent(client, lifecycle.stale_name(name))
+    assert container_absent(client, name) and container_absent(client, lifecycle.stale_name(name))
 
 
 @pytest.mark.docker
@@ -170,7 +152,9 @@ def test_a_stale_previous_from_an_interrupted_deploy_is_cleared(client, http_ima
     first = replace(client, http_image, name, ports)
     second = replace(client, http_image, name, ports)
     assert client.containers.get(name).id == second.id
-    assert absent(client, lifecycle.stale_name(name)) and absent(client, first.id)
+    assert container_absent(client, lifecycle.stale_name(name)) and container_absent(
+        client, first.id
+    )
 
 
 @pytest.mark.docker
@@ -184,4 +168,4 @@ def test_the_health_url_uses_the_port_the_engine_chose(client, http_image, name)
 def test_an_exit_before_a_chosen_port_is_known_is_named_as_an_exit(client, exiting_image, name):
     with pytest.raises(AirgapError, match=r"container .* exited \(code 1\) before"):
         replace(client, exiting_image, name, Ports.parse("127.0.0.1::8080"))
-    assert absent(client, name)
+    assert container_absent(client, name)

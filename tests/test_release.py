@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
-from airgapkit.engine import images
 from airgapkit.errors import AirgapError
 from airgapkit.flows import release
 from airgapkit.settings import Smoke
@@ -35,17 +33,6 @@ def test_the_smoke_test_asks_the_app_port_of_mixed_mappings(docker_client, http_
     assert smoke.ports.container_port == 8080
     release.smoke_test(docker_client, http_image, smoke)
     assert smoke_containers(docker_client, http_image) == []
-
-
-@pytest.fixture(scope="module")
-def exiting_image(docker_client, base_image, tmp_path_factory):
-    """An image whose command exits at once: no health check can pass."""
-    context = tmp_path_factory.mktemp("exits")
-    (context / "Dockerfile").write_text(f'FROM {base_image}\nCMD ["false"]\n')
-    ref = f"agk-test-exits-{uuid.uuid4().hex[:8]}:1"
-    images.build(docker_client, context, ref, offline=True)
-    yield ref
-    docker_client.images.remove(ref, force=True)
 
 
 @pytest.mark.docker

@@ -23,7 +23,7 @@ from airgapkit import fsutil
 from airgapkit.app import buildcontext
 from airgapkit.engine import client as engine_client
 from airgapkit.engine import images
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, container_absent
 
 pytestmark = pytest.mark.docker
 
@@ -38,14 +38,6 @@ def http_get(port: int, deadline_s: float = 30) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-
-
-def container_absent(client, name: str) -> bool:
-    try:
-        client.containers.get(name)
-        return False
-    except docker.errors.NotFound:
-        return True
 
 
 def wait_until(condition, seconds: float = 20) -> bool:
@@ -390,8 +382,8 @@ def test_run_with_a_missing_env_file(http_image, unique_name, tmp_path):
     assert_one_line_error(proc, r"env file nope\.env does not exist")
 
 
-def test_run_never_pulls(docker_client, registry, unique_name, tmp_path):
-    remote = f"{registry}/node:20-alpine"  # in the registry, absent from the engine
+def test_run_never_pulls(docker_client, remote_only, unique_name, tmp_path):
+    remote = remote_only  # in the registry, absent from the engine
     proc = inv("run", "--image", remote, "--name", unique_name, "--detach", cwd=tmp_path)
     assert_one_line_error(proc, f"image {re.escape(remote)} is not in the local engine; load it")
     with pytest.raises(docker.errors.ImageNotFound):

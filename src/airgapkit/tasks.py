@@ -130,8 +130,8 @@ def load(c, input, sums="", no_verify=False):
     help={
         "app": "Node.js app folder to pack first (default: the configured app).",
         "tgz": "Build from this .tgz made by pack instead of packing (the air-gapped side has only it).",
-        "variant": "inside: npm installs the .tgz in the image (Dockerfile); host: the .tgz is extracted "
-        "here and the image needs no npm (airgap.Dockerfile).",
+        "variant": "inside: npm installs the .tgz in the image (Dockerfile); "
+        "host: the .tgz is extracted here and the image needs no npm (airgap.Dockerfile).",
         "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile, or airgap.Dockerfile for host).",
         "image": "Image name (default: from package.json).",
         "tag": "Image tag (default: the version in package.json).",
@@ -181,7 +181,7 @@ def prune(c):
     help={
         "image": "Image to run (default: the app image from package.json).",
         "name": "Container name (default: the image name).",
-        "ports": "HOST:CONTAINER port mapping (default: 8080:8080).",
+        "ports": "[IP:]HOST:CONTAINER[/PROTO] port mappings, comma-separated (default: 8080:8080).",
         "env_file": "Env file passed to the container (default: none).",
         "detach": "Run in the background and return at once.",
     }
@@ -372,8 +372,7 @@ CROSSING_HELP = {
     "out_dir": "Folder for the archive: what goes on the media (default: dist).",
     "hashes_dir": "Folder for the archive's SHA-256: the second channel (default: dist-hashes).",
     "password_dir": "Folder for the generated password: the third channel (default: dist-password).",
-    "new_password_file": "Protect the new archive with the password in this file instead of a "
-    "generated one.",
+    "new_password_file": "Protect the new archive with this file's password, not a generated one.",
     "allow_weak_password": "Accept a weak password from --new-password-file.",
     "level": "Compression: 0 stores, 1-9 deflate (default: configured compression, 6).",
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
@@ -484,7 +483,7 @@ def release(
         **INCOMING_HELP,
         "env": "Environment whose env file the container gets (dev, test, pre-prod, prod, or configured).",
         "name": "Container name (default: the image name).",
-        "ports": "HOST:CONTAINER port mapping (default: 8080:8080).",
+        "ports": "[IP:]HOST:CONTAINER[/PROTO] port mappings, comma-separated (default: 8080:8080).",
     }
 )
 def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):

@@ -67,8 +67,11 @@ def _say(message: str) -> None:
 
 
 def dockerfile_for(variant: str, dockerfile: Path | str) -> Path:
-    """The Dockerfile of a variant: ``dockerfile`` itself, or for ``host`` the ``airgap.Dockerfile``
-    beside a configured plain ``Dockerfile``."""
+    """The Dockerfile of a variant.
+
+    ``dockerfile`` itself, or for ``host`` the ``airgap.Dockerfile`` beside a configured plain
+    ``Dockerfile``.
+    """
     _check_variant(variant)
     path = Path(dockerfile)
     if variant == "host" and path.name == "Dockerfile":
@@ -77,8 +80,11 @@ def dockerfile_for(variant: str, dockerfile: Path | str) -> Path:
 
 
 def ignore_file_for(dockerfile: Path, variant: str) -> Path | None:
-    """The ignore file of a Dockerfile: ``<name>.dockerignore`` beside it (BuildKit's rule), else
-    for the inside variant the ``.dockerignore`` beside it; None when there is neither."""
+    """The ignore file of a Dockerfile, None when there is none.
+
+    ``<name>.dockerignore`` beside it (BuildKit's rule), else for the inside variant the
+    ``.dockerignore`` beside it.
+    """
     specific = dockerfile.with_name(f"{dockerfile.name}.dockerignore")
     if specific.is_file():
         return specific
@@ -100,8 +106,7 @@ def read_tgz_package(tgz: Path) -> npm.PackageMeta:
                         pkg = json.loads(raw)
                     except ValueError as exc:
                         raise AirgapError(
-                            f"{tgz}: package/package.json is not valid JSON ({exc}); "
-                            "pack the app again"
+                            f"{tgz}: package/package.json is not valid JSON ({exc}); pack it again"
                         ) from exc
                     if not isinstance(pkg, dict):
                         break
@@ -118,8 +123,8 @@ def read_tgz_package(tgz: Path) -> npm.PackageMeta:
 def _check_variant(variant: str) -> None:
     if variant not in VARIANTS:
         raise AirgapError(
-            f"unknown build variant {variant!r}: use inside (the .tgz installed in "
-            "the image) or host (extracted here, no npm in the image)"
+            f"unknown build variant {variant!r}: use inside (the .tgz installed in the image) "
+            "or host (extracted here, no npm in the image)"
         )
 
 
@@ -145,8 +150,8 @@ def _member_path(member: tarfile.TarInfo, tgz: Path) -> str | None:
         raise UnsafeArchive(f"{tgz}: {exc}; make the .tgz again with npm pack") from exc
     if parts[0] != "package":
         raise UnsafeArchive(
-            f"{tgz}: member {member.name!r} lies outside package/; not a file "
-            "made by npm pack, refusing it"
+            f"{tgz}: member {member.name!r} lies outside package/; "
+            "not a file made by npm pack, refusing it"
         )
     return "/".join(parts[1:]) or None
 
@@ -253,8 +258,8 @@ def _check_inputs(tgz: Path, dockerfile: Path, variant: str) -> tuple[Path, Path
     tgz = _check_tgz_path(tgz)
     if not dockerfile.is_file():
         raise AirgapError(
-            f"Dockerfile {dockerfile} not found: pass --dockerfile, or keep the project's "
-            "dockerfiles/ folder"
+            f"Dockerfile {dockerfile} not found: "
+            "pass --dockerfile, or keep the project's dockerfiles/ folder"
         )
     if not _SAFE_FILE_NAME.match(tgz.name):
         raise AirgapError(
@@ -270,8 +275,8 @@ def _unpack(tgz: Path, work: Path, variant: str) -> Path:
     for rel in dropped:
         kind = "template" if envfiles.is_env_template(rel) else "env file"
         _say(
-            f"dropped {kind} {rel} from {tgz.name}: settings are given at run time (--env-file), "
-            "never built into the image"
+            f"dropped {kind} {rel} from {tgz.name}: "
+            "settings are given at run time (--env-file), never built into the image"
         )
     return package
 

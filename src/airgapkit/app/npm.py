@@ -145,8 +145,8 @@ def read_package(app_dir: Path) -> PackageMeta:
     app_dir = Path(app_dir)
     if not app_dir.exists():
         raise AirgapError(
-            f"app folder {app_dir} does not exist: pass --app with the folder that "
-            "holds package.json"
+            f"app folder {app_dir} does not exist: "
+            "pass --app with the folder that holds package.json"
         )
     if not app_dir.is_dir():
         raise AirgapError(
@@ -240,8 +240,7 @@ def _run_npm(npm: str, args: list[str], cwd: Path, *, capture: bool = False) -> 
         raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from exc
     if proc.returncode != 0:
         raise AirgapError(
-            f"npm {args[0]} failed with exit code {proc.returncode} in {cwd}: "
-            "see npm's output above"
+            f"npm {args[0]} failed with exit code {proc.returncode} in {cwd}: see npm's output above"
         )
     return proc.stdout or ""
 

@@ -54,8 +54,8 @@ def connect(timeout: int = 3600) -> docker.DockerClient:
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineUnavailable(
             f"no Docker Engine answers at {engine_address()} (DOCKER_HOST or the default socket); "
-            "start the engine (systemctl start docker, or dockerd &) or point DOCKER_HOST at a "
-            "running one"
+            "start the engine (systemctl start docker, or dockerd &) "
+            "or point DOCKER_HOST at a running one"
         ) from exc
     client.api.timeout = timeout  # the SDK's default 60 s breaks saves and loads of large images
     return client
@@ -83,8 +83,7 @@ def engine_errors(doing: str):
         ) from exc
     except requests.exceptions.ConnectionError as exc:
         raise EngineUnavailable(
-            f"lost the Docker Engine at {engine_address()} while trying to {doing}; "
-            "check it is running"
+            f"lost the Docker Engine at {engine_address()} while trying to {doing}; check it runs"
         ) from exc
     except docker.errors.DockerException as exc:
         raise AirgapError(f"could not {doing}: {explain(exc)}") from exc

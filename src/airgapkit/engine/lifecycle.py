@@ -182,10 +182,8 @@ def _roll_back(
     try:
         restore(previous, name, ports, path, timeout)
     except AirgapError as again:
-        raise AirgapError(
-            f"{failure}; the previous container {name} was put back but is not healthy either: "
-            f"{again}"
-        ) from again
+        either = f"the previous container {name} was put back but is not healthy either"
+        raise AirgapError(f"{failure}; {either}: {again}") from again
     state = "runs again" if previous.was_running else "is back, stopped as it was"
     raise AirgapError(f"{failure}; the previous container {name} {state}") from failure
 
