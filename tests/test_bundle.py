@@ -14,7 +14,8 @@ from archives import PW, flip_byte, write_archive
 from airgapkit.crossing import bundle, digest
 from airgapkit.crossing.archive import ArchiveWriter
 from airgapkit.crossing.manifest import MANIFEST, Manifest
-from airgapkit.engine import images as engine
+from airgapkit.engine import images
+from airgapkit.engine.client import tar_name
 from airgapkit.errors import AirgapError, IntegrityError
 
 APP = {"name": "demo", "version": "1", "image_name": "demo"}
@@ -142,7 +143,7 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
     (context / "marker").write_text(unique_name)
     (context / "Dockerfile").write_text("FROM scratch\nCOPY marker /marker\n")
     ref = f"{unique_name}:1"
-    image_id = engine.build(docker_client, context, ref, offline=True)
+    image_id = images.build(docker_client, context, ref, offline=True)
     cleanup_images.append(ref)
     dest = tmp_path / "media" / "demo-1-release.zip"
     sha = bundle.create(
@@ -159,7 +160,7 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
     with bundle.open_verified(dest, sums, PW, kind="release") as opened:
         (record,) = opened.manifest.images
         assert record["ref"] == ref and record["repo_tags"] == [ref]
-        assert record["member"] == f"images/{engine.tar_name(ref)}"
+        assert record["member"] == f"images/{tar_name(ref)}"
         assert opened.load_images(docker_client) == [ref]
     assert docker_client.images.get(ref).id == record["id"]
     assert image_id in (record["id"], record["id"].split(":", 1)[-1])

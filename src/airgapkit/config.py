@@ -17,6 +17,7 @@ DEFAULTS = {
         "tag": "",
         "base_image": "node:20-alpine",
         "dockerfile": "dockerfiles/Dockerfile",
+        # [IP:][HOST:]CONTAINER[/PROTO], comma-separated (ports.py); the first TCP one is the app's.
         "ports": "8080:8080",
         "health_path": "/health",
         # Where the connected side and the dev side write what they make.

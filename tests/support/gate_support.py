@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 import tarfile
 import uuid
 from datetime import date
 from pathlib import Path
 
 import docker
+import invoking
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "scanners"
@@ -127,10 +126,4 @@ def clean_report(client, ref: str, folder: Path) -> Path:
 
 def inv(*args: str) -> subprocess.CompletedProcess:
     """``inv`` in the project, wide enough that the tables' rows stay on one line."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=300,
-    )
+    return invoking.inv(*args, cwd=REPO, env={"COLUMNS": "200"}, timeout=300)

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from ..engine import images as engine
+from ..engine import images
+from ..engine.client import tar_name
 from ..errors import AirgapError, IntegrityError
 from . import extraction, sumsfile
 from .archive import ArchiveReader, ArchiveWriter
@@ -41,7 +42,7 @@ def archive_name(app: dict, kind: str) -> str:
 
 
 def image_record(client, ref: str, member: str) -> dict:
-    attrs = engine.require_image(client, ref).attrs
+    attrs = images.require_image(client, ref).attrs
     return {
         "ref": ref,
         "member": member,
@@ -71,9 +72,9 @@ def create(
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with ArchiveWriter(dest, password, level) as archive:
         for ref in images:
-            member = f"images/{engine.tar_name(ref)}"
+            member = f"images/{tar_name(ref)}"
             record = image_record(client, ref, member)
-            sha, size = archive.add_stream(member, engine.save_stream(client, [ref]))
+            sha, size = archive.add_stream(member, images.save_stream(client, [ref]))
             manifest.images.append(record)
             manifest.files.append({"path": member, "size": size, "sha256": sha})
         for path, arcname in files:
@@ -114,7 +115,7 @@ class OpenBundle:
         for image in self.manifest.images:
             size = self.manifest.member(image["member"])["size"]
             with self.open_member(image["member"]) as stream:
-                loaded += engine.load(client, stream, size=size)
+                loaded += images.load(client, stream, size=size)
         return loaded
 
 

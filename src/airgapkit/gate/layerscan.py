@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from ..app import envfiles
-from ..engine import images as engine
+from ..engine import images
 from ..fsutil import CHUNK
 
 _PEM_KEY = re.compile(
@@ -59,7 +59,7 @@ def holds_private_key(data: bytes) -> bool:
 
 def scan_image(client, ref: str) -> list[SecretFinding]:
     """Save a local image through the engine and scan the stream (nothing written to disk)."""
-    return scan_layers(engine.save_stream(client, [ref]))
+    return scan_layers(images.save_stream(client, [ref]))
 
 
 def scan_layers(chunks: Iterable[bytes]) -> list[SecretFinding]:
