@@ -58,7 +58,7 @@ def create(
     dest: Path,
     manifest: Manifest,
     *,
-    images: list[str],
+    image_refs: list[str],
     files: list[tuple[Path, str]],
     password: str,
     level: int,
@@ -71,7 +71,7 @@ def create(
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with ArchiveWriter(dest, password, level) as archive:
-        for ref in images:
+        for ref in image_refs:
             member = f"images/{tar_name(ref)}"
             record = image_record(client, ref, member)
             sha, size = archive.add_stream(member, images.save_stream(client, [ref]))

@@ -64,7 +64,7 @@ def make_bundle(
         client,
         archive_path,
         manifest,
-        images=images,
+        image_refs=images,
         files=files,
         password=password,
         level=crossing.level,
