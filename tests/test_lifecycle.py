@@ -81,10 +81,15 @@ def ports() -> Ports:
     return Ports.parse(f"127.0.0.1:{free_port()}:8080")
 
 
+@pytest.fixture(autouse=True)
+def in_a_folder_of_its_own(monkeypatch, tmp_path):
+    """Failed containers' logs go to ./logs (Watch's default): here, the test's own folder."""
+    monkeypatch.chdir(tmp_path)
+
+
 def replace(client, ref: str, name: str, ports: Ports, env: dict | None = None):
-    return lifecycle.replace(
-        client, ref, name, env=env or {}, ports=ports, health_path="/", timeout=20
-    )
+    watch = lifecycle.Watch(ports, "/", 20)
+    return lifecycle.replace(client, ref, name, env=env or {}, watch=watch)
 
 
 @pytest.mark.docker

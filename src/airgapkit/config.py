@@ -32,6 +32,8 @@ DEFAULTS = {
         "engine_timeout": 3600,
         # Seconds a started container has to answer its health path.
         "health_timeout": 60,
+        # Where the whole log of a container that failed its health check is kept (files 0600).
+        "log_dir": "logs",
         # Environment name -> env file, for run, deploy and debug-shell.
         "environments": {
             "dev": ".env.dev",

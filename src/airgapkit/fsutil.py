@@ -9,9 +9,11 @@ leftovers from a killed run can be told apart from anything else in a folder.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
+import shutil
 from pathlib import Path
 
 from .errors import AirgapError
@@ -165,3 +167,59 @@ def _link_new(tmp: Path, dest: Path) -> None:
         os.replace(tmp, dest)
         return
     tmp.unlink()
+
+
+# --- destinations ---------------------------------------------------------------------------------
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file that keeps ``folder`` from being (made) a folder: itself or one above it."""
+    folder = Path(folder)
+    for path in (folder, *folder.parents):
+        if path.is_dir():
+            return None
+        if _exists(path):
+            return path
+    return None
+
+
+def require_folder(folder: Path, flag: str) -> Path:
+    """``folder`` if it is a folder or can be made one; else one line naming the file in the way.
+
+    ``flag`` is the option or setting that named it (``--output``, ``out_dir``), so the message
+    says what to change.
+    """
+    blocker = file_in_the_way(folder)
+    if blocker is not None:
+        raise AirgapError(
+            f"{flag} {folder}: {blocker} is a file, not a folder; name a folder, or move that "
+            "file away"
+        )
+    return Path(folder)
+
+
+def free_bytes(folder: Path) -> int:
+    """Bytes free where ``folder`` is (or would be made): the nearest folder that exists."""
+    for path in (Path(folder), *Path(folder).parents):
+        if path.is_dir():
+            return shutil.disk_usage(path).free
+    return shutil.disk_usage(".").free
+
+
+def require_space(folder: Path, needed: int, what: str, flag: str) -> None:
+    """Refuse before writing when ``folder`` lacks the ``needed`` bytes that ``what`` takes."""
+    free = free_bytes(folder)
+    if needed > free:
+        raise AirgapError(
+            f"{folder} has {_size(free)} free; {what} needs about {_size(needed)}; "
+            f"free some space there or choose another {flag}"
+        )
+
+
+def no_space(exc: OSError) -> bool:
+    """Whether a write failed because its file system (or the user's quota) is full."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"

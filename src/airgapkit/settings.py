@@ -110,11 +110,16 @@ class Smoke:
     health_path: str = "/health"
     timeout: int = 60
     env_file: Path | None = None  # settings the app needs to start (placeholders are fine)
+    log_dir: Path = Path("logs")  # where a failed try's log is kept
 
     @classmethod
     def from_config(cls, cfg: Mapping, *, env_file="") -> Smoke:
         return cls(
-            config_ports(cfg), cfg["health_path"], cfg["health_timeout"], _path_or_none(env_file)
+            config_ports(cfg),
+            cfg["health_path"],
+            cfg["health_timeout"],
+            _path_or_none(env_file),
+            Path(cfg["log_dir"]),
         )
 
 
@@ -134,6 +139,7 @@ class Target:
     health_path: str
     health_timeout: int
     name: str = ""
+    log_dir: Path = Path("logs")  # where a failed container's log is kept
 
     @classmethod
     def from_config(
@@ -149,4 +155,5 @@ class Target:
             health_path=cfg["health_path"],
             health_timeout=cfg["health_timeout"],
             name=name,
+            log_dir=base / cfg["log_dir"],
         )

@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+import time
+import unicodedata
+from collections import deque
+from pathlib import Path
 
 import docker
 from docker.models.containers import Container
 
 from ..errors import AirgapError
+from ..fsutil import AtomicFile
 from ..ports import Ports
 from .client import console, engine_errors, explain, validate_container_name, validate_ref
 from .images import require_image
@@ -106,6 +111,61 @@ def host_port(container: Container, ports: Ports) -> int | None:
         container.reload()
     bound = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(app.key) or []
     return int(bound[0]["HostPort"]) if bound else None
+
+
+TAIL_LINES = 20  # of a failed container's log, shown before it is removed
+_LONGEST_LINE = 64 * 1024  # a line without an end is cut here: memory stays flat
+
+
+def keep_log(container: Container, folder: Path) -> Path | None:
+    """The container's whole log in a file of its own, and its last lines shown on stderr.
+
+    The file is mode 0600 in a folder of mode 0700: an app may log what its env file holds.
+    Returns the file; None when it could not be written (a warning says why; the container's
+    removal goes on).
+    """
+    folder = Path(folder)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = folder / f"{container.name}-{stamp}-{container.short_id}.log"
+    tail: deque[bytes] = deque(maxlen=TAIL_LINES)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with (
+            engine_errors(f"read the log of {container.name}"),
+            AtomicFile(dest, mode=0o600) as out,
+        ):
+            _copy_log(container, out.file, tail)
+    except (OSError, AirgapError) as exc:
+        console.print(f"warning: the log of {container.name} could not be kept: {exc}")
+        return None
+    console.print(f"the last {len(tail)} lines of {container.name}'s log:")
+    for line in tail:
+        console.print(f"  {printable(line)}")
+    return dest
+
+
+def _copy_log(container: Container, out, tail: deque) -> None:
+    pending = b""
+    for chunk in container.logs(stream=True, follow=False, stdout=True, stderr=True):
+        out.write(chunk)
+        *lines, pending = (pending + chunk).split(b"\n")
+        tail.extend(lines)
+        pending = pending[-_LONGEST_LINE:]
+    if pending:
+        tail.append(pending)
+
+
+def printable(line: bytes) -> str:
+    """A log line as text that cannot drive the terminal: control characters shown as escapes."""
+    text = line.decode("utf-8", errors="replace").rstrip("\r")
+    return "".join(
+        ch if ch == "\t" or unicodedata.category(ch)[0] != "C" else _escape(ch) for ch in text
+    )
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def discard(container: Container) -> None:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import fsutil
 from ..app import npm
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..engine import images
 from ..gate import checkpoint
 from ..settings import Crossing, Gate
-from .bundles import app_record, make_bundle, report_files
+from .bundles import app_record, locked_output, make_bundle, report_files
 
 
+@locked_output("export")
 def export(
     client, *, app_dir: Path, base_image: str, build_dir: Path, crossing: Crossing, gate: Gate
 ) -> bundle.Delivery:
     """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing."""
+    fsutil.require_folder(build_dir, "build_dir")
     images.pull(client, base_image, if_missing=True)
     verdict = checkpoint.gate(
         client,
