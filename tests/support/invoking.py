@@ -80,3 +80,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def inv_on_tmpfs(size: int, *args: str, cwd: Path, env: dict | None = None):
+    """``inv ARGS`` with ``cwd/full`` a tmpfs of ``size`` bytes that only this run sees.
+
+    The tmpfs is mounted in a mount namespace of the run's own (``unshare``; root, as under CI),
+    so nothing stays mounted. Returns the run and the names it left in ``full``.
+    """
+    (cwd / "full").mkdir(exist_ok=True)
+    script = (
+        'mount -t tmpfs -o size="$1" tmpfs full || exit 99; shift; "$@"; rc=$?; '
+        'echo "LEFT:$(ls -A full | tr "\\n" " ")"; exit $rc'
+    )
+    unshare = ("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh")
+    invoke = (sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT))
+    proc = inv(*args, cwd=cwd, env=env, program=(*unshare, str(size), *invoke))
+    assert proc.returncode != 99, f"could not mount a tmpfs: {proc.stderr}"
+    left = proc.stdout.rsplit("LEFT:", 1)[-1].split()
+    return proc, left

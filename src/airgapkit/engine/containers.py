@@ -15,7 +15,7 @@ from docker.models.containers import Container
 
 from ..errors import AirgapError
 from ..fsutil import AtomicFile
-from ..ports import Ports
+from ..ports import PortMapping, Ports
 from .client import console, engine_errors, explain, validate_container_name, validate_ref
 from .images import require_image
 
@@ -102,6 +102,18 @@ def _start_error(exc: AirgapError, name: str, ports: Ports) -> AirgapError:
     return AirgapError(f"could not start container {name}: {exc}")
 
 
+def bound(container: Container, container_port: int) -> PortMapping | None:
+    """How the engine published a container's TCP port, read from the container itself."""
+    with engine_errors(f"look up the ports of container {container.name}"):
+        container.reload()
+    settings = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
+    found = settings.get(f"{container_port}/tcp") or []
+    if not found:
+        return None
+    ip = found[0].get("HostIp") or ""
+    return PortMapping(container_port, int(found[0]["HostPort"]), "" if ip == "0.0.0.0" else ip)  # noqa: S104
+
+
 def host_port(container: Container, ports: Ports) -> int | None:
     """The host port the engine published the app's mapping on (the one it chose, if it chose)."""
     app = ports.app
@@ -138,7 +150,10 @@ def keep_log(container: Container, folder: Path) -> Path | None:
     except (OSError, AirgapError) as exc:
         console.print(f"warning: the log of {container.name} could not be kept: {exc}")
         return None
-    console.print(f"the last {len(tail)} lines of {container.name}'s log:")
+    if not tail:
+        console.print(f"the log of {container.name} is empty")
+    else:
+        console.print(f"the last {len(tail)} lines of {container.name}'s log:")
     for line in tail:
         console.print(f"  {printable(line)}")
     return dest

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -178,14 +179,22 @@ def _save_several(client: docker.DockerClient, refs: list[str]) -> Iterator[byte
         yield from response.iter_content(CHUNK)
 
 
-def _bytes_progress() -> Progress:
-    return Progress(
+@contextmanager
+def _bytes_progress() -> Iterator[Progress]:
+    """A transfer's bar; one that fails is cleared, so no bar that looks complete stays behind."""
+    progress = Progress(
         TextColumn("{task.description}", markup=False),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         console=console,
     )
+    with progress:
+        try:
+            yield progress
+        except BaseException:
+            progress.live.transient = True
+            raise
 
 
 def save(client: docker.DockerClient, refs: list[str], dest: Path) -> Path:

@@ -171,7 +171,7 @@ def restore(previous: SetAside, name: str, watch: Watch) -> None:
             elif step is Step.START:
                 previous.container.start()
     if Step.WAIT in restore_steps(previous.was_running):
-        url = health_url(previous.container, watch.ports, watch.health_path)
+        url = own_health_url(previous.container, watch)
         wait_healthy(previous.container, url, watch.timeout)
 
 
@@ -223,6 +223,15 @@ def health_failure(container: Container, watch: Watch) -> AirgapError | None:
     except AirgapError as exc:
         return exc
     return None
+
+
+def _answers(container: Container, watch: Watch) -> bool:
+    """Whether a container an earlier run started answers its health path (on its own port)."""
+    try:
+        wait_healthy(container, own_health_url(container, watch), watch.timeout)
+    except AirgapError:
+        return False
+    return True
 
 
 def drop_failed(container: Container, failure: AirgapError, log_dir: Path) -> AirgapError:
@@ -301,7 +310,7 @@ def recover(client: docker.DockerClient, found: Interrupted, watch: Watch) -> Re
     console.print(found.describe())
     current = found.current
     healthy = current is not None and current.status in RUNNING
-    healthy = healthy and health_failure(current, watch) is None
+    healthy = healthy and _answers(current, watch)
     decision = recovery(True, current.status if current else None, healthy)
     if decision is Recovery.FINISH:
         containers.discard(found.previous)
@@ -339,6 +348,18 @@ def rollback(
 
 
 # --- health ---------------------------------------------------------------------------------------
+
+
+def own_health_url(container: Container, watch: Watch) -> str:
+    """Where a container made by an earlier run answers: as its own ports were published then."""
+    published = containers.bound(container, watch.ports.container_port)
+    if published is None:
+        _refuse_exited(container, "its port was published")
+        raise AirgapError(
+            f"container {container.name} publishes no port {watch.ports.container_port}/tcp; "
+            "check it with `docker port` and the configured ports"
+        )
+    return Ports((published,)).health_url(watch.health_path)
 
 
 def health_url(container: Container, ports: Ports, path: str) -> str:
