@@ -13,12 +13,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import docker
 import pytest
-from invoking import assert_refusal, clean_env, free_port, inv
+from invoking import assert_refusal, clean_env, free_port, inv, wait_until
 from machines import DB_PASSWORD, GREETING, deploy_flags, health, loopback_ports
 from terminal import converse
 
@@ -266,7 +265,7 @@ def killable(docker_client, round_trip, machines, cleanup_containers, hanging_re
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert wait_for(lambda: waiting_for_health(docker_client, name, before), 120)
+        assert wait_until(lambda: waiting_for_health(docker_client, name, before), 120)
     finally:
         deploy.send_signal(signal.SIGKILL)
         deploy.wait()
@@ -281,15 +280,6 @@ def waiting_for_health(client, name: str, before: str) -> bool:
     except docker.errors.NotFound:
         return False
     return current.status == "running" and current.attrs["Image"] != before
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def test_a_deploy_killed_in_its_health_wait_is_seen_and_rolled_back(

@@ -8,16 +8,17 @@ real release is in test_deploy.py.
 from __future__ import annotations
 
 import pytest
-from invoking import free_port
 
 from airgapkit.engine import client as engine_client
-from airgapkit.engine import containers, lifecycle
+from airgapkit.engine import lifecycle
 from airgapkit.engine.lifecycle import Outcome, Step
 from airgapkit.errors import AirgapError
 from airgapkit.ports import Ports
 from conftest import container_absent
 
 # --- the decisions (no engine) --------------------------------------------------------------------
+
+pytestmark = pytest.mark.usefixtures("in_a_folder_of_its_own")
 
 
 def test_nothing_to_set_aside_when_no_container_has_the_name():
@@ -68,23 +69,6 @@ def test_the_previous_container_comes_back_as_it_was():
 @pytest.fixture
 def client(docker_client):
     return engine_client.connect(timeout=600)
-
-
-@pytest.fixture
-def name(unique_name, cleanup_containers) -> str:
-    cleanup_containers.extend([unique_name, lifecycle.stale_name(unique_name)])
-    return unique_name
-
-
-@pytest.fixture
-def ports() -> Ports:
-    return Ports.parse(f"127.0.0.1:{free_port()}:8080")
-
-
-@pytest.fixture(autouse=True)
-def in_a_folder_of_its_own(monkeypatch, tmp_path):
-    """Failed containers' logs go to ./logs (Watch's default): here, the test's own folder."""
-    monkeypatch.chdir(tmp_path)
 
 
 def replace(client, ref: str, name: str, ports: Ports, env: dict | None = None):
@@ -174,87 +158,6 @@ def test_an_exit_before_a_chosen_port_is_known_is_named_as_an_exit(client, exiti
     with pytest.raises(AirgapError, match=r"container .* exited \(code 1\) before"):
         replace(client, exiting_image, name, Ports.parse("127.0.0.1::8080"))
     assert container_absent(client, name)
-
-
-# --- an interrupted replacement (decisions, then on the engine) -----------------------------------
-
-
-@pytest.mark.parametrize(
-    ("previous", "current", "healthy", "decision"),
-    [
-        (False, "running", True, lifecycle.Recovery.NONE),
-        (True, "running", True, lifecycle.Recovery.FINISH),
-        (True, "running", False, lifecycle.Recovery.UNDO),
-        (True, "exited", False, lifecycle.Recovery.UNDO),
-        (True, None, False, lifecycle.Recovery.UNDO),
-    ],
-)
-def test_recovery(previous, current, healthy, decision):
-    assert lifecycle.recovery(previous, current, healthy) is decision
-
-
-def test_log_lines_are_shown_as_data():
-    from airgapkit.engine.containers import printable
-
-    assert printable(b"plain\ttext\r") == "plain\ttext"
-    assert printable(b"\x1b[2J\x1b]0;owned\x07gone") == "\\x1b[2J\\x1b]0;owned\\x07gone"
-    assert printable("bidi \u202e".encode()) == "bidi \\u202e"
-    assert printable(b"\xff") == "\ufffd"
-
-
-def interrupted(client, name: str, previous_ref: str, current_ref: str | None, ports: Ports):
-    """What a deploy killed in its health wait leaves: NAME-previous stopped, maybe a new NAME."""
-    previous = containers.run(
-        client, previous_ref, name=name, ports=ports, detach=True, remove=False
-    )
-    previous.stop(timeout=1)
-    previous.rename(lifecycle.stale_name(name))
-    if current_ref:
-        containers.run(client, current_ref, name=name, ports=ports, detach=True, remove=False)
-    return previous
-
-
-@pytest.mark.docker
-def test_the_note_of_the_killed_run_says_whether_the_previous_one_ran(
-    client, http_image, name, ports
-):
-    previous = interrupted(client, name, http_image, None, ports)
-    assert lifecycle.find_interrupted(client, name).previous_was_running  # no note: it ran
-    note = {"previous_id": previous.id, "previous_was_running": False}
-    assert not lifecycle.find_interrupted(client, name, note).previous_was_running
-    other = {"previous_id": "another", "previous_was_running": False}
-    assert lifecycle.find_interrupted(client, name, other).previous_was_running
-    assert lifecycle.find_interrupted(client, f"{name}-none") is None
-
-
-@pytest.mark.docker
-def test_recover_finishes_when_the_new_container_answers(client, http_image, name, ports):
-    previous = interrupted(client, name, http_image, http_image, ports)
-    found = lifecycle.find_interrupted(client, name)
-    decision = lifecycle.recover(client, found, lifecycle.Watch(ports, "/", 20))
-    assert decision is lifecycle.Recovery.FINISH
-    assert container_absent(client, previous.id)
-    assert client.containers.get(name).status == "running"
-
-
-@pytest.mark.docker
-def test_recover_undoes_when_the_new_container_does_not_answer(
-    client, http_image, exiting_image, name, ports, tmp_path
-):
-    previous = interrupted(client, name, http_image, exiting_image, ports)
-    found = lifecycle.find_interrupted(client, name)
-    decision = lifecycle.recover(client, found, lifecycle.Watch(ports, "/", 20))
-    assert decision is lifecycle.Recovery.UNDO
-    back = client.containers.get(name)
-    assert back.id == previous.id and back.status == "running"
-    assert container_absent(client, lifecycle.stale_name(name))
-    assert len(list((tmp_path / "logs").iterdir())) == 1  # the removed container's log, kept
-
-
-@pytest.mark.docker
-def test_rollback_with_nothing_set_aside_is_refused(client, name, ports):
-    with pytest.raises(AirgapError, match=f"nothing to roll back: there is no container {name}-"):
-        lifecycle.rollback(client, name, lifecycle.Watch(ports))
 
 
 @pytest.mark.docker

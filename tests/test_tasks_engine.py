@@ -16,7 +16,7 @@ import uuid
 
 import docker
 import pytest
-from invoking import assert_one_line_error, free_port, inv, inv_on_tmpfs
+from invoking import assert_one_line_error, free_port, inv, inv_on_tmpfs, wait_until
 from terminal import in_pty
 
 from airgapkit import fsutil
@@ -38,15 +38,6 @@ def http_get(port: int, deadline_s: float = 30) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-
-
-def wait_until(condition, seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -73,6 +74,16 @@ def assert_refusal(proc: subprocess.CompletedProcess, *words: str) -> str:
     for word in words:
         assert word in line, line
     return line
+
+
+def wait_until(condition, seconds: float = 20) -> bool:
+    """Whether ``condition()`` came true within ``seconds`` (asked every 0.2 s)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def free_port() -> int:

@@ -1,9 +1,8 @@
-"""A running container replaced by a new one, put back when the new one is not healthy, and an
-interrupted replacement finished or undone.
+"""A running container replaced by a new one, and put back when the new one is not healthy.
 
 The decisions are plain functions of what the engine holds and what the health check found
-(``set_aside_steps``, ``after_health``, ``restore_steps``, ``recovery``), so each case is testable
-without an engine; ``replace``, ``recover``, ``rollback`` and ``trial_run`` carry them out.
+(``set_aside_steps``, ``after_health``, ``restore_steps``), so each case is testable without an
+engine; ``replace`` and ``trial_run`` carry them out.
 
 A replacement under the name NAME goes:
 
@@ -14,7 +13,7 @@ A replacement under the name NAME goes:
    health again.
 
 A NAME-previous that is still there when a replacement starts means an earlier one was killed
-between 1 and 3: ``recover`` finishes it (the new container answers) or undoes it (it does not).
+between 1 and 3: ``interrupted.recover`` finishes or undoes it first.
 """
 
 from __future__ import annotations
@@ -69,12 +68,6 @@ class Outcome(Enum):
     FAIL = "the new container is removed; there is nothing to go back to"
 
 
-class Recovery(Enum):
-    NONE = "nothing was interrupted"
-    FINISH = "the interrupted deploy's container answers: it stays, NAME-previous is removed"
-    UNDO = "the interrupted deploy's container is removed, NAME-previous comes back"
-
-
 def set_aside_steps(current: str | None, stale: bool) -> list[Step]:
     """What to do with the container called NAME before its replacement starts.
 
@@ -101,19 +94,6 @@ def restore_steps(was_running: bool) -> list[Step]:
     return [Step.RENAME_BACK, Step.START, Step.WAIT] if was_running else [Step.RENAME_BACK]
 
 
-def recovery(previous: bool, current: str | None, current_healthy: bool) -> Recovery:
-    """What a deploy does first about a NAME-previous an interrupted one left (``previous``).
-
-    ``current`` is the status of the container called NAME (None: there is none), and
-    ``current_healthy`` whether its health path answers.
-    """
-    if not previous:
-        return Recovery.NONE
-    if current in RUNNING and current_healthy:
-        return Recovery.FINISH
-    return Recovery.UNDO
-
-
 # --- carried out on the engine --------------------------------------------------------------------
 
 
@@ -129,7 +109,7 @@ def stale_name(name: str) -> str:
     return f"{name}-previous"
 
 
-def _find(client: docker.DockerClient, name: str) -> Container | None:
+def find(client: docker.DockerClient, name: str) -> Container | None:
     with engine_errors(f"look up container {name}"):
         try:
             return client.containers.get(name)
@@ -146,8 +126,8 @@ def set_aside(client: docker.DockerClient, name: str, note: Note | None = None) 
     ``note`` hears, before anything changes, which container is set aside and whether it ran: a
     deploy killed after the stop still knows that it should run again.
     """
-    current = _find(client, name)
-    stale = _find(client, stale_name(name))
+    current = find(client, name)
+    stale = find(client, stale_name(name))
     steps = set_aside_steps(current.status if current else None, stale is not None)
     if current is not None and note is not None:
         note(previous_id=current.id, previous_was_running=current.status in RUNNING)
@@ -225,15 +205,6 @@ def health_failure(container: Container, watch: Watch) -> AirgapError | None:
     return None
 
 
-def _answers(container: Container, watch: Watch) -> bool:
-    """Whether a container an earlier run started answers its health path (on its own port)."""
-    try:
-        wait_healthy(container, own_health_url(container, watch), watch.timeout)
-    except AirgapError:
-        return False
-    return True
-
-
 def drop_failed(container: Container, failure: AirgapError, log_dir: Path) -> AirgapError:
     """Keep a failed container's log in a file, show its last lines, remove it.
 
@@ -257,94 +228,6 @@ def _roll_back(failure: AirgapError, previous: SetAside, name: str, watch: Watch
         raise AirgapError(f"{failure}; {either}: {again}; see `docker logs {name}`") from again
     state = "runs again" if previous.was_running else "is back, stopped as it was"
     raise AirgapError(f"{failure}; the previous container {name} {state}") from failure
-
-
-# --- a replacement that was interrupted -----------------------------------------------------------
-
-
-@dataclass
-class Interrupted:
-    """What a killed replacement left: maybe a new container under NAME, the old one aside."""
-
-    name: str
-    current: Container | None
-    previous: Container
-    previous_was_running: bool
-
-    def describe(self) -> str:
-        now = (
-            f"{self.name} holds {_image(self.current)} ({self.current.status})"
-            if self.current
-            else f"no container is called {self.name}"
-        )
-        return (
-            f"found an interrupted deploy of {self.name}: {now}, and {stale_name(self.name)} "
-            f"holds {_image(self.previous)} ({self.previous.status})"
-        )
-
-
-def _image(container: Container) -> str:
-    tags = container.image.tags if container.image else []
-    return tags[0] if tags else container.attrs.get("Config", {}).get("Image", "an image")
-
-
-def find_interrupted(
-    client: docker.DockerClient, name: str, earlier: dict | None = None
-) -> Interrupted | None:
-    """The replacement of name that a killed run left half done, if any.
-
-    ``earlier`` is what that run noted (``set_aside``'s note): whether the container it set aside
-    was running. Without it, the set-aside container is taken to have run: it was the one in use.
-    """
-    previous = _find(client, stale_name(name))
-    if previous is None:
-        return None
-    was_running = True
-    if earlier and earlier.get("previous_id") == previous.id:
-        was_running = bool(earlier.get("previous_was_running"))
-    return Interrupted(name, _find(client, name), previous, was_running)
-
-
-def recover(client: docker.DockerClient, found: Interrupted, watch: Watch) -> Recovery:
-    """Finish the interrupted replacement when its container answers, else undo it; say which."""
-    console.print(found.describe())
-    current = found.current
-    healthy = current is not None and current.status in RUNNING
-    healthy = healthy and _answers(current, watch)
-    decision = recovery(True, current.status if current else None, healthy)
-    if decision is Recovery.FINISH:
-        containers.discard(found.previous)
-        console.print(f"finished it: {found.name} answers; {stale_name(found.name)} is removed")
-    else:
-        undo(found, watch)
-    return decision
-
-
-def undo(found: Interrupted, watch: Watch) -> None:
-    """Remove the interrupted replacement's container (its log kept) and put the previous back."""
-    if found.current is not None:
-        log = containers.keep_log(found.current, watch.log_dir)
-        containers.discard(found.current)
-        console.print(
-            f"removed {found.name} of the interrupted deploy; its log: {log or 'not kept'}"
-        )
-    restore(SetAside(found.previous, found.previous_was_running), found.name, watch)
-    state = "runs again" if found.previous_was_running else "is back, stopped as it was"
-    console.print(f"the previous container {found.name} {state}")
-
-
-def rollback(
-    client: docker.DockerClient, name: str, watch: Watch, earlier: dict | None = None
-) -> None:
-    """Put NAME-previous back under NAME, whatever the new container's health."""
-    found = find_interrupted(client, name, earlier)
-    if found is None:
-        raise AirgapError(
-            f"nothing to roll back: there is no container {stale_name(name)} (a deploy that "
-            "finished removes it); deploy the earlier release bundle again"
-        )
-    console.print(found.describe())
-    undo(found, watch)
 
 
 # --- health ---------------------------------------------------------------------------------------

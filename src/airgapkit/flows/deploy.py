@@ -2,7 +2,7 @@
 
 One deploy (or rollback) of a container name runs at a time (``locks``); one that was killed
 half-way is seen by the next command for that container, and finished or undone by the next
-deploy (``lifecycle.recover``) or undone by ``rollback``.
+deploy (``interrupted.recover``) or undone by ``rollback``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import docker.errors
 
 from .. import locks
 from ..app import envfiles
-from ..engine import containers, lifecycle
+from ..engine import containers, interrupted, lifecycle
 from ..engine.client import console, default_container_name, engine_address, engine_errors
 from ..settings import Incoming, Target
 from .bundles import open_incoming
@@ -49,16 +49,16 @@ def deploy(client, *, incoming: Incoming, target: Target):
     name = target.name or default_container_name(ref)
     watch = watch_of(target)
     with container_lock(name, "deploy") as lock:
-        found = lifecycle.find_interrupted(client, name, lock.stale)
+        found = interrupted.find_interrupted(client, name, lock.stale)
         if found is not None:
-            lifecycle.recover(client, found, watch)
+            interrupted.recover(client, found, watch)
         return lifecycle.replace(client, ref, name, env=env, watch=watch, note=lock.note)
 
 
 def rollback(client, *, target: Target, name: str) -> None:
     """Put back the container an interrupted deploy of name set aside."""
     with container_lock(name, "rollback") as lock:
-        lifecycle.rollback(client, name, watch_of(target), lock.stale)
+        interrupted.rollback(client, name, watch_of(target), lock.stale)
 
 
 def debug_shell_argv(client, target: Target, image: str) -> list[str]:
@@ -74,7 +74,7 @@ def debug_shell_argv(client, target: Target, image: str) -> list[str]:
 
 def warn_if_interrupted(client, name: str, target: Target) -> None:
     """Say so when a killed deploy left name half replaced; change nothing."""
-    found = lifecycle.find_interrupted(client, name)
+    found = interrupted.find_interrupted(client, name)
     if found is not None:
         rollback = f"inv rollback --env {target.environment}"
         rollback += f" --name {name}" if target.name else ""
