@@ -262,7 +262,9 @@ def _task_end(client, task: dict) -> str:
         except docker.errors.NotFound:
             pass
     if health.get("Status") == "unhealthy":
-        last = (health.get("Log") or [{}])[-1]
+        checks = health.get("Log") or [{}]
+        # exit 1 is the check's own verdict; a check killed as the task stopped says nothing
+        last = next((c for c in reversed(checks) if c.get("ExitCode") == 1), checks[-1])
         output = " ".join(str(last.get("Output", "")).split())[:200]
         said += f"; health check unhealthy (exit {last.get('ExitCode', '?')})"
         said += f": {output}" if output else ""
