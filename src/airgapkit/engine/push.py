@@ -22,7 +22,8 @@ import requests
 
 from ..environments import Registry
 from ..errors import AirgapError, IntegrityError
-from .images import console, require_image, validate_ref
+from .client import console, explain, stream_error, validate_ref
+from .images import require_image
 
 CERTS_DIR = Path("/etc/docker/certs.d")  # where an engine looks for a registry's CA
 _DOWN = re.compile(
@@ -89,7 +90,7 @@ def login(client: docker.DockerClient, registry: Registry, auth: dict) -> None:
     try:
         client.login(auth["username"], auth["password"], registry=registry.address, reauth=True)
     except docker.errors.APIError as exc:
-        raise _push_error(_explain(exc), registry, f"log in to {registry.address}") from exc
+        raise _push_error(explain(exc), registry, f"log in to {registry.address}") from exc
     except requests.exceptions.RequestException as exc:
         raise AirgapError(f"lost the Docker Engine while logging in to {registry.address}") from exc
 
@@ -99,7 +100,7 @@ def registry_digest(client: docker.DockerClient, ref: str, registry: Registry) -
     try:
         data = client.images.get_registry_data(ref, auth_config=registry.auth_config())
     except docker.errors.APIError as exc:
-        raise _push_error(_explain(exc), registry, f"read {ref} back") from exc
+        raise _push_error(explain(exc), registry, f"read {ref} back") from exc
     return data.id
 
 
@@ -140,12 +141,12 @@ def _push_stream(client, repository: str, tag: str, auth: dict | None, registry:
     try:
         events = client.api.push(repository, tag=tag, stream=True, decode=True, auth_config=auth)
         for event in events:
-            error = event.get("error") or (event.get("errorDetail") or {}).get("message")
+            error = stream_error(event)
             if error:
-                raise _push_error(" ".join(str(error).split()), registry, f"push {repository}")
+                raise _push_error(error, registry, f"push {repository}")
             digest = (event.get("aux") or {}).get("Digest") or digest
     except docker.errors.APIError as exc:
-        raise _push_error(_explain(exc), registry, f"push {repository}") from exc
+        raise _push_error(explain(exc), registry, f"push {repository}") from exc
     except requests.exceptions.RequestException as exc:
         raise AirgapError(f"lost the Docker Engine while pushing {repository}:{tag}") from exc
     if not digest:
@@ -175,10 +176,3 @@ def _push_error(said: str, registry: Registry, doing: str) -> AirgapError:
             "start it or check the address in this environment's registry settings"
         )
     return AirgapError(f"could not {doing} at registry {registry.address}: {said}")
-
-
-def _explain(exc: Exception) -> str:
-    text = getattr(exc, "explanation", None) or str(exc)
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    return " ".join(str(text).split())

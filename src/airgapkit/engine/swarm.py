@@ -34,7 +34,7 @@ from ..environments import Environment
 from ..errors import AirgapError
 from ..ports import Ports
 from . import swarmsecrets
-from .images import console
+from .client import console, engine_errors
 
 APP_LABEL = "org.airgapkit.app"
 HISTORY_LABEL = "org.airgapkit.history"
@@ -166,7 +166,7 @@ def endpoint(env: Environment, ports: Ports) -> EndpointSpec:
 
 def deploy(client: docker.DockerClient, release: Release, app: App, env: Environment):
     """Create or update the service, then wait for the rollout; see the module's description."""
-    with _swarm_errors(f"deploy service {app.service}"):
+    with engine_errors(f"deploy service {app.service}"):
         _require_manager(client)
         _require_networks(client, env)
         current = find(client, app.service)
@@ -325,7 +325,7 @@ class Status:
 
 def status(client: docker.DockerClient, name: str, target: str = "swarm") -> Status | None:
     """The status of the app called ``name``; None when nothing of that name is deployed."""
-    with _swarm_errors(f"read the status of {name}"):
+    with engine_errors(f"read the status of {name}"):
         return _swarm_status(client, name) if target == "swarm" else _engine_status(client, name)
 
 
@@ -426,7 +426,7 @@ class ShellPlace:
 
 
 def shell_place(client: docker.DockerClient, service_name: str) -> ShellPlace:
-    with _swarm_errors(f"find a task of service {service_name}"):
+    with engine_errors(f"find a task of service {service_name}"):
         service = find(client, service_name)
         if service is None:
             raise AirgapError(f"no service {service_name} in this swarm; deploy it first")
@@ -518,23 +518,3 @@ def _node_names(client) -> dict[str, str]:
         return {n["ID"]: n["Description"]["Hostname"] for n in client.api.nodes()}
     except (docker.errors.APIError, KeyError):
         return {}
-
-
-class _swarm_errors:
-    """Turn SDK and transport exceptions into one-line AirgapErrors (RolledBack passes as it is)."""
-
-    def __init__(self, doing: str):
-        self.doing = doing
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None or isinstance(exc, AirgapError):
-            return False
-        if isinstance(exc, requests.exceptions.RequestException):
-            raise AirgapError(f"lost the Docker Engine while trying to {self.doing}") from exc
-        if isinstance(exc, docker.errors.DockerException):
-            said = " ".join(str(getattr(exc, "explanation", None) or exc).split())
-            raise AirgapError(f"could not {self.doing}: {said}") from exc
-        return False

@@ -31,6 +31,7 @@ from docker.types import SecretReference
 from dotenv.parser import parse_stream
 
 from ..errors import AirgapError
+from .client import explain
 
 SERVICE_LABEL = "org.airgapkit.service"
 KEY_LABEL = "org.airgapkit.key"
@@ -92,7 +93,7 @@ def create(
     except docker.errors.APIError as exc:
         remove_unused(client, service, keep=())
         raise AirgapError(
-            f"could not create the Swarm secrets of service {service}: {_explain(exc)}"
+            f"could not create the Swarm secrets of service {service}: {explain(exc)}"
         ) from exc
     return made
 
@@ -139,8 +140,3 @@ def names_in(spec: Mapping | None) -> set[str]:
     """The secret names a service spec refers to."""
     container = ((spec or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
     return {ref.get("SecretName", "") for ref in container.get("Secrets") or []}
-
-
-def _explain(exc: Exception) -> str:
-    text = getattr(exc, "explanation", None) or str(exc)
-    return " ".join(str(text).split())
