@@ -40,8 +40,11 @@ def test_the_mapping_form_reads_every_setting(tmp_path):
 
 
 def test_env_files_maps_both_forms_to_their_file():
-    mixed = {"dev": ".env.dev", "prod": {"env_file": "prod/.env", "target": "engine"}}
-    assert environments.env_files(mixed) == {"dev": ".env.dev", "prod": "prod/.env"}
+    mixed = {"qa": ".env.qa", "prod": {"env_file": "prod/.env", "target": "engine"}}
+    assert environments.env_files(mixed) == {
+        "dev": ".env.dev", "test": ".env.test", "pre-prod": ".env.pre-prod",  # the defaults
+        "prod": "prod/.env", "qa": ".env.qa",
+    }  # fmt: skip
 
 
 def test_every_bad_value_gets_a_line_of_its_own():
@@ -113,8 +116,11 @@ def test_insecure_is_allowed_for_loopback():
 
 
 def test_unknown_environment_names_the_configured_ones():
-    with pytest.raises(AirgapError, match=r"unknown environment 'qa' \(configured: dev, prod\)"):
-        environments.get("qa", {"dev": ".env.dev", "prod": ".env.prod"})
+    with pytest.raises(
+        AirgapError,
+        match=r"unknown environment 'qa' \(configured: dev, test, pre-prod, prod, uat\)",
+    ):
+        environments.get("qa", {"uat": ".env.uat"})
 
 
 def test_credentials_come_from_a_variable_when_used(monkeypatch):
@@ -148,3 +154,19 @@ def test_credentials_come_from_a_file(tmp_path):
 def test_no_username_means_the_engine_uses_what_docker_login_stored():
     env = environments.parse("prod", {"registry": "r.internal:5000"})
     assert env.registry.auth_config() is None
+
+
+def test_a_mapping_replaces_a_default_environment_of_the_same_name():
+    """Invoke cannot merge a mapping over a default string; the defaults are added in code."""
+    from invoke import Config
+
+    from airgapkit.config import DEFAULTS
+
+    cfg = Config(
+        defaults=DEFAULTS,
+        overrides={
+            "airgapkit": {"environments": {"prod": {"target": "engine", "env_file": "p.env"}}}
+        },
+    )
+    assert environments.get("prod", cfg.airgapkit.environments).env_file == "p.env"
+    assert environments.get("dev", cfg.airgapkit.environments).env_file == ".env.dev"

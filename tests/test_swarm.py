@@ -17,6 +17,7 @@ import uuid
 
 import docker
 import pytest
+from swarming import app_context, single_node_swarm
 
 from airgapkit import environments
 from airgapkit.engine import images as engine
@@ -26,18 +27,6 @@ from airgapkit.ports import Ports
 
 pytestmark = pytest.mark.docker
 
-# /health answers the version, the greeting, and a hash of DB_PASSWORD: proof that the secret
-# reached the app's environment without the test printing or comparing the value itself.
-APP_JS = """
-const crypto = require('crypto');
-const status = Number(process.env.HEALTH_STATUS || '200');
-require('http').createServer((q, r) => {
-  r.statusCode = q.url === '/health' ? status : 404;
-  r.end(JSON.stringify({version: process.env.APP_VERSION, greeting: process.env.GREETING,
-    db: crypto.createHash('sha256').update(process.env.DB_PASSWORD || '').digest('hex')}));
-}).listen(8080, () => console.log(process.env.APP_VERSION + ' listening'));
-process.on('SIGTERM', () => process.exit(0));
-"""
 DB_PASSWORD = "pa$$ word " + uuid.uuid4().hex
 VALUES = {"GREETING": "hello from prod", "DB_PASSWORD": DB_PASSWORD}
 
@@ -45,15 +34,8 @@ VALUES = {"GREETING": "hello from prod", "DB_PASSWORD": DB_PASSWORD}
 @pytest.fixture(scope="module")
 def one_swarm(docker_client):
     """A single-node swarm in the test engine, left again whatever the tests did."""
-    if docker_client.info()["Swarm"]["LocalNodeState"] != "inactive":
-        docker_client.swarm.leave(force=True)  # left over by an interrupted run of these tests
-    docker_client.swarm.init(advertise_addr="127.0.0.1")
-    try:
-        yield docker_client
-    finally:
-        for service in docker_client.services.list():
-            service.remove()
-        docker_client.swarm.leave(force=True)
+    with single_node_swarm(docker_client) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +44,8 @@ def versions(docker_client, base_image, tmp_path_factory):
     refs = {}
     run = uuid.uuid4().hex[:8]
     for version, health in (("v1", 200), ("v2", 200), ("v3", 500)):
-        context = tmp_path_factory.mktemp(f"app-{version}")
-        (context / "Dockerfile").write_text(
-            f"FROM {base_image}\n"
-            f"ENV APP_VERSION={version} HEALTH_STATUS={health}\n"
-            "USER 1001\n"
-            f"CMD {json.dumps(['node', '-e', APP_JS])}\n"
+        context = app_context(
+            tmp_path_factory.mktemp(f"app-{version}"), base_image, version, health
         )
         refs[version] = f"agk-fleet-{run}:{version}"
         engine.build(docker_client, context, refs[version], offline=True)

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import DEFAULT_ENVIRONMENTS
 from .errors import AirgapError
 
 TARGETS = ("engine", "swarm")
@@ -169,20 +170,27 @@ class Environment:
 # --- reading the configuration ---------------------------------------------------------------------
 
 
+def configured(environments: Mapping) -> dict:
+    """The configured environments over the default ones (``config.DEFAULT_ENVIRONMENTS``)."""
+    return {**DEFAULT_ENVIRONMENTS, **_plain(environments or {})}
+
+
 def env_files(environments: Mapping) -> dict[str, str]:
     """Name -> env file for every environment, whichever form each is written in.
 
     The plain form and the mapping form side by side: what ``envfiles.resolve`` takes.
     """
+    environments = configured(environments)
     return {name: str(parse(name, value).env_file) for name, value in environments.items()}
 
 
 def get(name: str, environments: Mapping, base_dir: Path = Path()) -> Environment:
     """The environment called ``name``, validated; relative file paths taken from ``base_dir``."""
+    environments = configured(environments)
     if name not in environments:
-        configured = ", ".join(environments) or "none"
+        names = ", ".join(environments) or "none"
         raise AirgapError(
-            f"unknown environment {name!r} (configured: {configured}); use one of those or add "
+            f"unknown environment {name!r} (configured: {names}); use one of those or add "
             f"it to invoke.yaml under {_PREFIX}, e.g. {name}: .env.{name}"
         )
     return parse(name, environments[name], base_dir)
@@ -190,6 +198,7 @@ def get(name: str, environments: Mapping, base_dir: Path = Path()) -> Environmen
 
 def parse(name: str, value, base_dir: Path = Path()) -> Environment:
     """An environment from its configuration value: an env file name, or a mapping."""
+    value = _plain(value)
     if isinstance(value, (str, os.PathLike)):
         if not str(value).strip():
             raise EnvironmentConfigError([f"{_PREFIX}.{name}: empty; name its env file"])
@@ -437,3 +446,14 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _plain(value):
+    """Plain dicts and lists from Invoke's configuration proxies (which are no ``Mapping``)."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return value
+    if hasattr(value, "keys") and hasattr(value, "__getitem__"):
+        return {key: _plain(value[key]) for key in value.keys()}  # noqa: SIM118 - proxies
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

@@ -204,12 +204,12 @@ def wait_rollout(client, service_id: str, marker: int, before: str | None, env: 
         update = service.attrs.get("UpdateStatus") or {}
         state = update.get("State")
         fresh = update.get("StartedAt") != before
+        tasks = service.tasks()
         if fresh and state in _ROLLED_BACK:
-            if state == "rollback_started" and time.monotonic() < deadline:
+            if not _settled(state, tasks, env.replicas) and time.monotonic() < deadline:
                 time.sleep(POLL)  # let Swarm finish putting the previous version back
                 continue
             raise _rolled_back(client, service, marker, update)
-        tasks = service.tasks()
         new = [t for t in tasks if _marker(t) == marker]
         running = [t for t in new if _is(t, "running") and t.get("DesiredState") == "running"]
         old = [t for t in tasks if _marker(t) != marker and _is(t, "running")]
@@ -225,6 +225,14 @@ def wait_rollout(client, service_id: str, marker: int, before: str | None, env: 
                 f"; see `docker service ps {service.name} --no-trunc`"
             )
         time.sleep(POLL)
+
+
+def _settled(state: str, tasks: list[dict], replicas: int) -> bool:
+    """A rollback is over when paused, or complete with every replica running again."""
+    if state != "rollback_completed":
+        return state != "rollback_started"
+    running = [t for t in tasks if t.get("DesiredState") == "running" and _is(t, "running")]
+    return len(running) >= replicas
 
 
 def _rolled_back(client, service, marker: int, update: dict) -> RolledBack:
