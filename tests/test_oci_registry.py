@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import registries
+import token_service
 
 from airgapkit.oci import credentials, reference
 from airgapkit.oci.errors import (
@@ -176,3 +177,30 @@ def test_a_damaged_blob_is_refused(own_registry, damage, error, words):
         with pytest.raises(error) as info:
             b"".join(registry.blob(blob, "layer 1 of tiny/app"))
     one_line(info, "layer 1 of tiny/app", own_registry.addr, words)
+
+
+def test_an_anonymous_token_for_a_public_repository(token_registry):
+    """Docker Hub's way: a 401 challenge, an anonymous token from its realm, then the manifest."""
+    token_registry.service.requests.clear()
+    assert read_manifest(token_registry.public, Access(ca_file=token_registry.ca))
+    (asked,) = token_registry.service.requests
+    assert asked["user"] is None and asked["service"] == [token_service.SERVICE]
+    assert asked["scopes"] == ["repository:tiny/public:pull"]
+
+
+def test_a_token_for_a_private_repository_needs_the_login(token_registry, tmp_path):
+    token_registry.service.requests.clear()
+    access = Access(
+        ca_file=token_registry.ca, credentials_file=login_file(tmp_path, *token_registry.login)
+    )
+    assert read_manifest(token_registry.private, access)
+    assert token_registry.service.requests[-1]["user"] == token_registry.login[0]
+    with pytest.raises(CredentialsError) as info:
+        read_manifest(token_registry.private, Access(ca_file=token_registry.ca))
+    one_line(info, "none were found")
+    wrong = Access(
+        ca_file=token_registry.ca, credentials_file=login_file(tmp_path, "release", "wrong")
+    )
+    with pytest.raises(CredentialsError) as info:
+        read_manifest(token_registry.private, wrong)
+    one_line(info, "refused the credentials", "registry-login")

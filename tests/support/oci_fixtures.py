@@ -2,6 +2,8 @@
 
 ``oci_registry``: plain HTTP on loopback, no login, for tests that push images of their own.
 ``secure_registry``: TLS with a CA made here and htpasswd logins, a small image pushed to it.
+``token_registry``: TLS and bearer tokens from a token service (``token_service``), as Docker Hub
+does: ``tiny/public:1`` for anyone, ``private/app:1`` for a login.
 Both are real Debian docker-registry processes; neither needs a Docker Engine. Under CI a missing
 docker-registry binary is an error, never a skip.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import registries
+import token_service
 
 
 def _require_binary() -> None:
@@ -70,3 +73,41 @@ def secure_registry(tmp_path_factory) -> Secure:
             login=(user, password),
         )
         yield Secure(served, ca, user, password, f"{served.addr}/tiny/app:1", pushed)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    served: registries.Served
+    service: token_service.TokenService
+    ca: Path
+    login: tuple[str, str]
+    public: str  # addr/tiny/public:1
+    private: str  # addr/private/app:1
+
+    @property
+    def addr(self) -> str:
+        return self.served.addr
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory) -> Tokens:
+    _require_binary()
+    root = tmp_path_factory.mktemp("token-registry")
+    ca, cert, key = registries.make_tls(root / "tls")
+    login = ("release", secrets.token_urlsafe(18))
+    with token_service.serve(root / "tokens", (cert, key), dict([login])) as service:
+        with registries.serve(
+            root / "registry", tls=(cert, key), auth=service.registry_auth()
+        ) as served:
+            registries.push(served.addr, "tiny/public", "1", [{"p": b"public"}], ca=ca)
+            registries.push(
+                served.addr, "private/app", "1", [{"q": b"private"}], ca=ca, login=login
+            )
+            yield Tokens(
+                served,
+                service,
+                ca,
+                login,
+                f"{served.addr}/tiny/public:1",
+                f"{served.addr}/private/app:1",
+            )

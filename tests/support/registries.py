@@ -55,8 +55,15 @@ def _answers(addr: str) -> bool:
 
 
 @contextmanager
-def serve(root: Path, *, tls: tuple[Path, Path] | None = None, htpasswd: Path | None = None):
-    """A docker-registry on loopback, storage under ``root``; yields Served. TLS = (cert, key)."""
+def serve(
+    root: Path,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    htpasswd: Path | None = None,
+    auth: dict | None = None,
+):
+    """A docker-registry on loopback, storage under ``root``; yields Served. TLS = (cert, key);
+    ``auth`` is a config's whole auth section (a token service's, say)."""
     binary = shutil.which("docker-registry")
     if not binary:
         raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
@@ -73,6 +80,8 @@ def serve(root: Path, *, tls: tuple[Path, Path] | None = None, htpasswd: Path | 
     }
     if htpasswd:
         config["auth"] = {"htpasswd": {"realm": "airgapkit-test", "path": str(htpasswd)}}
+    if auth:
+        config["auth"] = auth
     (root / "config.yml").write_text(json.dumps(config))  # YAML reads JSON
     log = open(root / "registry.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log, stderr=log)
@@ -105,9 +114,12 @@ def make_tls(folder: Path) -> tuple[Path, Path, Path]:
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -174,7 +186,9 @@ class Pushed:
 
 def dxf_for(addr: str, repo: str, *, ca: Path | None = None, login: tuple[str, str] | None = None):
     def auth(dxf, response):
-        dxf.authenticate(*login, response=response) if login else dxf.authenticate(response=response)
+        dxf.authenticate(*login, response=response) if login else dxf.authenticate(
+            response=response
+        )
 
     return DXF(addr, repo, auth=auth, insecure=ca is None, tlsverify=str(ca) if ca else True)
 
