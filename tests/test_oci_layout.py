@@ -11,6 +11,7 @@ import docker
 import pytest
 import registries
 
+from airgapkit.errors import AirgapError
 from airgapkit.oci import layout, platforms, reference
 from airgapkit.oci.registry import Registry
 from airgapkit.oci.remote import resolve
@@ -92,6 +93,12 @@ def test_no_tags_leave_the_image_unnamed(tiny):
     files = members(sink.getvalue())
     assert json.loads(files["manifest.json"])[0]["RepoTags"] == []
     assert "annotations" not in json.loads(files["index.json"])["manifests"][0]
+
+
+def test_a_tag_must_name_a_tag(tiny):
+    image, pushed = tiny
+    with pytest.raises(AirgapError, match="names no tag"):
+        write_tar(image, io.BytesIO(), tags=[f"{image.rsplit(':', 1)[0]}@{pushed.manifest_digest}"])
 
 
 @pytest.mark.docker

@@ -14,6 +14,8 @@ from dxf import DXF
 
 def blob_tail(dxf: DXF, digest: str, count: int, size: int) -> bytes | None:
     """The last ``count`` bytes of a ``size``-byte blob, or None when the registry ignores ranges."""
+    if size <= 0:
+        return None
     start = max(size - count, 0)
     response = dxf._request(  # noqa: SLF001 - see the module docstring
         "get", "blobs/" + digest, headers={"Range": f"bytes={start}-{size - 1}"}, stream=True

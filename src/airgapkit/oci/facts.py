@@ -23,7 +23,8 @@ from .remote import RemoteImage, resolve
 
 def from_image(ref: str, image: RemoteImage, uncompressed: Sequence[int]) -> ImageFacts:
     """The facts of ``image`` (named ``ref`` by the user), given each layer's uncompressed size."""
-    config = image.config.get("config") or {}
+    config = image.config.get("config")
+    config = config if isinstance(config, dict) else {}  # an image with no runtime config at all
     return ImageFacts(
         ref=ref,
         image_id=image.image_id,

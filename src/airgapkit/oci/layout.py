@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from ..errors import AirgapError
 from . import reference, sizes
 from .manifests import OCI_INDEX, Descriptor
 from .registry import Registry
@@ -51,7 +52,7 @@ def index_json(image: RemoteImage, tags: Sequence[str]) -> bytes:
     entry = {"mediaType": manifest.media_type, "digest": manifest.digest, "size": len(manifest.raw)}
     entries = []
     for tag in tags:
-        ref = reference.parse(tag)
+        ref = _tagged(tag)
         name = f"{ref.full_name}:{ref.tag}"
         entries.append({**entry, "annotations": {NAME_ANNOTATION: name, TAG_ANNOTATION: ref.tag}})
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries or [entry]}
@@ -63,10 +64,17 @@ def docker_manifest_json(image: RemoteImage, tags: Sequence[str]) -> bytes:
     manifest = image.manifest
     entry = {
         "Config": blob_path(manifest.config),
-        "RepoTags": [reference.parse(tag).familiar for tag in tags],
+        "RepoTags": [_tagged(tag).familiar for tag in tags],
         "Layers": [blob_path(layer) for layer in manifest.layers],
     }
     return json.dumps([entry], separators=(",", ":")).encode()
+
+
+def _tagged(tag: str) -> reference.ImageRef:
+    ref = reference.parse(tag)
+    if not ref.tag:
+        raise AirgapError(f"{tag!r} names no tag to give the loaded image; write it as name:tag")
+    return ref
 
 
 def write(sink: BinaryIO, registry: Registry, image: RemoteImage, tags: Sequence[str]) -> Written:
