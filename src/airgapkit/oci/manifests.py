@@ -71,16 +71,20 @@ class Manifest:
         return sum(layer.size for layer in self.layers)
 
 
-def document(raw: bytes, content_type: str, image: str) -> tuple[str, dict]:
-    """The media type and parsed JSON of a manifest or index as served, or UnsupportedManifest."""
+def json_object(raw: bytes, what: str) -> dict:
+    """``raw`` parsed as a JSON object, or UnsupportedManifest saying ``what`` is not one."""
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnsupportedManifest(
-            f"the registry's manifest for {image} is not JSON; check the registry serves images"
-        ) from exc
+        raise UnsupportedManifest(f"{what} is not JSON; check the registry serves images") from exc
     if not isinstance(data, dict):
-        raise UnsupportedManifest(f"the registry's manifest for {image} is not a JSON object")
+        raise UnsupportedManifest(f"{what} is not a JSON object; check the registry serves images")
+    return data
+
+
+def document(raw: bytes, content_type: str, image: str) -> tuple[str, dict]:
+    """The media type and parsed JSON of a manifest or index as served, or UnsupportedManifest."""
+    data = json_object(raw, f"the registry's manifest for {image}")
     # OCI documents may omit mediaType; the response's Content-Type then says what they are.
     media_type = data.get("mediaType") or content_type.split(";", 1)[0].strip()
     schema1 = media_type.startswith("application/vnd.docker.distribution.manifest.v1")

@@ -9,7 +9,6 @@ the manifest names. Layers are not read here; ``layout`` streams them.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 
 from . import manifests, platforms
@@ -85,13 +84,9 @@ def resolve(registry: Registry, wanted: Platform) -> RemoteImage:
 
 def _config(raw: bytes, manifest: Manifest, image: str) -> dict:
     """The parsed config, with one diff ID per layer (what docker load checks each layer against)."""
-    try:
-        config = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnsupportedManifest(
-            f"the config of {image} is not JSON; not a container image"
-        ) from exc
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids") if isinstance(config, dict) else None
+    config = manifests.json_object(raw, f"the config of {image}")
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     listed = len(diff_ids) if isinstance(diff_ids, list) else 0
     if listed != len(manifest.layers) or not isinstance(diff_ids, list):
         raise UnsupportedManifest(
