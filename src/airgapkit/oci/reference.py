@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..engine.images import IMAGE_ID, REFERENCE, validate_ref
+from ..engine.client import IMAGE_ID, REFERENCE, validate_ref
 from ..errors import AirgapError
 
 DOCKER_HUB = "docker.io"
