@@ -9,17 +9,14 @@ layers stay compressed as pushed, nothing is unpacked or compressed again.
 The sink is any binary file object with ``write`` (a bundle's archive member, a file); nothing is
 staged on disk and memory stays flat: each layer moves ``fsutil.CHUNK`` at a time, checked against its
 size and digest as it streams (``Registry.blob``). On an error the sink holds part of a tar and must be
-discarded, as a bundle's temporary member is.
-
-The member headers come from ``tarfile``; the data goes straight to the sink, because tarfile's stream
-mode copies every chunk twice through a buffer of its own.
+discarded, as a bundle's temporary member is. ``ImageTar`` is the same tar as chunks to pull.
 """
 
 from __future__ import annotations
 
 import json
 import tarfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -79,73 +76,70 @@ def _tagged(tag: str) -> reference.ImageRef:
 
 def write(sink: BinaryIO, registry: Registry, image: RemoteImage, tags: Sequence[str]) -> Written:
     """Stream ``image`` from ``registry`` into ``sink`` as one loadable tar tagged ``tags``."""
-    out = _TarWriter(sink)
-    manifest = image.manifest
-    out.add("oci-layout", OCI_LAYOUT)
-    out.add("index.json", index_json(image, tags))
-    out.add("manifest.json", docker_manifest_json(image, tags))
-    out.add_dir("blobs/")
-    out.add_dir("blobs/sha256/")
-    out.add(blob_path(manifest.config), image.config_raw)
-    out.add(f"blobs/sha256/{manifest.digest.removeprefix('sha256:')}", manifest.raw)
-    uncompressed: dict[str, int] = {}
-    for n, layer in enumerate(manifest.layers, 1):
-        if layer.digest in uncompressed:  # a layer listed twice is stored once
-            continue
-        tail = sizes.Tail()
-        what = f"layer {n} of {image.ref.familiar} ({layer.digest})"
-        out.add_stream(blob_path(layer), layer.size, _tracked(registry.blob(layer, what), tail))
-        uncompressed[layer.digest] = (
-            sizes.uncompressed_size(tail.bytes, layer.size) if layer.gzipped else layer.size
-        )
-    out.close()
-    return Written(out.size, tuple(uncompressed[layer.digest] for layer in manifest.layers))
+    tar = ImageTar(registry, image, tags)
+    for chunk in tar:
+        sink.write(chunk)
+    return tar.written
 
 
-def _tracked(chunks: Iterable[bytes], tail: sizes.Tail) -> Iterable[bytes]:
-    for chunk in chunks:
-        tail.update(chunk)
-        yield chunk
+class ImageTar:
+    """The tar as an iterable of chunks, for a consumer that pulls (an archive member); after it has
+    been iterated to its end, ``written`` says what it was.
 
+    The member headers come from ``tarfile``; the data goes straight through, because tarfile's
+    stream mode copies every chunk twice through a buffer of its own.
+    """
 
-class _TarWriter:
-    """Members written one after another: a tarfile header, the data as it comes, zero padding."""
+    def __init__(self, registry: Registry, image: RemoteImage, tags: Sequence[str]):
+        self.registry, self.image, self.tags = registry, image, tuple(tags)
+        self.written: Written | None = None
 
-    def __init__(self, sink: BinaryIO):
-        self.sink = sink
-        self.size = 0
-
-    def _write(self, data: bytes) -> None:
-        self.sink.write(data)
-        self.size += len(data)
-
-    def _header(
-        self, name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int = 0o644
-    ) -> None:
-        info = tarfile.TarInfo(name)
-        info.size, info.type, info.mode, info.mtime = size, kind, mode, 0  # same bytes every run
-        self._write(info.tobuf(format=tarfile.PAX_FORMAT))
-
-    def _pad(self, size: int) -> None:
-        if size % BLOCK:
-            self._write(bytes(BLOCK - size % BLOCK))
-
-    def add(self, name: str, data: bytes) -> None:
-        self._header(name, len(data))
-        self._write(data)
-        self._pad(len(data))
-
-    def add_dir(self, name: str) -> None:
-        self._header(name, 0, tarfile.DIRTYPE, 0o755)
-
-    def add_stream(self, name: str, size: int, chunks: Iterable[bytes]) -> None:
-        """A member of ``size`` bytes from ``chunks``; the iterator is run to its end, where the
-        registry's checks (length, digest) happen."""
-        self._header(name, size)
-        for chunk in chunks:
-            self._write(chunk)
-        self._pad(size)
-
-    def close(self) -> None:
+    def __iter__(self) -> Iterator[bytes]:
+        size, uncompressed = 0, {}
+        for chunk in self._chunks(uncompressed):
+            size += len(chunk)
+            yield chunk
         end = 2 * BLOCK  # two zero blocks end a tar; then pad the archive to whole records
-        self._write(bytes(end + (-(self.size + end) % RECORD)))
+        padding = bytes(end + (-(size + end) % RECORD))
+        yield padding
+        layers = self.image.manifest.layers
+        self.written = Written(size + len(padding), tuple(uncompressed[x.digest] for x in layers))
+
+    def _chunks(self, uncompressed: dict[str, int]) -> Iterator[bytes]:
+        image, manifest = self.image, self.image.manifest
+        yield from _member("oci-layout", OCI_LAYOUT)
+        yield from _member("index.json", index_json(image, self.tags))
+        yield from _member("manifest.json", docker_manifest_json(image, self.tags))
+        yield _header("blobs/", 0, tarfile.DIRTYPE, 0o755)
+        yield _header("blobs/sha256/", 0, tarfile.DIRTYPE, 0o755)
+        yield from _member(blob_path(manifest.config), image.config_raw)
+        yield from _member(f"blobs/sha256/{manifest.digest.removeprefix('sha256:')}", manifest.raw)
+        for n, layer in enumerate(manifest.layers, 1):
+            if layer.digest in uncompressed:  # a layer listed twice is stored once
+                continue
+            tail = sizes.Tail()
+            what = f"layer {n} of {image.ref.familiar} ({layer.digest})"
+            yield _header(blob_path(layer), layer.size)
+            for chunk in self.registry.blob(layer, what):  # checked: length, then digest at the end
+                tail.update(chunk)
+                yield chunk
+            yield _padding(layer.size)
+            uncompressed[layer.digest] = (
+                sizes.uncompressed_size(tail.bytes, layer.size) if layer.gzipped else layer.size
+            )
+
+
+def _header(name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size, info.type, info.mode, info.mtime = size, kind, mode, 0  # same bytes every run
+    return info.tobuf(format=tarfile.PAX_FORMAT)
+
+
+def _padding(size: int) -> bytes:
+    return bytes(-size % BLOCK)
+
+
+def _member(name: str, data: bytes) -> Iterator[bytes]:
+    yield _header(name, len(data))
+    yield data
+    yield _padding(len(data))
