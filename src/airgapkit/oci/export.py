@@ -126,6 +126,6 @@ def export_to_file(
     with AtomicFile(dest) as out:
         exported = export_image(ref, out.file, platform=platform, access=access)
     console.print(
-        f"wrote {dest} ({ref}, {exported.repo_digest}; {exported.written.size / 1e6:.1f} MB)"
+        f"wrote {dest} ({ref}, {exported.repo_digest}; {exported.written.size / 1e6:.2f} MB)"
     )
     return exported
