@@ -269,7 +269,9 @@ def check_image(
         config(c).policy, max_size_mb=max_size_mb, min_support_months=min_support_months
     )
     base = base_source(c, source, platform)
-    engine = export_flow.engine_for(base, image, lambda: client(c)) if kind == "base" else client(c)
+    engine = export_flow.engine_for(base, image, lambda: client(c))
+    if engine is None and kind != "base":
+        raise AirgapError("the app rules read the image's layers: check an app image in the engine")
     if engine is None:
         facts = oci.image_facts(image, platform=base.platform, access=base.access)
         checkpoint.gate_registry(
