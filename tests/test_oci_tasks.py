@@ -85,3 +85,18 @@ def test_check_image_judges_registry_facts_with_no_engine(tiny, no_engine, tmp_p
 def test_an_unknown_source_is_one_line(tmp_path, no_engine):
     proc = inv("pull", "--source", "mirror", cwd=tmp_path, env=no_engine)
     assert_refusal(proc, "'mirror'", "engine, registry, auto")
+
+
+def test_export_refuses_a_tampered_blob_and_leaves_no_bundle(app_copy, no_engine, tmp_path):
+    with registries.serve(tmp_path / "registry") as served:
+        pushed = registries.push(served.addr, "tiny/base", "1", [{"a": b"a" * 9000}])
+        blob = registries.blob_file(served, pushed.layer_digests[0])
+        data = bytearray(blob.read_bytes())
+        data[-9] ^= 0x01
+        blob.write_bytes(bytes(data))
+        export = ["export", "--source", "registry", "--app", str(app_copy)]
+        base = ["--base-image", f"{served.addr}/tiny/base:1", "--accept-risk", "tampered-test"]
+        proc = inv(*export, *base, cwd=tmp_path, env=no_engine)
+    assert_refusal(proc, "layer 1 of", pushed.layer_digests[0], "tampered")
+    assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
+    assert not (tmp_path / "dist-hashes").exists()
