@@ -16,6 +16,8 @@ from pathlib import Path
 
 from .environments import Environment, env_files
 from .environments import get as environment_of
+from .errors import AirgapError
+from .oci.registry import Access
 from .ports import Ports
 
 
@@ -88,6 +90,34 @@ class Gate:
     @classmethod
     def from_config(cls, cfg: Mapping, *, report="", accept_risk="") -> Gate:
         return cls(dict(cfg["policy"]), _path_or_none(report), accept_risk)
+
+
+@dataclass(frozen=True)
+class BaseSource:
+    """Where the base image comes from: the engine (``docker save``), its registry, or ``auto``
+    (the engine when it answers and has the image, the registry otherwise); the platform to take
+    from a multi-platform image, and how the registry is reached (``oci.Access``)."""
+
+    source: str = "engine"
+    platform: str = "linux/amd64"
+    access: Access = field(default_factory=Access)
+
+    SOURCES = ("engine", "registry", "auto")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping, *, source="", platform="") -> BaseSource:
+        chosen = (source or cfg["base_source"]).strip().lower()
+        if chosen not in cls.SOURCES:
+            raise AirgapError(
+                f"base image source {chosen!r} is not one of {', '.join(cls.SOURCES)}; "
+                "set base_source or --source to one of them"
+            )
+        access = Access(
+            ca_file=_path_or_none(cfg["registry_ca"]),
+            credentials_file=_path_or_none(cfg["registry_auth_file"]),
+            insecure_registries=tuple(cfg["insecure_registries"]),
+        )
+        return cls(chosen, platform or cfg["platform"], access)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ checked against its separately delivered hash before anything in it is decrypted
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -15,6 +16,7 @@ from ..app import npm
 from ..crossing import bundle, channels, passwords, sumsfile
 from ..crossing.archive import ArchiveReader
 from ..crossing.manifest import Manifest
+from ..oci import RegistryImage
 from ..settings import Crossing, Incoming, Places
 
 console = Console(stderr=True)
@@ -52,8 +54,12 @@ def make_bundle(
     *,
     images: list[str],
     files: list[tuple[Path, str]],
+    registry_images: Sequence[RegistryImage] = (),
 ) -> bundle.Delivery:
-    """Write the archive to the media folder, its hash and (new) password to the other two."""
+    """Write the archive to the media folder, its hash and (new) password to the other two.
+
+    ``images`` are saved from the engine; ``registry_images`` stream from their registries.
+    """
     places = crossing.places
     check_places(places)
     name = bundle.archive_name(manifest.app, manifest.kind)
@@ -68,6 +74,7 @@ def make_bundle(
         files=files,
         password=password,
         level=crossing.level,
+        registry_images=registry_images,
     )
     sums = bundle.deliver(archive_path, sha, places.hashes_dir)
     if given:
