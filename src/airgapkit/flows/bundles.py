@@ -8,7 +8,7 @@ checked against its separately delivered hash before anything in it is decrypted
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from ..app import npm
 from ..crossing import bundle, channels, passwords, sumsfile
 from ..crossing.archive import ArchiveReader
 from ..crossing.manifest import Manifest
+from ..oci import RegistryImage
 from ..settings import Crossing, Incoming, Places
 
 console = Console(stderr=True)
@@ -57,10 +58,10 @@ def locked_output(doing: str):
 
     def wrap(flow):
         @functools.wraps(flow)
-        def locked(client, *args, crossing: Crossing, **kwargs):
+        def locked(*args, crossing: Crossing, **kwargs):
             check_places(crossing.places)
             with output_lock(crossing.places, doing):
-                return flow(client, *args, crossing=crossing, **kwargs)
+                return flow(*args, crossing=crossing, **kwargs)
 
         return locked
 
@@ -90,8 +91,12 @@ def make_bundle(
     *,
     images: list[str],
     files: list[tuple[Path, str]],
+    registry_images: Sequence[RegistryImage] = (),
 ) -> bundle.Delivery:
-    """Write the archive to the media folder, its hash and (new) password to the other two."""
+    """Write the archive to the media folder, its hash and (new) password to the other two.
+
+    ``images`` are saved from the engine; ``registry_images`` stream from their registries.
+    """
     places = crossing.places
     check_places(places)
     name = bundle.archive_name(manifest.app, manifest.kind)
@@ -106,6 +111,7 @@ def make_bundle(
         files=files,
         password=password,
         level=crossing.level,
+        registry_images=registry_images,
     )
     sums = bundle.deliver(archive_path, sha, places.hashes_dir)
     if given:

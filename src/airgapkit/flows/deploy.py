@@ -16,7 +16,9 @@ from .. import locks
 from ..app import envfiles
 from ..engine import containers, interrupted, lifecycle
 from ..engine.client import console, default_container_name, engine_address, engine_errors
+from ..errors import AirgapError
 from ..settings import Incoming, Target
+from . import fleet
 from .bundles import open_incoming
 
 
@@ -47,6 +49,8 @@ def deploy(client, *, incoming: Incoming, target: Target):
         opened.load_images(client)
         ref = opened.manifest.images[0]["ref"]
     name = target.name or default_container_name(ref)
+    if target.is_swarm:
+        return fleet.deploy(client, ref, env, target)
     watch = watch_of(target)
     with container_lock(name, "deploy") as lock:
         found = interrupted.find_interrupted(client, name, lock.stale)
@@ -57,12 +61,19 @@ def deploy(client, *, incoming: Incoming, target: Target):
 
 def rollback(client, *, target: Target, name: str) -> None:
     """Put back the container an interrupted deploy of name set aside."""
+    if target.is_swarm:  # a service keeps its previous version itself
+        raise AirgapError(
+            f"environment {target.environment} runs on a swarm: roll its service back with "
+            f"`docker service rollback {fleet.service_name(target, name)}`"
+        )
     with container_lock(name, "rollback") as lock:
         interrupted.rollback(client, name, watch_of(target), lock.stale)
 
 
 def debug_shell_argv(client, target: Target, image: str) -> list[str]:
     """Exec into the environment's running container, else a fresh one with its env file."""
+    if target.is_swarm:
+        return fleet.debug_shell_argv(client, target, image)
     name = target.name or default_container_name(image)
     warn_if_interrupted(client, name, target)
     if _is_running(client, name):
