@@ -13,6 +13,7 @@ different or not listed.
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from .. import fsutil
 from ..errors import AirgapError, IntegrityError
-from . import digest
+from . import digest, volumes
 
 SUMS_NAME = "SHA256SUMS"
 MAX_SUMS_FILE = 16 << 20  # a hash file is read whole; anything larger is not one
@@ -321,6 +322,65 @@ def verify_file(path: Path, sums: Path) -> str:
             "or is not the one sent: do not use it, fetch it again"
         )
     return actual
+
+
+def verify_archive(source: volumes.ArchiveFile, sums: Path) -> str:
+    """Check an opened archive (its one file, or each of its volumes) against ``sums`` through the
+    files already open, so what is checked is what will be read. A volume missing, extra, out of
+    order, cut short or from another archive is refused by name. Returns the whole archive's
+    SHA-256 (over its volumes in order)."""
+    sums = Path(sums)
+    entries = read_sums(sums)
+    whole = hashlib.sha256()
+    archive_listed = lookup(entries, source.archive, sums.parent)
+    if source.split:
+        _check_volume_set(source, entries, sums, archive_listed)
+    for part in source.parts:
+        expected = lookup(entries, part.path, sums.parent)
+        if expected is None and not source.split:
+            raise IntegrityError(
+                f"{part.path.name} is not listed in {sums}; give the hash file made for it"
+            )
+        actual = digest.sha256_open(part, part.path.name, also=(whole,))
+        if expected is not None and actual != expected:
+            raise IntegrityError(
+                f"{part.path}: SHA-256 {actual} differs from {expected} listed in {sums}; the file "
+                "changed, is cut short, out of order or not the one sent: do not use it, fetch it "
+                "again"
+            )
+    if source.split and archive_listed and whole.hexdigest() != archive_listed:
+        raise IntegrityError(
+            f"the volumes of {source.archive.name} together differ from the SHA-256 {sums} lists "
+            "for the whole; fetch them again"
+        )
+    return whole.hexdigest()
+
+
+def _check_volume_set(source, entries: dict[str, str], sums: Path, whole: str | None) -> None:
+    listed = sorted(
+        k
+        for k in entries
+        if re.fullmatch(re.escape(source.archive.name) + r"\.\d{3}", _basename(k))
+    )
+    present = [part.path.name for part in source.parts]
+    if not listed and whole is None:
+        raise IntegrityError(
+            f"{sums} lists neither {source.archive.name} nor its volumes; give the hash file made "
+            "for it"
+        )
+    for name in listed:
+        if _basename(name) not in present:
+            raise IntegrityError(
+                f"volume {_basename(name)} of {source.archive.name} is missing (listed in "
+                f"{sums}); copy every volume into {source.archive.parent}"
+            )
+    if listed:
+        for name in present:
+            if name not in {_basename(k) for k in listed}:
+                raise IntegrityError(
+                    f"volume {name} is not listed in {sums}: it is not part of the archive sent; "
+                    "move it away"
+                )
 
 
 @dataclass
