@@ -27,7 +27,7 @@ def made(tmp_path: Path, kind: str = "base", files: dict[str, bytes] | None = No
     for arcname, data in files.items():
         (tmp_path / Path(arcname).name).write_bytes(data)
     dest = tmp_path / "media" / bundle.archive_name(APP, kind)
-    sha = bundle.create(
+    sha = bundle.create(  # the writer: its hash was taken as it wrote
         None,
         dest,
         Manifest(kind=kind, app=dict(APP)),
@@ -35,7 +35,7 @@ def made(tmp_path: Path, kind: str = "base", files: dict[str, bytes] | None = No
         files=[(tmp_path / Path(a).name, a) for a in files],
         password=PW,
         level=6,
-    )
+    ).sha256
     bundle.deliver(dest, sha, dest.parent)
     return dest
 
@@ -45,7 +45,7 @@ def test_bundle_create_returns_the_hash_written(tmp_path, monkeypatch):
     monkeypatch.setattr(digest, "sha256_file", lambda *_a, **_k: pytest.fail("second read"))
     manifest = Manifest(kind="base", app={"image_name": "demo", "version": "1"})
     dest = tmp_path / "media" / "demo-1-base.zip"
-    sha = bundle.create(
+    sha = bundle.create(  # the writer: its hash was taken as it wrote
         None,
         dest,
         manifest,
@@ -53,7 +53,7 @@ def test_bundle_create_returns_the_hash_written(tmp_path, monkeypatch):
         files=[(tmp_path / "app.tgz", "app/app.tgz")],
         password=PW,
         level=6,
-    )
+    ).sha256
     assert sha == hashlib.sha256(dest.read_bytes()).hexdigest()
 
 
@@ -146,7 +146,7 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
     image_id = images.build(docker_client, context, ref, offline=True)
     cleanup_images.append(ref)
     dest = tmp_path / "media" / "demo-1-release.zip"
-    sha = bundle.create(
+    sha = bundle.create(  # the writer: its hash was taken as it wrote
         docker_client,
         dest,
         Manifest(kind="release", app=dict(APP)),
@@ -154,7 +154,7 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
         files=[],
         password=PW,
         level=6,
-    )
+    ).sha256
     sums = bundle.deliver(dest, sha, tmp_path / "hashes")
     docker_client.images.remove(ref, force=True)
     with bundle.open_verified(dest, sums, PW, kind="release") as opened:

@@ -178,6 +178,35 @@ def write_password(password: str, dest: Path, forbidden_dir: Path | None = None)
         raise PasswordError(exists) from exc
 
 
+def write_aside(
+    password: str, dest: Path, forbidden_dir: Path | None = None, *, overwrite: bool = False
+) -> fsutil.AtomicFile:
+    """``password`` written to a temporary file of mode 0600 beside ``dest`` and synced; the caller
+    commits it when the archive it opens is final too. The checks of ``write_password``."""
+    dest = Path(dest)
+    _check_destination(dest, forbidden_dir, overwrite)
+    out = fsutil.AtomicFile(dest, mode=0o600, overwrite=overwrite).open()
+    try:
+        out.file.write(password.encode("utf-8") + b"\n")
+        out.finish()
+    except BaseException:
+        out.discard()
+        raise
+    return out
+
+
+def _check_destination(dest: Path, forbidden_dir: Path | None, overwrite: bool) -> None:
+    if forbidden_dir is not None and fsutil.is_inside(dest.parent, forbidden_dir):
+        raise PasswordError(
+            f"password file {dest} would lie inside {forbidden_dir}, which carries the archive; "
+            "write it to a folder that travels separately"
+        )
+    if not overwrite and (dest.exists() or dest.is_symlink()):
+        raise PasswordError(
+            f"password file {dest} already exists; move it away or name another file"
+        )
+
+
 def generate(dest: Path, forbidden_dir: Path | None = None) -> str:
     """Make a new 192-bit password, write it to ``dest`` (mode 0600) and return it."""
     password = new_password()

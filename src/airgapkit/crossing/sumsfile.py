@@ -193,8 +193,12 @@ def read_sums(path: Path) -> dict[str, str]:
 
 def find_sums(path: Path) -> Path | None:
     """The hash file beside ``path``: ``<name>.sha256`` (one file's), else ``SHA256SUMS``."""
-    path = Path(path)
-    for candidate in (path.with_name(f"{path.name}.sha256"), path.parent / SUMS_NAME):
+    path, archive = Path(path), volumes.archive_of(Path(path))
+    for candidate in (
+        path.with_name(f"{path.name}.sha256"),
+        archive.with_name(f"{archive.name}.sha256"),  # a volume's: the whole archive's hash file
+        path.parent / SUMS_NAME,
+    ):
         if candidate.is_file():
             return candidate
     return None
@@ -223,6 +227,25 @@ def write_sums(entries: dict[str, str], dest: Path) -> None:
         if fsutil.leaves_folder(name):
             raise AirgapError(f"{name}: SHA256SUMS names must be relative to its folder")
     fsutil.write_atomic(Path(dest), format_sums(entries).encode("utf-8"))
+
+
+def write_aside(dest: Path, new: dict[str, str]) -> fsutil.AtomicFile:
+    """``new`` added to the SHA256SUMS ``dest``, written and synced under a temporary name: the
+    caller commits it (``fsutil.AtomicFile``) when the files it lists are final too."""
+    dest = Path(dest)
+    entries = read_sums(dest) if dest.is_file() else {}
+    entries.update(new)
+    for name in entries:
+        if fsutil.leaves_folder(name):
+            raise AirgapError(f"{name}: SHA256SUMS names must be relative to its folder")
+    out = fsutil.AtomicFile(dest).open()
+    try:
+        out.file.write(format_sums(entries).encode("utf-8"))
+        out.finish()
+    except BaseException:
+        out.discard()
+        raise
+    return out
 
 
 def names_relative_to(files: Iterable[Path], folder: Path) -> dict[Path, str]:
