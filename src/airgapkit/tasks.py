@@ -14,6 +14,7 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
+from . import display
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
 from .crossing import channels, digest, passwords, sumsfile
@@ -373,7 +374,7 @@ def extract(c, archive, sums="", dest="", password_file="", force=False):
     for path in channels.extract(
         Path(archive), Path(dest or config(c).build_dir), password, Path(sums), force=force
     ):
-        print(f"extracted {path}")
+        print(f"extracted {display.safe(path)}")  # member names are data from the other side
 
 
 # --- the composite flows: one command per side of the air gap --------------------------------------

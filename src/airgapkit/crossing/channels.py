@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import fsutil
+from .. import display, fsutil
 from ..errors import AirgapError, PasswordError
 from . import digest, extraction, passwords, sumsfile, volumes
 from .archive import ArchiveReader, ArchiveWriter
@@ -239,11 +239,11 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
     table = Table(title="Carry these separately", header_style="bold")
     for col in ("What", "Where", "Carry it"):
         table.add_column(col, overflow="fold")
-    table.add_row("archive (AES-256)", str(archive), "on the transfer media")
-    table.add_row("SHA-256", str(sums), "by a second channel, never with the archive")
+    table.add_row("archive (AES-256)", display.text(archive), "on the transfer media")
+    table.add_row("SHA-256", display.text(sums), "by a second channel, never with the archive")
     table.add_row(
         "password (mode 0600)" if password_file else "password",
-        str(password_file) if password_file else "(the one you gave)",
+        display.text(password_file) if password_file else "(the one you gave)",
         "by a third channel (in person, by phone); delete it here once delivered",
     )
     digest.console().print(table)
@@ -252,4 +252,6 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
 def print_crossing(crossing: Crossing) -> None:
     """Say what was made and which channel each thing takes."""
     print_channels(crossing.archive, crossing.sums, crossing.password_file)
-    digest.console().print(f"SHA256 {crossing.archive_sha256.upper()}  {crossing.archive.name}")
+    digest.console().print(
+        f"SHA256 {crossing.archive_sha256.upper()}  {display.markup(crossing.archive.name)}"
+    )

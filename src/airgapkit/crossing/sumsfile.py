@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import fsutil
+from .. import display, fsutil
 from ..errors import AirgapError, IntegrityError
 from . import digest, volumes
 
@@ -77,8 +77,13 @@ def _decode(raw: bytes, path: Path) -> str:
         ) from exc
 
 
-def _add(entries: dict[str, str], name: str, hexdigest: str, path: Path) -> None:
-    key, hexdigest = normalise_name(name), hexdigest.lower()
+def _add(
+    entries: dict[str, str], name: str, hexdigest: str, path: Path, *, literal: bool = False
+) -> None:
+    """Add one listed hash. A ``literal`` name (GNU-escaped: a POSIX name that may hold ``\\``)
+    keeps its backslashes; others are read as possibly Windows paths."""
+    key = name if literal else normalise_name(name)
+    hexdigest = hexdigest.lower()
     if not key:
         raise IntegrityError(f"{path}: a hash line names no file; fix or regenerate {path.name}")
     if entries.get(key, hexdigest) != hexdigest:
@@ -151,7 +156,10 @@ def _read_lines(lines: list[str], path: Path, entries: dict[str, str]) -> None:
             _add(entries, m.group(3), m.group(2), path)
         elif m := _GNU_LINE.match(line.rstrip("\n")):
             escaped, hexdigest, _, name = m.groups()
-            _add(entries, _unescape_gnu(name) if escaped else name, hexdigest, path)
+            if escaped:  # written by sha256sum (or airgapkit) for a name with \\ or a newline
+                _add(entries, _unescape_gnu(name), hexdigest, path, literal=True)
+            else:
+                _add(entries, name, hexdigest, path)
         elif m := _BSD_LINE.match(stripped):
             _add(entries, m.group(1), m.group(2), path)
         else:
@@ -347,6 +355,24 @@ def verify_file(path: Path, sums: Path) -> str:
     return actual
 
 
+def verify_open(f: fsutil.PinnedFile, sums: Path) -> str:
+    """``verify_file`` through a file already open (``fsutil.PinnedFile``): what is checked is what
+    the caller then reads from it. Returns the hex digest."""
+    sums = Path(sums)
+    expected = lookup(read_sums(sums), f.path, sums.parent)
+    if expected is None:
+        raise IntegrityError(
+            f"{f.path.name} is not listed in {sums}; give the hash file made for it"
+        )
+    actual = digest.sha256_open(f, f.path.name)
+    if actual != expected:
+        raise IntegrityError(
+            f"{f.path}: SHA-256 {actual} differs from {expected} listed in {sums}; the file changed "
+            "or is not the one sent: do not use it, fetch it again"
+        )
+    return actual
+
+
 def verify_archive(source: volumes.ArchiveFile, sums: Path) -> str:
     """Check an opened archive (its one file, or each of its volumes) against ``sums`` through the
     files already open, so what is checked is what will be read. A volume missing, extra, out of
@@ -517,7 +543,7 @@ def print_hashes(hashes: dict[Path, str]) -> None:
     table.add_column("Hash", no_wrap=True, min_width=64)
     table.add_column("Path", overflow="fold")
     for path, hexdigest in hashes.items():
-        table.add_row("SHA256", hexdigest.upper(), str(Path(path).resolve()))
+        table.add_row("SHA256", hexdigest.upper(), display.text(Path(path).resolve()))
     digest.console().print(table)
 
 
@@ -531,11 +557,11 @@ def print_report(report: SumsReport) -> None:
     table.add_column("Expected", no_wrap=True)
     table.add_column("Actual", no_wrap=True)
     for name in report.ok:
-        table.add_row("[green]OK[/]", name, "", "")
+        table.add_row("[green]OK[/]", display.text(name), "", "")
     for name, expected, actual in report.different:
-        table.add_row("[red]DIFFERENT[/]", name, expected, actual)
+        table.add_row("[red]DIFFERENT[/]", display.text(name), expected, actual)
     for name, expected in report.missing:
-        table.add_row("[red]MISSING[/]", name, expected, "")
+        table.add_row("[red]MISSING[/]", display.text(name), expected, "")
     for name in report.extra:
-        table.add_row("[yellow]NOT LISTED[/]", name, "", "")
+        table.add_row("[yellow]NOT LISTED[/]", display.text(name), "", "")
     digest.console().print(table)
