@@ -222,13 +222,13 @@ def check_free_space(folder: Path, need: int, what: str) -> None:
 
 
 def human_size(n: int) -> str:
-    """Bytes in the unit a person reads: ``512 bytes``, ``3.4 MB``, ``1.26 GB`` (powers of 1000)."""
+    """Bytes in the unit a person reads: ``512 bytes``, ``3.4 MB``, ``1.3 GB`` (powers of 1000)."""
     if n < 1000:
         return f"{n} bytes"
     for unit in ("kB", "MB", "GB", "TB"):
         n /= 1000
         if n < 1000 or unit == "TB":
-            return f"{n:.3g} {unit}" if n < 100 else f"{n:.0f} {unit}"
+            return f"{n:.1f} {unit}" if n < 100 else f"{n:.0f} {unit}"
     raise AssertionError("unreachable")
 
 
@@ -292,17 +292,20 @@ class PinnedFile(io.FileIO):
     def __init__(self, path: Path):
         self.path = Path(path)
         try:
-            super().__init__(self.path, "rb")
+            # non-blocking: a FIFO or device given as the archive must not hang the open
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError as exc:
             raise AirgapError(f"{self.path}: no such file; check the path") from exc
         except IsADirectoryError as exc:
             raise AirgapError(f"{self.path} is a folder; name a file") from exc
         except PermissionError as exc:
             raise AirgapError(f"{self.path}: permission denied; make it readable") from exc
-        st = os.fstat(self.fileno())
+        st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            self.close()
+            os.close(fd)
             raise AirgapError(f"{self.path} is not a regular file; give the file itself")
+        os.set_blocking(fd, True)
+        super().__init__(fd, "rb", closefd=True)
         self.identity = _identity(st)
         self.size = st.st_size
 
