@@ -4,7 +4,9 @@ A member's HMAC covers its encrypted data, not the zip records around it: the ce
 a reader lists, plans and checks sizes by) and the local header in front of the data (what a
 streaming tool reads) could say different things about one member. ``check`` reads every local
 header and data descriptor and refuses any disagreement with the central directory: name, flags,
-compression method, AES strength and version, CRC, sizes; and any two members whose bytes overlap.
+compression method, AES strength and version, CRC, sizes; and any bytes the directory does not
+account for (members that overlap, or one left out of the directory: the records must follow each
+other from the first byte to the directory).
 """
 
 from __future__ import annotations
@@ -44,15 +46,23 @@ def check(fp, infos: list, directory_offset: int, archive: Path) -> None:
     """Refuse the archive if a local header disagrees with its central directory entry, or two
     members' bytes overlap (or run into the central directory)."""
     ordered = sorted(infos, key=lambda i: i.header_offset)
-    for info, after in zip(ordered, ordered[1:] + [None], strict=True):
+    expected = 0  # the records follow each other with nothing between them
+    for info in ordered:
+        if info.header_offset != expected:
+            raise _unaccounted(archive, info.header_offset, expected)
         local = read_local(fp, info, archive)
         _compare(local, info, archive)
-        limit = after.header_offset if after is not None else directory_offset
-        if local.end > limit:
-            raise UnsafeArchive(
-                f"{archive}: member {info.filename!r} overlaps the next record in the archive; "
-                "refusing it (a crafted or damaged zip)"
-            )
+        expected = local.end
+    if expected != directory_offset:
+        raise _unaccounted(archive, directory_offset, expected)
+
+
+def _unaccounted(archive: Path, found: int, expected: int) -> UnsafeArchive:
+    what = "overlap" if found < expected else "lie between them that the directory does not list"
+    return UnsafeArchive(
+        f"{archive}: its members' bytes {what} (offset {found}, {expected} expected; a member "
+        "left out of the central directory?); refusing the archive (a crafted or damaged zip)"
+    )
 
 
 def read_local(fp, info, archive: Path) -> Local:
