@@ -303,6 +303,8 @@ class PinnedFile(io.FileIO):
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise AirgapError(f"{self.path} is a folder; name a file")
             raise AirgapError(f"{self.path} is not a regular file; give the file itself")
         os.set_blocking(fd, True)
         super().__init__(fd, "rb", closefd=True)
