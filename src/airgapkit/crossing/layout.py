@@ -47,6 +47,11 @@ def check(fp, infos: list, directory_offset: int, archive: Path) -> None:
     members' bytes overlap (or run into the central directory)."""
     ordered = sorted(infos, key=lambda i: i.header_offset)
     expected = 0  # the records follow each other with nothing between them
+    if ordered and ordered[0].header_offset < 0:
+        raise UnsafeArchive(
+            f"{archive}: its central directory points before the start of the file; the end of the "
+            "archive is damaged or crafted: fetch it again"
+        )
     for info in ordered:
         if info.header_offset != expected:
             raise _unaccounted(archive, info.header_offset, expected)
