@@ -35,7 +35,7 @@ def test_published_reads_like_docker_ps():
 def test_log_lines_are_shown_as_data():
     from airgapkit.engine.containers import printable
 
-    assert printable(b"plain\ttext\r") == "plain\ttext"
+    assert printable(b"plain text\r") == "plain text"
     assert printable(b"\x1b[2J\x1b]0;owned\x07gone") == "\\x1b[2J\\x1b]0;owned\\x07gone"
     assert printable("bidi \u202e".encode()) == "bidi \\u202e"
     assert printable(b"\xff") == "\ufffd"

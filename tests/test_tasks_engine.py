@@ -203,11 +203,11 @@ def test_save_refuses_before_writing_when_the_image_cannot_fit(docker_client, ba
     proc, left = inv_on_tmpfs(
         16 << 20, "save", "--image", base_image, "--output", "full/x.tar", cwd=tmp_path
     )
-    size = docker_client.images.get(base_image).attrs["Size"] / 1e6
+    size = fsutil.human_size(docker_client.images.get(base_image).attrs["Size"])
     assert_one_line_error(
         proc,
-        rf"^airgapkit: full has 16\.8 MB free; saving {re.escape(base_image)} needs about "
-        rf"{size:,.1f} MB; free some space there or choose another --output$",
+        rf"^airgapkit: saving {re.escape(base_image)} needs {size} in full but only 16\.8 MB is "
+        "free there; free some space or choose another folder$",
     )
     assert left == []
 
@@ -223,8 +223,9 @@ def test_a_disk_that_fills_during_a_save_is_one_line_and_leaves_nothing(
     )
     assert_one_line_error(
         proc,
-        r"could not write full/x\.tar: full is full; saving .* needs about [\d.]+ MB or a little "
-        "more; free some space there or choose another --output",
+        r"^airgapkit: no space left in full while writing x\.tar; free some space there or "
+        r"choose another folder \(nothing was left half-written\); saving .* needs about "
+        r"[\d.]+ MB or more$",
     )
     assert left == []
 

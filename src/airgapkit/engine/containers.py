@@ -6,13 +6,13 @@ import re
 import shutil
 import sys
 import time
-import unicodedata
 from collections import deque
 from pathlib import Path
 
 import docker
 from docker.models.containers import Container
 
+from .. import display
 from ..errors import AirgapError
 from ..fsutil import AtomicFile
 from ..ports import PortMapping, Ports
@@ -171,16 +171,8 @@ def _copy_log(container: Container, out, tail: deque) -> None:
 
 
 def printable(line: bytes) -> str:
-    """A log line as text that cannot drive the terminal: control characters shown as escapes."""
-    text = line.decode("utf-8", errors="replace").rstrip("\r")
-    return "".join(
-        ch if ch == "\t" or unicodedata.category(ch)[0] != "C" else _escape(ch) for ch in text
-    )
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    """A log line as text that cannot drive the terminal (``display.safe``)."""
+    return display.safe(line.decode("utf-8", errors="replace").rstrip("\r"))
 
 
 def discard(container: Container) -> None:

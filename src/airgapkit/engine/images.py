@@ -209,7 +209,8 @@ def save(client: docker.DockerClient, refs: list[str], dest: Path) -> Path:
     if dest.is_dir():  # --output build/ means a file in that folder
         dest = dest / tar_name(refs[0])
     what = f"saving {', '.join(refs)}"
-    fsutil.require_space(dest.parent, estimate, what, "--output")
+    fsutil.remove_leftovers(dest.parent)  # a killed earlier save's temporary tar
+    fsutil.check_free_space(dest.parent, estimate, what)
     try:
         written = _save_to(client, refs, dest, estimate)
     except OSError as exc:
@@ -220,12 +221,9 @@ def save(client: docker.DockerClient, refs: list[str], dest: Path) -> Path:
 
 def _write_error(exc: OSError, dest: Path, what: str, estimate: int) -> AirgapError:
     """One line for a tar that could not be written: a full disk, a file in the way, the rest."""
-    if fsutil.no_space(exc):
-        return AirgapError(
-            f"could not write {dest}: {dest.parent} is full; {what} needs about "
-            f"{human_size(estimate)} or a little more; free some space there or choose another "
-            "--output"
-        )
+    full = fsutil.disk_full(dest, exc)
+    if full is not None:  # the tar runs a little over the images' size: say what it needed
+        return AirgapError(f"{full}; {what} needs about {fsutil.human_size(estimate)} or more")
     blocker = fsutil.file_in_the_way(dest.parent)
     if blocker is not None:
         return AirgapError(
@@ -294,24 +292,23 @@ def load_verified(
         raise AirgapError(
             f"image tar {tar} does not exist; give the file made by `inv save` with --input"
         )
-    if verify:
-        _verify_tar(tar, sums)
-    else:
-        console.print(
-            f"warning: loading {tar} without checking its SHA-256 (--no-verify)", style="yellow"
-        )
-    try:
-        fileobj = open(tar, "rb")  # noqa: SIM115 - closed below, errors become one line
-    except OSError as exc:
-        raise AirgapError(f"could not read {tar}: {exc.strerror or exc}") from exc
-    with fileobj:
-        return load(client, fileobj)
+    with fsutil.PinnedFile(tar) as fileobj:  # hashed and loaded through this one open file
+        if verify:
+            _verify_tar(fileobj, sums)
+        else:
+            console.print(
+                f"warning: loading {tar} without checking its SHA-256 (--no-verify)", style="yellow"
+            )
+        loaded = load(client, fileobj)
+        fileobj.check_unchanged()
+        return loaded
 
 
-def _verify_tar(tar: Path, sums: Path | None) -> None:
-    """Check the tar's SHA-256 against its hashes file; a mismatch loads nothing."""
+def _verify_tar(fileobj, sums: Path | None) -> None:
+    """Check the open tar's SHA-256 against its hashes file; a mismatch loads nothing."""
     from ..crossing import sumsfile  # imported here: the one reader of hash files
 
+    tar = fileobj.path
     sums = sums or sumsfile.find_sums(tar)
     if sums is None:
         raise IntegrityError(
@@ -322,7 +319,7 @@ def _verify_tar(tar: Path, sums: Path | None) -> None:
         raise AirgapError(
             f"hashes file {sums} does not exist; pass the SHA256SUMS you were sent with --sums"
         )
-    sumsfile.verify_file(tar, Path(sums))  # raises IntegrityError on a mismatch
+    sumsfile.verify_open(fileobj, Path(sums))  # raises IntegrityError on a mismatch
 
 
 # --- build and prune ------------------------------------------------------------------------------
