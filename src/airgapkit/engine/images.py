@@ -214,16 +214,20 @@ def save(client: docker.DockerClient, refs: list[str], dest: Path) -> Path:
     try:
         written = _save_to(client, refs, dest, estimate)
     except OSError as exc:
-        raise _write_error(exc, dest, what, estimate) from exc
+        raise _write_error(exc, dest) from exc
+    except AirgapError as exc:
+        if fsutil.disk_full(dest, exc.__cause__) is None:
+            raise
+        # AtomicFile's line for a full disk; the tar runs a little over the images' size
+        raise AirgapError(
+            f"{exc}; {what} needs about {fsutil.human_size(estimate)} or more"
+        ) from exc
     console.print(f"saved {', '.join(refs)} to {dest} ({human_size(written)})")
     return dest
 
 
-def _write_error(exc: OSError, dest: Path, what: str, estimate: int) -> AirgapError:
-    """One line for a tar that could not be written: a full disk, a file in the way, the rest."""
-    full = fsutil.disk_full(dest, exc)
-    if full is not None:  # the tar runs a little over the images' size: say what it needed
-        return AirgapError(f"{full}; {what} needs about {fsutil.human_size(estimate)} or more")
+def _write_error(exc: OSError, dest: Path) -> AirgapError:
+    """One line for a tar that could not be written: a file in the way, or what the system said."""
     blocker = fsutil.file_in_the_way(dest.parent)
     if blocker is not None:
         return AirgapError(
