@@ -1,0 +1,104 @@
+"""read_ahead: the producer runs beside the consumer, in order, bounded, and stops with it."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from airgapkit.pipes import read_ahead
+
+
+def test_chunks_arrive_in_order():
+    chunks = [bytes([n]) * n for n in range(1, 200)]
+    assert list(read_ahead(iter(chunks), depth=3)) == chunks
+
+
+def test_the_producer_works_while_the_consumer_holds_a_chunk():
+    """The consumer waits, holding chunk 0, until the producer has made chunk 1: only a producer on
+    another thread can get there."""
+    made_second = threading.Event()
+
+    def source():
+        yield b"first"
+        made_second.set()
+        yield b"second"
+
+    stream = read_ahead(source())
+    assert next(stream) == b"first"
+    assert made_second.wait(10), "the producer did not run while the consumer held a chunk"
+    assert list(stream) == [b"second"]
+
+
+def test_the_producer_stays_at_most_depth_ahead():
+    produced = []
+    consumed = 0
+    lead = []
+
+    def source():
+        for n in range(100):
+            produced.append(n)
+            yield n
+
+    for _ in read_ahead(source(), depth=4):
+        consumed += 1
+        lead.append(len(produced) - consumed)
+    # depth waiting in the queue, one being put, one just taken by the consumer
+    assert max(lead) <= 4 + 1
+
+
+def test_an_error_in_the_producer_reaches_the_consumer_after_the_chunks_before_it():
+    def source():
+        yield b"a"
+        yield b"b"
+        raise OSError("the engine went away")
+
+    got = []
+    with pytest.raises(OSError, match="went away"):
+        for chunk in read_ahead(source()):
+            got.append(chunk)
+    assert got == [b"a", b"b"]
+
+
+def test_stopping_early_stops_and_closes_the_producer():
+    closed = threading.Event()
+    produced = []
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                produced.append(n)
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    stream = read_ahead(endless(), depth=2)
+    assert next(stream) == 0
+    stream.close()
+    assert closed.is_set(), "the source was left open"
+    count = len(produced)
+    assert count <= 2 + 3
+    assert len(produced) == count, "the producer went on after the consumer stopped"
+
+
+def test_an_error_in_the_consumer_stops_the_producer():
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield b"x" * 1024
+        finally:
+            closed.set()
+
+    with pytest.raises(RuntimeError, match="consumer"):
+        for _ in read_ahead(endless()):
+            raise RuntimeError("the consumer failed")
+    assert closed.is_set()
+
+
+def test_depth_under_one_is_refused():
+    with pytest.raises(ValueError, match="depth"):
+        list(read_ahead([], depth=0))
