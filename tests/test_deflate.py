@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import tracemalloc
 import zlib
 
 import pytest
+from archives import PW, SEVENZIP, write_archive
 
 from airgapkit.crossing import deflate
+from airgapkit.crossing.archive import ArchiveReader, ArchiveWriter
 
 SMALL_CHUNK = 64 << 10  # many chunks from a few MiB, so joins and windows are exercised
 BACKENDS = deflate.available_backends()
@@ -193,3 +197,94 @@ def test_inflater_is_isal_where_installed():
     if "isal" in BACKENDS:
         assert type(inflater).__module__.startswith("isal")
     assert inflater.decompress(zlib.compress(b"x" * 1000)[2:-4]) == b"x" * 1000
+
+
+# --- inside the archive: what 7-Zip and our reader make of members written this way ------------
+
+
+def test_archive_members_go_through_the_parallel_deflater_and_the_isal_inflater(
+    tmp_path, monkeypatch
+):
+    """The writer and reader really use this module (not pyzipper's one-thread zlib objects)."""
+    from airgapkit.crossing import zipaes
+
+    archive = write_archive(tmp_path / "x.zip", {"m.bin": DATA["mixed"]}, level=5)
+    with zipaes.open_reader(archive, PW.encode()) as zf:
+        stream = zipaes.MemberStream(zf, zf.getinfo("m.bin"))
+        inner = stream._counter._inner
+        assert type(inner) is type(deflate.inflater())
+        stream.close()
+    seen = []
+    real = deflate.ParallelDeflater.__init__
+
+    def spy(self, level, **kwargs):
+        seen.append(level)
+        real(self, level, **kwargs)
+
+    # a spy on the real class, not a fake: it still deflates
+    monkeypatch.setattr(deflate.ParallelDeflater, "__init__", spy)
+    write_archive(tmp_path / "y.zip", {"m.bin": b"x" * 1000}, level=7)
+    assert seen == [7]
+
+
+@pytest.mark.parametrize("level", range(10))
+def test_seven_zip_tests_and_extracts_members_at_every_level(tmp_path, level):
+    """Several 1 MiB chunks of text, random bytes (stored chunks) and both, added in odd pieces."""
+    members = {"mixed.tar": mixed(5 << 20), "random.bin": incompressible(3 << 20), "empty": b""}
+    archive = tmp_path / "x.zip"
+    with ArchiveWriter(archive, PW, level=level, progress=False) as writer:
+        for name, data in members.items():
+            writer.add_stream(name, (data[i : i + 77_777] for i in range(0, len(data), 77_777)))
+    test = subprocess.run([SEVENZIP, "t", f"-p{PW}", str(archive)], capture_output=True, text=True)
+    assert test.returncode == 0 and "Everything is Ok" in test.stdout, test.stdout + test.stderr
+    out = tmp_path / "by7z"
+    subprocess.run(
+        [SEVENZIP, "x", f"-p{PW}", f"-o{out}", str(archive)], check=True, capture_output=True
+    )
+    with ArchiveReader(archive, PW) as reader:
+        for name, data in members.items():
+            assert (out / name).read_bytes() == data, name
+            assert reader.read_bytes(name, limit=len(data) + 1) == data, name
+    if level:
+        assert archive.stat().st_size < sum(map(len, members.values()))
+
+
+# Over 4 GiB, so the member needs ZIP64 sizes; repeated text deflates at GB/s, so it fits CI time.
+BIG = (4 << 30) + (3 << 20) + 12_345
+
+WRITE_BIG = """
+import sys
+from airgapkit.crossing.archive import ArchiveWriter
+block = bytes.fromhex(sys.argv[3]) * ((1 << 20) // 64)
+def chunks(total=int(sys.argv[2])):
+    while total:
+        piece = block[: min(total, len(block))]
+        total -= len(piece)
+        yield piece
+with ArchiveWriter(sys.argv[1], sys.argv[4], level=1, progress=False) as writer:
+    writer.add_stream("big.tar", chunks())
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        print(int(line.split()[1]) // 1024)
+"""
+
+
+@pytest.mark.timeout(600)
+def test_a_member_over_4_gib_opens_in_7zip_and_memory_stays_flat(tmp_path):
+    """Written in a process of its own, whose peak RSS (with its deflate threads) is read back."""
+    archive = tmp_path / "big.zip"
+    pattern = compressible(64, seed=9).hex()
+    written = subprocess.run(
+        [sys.executable, "-c", WRITE_BIG, str(archive), str(BIG), pattern, PW],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    peak_mb = int(written.stdout.split()[-1])
+    assert peak_mb < 100, f"the writing process peaked at {peak_mb} MB"
+    listed = subprocess.run(
+        [SEVENZIP, "l", "-slt", f"-p{PW}", str(archive)], capture_output=True, text=True
+    )
+    assert f"Size = {BIG}" in listed.stdout, listed.stdout
+    test = subprocess.run([SEVENZIP, "t", f"-p{PW}", str(archive)], capture_output=True, text=True)
+    assert test.returncode == 0 and "Everything is Ok" in test.stdout, test.stdout + test.stderr

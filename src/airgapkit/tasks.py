@@ -312,7 +312,7 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
         "sums": "Its SHA256SUMS (default: <hashes_dir>/SHA256SUMS): goes by a second channel.",
         "password_file": "File holding the password (else AIRGAPKIT_PASSWORD, else a prompt asked twice).",
         "generate_password": "Make a 192-bit password, written to <password_dir>/<archive>.password (0600).",
-        "level": "Compression: 0 stores, 1-9 deflate (default: the configured compression, 6).",
+        "level": "Compression: 0 stores, 1-9 deflate (default: the configured compression, 5).",
         "allow_weak_password": "Accept a password the strength rule refuses (PBKDF2 at 1,000 rounds).",
     },
 )
@@ -378,7 +378,7 @@ CROSSING_HELP = {
     "password_dir": "Folder for the generated password: the third channel (default: dist-password).",
     "new_password_file": "Protect the new archive with this file's password, not a generated one.",
     "allow_weak_password": "Accept a weak password from --new-password-file.",
-    "level": "Compression: 0 stores, 1-9 deflate (default: configured compression, 6).",
+    "level": "Compression: 0 stores, 1-9 deflate (default: configured compression, 5).",
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
 }

@@ -53,7 +53,7 @@ class ArchiveWriter:
     included) removes the temporary file and leaves ``dest`` as it was.
     """
 
-    def __init__(self, dest: Path, password: bytes | str, level: int = 6, progress: bool = True):
+    def __init__(self, dest: Path, password: bytes | str, level: int = 5, progress: bool = True):
         if not (isinstance(level, int) and 0 <= level <= 9):
             raise AirgapError(
                 f"compression level {level!r} is not 0-9; use 0 to store, 1-9 to deflate"

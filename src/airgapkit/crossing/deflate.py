@@ -42,14 +42,12 @@ CHUNK = 1 << 20  # measured alike from 256 KiB to 4 MiB; smaller ones lose ratio
 WINDOW = 32 << 10  # deflate's window: what a chunk may refer back to in the one before
 MAX_THREADS = 8  # beyond this, memory grows faster than the gain on one archive
 STORED_MAX = 0xFFFF  # the longest stored block deflate allows
-PROBE_SLICES, PROBE_SIZE = (
-    8,
-    8 << 10,
-)  # spread samples that decide whether a chunk is worth deflating
+# spread samples that decide whether a chunk is worth deflating
+PROBE_SLICES, PROBE_SIZE = 8, 8 << 10
 PROBE_RATIO = 0.98  # samples that shrink less than this mark the chunk incompressible
-ISAL_LEVELS = range(
-    1, 4
-)  # ISA-L has levels 0-3; its level 0 never stores, so random data grows 23%
+DEFAULT_LEVEL = 5  # the fastest whose archive is no larger than 7z -mx=1's: bench/deflate_levels.md
+# ISA-L has levels 0-3; its level 0 never stores, so random data grows 23%
+ISAL_LEVELS = range(1, 4)
 
 BACKENDS = {"isal": isal_zlib, "zlib-ng": zlib_ng, "zlib": zlib}
 
@@ -140,7 +138,7 @@ class ParallelDeflater:
 
     def __init__(
         self,
-        level: int = 6,
+        level: int = DEFAULT_LEVEL,
         *,
         threads: int | None = None,
         chunk_size: int = CHUNK,
