@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from airgapkit.pipes import read_ahead
+from airgapkit.pipes import read_ahead, tee
 
 
 def test_chunks_arrive_in_order():
@@ -102,3 +102,49 @@ def test_an_error_in_the_consumer_stops_the_producer():
 def test_depth_under_one_is_refused():
     with pytest.raises(ValueError, match="depth"):
         list(read_ahead([], depth=0))
+
+
+# --- tee: one read, two uses ------------------------------------------------------------------
+
+
+def test_tee_passes_every_chunk_on_and_gives_the_watchers_result():
+    chunks = [bytes([n]) * 1000 for n in range(50)]
+    passed, watcher = tee(iter(chunks), lambda seen: b"".join(seen), depth=2)
+    assert list(passed) == chunks
+    assert watcher.result() == b"".join(chunks)
+
+
+def test_tee_goes_on_when_the_watcher_stops_early():
+    """A tar reader stops at the end-of-archive blocks: the rest must still flow through."""
+
+    def first_two(seen):
+        it = iter(seen)
+        return [next(it), next(it)]
+
+    chunks = [b"x" * 10] * 100
+    passed, watcher = tee(iter(chunks), first_two, depth=2)
+    assert len(list(passed)) == 100
+    assert watcher.result() == [b"x" * 10] * 2
+
+
+def test_tee_carries_the_watchers_error_and_does_not_hold_up_the_stream():
+    def failing(seen):
+        next(iter(seen))
+        raise ValueError("not a tar")
+
+    passed, watcher = tee(iter([b"a"] * 100), failing, depth=2)
+    assert len(list(passed)) == 100
+    with pytest.raises(ValueError, match="not a tar"):
+        watcher.result()
+
+
+def test_tee_reports_a_stream_that_stopped_before_its_end():
+    def broken():
+        yield b"a"
+        raise OSError("engine gone")
+
+    passed, watcher = tee(broken(), lambda seen: sum(map(len, seen)))
+    with pytest.raises(OSError, match="engine gone"):
+        list(passed)
+    with pytest.raises(RuntimeError, match="before its end"):
+        watcher.result()

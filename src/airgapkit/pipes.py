@@ -74,3 +74,64 @@ def _drain(waiting: queue.Queue) -> None:
             waiting.get_nowait()
     except queue.Empty:
         pass
+
+
+class Watcher:
+    """A consumer running beside a stream (see ``tee``); ``result()`` waits for it and gives its
+    return value, or raises what it raised."""
+
+    def __init__(self, thread: threading.Thread, outcome: dict):
+        self._thread, self._outcome = thread, outcome
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome.get("value")
+
+
+def tee(
+    chunks: Iterable, consumer, depth: int = DEPTH, name: str = "tee"
+) -> tuple[Iterator, Watcher]:
+    """Pass ``chunks`` on unchanged while ``consumer(iterable)`` reads the same chunks on a thread.
+
+    One read feeds two uses: a release archives its image while the secrets scan reads the layers.
+    The consumer may stop early (a tar reader stops at the end-of-archive blocks) or fail: the
+    chunks it does not take are dropped, so the stream is never held up by it. When the stream
+    ends early (an error upstream), the consumer sees an end and ``result()`` raises.
+    """
+    waiting: queue.Queue = queue.Queue(depth)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = consumer(_until_end(waiting, outcome))
+        except BaseException as exc:  # given to whoever asks for the result
+            outcome["error"] = exc
+        finally:
+            while waiting.get() is not _END:  # drop what the consumer left, until the stream ends
+                pass
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+
+    def passing() -> Iterator:
+        complete = False
+        try:
+            for chunk in chunks:
+                waiting.put(chunk)
+                yield chunk
+            complete = True
+        finally:
+            if not complete:
+                outcome.setdefault("error", RuntimeError("the stream stopped before its end"))
+            waiting.put(_END)
+
+    return passing(), Watcher(thread, outcome)
+
+
+def _until_end(waiting: queue.Queue, outcome: dict) -> Iterator:
+    while (item := waiting.get()) is not _END:
+        yield item
+    # the consumer would block forever on a second get: the runner's drain must not wait either
+    waiting.put(_END)

@@ -12,11 +12,13 @@ Beside it, in other folders, go the archive's SHA-256 (second channel) and its p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from .. import pipes
 from ..engine import images
 from ..engine.client import tar_name
 from ..errors import AirgapError, IntegrityError
@@ -62,24 +64,36 @@ def create(
     files: list[tuple[Path, str]],
     password: str,
     level: int,
+    watch: Callable[[Iterable[bytes]], object] | None = None,
+    before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
 ) -> str:
     """Write the bundle archive at dest; return the archive's SHA-256.
+
+    ``watch`` reads each image's stream beside the archive (the release's secrets scan), and
+    ``before_manifest(manifest, {ref: what watch returned})`` runs while the archive is still a
+    temporary file: it may complete the manifest, or raise to leave nothing under ``dest``.
 
     Images stream from the engine into their members while they are hashed, so a multi-GB image is
     read once and never held in memory. The manifest goes in last, when every hash is known. The
     archive's own SHA-256 is taken as it is written, so the finished archive is not read again.
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    watchers = {}
     with ArchiveWriter(dest, password, level) as archive:
         for ref in image_refs:
             member = f"images/{tar_name(ref)}"
             record = image_record(client, ref, member)
-            sha, size = archive.add_stream(member, images.save_stream(client, [ref]))
+            chunks = images.save_stream(client, [ref])
+            if watch is not None:
+                chunks, watchers[ref] = pipes.tee(chunks, watch, name=f"watch {ref}")
+            sha, size = archive.add_stream(member, chunks)
             manifest.images.append(record)
             manifest.files.append({"path": member, "size": size, "sha256": sha})
         for path, arcname in files:
             sha, size = archive.add_file(path, arcname)
             manifest.files.append({"path": arcname, "size": size, "sha256": sha})
+        if before_manifest is not None:
+            before_manifest(manifest, {ref: w.result() for ref, w in watchers.items()})
         archive.add_bytes(MANIFEST, manifest.to_json())
     return archive.sha256  # hashed as it was written: no second read of the archive
 

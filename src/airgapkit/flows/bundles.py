@@ -52,6 +52,8 @@ def make_bundle(
     *,
     images: list[str],
     files: list[tuple[Path, str]],
+    watch=None,
+    before_manifest=None,
 ) -> bundle.Delivery:
     """Write the archive to the media folder, its hash and (new) password to the other two."""
     places = crossing.places
@@ -68,6 +70,8 @@ def make_bundle(
         files=files,
         password=password,
         level=crossing.level,
+        watch=watch,
+        before_manifest=before_manifest,
     )
     sums = bundle.deliver(archive_path, sha, places.hashes_dir)
     if given:
