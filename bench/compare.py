@@ -20,7 +20,9 @@ password through ``-p`` in argv, readable by any user in ``ps``: it has no other
 way; airgapkit reads its own from files. Needs a Docker Engine (DOCKER_HOST), 7z, npm and the
 registry npm uses. Everything it makes is removed at the end.
 
-    python bench/compare.py [--random-mb 300] [--lib-mb 850] [--keep-image]
+    python bench/compare.py [--random-mb 300] [--lib-mb 850] [--level N] [--keep-image]
+
+``build_bench_image(client) -> ref`` builds the bench image alone, for other benches to import.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import docker  # noqa: E402
 import node_standin  # noqa: E402
 
 RISK = "bench: a 1.3 GB stand-in base image on purpose"
+RANDOM_MB, LIB_MB = 300, 850  # the bench image's layers: random bytes, the start of a /usr/lib tar
 LIMIT_MB = 100  # the Python process's peak must stay under this, whatever the image size
 INV = [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT)]
 
@@ -102,10 +105,20 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float]:
     return seconds, peak
 
 
-def build_bench_image(ref: str, random_mb: int, lib_mb: int, workdir: Path) -> int:
-    """The stand-in, a random layer and a compressible layer, built with the network off."""
-    context = workdir / "image-context"
-    context.mkdir()
+def build_bench_image(
+    client=None, ref: str = "", random_mb: int = RANDOM_MB, lib_mb: int = LIB_MB
+) -> str:
+    """Build the bench image (the stand-in, a random layer, a compressible layer) with the network
+    off and return its reference (``agk-bench/base:<random>`` unless ``ref`` is given)."""
+    client = client or docker.from_env(timeout=3600)
+    ref = ref or f"agk-bench/base:{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(prefix="agk-bench-image-") as scratch:
+        _write_context(Path(scratch), node_standin.ensure_image(client), random_mb, lib_mb)
+        client.images.build(path=scratch, tag=ref, network_mode="none", rm=True, forcerm=True)
+    return ref
+
+
+def _write_context(context: Path, base: str, random_mb: int, lib_mb: int) -> None:
     with open(context / "usrlib.tar", "wb") as out:
         tar = subprocess.Popen(
             ["tar", "cf", "-", "--sort=name", "-C", "/", "usr/lib"],
@@ -118,19 +131,11 @@ def build_bench_image(ref: str, random_mb: int, lib_mb: int, workdir: Path) -> i
             left -= len(chunk)
         tar.kill()
         tar.wait()
-    base = node_standin.ensure_image(docker.from_env())
     (context / "Dockerfile").write_text(
         f"FROM {base}\n"
         f"RUN dd if=/dev/urandom of=/random.bin bs=1M count={random_mb} 2>/dev/null\n"
         "COPY usrlib.tar /usrlib.tar\n"
     )
-    subprocess.run(
-        ["docker", "build", "-q", "--network", "none", "-t", ref, str(context)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    shutil.rmtree(context)
-    return docker.from_env().images.get(ref).attrs["Size"]
 
 
 def own_layers(ref: str) -> set[str]:
@@ -249,11 +254,21 @@ def save_and_load(run: Run, ref: str, where: Path, layers: set[str]) -> None:
 
 
 def airgapkit_round_trip(
-    run: Run, base: str, layers: set[str], app: Path, app_name: str, workdir: Path
+    run: Run, base: str, layers: set[str], app: Path, app_name: str, workdir: Path, level: list
 ) -> str:
     """inv export, inv release, inv deploy, each in a folder standing for its machine."""
     connected = folder(workdir, "connected")
-    export = [*INV, "export", "--app", str(app), "--base-image", base, "--accept-risk", RISK]
+    export = [
+        *INV,
+        "export",
+        "--app",
+        str(app),
+        "--base-image",
+        base,
+        "--accept-risk",
+        RISK,
+        *level,
+    ]
     run.measure("export", "airgapkit", export, connected, "inv export")
     base_bundle = carried(connected, "*-base.zip")
     run.sizes["inv export"] = base_bundle[""].stat().st_size
@@ -261,7 +276,7 @@ def airgapkit_round_trip(
     dev = folder(workdir, "dev")
     forget_layers(layers)  # the air-gapped side has only what came in the bundle
     release = [*INV, "release", str(base_bundle[""]), "--sums", str(base_bundle[".sha256"])]
-    release += ["--password-file", str(base_bundle[".password"]), "--accept-risk", RISK]
+    release += ["--password-file", str(base_bundle[".password"]), "--accept-risk", RISK, *level]
     run.measure("release", "airgapkit", release, dev, "inv release")
     release_bundle = carried(dev, "*-release.zip")
     run.sizes["inv release"] = release_bundle[""].stat().st_size
@@ -281,8 +296,9 @@ def airgapkit_round_trip(
     return app_ref
 
 
-def report(run: Run, image_size: int) -> None:
-    print(f"\nbench image {image_size / 1e9:.2f} GB; all at airgapkit's default settings\n")
+def report(run: Run, image_size: int, level: int | None) -> None:
+    settings = f"export and release at --level {level}" if level is not None else "default settings"
+    print(f"\nbench image {image_size / 1e9:.2f} GB; airgapkit at its {settings}\n")
     print("| step | who | command | s | peak MB |\n|---|---|---|---:|---:|")
     for s in run.steps:
         print(f"| {s.work} | {s.who} | `{s.command}` | {s.seconds:.1f} | {s.peak_mb:.1f} |")
@@ -319,8 +335,9 @@ def report(run: Run, image_size: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--random-mb", type=int, default=300)
-    parser.add_argument("--lib-mb", type=int, default=850)
+    parser.add_argument("--random-mb", type=int, default=RANDOM_MB)
+    parser.add_argument("--lib-mb", type=int, default=LIB_MB)
+    parser.add_argument("--level", type=int, default=None, help="give export and release a level")
     parser.add_argument("--keep-image", action="store_true", help="leave the bench image")
     args = parser.parse_args()
 
@@ -334,11 +351,13 @@ def main() -> int:
     layers: set[str] = set()
     try:
         print(f"building {base} ...", flush=True)
-        size = build_bench_image(base, args.random_mb, args.lib_mb, workdir)
+        build_bench_image(ref=base, random_mb=args.random_mb, lib_mb=args.lib_mb)
+        size = docker.from_env().images.get(base).attrs["Size"]
         print(f"bench image {size / 1e9:.2f} GB", flush=True)
         layers = own_layers(base)
         archive = export_by_hand(run, base, folder(workdir, "by-hand"), password)
-        airgapkit_round_trip(run, base, layers, app, app_name, workdir)
+        level = [] if args.level is None else ["--level", str(args.level)]
+        airgapkit_round_trip(run, base, layers, app, app_name, workdir, level)
         import_by_hand(run, archive, password, layers)
         save_and_load(run, base, folder(workdir, "save-load"), layers)
     finally:
@@ -346,7 +365,7 @@ def main() -> int:
         if not args.keep_image:
             forget_layers(layers)
         shutil.rmtree(workdir, ignore_errors=True)
-    report(run, size)
+    report(run, size, args.level)
     print(f"load average (1, 5, 15 min) at the start {load_at_start}, at the end {os.getloadavg()}")
     return 0
 

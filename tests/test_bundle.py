@@ -164,3 +164,70 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
         assert opened.load_images(docker_client) == [ref]
     assert docker_client.images.get(ref).id == record["id"]
     assert image_id in (record["id"], record["id"].split(":", 1)[-1])
+
+
+@pytest.mark.docker
+def test_a_watched_image_is_read_once_and_a_refusal_leaves_no_archive(
+    docker_client, unique_name, cleanup_images, tmp_path, monkeypatch
+):
+    """The release's single read: the secrets scan reads the stream that goes into the archive,
+    and the hook that judges it runs while the archive is still a temporary file."""
+    from airgapkit.errors import PolicyViolation
+    from airgapkit.gate import layerscan
+
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / ".env").write_text("DB_PASSWORD=not-for-images\n")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY .env /srv/.env\n")
+    (context / ".dockerignore").write_text("Dockerfile\n")
+    ref = f"{unique_name}:1"
+    images.build(docker_client, context, ref, offline=True)
+    cleanup_images.append(ref)
+    saves = []
+    real_save = images.save_stream
+
+    def counting(client, refs):  # a spy on the real save: it still streams from the engine
+        saves.append(refs)
+        return real_save(client, refs)
+
+    monkeypatch.setattr(images, "save_stream", counting)
+    seen = {}
+
+    def refuse(manifest, findings):
+        seen.update(findings)
+        raise PolicyViolation("an env file in the image")
+
+    dest = tmp_path / "media" / "demo-1-release.zip"
+    with pytest.raises(PolicyViolation):
+        bundle.create(
+            docker_client,
+            dest,
+            Manifest(kind="release", app=dict(APP)),
+            image_refs=[ref],
+            files=[],
+            password=PW,
+            level=5,
+            watch=layerscan.scan_layers,
+            before_manifest=refuse,
+        )
+    assert saves == [[ref]], "the image was saved more than once"
+    assert [f.path for f in seen[ref]] == ["/srv/.env"]
+    assert not dest.parent.exists() or os.listdir(dest.parent) == []
+
+    def accept(manifest, findings):
+        manifest.gate = {"passed": False, "found": [f.path for f in findings[ref]]}
+
+    sha = bundle.create(
+        docker_client,
+        dest,
+        Manifest(kind="release", app=dict(APP)),
+        image_refs=[ref],
+        files=[],
+        password=PW,
+        level=5,
+        watch=layerscan.scan_layers,
+        before_manifest=accept,
+    )
+    sums = bundle.deliver(dest, sha, tmp_path / "hashes")
+    with bundle.open_verified(dest, sums, PW, kind="release") as opened:
+        assert opened.manifest.gate == {"passed": False, "found": ["/srv/.env"]}
