@@ -149,7 +149,7 @@ def test_memory_stays_bounded_whatever_the_input_size():
     finally:
         tracemalloc.stop()
     assert produced < 200 << 20
-    # 2 * threads chunks in flight, their outputs, the one being filled and the windows
+    # threads + 1 chunks in flight, their outputs, the one being filled and the windows
     assert peak < 16 << 20, f"peak {peak / 2**20:.1f} MiB"
 
 

@@ -12,7 +12,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 
-DEPTH = 8  # chunks waiting between the two threads: 8 MiB for 1 MiB chunks
+DEPTH = 4  # chunks waiting between the two threads: 4 MiB for 1 MiB chunks, enough to even out
 
 _END = object()
 

@@ -11,7 +11,7 @@ nothing: a few small samples of it are tried first. A bounded number of chunks i
 memory stays flat whatever the input size.
 
 Which library deflates depends on the level, from measurements on a tar of /usr/lib (one core,
-MB/s and output/input; bench/compare.md has the whole picture):
+MB/s and output/input; bench/deflate_levels.md has the whole picture):
 
 - levels 1-3: ISA-L (``isal``) at its own levels 1-3: 300-350 MB/s, 0.505-0.491;
 - levels 4-9: zlib-ng (``zlib_ng``) at that level: 50-66 MB/s, 0.477-0.472 (zlib: 21-34 MB/s);
@@ -40,7 +40,8 @@ except ImportError:  # pragma: no cover - platforms without a wheel
 
 CHUNK = 1 << 20  # measured alike from 256 KiB to 4 MiB; smaller ones lose ratio to the flushes
 WINDOW = 32 << 10  # deflate's window: what a chunk may refer back to in the one before
-MAX_THREADS = 8  # beyond this, memory grows faster than the gain on one archive
+# 4 threads at level 5 (about 55 MB/s each) outrun docker save; each more costs ~3 MB of memory
+MAX_THREADS = 4
 STORED_MAX = 0xFFFF  # the longest stored block deflate allows
 # spread samples that decide whether a chunk is worth deflating
 PROBE_SLICES, PROBE_SIZE = 8, 8 << 10
@@ -131,7 +132,8 @@ class ParallelDeflater:
     """``zlib.compressobj(level, zlib.DEFLATED, -15)``'s interface, deflating on ``threads`` threads.
 
     The libraries release the GIL while they deflate, so the chunks really run side by side. At most
-    ``2 * threads`` chunks are in flight: ``compress`` waits for the oldest before it takes more.
+    ``threads + 1`` chunks are in flight (more would add memory, not speed): ``compress`` waits
+    for the oldest before it takes more.
     ``compress`` copies what it is given (the caller may reuse its buffer) and returns what is done,
     in order; ``flush`` waits for the rest and ends the stream. ``close`` drops unfinished work.
     """
@@ -154,6 +156,7 @@ class ParallelDeflater:
         self.level = level
         self.backend = backend
         self.threads = threads or default_threads()
+        self.in_flight = self.threads + 1  # one ready to start when a thread finishes its chunk
         self.chunk_size = chunk_size
         self._module = BACKENDS[backend]
         # ISA-L knows levels 0-3 only; the levels that reach it are 1-3 (see backend_for)
@@ -211,11 +214,11 @@ class ParallelDeflater:
     def _collect(self, block: bool) -> bytes:
         """The finished chunks at the head of the line, in order; with ``block``, all of them.
 
-        Without it, waits only while more than ``2 * threads`` chunks are in flight.
+        Without it, waits only while more than ``threads + 1`` chunks are in flight.
         """
         done = []
         while self._pending and (
-            block or self._pending[0].done() or len(self._pending) > 2 * self.threads
+            block or self._pending[0].done() or len(self._pending) > self.in_flight
         ):
             done.append(self._pending.popleft().result())
         return b"".join(done)
