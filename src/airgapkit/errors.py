@@ -45,6 +45,10 @@ class PasswordError(AirgapError):
     """A password is missing, weak, or wrong."""
 
 
+class RolledBack(AirgapError):
+    """A new container was not healthy and the previous one was put back in its place."""
+
+
 class UnsafeArchive(AirgapError):
     """An archive member would escape, overwrite, or expand beyond bounds."""
 

@@ -12,6 +12,7 @@ Beside it, in other folders, go the archive's SHA-256 (second channel) and its p
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +36,8 @@ class Delivery:
     archive: Path
     sums: Path
     password: Path | None
+    sha256: str = ""  # the archive's, as it was written
+    manifest: Manifest | None = None  # what went in it
 
 
 def archive_name(app: dict, kind: str) -> str:
@@ -62,19 +65,23 @@ def create(
     files: list[tuple[Path, str]],
     password: str,
     level: int,
+    image_streams: Mapping[str, Iterable[bytes]] | None = None,
 ) -> str:
     """Write the bundle archive at dest; return the archive's SHA-256.
 
     Images stream from the engine into their members while they are hashed, so a multi-GB image is
     read once and never held in memory. The manifest goes in last, when every hash is known. The
     archive's own SHA-256 is taken as it is written, so the finished archive is not read again.
+    ``image_streams`` gives an image's member a stream other than its whole ``docker save`` (a
+    delta's partial one).
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with ArchiveWriter(dest, password, level) as archive:
         for ref in image_refs:
             member = f"images/{tar_name(ref)}"
             record = image_record(client, ref, member)
-            sha, size = archive.add_stream(member, images.save_stream(client, [ref]))
+            stream = (image_streams or {}).get(ref) or images.save_stream(client, [ref])
+            sha, size = archive.add_stream(member, stream)
             manifest.images.append(record)
             manifest.files.append({"path": member, "size": size, "sha256": sha})
         for path, arcname in files:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from ..delta import plan
 from ..gate import render
 from .manifest import Manifest
 
@@ -19,6 +20,8 @@ def print_manifest(manifest: Manifest) -> None:
         f"{manifest.created} by {manifest.created_by}"
     )
     out.print(_images(manifest), _files(manifest))
+    if needs := plan.requirements_table(manifest):  # a delta: what the far side must hold
+        out.print(needs)
     if manifest.gate:
         out.print(render.record_table(manifest.gate))
         if risk := render.accepted_risk_line(manifest.gate):

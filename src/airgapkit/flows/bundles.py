@@ -12,9 +12,10 @@ from pathlib import Path
 from rich.console import Console
 
 from ..app import npm
-from ..crossing import bundle, channels, passwords, sumsfile
+from ..crossing import bundle, channels, digest, passwords, sumsfile
 from ..crossing.archive import ArchiveReader
 from ..crossing.manifest import Manifest
+from ..delta import plan
 from ..settings import Crossing, Incoming, Places
 
 console = Console(stderr=True)
@@ -52,6 +53,7 @@ def make_bundle(
     *,
     images: list[str],
     files: list[tuple[Path, str]],
+    image_streams: dict | None = None,
 ) -> bundle.Delivery:
     """Write the archive to the media folder, its hash and (new) password to the other two."""
     places = crossing.places
@@ -68,16 +70,17 @@ def make_bundle(
         files=files,
         password=password,
         level=crossing.level,
+        image_streams=image_streams,
     )
     sums = bundle.deliver(archive_path, sha, places.hashes_dir)
     if given:
-        return bundle.Delivery(archive_path, sums, None)
+        return bundle.Delivery(archive_path, sums, None, sha, manifest)
     # Written once the archive is in place; a password file left by an earlier run of the same
     # bundle belongs to the archive just replaced.
     password_path = places.password_dir / f"{name}.password"
     password_path.unlink(missing_ok=True)
     passwords.write_password(password, password_path, forbidden_dir=places.out_dir)
-    return bundle.Delivery(archive_path, sums, password_path)
+    return bundle.Delivery(archive_path, sums, password_path, sha, manifest)
 
 
 def app_record(meta: npm.PackageMeta) -> dict:
@@ -124,8 +127,16 @@ def read_manifest(incoming: Incoming) -> Manifest:
 def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
     """Say exactly what to carry, by which channel, and what to run on the other side."""
     channels.print_channels(delivery.archive, delivery.sums, delivery.password)
+    print_requirements(delivery.manifest)
     password = f"--password-file {delivery.password.name}" if delivery.password else ""
     Console(soft_wrap=True).print(  # one line, to copy whole
         f"On the other side: inv {next_task} {delivery.archive.name} {flags} "
         f"--sums {delivery.sums.name} {password}".replace("  ", " ").rstrip()
     )
+
+
+def print_requirements(manifest: Manifest | None) -> None:
+    """For a delta: what the far side must hold before it takes the bundle."""
+    table = plan.requirements_table(manifest) if manifest else None
+    if table is not None:
+        digest.console().print(table)

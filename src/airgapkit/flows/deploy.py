@@ -6,7 +6,9 @@ from pathlib import Path
 
 import docker.errors
 
+from .. import history
 from ..app import envfiles
+from ..delta import apply
 from ..engine import containers, lifecycle
 from ..engine.client import default_container_name, engine_errors
 from ..settings import Incoming, Target
@@ -20,11 +22,16 @@ def env_file_of(target: Target) -> Path:
     return env_file
 
 
-def deploy(client, *, incoming: Incoming, target: Target):
+def deploy(client, *, incoming: Incoming, target: Target, run: history.Run | None = None):
     """Verify and load a release bundle, then replace the running container; roll back if unhealthy."""
+    run = run or history.unrecorded("deploy")
+    run.entry.environment = target.environment
     env = envfiles.load(env_file_of(target))
     with open_incoming(incoming, "release") as opened:
-        opened.load_images(client)
+        sha = history.listed_sha256(incoming.archive, incoming.sums)
+        run.note_bundle(opened.manifest, incoming.archive, sha)
+        apply.check_prerequisites(client, opened.manifest, opened.path)
+        apply.load_images(client, opened)
         ref = opened.manifest.images[0]["ref"]
     return lifecycle.replace(
         client,
