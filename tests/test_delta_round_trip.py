@@ -100,9 +100,11 @@ def deliver(client, made: dict, version: str, since: list[str]) -> None:
     inv(*export, "--accept-risk", RISK, *since, cwd=sides["connected"], env=tmp, check=True)
     exported = carry(place(sides["connected"], "base", name, version), sides["airgapped"] / "inbox")
     smoke = ["--smoke-env", str(made["app"] / ".env.example"), "--accept-risk", RISK]
-    inv("release", *incoming(exported), *smoke, *since, cwd=sides["airgapped"], env=tmp, check=True)
+    release = inv(
+        "release", *incoming(exported), *smoke, *since, cwd=sides["airgapped"], env=tmp, check=True
+    )
     released = carry(place(sides["airgapped"], "release", name, version), sides["prod"] / "inbox")
-    made[version] = {"exported": exported, "released": released}
+    made[version] = {"exported": exported, "released": released, "release_out": release.stdout}
     if since:  # prod has not got the new image: the dev side built it in the same engine
         client.images.remove(f"{name}:{version}")
     deploy = ["deploy", *incoming(released), "--env", "prod", "--name", f"{name}-prod"]
@@ -166,6 +168,9 @@ def test_the_deployed_delta_is_the_very_image_released(docker_client, line):
 
 
 def test_inspect_and_the_carry_table_say_what_a_delta_needs(line):
+    carry_table = line["1.0.1"]["release_out"]
+    assert "needs on the far side" in carry_table and f"{line['name']}:1.0.0" in carry_table
+    assert "needs on the far side" not in line["1.0.0"]["release_out"]
     proc = inv(
         "inspect",
         *incoming(line["1.0.1"]["released"]),

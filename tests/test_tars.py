@@ -99,4 +99,5 @@ def test_putting_together_streams(tmp_path):
     finally:
         tracemalloc.stop()
     assert total > 64 << 20
-    assert peak < 8 << 20, f"peak {peak / (1 << 20):.1f} MiB putting together a 64 MiB layer"
+    # a few 1 MiB buffers on each side, whatever the size: holding the layer would be 64 MiB
+    assert peak < 16 << 20, f"peak {peak / (1 << 20):.1f} MiB putting together a 64 MiB layer"

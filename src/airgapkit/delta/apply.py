@@ -19,6 +19,7 @@ from .. import tarstream
 from ..crossing.bundle import OpenBundle
 from ..crossing.manifest import Manifest
 from ..engine import images
+from ..engine.client import engine_errors
 from ..errors import AirgapError, ImageMissing, IntegrityError
 from ..fsutil import CHUNK
 from . import tars
@@ -28,9 +29,11 @@ def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
     """Refuse a delta whose prerequisites this engine lacks, or that was applied here already."""
     for req in manifest.requires:
         held = _local(client, req["id"])
-        tagged = None if req.get("for") else _local(client, req["ref"])
-        if held is None or (tagged is not None and tagged.id != req["id"]):
-            raise ImageMissing(_missing(req, tagged, bundle))
+        tagged = _local(client, req["ref"])
+        moved = tagged if tagged is not None and tagged.id != req["id"] else None
+        # An image needed whole (a base to build on) is used by its name: that must be the one.
+        if held is None or (moved is not None and not req.get("for")):
+            raise ImageMissing(_missing(req, moved, bundle))
         absent = set(req.get("layers") or ()) - set(held.attrs["RootFS"]["Layers"])
         if absent:
             raise ImageMissing(
@@ -63,7 +66,8 @@ def tag_prerequisites(client, manifest: Manifest) -> None:
     for req in manifest.requires:
         if not req.get("for") and _local(client, req["ref"]) is None:
             repository, tag = parse_repository_tag(req["ref"])
-            images.require_image(client, req["id"]).tag(repository, tag)
+            with engine_errors(f"tag {req['id'][:19]} as {req['ref']}"):
+                images.require_image(client, req["id"]).tag(repository, tag)
 
 
 def base_image_ref(manifest: Manifest) -> str:
@@ -74,17 +78,18 @@ def base_image_ref(manifest: Manifest) -> str:
 
 
 def load_images(client, opened: OpenBundle) -> list[str]:
-    """Every image of the bundle into the engine, each checked to have its manifest's ID."""
+    """Every image of the bundle into the engine; one carried in part is put back together first
+    and must then have its manifest's ID."""
     loaded: list[str] = []
     for image in opened.manifest.images:
         size = opened.manifest.member(image["member"])["size"]
         req = _reuse_for(opened.manifest, image["id"])
         with opened.open_member(image["member"]) as member:
-            if req:
-                stream = tarstream.reader(_put_together(client, req, member, image["layers"]))
-                loaded += images.load(client, stream, size=size + _size(client, req["id"]))
-            else:
+            if req is None:
                 loaded += images.load(client, member, size=size)
+                continue
+            stream = tarstream.reader(_put_together(client, req, member, image["layers"]))
+            loaded += images.load(client, stream, size=size + _size(client, req["id"]))
         _check_id(client, image)
     return loaded
 

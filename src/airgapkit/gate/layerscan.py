@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from .. import tarstream
 from ..app import envfiles
 from ..engine import images
+from ..fsutil import CHUNK
 
 _PEM_KEY = re.compile(
     rb"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----\r?\n"  # the armour line ends its line
@@ -67,7 +68,7 @@ def scan_layers(chunks: Iterable[bytes]) -> list[SecretFinding]:
     deleted: dict[str, set[str]] = {}  # layer -> paths its whiteouts delete
     met: list[str] = []  # layers in the order met, in case the manifest does not say
     listed: list[str] = []  # layers as the manifest lists them, bottom first
-    with tarfile.open(fileobj=tarstream.reader(chunks), mode="r|") as saved:
+    with tarfile.open(fileobj=tarstream.reader(chunks), mode="r|", bufsize=CHUNK) as saved:
         for member in saved:
             if not member.isfile():
                 continue
@@ -89,7 +90,7 @@ def _manifest_layers(fileobj) -> list[str]:
 
 def _open_layer(fileobj) -> tarfile.TarFile | None:
     try:
-        return tarfile.open(fileobj=fileobj, mode="r|*")
+        return tarfile.open(fileobj=fileobj, mode="r|*", bufsize=CHUNK)
     except (tarfile.TarError, EOFError, OSError):
         return None  # a config or manifest blob, not a layer
 
