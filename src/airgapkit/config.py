@@ -16,6 +16,16 @@ DEFAULTS = {
         "image": "",
         "tag": "",
         "base_image": "node:20-alpine",
+        # Where export, pull and check-image take the base image from: engine (docker save), registry
+        # (straight from its registry, no engine needed), or auto (the engine when it has the image).
+        "base_source": "engine",
+        # The platform taken from a multi-platform image when reading a registry: the far side's.
+        "platform": "linux/amd64",
+        # Registry access for the registry source: a private CA's PEM file, a USER:PASSWORD file
+        # (else AIRGAPKIT_REGISTRY_USER/PASSWORD, else docker login), registries allowed plain HTTP.
+        "registry_ca": "",
+        "registry_auth_file": "",
+        "insecure_registries": [],
         "dockerfile": "dockerfiles/Dockerfile",
         # [IP:][HOST:]CONTAINER[/PROTO], comma-separated (ports.py); the first TCP one is the app's.
         "ports": "8080:8080",
@@ -34,15 +44,21 @@ DEFAULTS = {
         "engine_timeout": 3600,
         # Seconds a started container has to answer its health path.
         "health_timeout": 60,
-        # Environment name -> env file, for run, deploy and debug-shell.
-        "environments": {
-            "dev": ".env.dev",
-            "test": ".env.test",
-            "pre-prod": ".env.pre-prod",
-            "prod": ".env.prod",
-        },
+        # Environment name -> env file or mapping (environments.py), for deploy, debug-shell,
+        # push and status; DEFAULT_ENVIRONMENTS below are added for the names not configured here.
+        "environments": {},
         "env_example": ".env.example",
         # Base-image rules: limits, their meaning and their defaults in gate/limits.py.
         "policy": limits.defaults(),
     }
+}
+
+# The environments there are when the configuration names none of the same name. Kept out of
+# DEFAULTS: Invoke cannot merge a mapping in invoke.yaml (``prod: {target: swarm, ...}``) over a
+# default string, so environments.configured() adds these in code instead.
+DEFAULT_ENVIRONMENTS = {
+    "dev": ".env.dev",
+    "test": ".env.test",
+    "pre-prod": ".env.pre-prod",
+    "prod": ".env.prod",
 }

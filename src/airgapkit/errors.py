@@ -46,7 +46,8 @@ class PasswordError(AirgapError):
 
 
 class RolledBack(AirgapError):
-    """A new container was not healthy and the previous one was put back in its place."""
+    """A new version was not healthy and the previous one was put back in its place: a container
+    set aside and restored, or a Swarm service rolled back (or its update paused)."""
 
 
 class UnsafeArchive(AirgapError):

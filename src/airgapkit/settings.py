@@ -14,6 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .environments import Environment, env_files
+from .environments import get as environment_of
+from .errors import AirgapError
+from .oci.registry import Access
 from .ports import Ports
 
 
@@ -89,6 +93,34 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class BaseSource:
+    """Where the base image comes from: the engine (``docker save``), its registry, or ``auto``
+    (the engine when it answers and has the image, the registry otherwise); the platform to take
+    from a multi-platform image, and how the registry is reached (``oci.Access``)."""
+
+    source: str = "engine"
+    platform: str = "linux/amd64"
+    access: Access = field(default_factory=Access)
+
+    SOURCES = ("engine", "registry", "auto")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping, *, source="", platform="") -> BaseSource:
+        chosen = (source or cfg["base_source"]).strip().lower()
+        if chosen not in cls.SOURCES:
+            raise AirgapError(
+                f"base image source {chosen!r} is not one of {', '.join(cls.SOURCES)}; "
+                "set base_source or --source to one of them"
+            )
+        access = Access(
+            ca_file=_path_or_none(cfg["registry_ca"]),
+            credentials_file=_path_or_none(cfg["registry_auth_file"]),
+            insecure_registries=tuple(cfg["insecure_registries"]),
+        )
+        return cls(chosen, platform or cfg["platform"], access)
+
+
+@dataclass(frozen=True)
 class Incoming:
     """A bundle that arrived: the archive, its separately delivered hash, its password file."""
 
@@ -134,6 +166,8 @@ class Target:
     health_path: str
     health_timeout: int
     name: str = ""
+    # The environment as configured: engine or swarm, its registry and swarm settings.
+    configured: Environment | None = None
 
     @classmethod
     def from_config(
@@ -142,11 +176,16 @@ class Target:
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         return cls(
             environment=env,
-            environments=dict(cfg["environments"]),
+            environments=env_files(cfg["environments"]),
             env_example=base / cfg["env_example"],
             base_dir=base,
             ports=config_ports(cfg, ports),
             health_path=cfg["health_path"],
             health_timeout=cfg["health_timeout"],
             name=name,
+            configured=environment_of(env, cfg["environments"], base),
         )
+
+    @property
+    def is_swarm(self) -> bool:
+        return self.configured is not None and self.configured.is_swarm

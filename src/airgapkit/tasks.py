@@ -14,7 +14,7 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from . import history
+from . import history, oci
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
 from .crossing import channels, digest, passwords, sumsfile
@@ -24,14 +24,14 @@ from .engine import client as engine_client
 from .engine import containers, images
 from .errors import AirgapError, chain, debug_enabled
 from .flags import parse_day, parse_report_pairs
-from .flows import bundles
+from .flows import bundles, fleet
 from .flows import deploy as deploy_flow
 from .flows import export as export_flow
 from .flows import release as release_flow
 from .gate import checkpoint
 from .gate.candidates import choose
 from .gate.limits import with_flags
-from .settings import Crossing, Gate, Incoming, Smoke, Target, config_ports
+from .settings import BaseSource, Crossing, Gate, Incoming, Smoke, Target, config_ports
 
 
 def task(*args, **kwargs):
@@ -74,6 +74,17 @@ def app_image(c, image: str = "", tag: str = "") -> str:
     return f"{image or cfg.image or meta.image_name}:{tag or cfg.tag or meta.version}"
 
 
+SOURCE_HELP = {
+    "source": "engine (docker), registry (straight from its registry, no engine) or auto "
+    "(default: base_source, engine).",
+    "platform": "With the registry: the platform of a multi-platform image (default: linux/amd64).",
+}
+
+
+def base_source(c, source: str = "", platform: str = "") -> BaseSource:
+    return BaseSource.from_config(config(c), source=source, platform=platform)
+
+
 # --- the document's commands, one task each -------------------------------------------------------
 
 
@@ -81,11 +92,19 @@ def app_image(c, image: str = "", tag: str = "") -> str:
     help={
         "image": "Image to pull (default: the configured base image, node:20-alpine).",
         "if_missing": "Use the local copy when the engine already has the image; pull only if absent.",
+        **SOURCE_HELP,
+        "output": "With the registry source: the tar to write (default: <build_dir>/<image>.tar).",
     }
 )
-def pull(c, image="", if_missing=False):
-    """Pull an image with per-layer progress (docker pull)."""
-    images.pull(client(c), image or config(c).base_image, if_missing=if_missing)
+def pull(c, image="", if_missing=False, source="", platform="", output=""):
+    """Pull an image with per-layer progress (docker pull); from its registry into a tar with no engine."""
+    ref, base = image or config(c).base_image, base_source(c, source, platform)
+    engine = export_flow.engine_for(base, ref, lambda: client(c))
+    if engine is not None:
+        images.pull(engine, ref, if_missing=if_missing)
+        return
+    dest = Path(output) if output else Path(config(c).build_dir) / engine_client.tar_name(ref)
+    oci.export_to_file(ref, dest, platform=base.platform, access=base.access)
 
 
 @task(
@@ -225,23 +244,42 @@ def shell_debug(c, image="", container=""):
 @task(
     name="check-image",
     help={
-        "image": "Local image to check (never pulled).",
+        "image": "Image to check: local (never pulled), or read from its registry (--source).",
         "report": "Scanner JSON report made on the connected side (trivy image -f json, grype -o json).",
         "kind": "base: size, Node LTS, vulnerabilities; app: also non-root and no secrets in any layer.",
         "max_size_mb": "Size limit in MB of 10^6 bytes (default: policy.max_size_mb, 200).",
         "min_support_months": "Months of Node support that must be left (default: 6).",
         "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
+        **SOURCE_HELP,
     },
 )
 def check_image(
-    c, image, report="", kind="base", max_size_mb=None, min_support_months=None, today=""
+    c,
+    image,
+    report="",
+    kind="base",
+    max_size_mb=None,
+    min_support_months=None,
+    today="",
+    source="",
+    platform="",
 ):
     """Check an image against the selection rules: a table, and a non-zero exit when one fails."""
     limits = with_flags(
         config(c).policy, max_size_mb=max_size_mb, min_support_months=min_support_months
     )
+    base = base_source(c, source, platform)
+    engine = export_flow.engine_for(base, image, lambda: client(c))
+    if engine is None and kind != "base":
+        raise AirgapError("the app rules read the image's layers: check an app image in the engine")
+    if engine is None:
+        facts = oci.image_facts(image, platform=base.platform, access=base.access)
+        checkpoint.gate_registry(
+            facts, report=Path(report) if report else None, limits=limits, today=parse_day(today)
+        )
+        return
     checkpoint.gate(
-        client(c),
+        engine,
         image,
         kind=kind,
         report=Path(report) if report else None,
@@ -413,6 +451,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
         "app": "Node.js app folder (default: the configured app).",
         "base_image": "Base image (default: node:20-alpine); a local copy is used when present.",
         "since": SINCE_HELP,
+        **SOURCE_HELP,
         **CROSSING_HELP,
     }
 )
@@ -421,6 +460,8 @@ def export(
     app="",
     base_image="",
     since="",
+    source="",
+    platform="",
     report="",
     accept_risk="",
     new_password_file="",
@@ -435,8 +476,9 @@ def export(
     delivery = history.record(
         history.from_config(cfg),
         "export",
-        export_flow.export,
-        client(c),
+        export_flow.export_base,
+        lambda: client(c),
+        source=base_source(c, source, platform),
         app_dir=Path(app or cfg.app),
         base_image=base_image or cfg.base_image,
         build_dir=Path(cfg.build_dir),
@@ -535,6 +577,31 @@ def debug_shell(c, env="prod", image="", name=""):
 
 @task(
     help={
+        "env": "Environment whose registry gets the image (default: prod).",
+        "image": "Local image to push (default: the app image).",
+    }
+)
+def push(c, env="prod", image=""):
+    """Push a loaded image into the environment's registry; print it pinned by its digest."""
+    target = Target.from_config(config(c), env=env)
+    print(fleet.push(client(c), image or app_image(c), target).pinned)
+
+
+@task(
+    help={
+        "env": "Environment to report on (default: prod).",
+        "name": "Service or container name (default: configured, else the image name).",
+    }
+)
+def status(c, env="prod", name=""):
+    """What runs in an environment: image, digest, replicas, tasks and earlier deploys."""
+    target = Target.from_config(config(c), env=env, name=name)
+    image = "" if fleet.names_itself(target) else app_image(c)
+    fleet.print_status(fleet.status(client(c), target, image))
+
+
+@task(
+    help={
         **INCOMING_HELP,
         "sums": "Verify the archive against this SHA-256 file first.",
         "json": "Print the manifest as JSON instead (keep it for a later --since).",
@@ -602,6 +669,8 @@ ns = Collection(
     release,
     deploy,
     debug_shell,
+    push,
+    status,
     inspect,
     history_,
     demo,

@@ -103,14 +103,15 @@ class ArchiveWriter:
         finally:
             self._out.discard()
 
-    def _info(self, arcname: str, mtime: float | None = None):
+    def _info(self, arcname: str, mtime: float | None = None, level: int | None = None):
         name = safe_member_name(arcname)
         if name.endswith("/"):
             raise AirgapError(f"member name {arcname!r} ends with '/'; name a file")
         if name.casefold() in self._names:
             raise AirgapError(f"{name} is already in the archive; give each file a different name")
         self._names.add(name.casefold())
-        return zipaes.new_member(name, time.localtime(mtime or time.time())[:6], self.level)
+        level = self.level if level is None else level
+        return zipaes.new_member(name, time.localtime(mtime or time.time())[:6], level)
 
     def _write(self, info, chunks: Iterable[bytes], total: int = 0) -> tuple[str, int]:
         if self._zf is None:
@@ -132,9 +133,19 @@ class ArchiveWriter:
             info = self._info(arcname or src.name, st.st_mtime)
             return self._write(info, _read_into(f), st.st_size)
 
-    def add_stream(self, arcname: str, chunks: Iterable[bytes]) -> tuple[str, int]:
-        """Add a member from an iterable of byte chunks (e.g. ``docker save``), hashing on the way."""
-        return self._write(self._info(arcname), chunks)
+    def add_stream(
+        self, arcname: str, chunks: Iterable[bytes], level: int | None = None
+    ) -> tuple[str, int]:
+        """Add a member from an iterable of byte chunks (e.g. ``docker save``), hashing on the way.
+
+        ``level`` overrides the archive's for this member: 0 stores data that is compressed already
+        (an image's gzip layers), where deflating again would cost time and gain nothing.
+        """
+        if level is not None and not (isinstance(level, int) and 0 <= level <= 9):
+            raise AirgapError(
+                f"compression level {level!r} is not 0-9; use 0 to store, 1-9 to deflate"
+            )
+        return self._write(self._info(arcname, level=level), chunks)
 
     def add_bytes(self, arcname: str, data: bytes) -> tuple[str, int]:
         """Add a small member from memory (a manifest, say)."""

@@ -12,11 +12,11 @@ Beside it, in other folders, go the archive's SHA-256 (second channel) and its p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ..engine import images
 from ..engine.client import tar_name
@@ -24,6 +24,9 @@ from ..errors import AirgapError, IntegrityError
 from . import extraction, sumsfile
 from .archive import ArchiveReader, ArchiveWriter
 from .manifest import MANIFEST, Manifest
+
+if TYPE_CHECKING:
+    from ..oci import RegistryImage
 
 MADE_BY = {"base": "inv export", "release": "inv release"}  # the task that makes each kind
 TAKEN_BY = {"base": "inv release", "release": "inv deploy"}  # and the one that takes it
@@ -65,6 +68,7 @@ def create(
     files: list[tuple[Path, str]],
     password: str,
     level: int,
+    registry_images: Sequence[RegistryImage] = (),
     image_streams: Mapping[str, Iterable[bytes]] | None = None,
 ) -> str:
     """Write the bundle archive at dest; return the archive's SHA-256.
@@ -84,11 +88,23 @@ def create(
             sha, size = archive.add_stream(member, stream)
             manifest.images.append(record)
             manifest.files.append({"path": member, "size": size, "sha256": sha})
+        for image in registry_images:
+            add_registry_image(archive, manifest, image)
         for path, arcname in files:
             sha, size = archive.add_file(path, arcname)
             manifest.files.append({"path": arcname, "size": size, "sha256": sha})
         archive.add_bytes(MANIFEST, manifest.to_json())
     return archive.sha256  # hashed as it was written: no second read of the archive
+
+
+def add_registry_image(archive: ArchiveWriter, manifest: Manifest, image: RegistryImage) -> None:
+    """An image streamed from its registry (``oci``) into its member, stored: its layers are gzip
+    already, so deflating them again would cost time and gain nothing."""
+    member = f"images/{tar_name(image.ref)}"
+    tar = image.tar()
+    sha, size = archive.add_stream(member, tar, level=0)
+    manifest.images.append(image.record(member, tar))
+    manifest.files.append({"path": member, "size": size, "sha256": sha})
 
 
 class OpenBundle:

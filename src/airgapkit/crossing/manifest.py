@@ -22,8 +22,9 @@ MANIFEST = "manifest.json"  # its member name in the archive
 @dataclass
 class Manifest:
     """``kind`` is ``base`` (made by export) or ``release`` (made by release). ``images`` holds one
-    record per image (ref, member, id, tags, layers, size), ``files`` one ``{path, size, sha256}``
-    per member, ``gate`` the image rules as they stood when the bundle was made."""
+    record per image (ref, member, id, tags, layers, size; an image read from its registry also
+    ``source: registry``, its ``repo_digest`` and ``platform``), ``files`` one ``{path, size,
+    sha256}`` per member, ``gate`` the image rules as they stood when the bundle was made."""
 
     kind: str
     app: dict

@@ -142,12 +142,20 @@ def leave_out_base(client, manifest: Manifest, ref: str, previous: Previous | No
     """The images an export carries: its base, unless the far side holds that image already."""
     if previous is None:
         return [ref]
+    held = require_base(manifest, ref, images.require_image(client, ref).id, previous)
+    return [] if held else [ref]
+
+
+def require_base(manifest: Manifest, ref: str, image_id: str, previous: Previous | None) -> bool:
+    """Name the base in the manifest's ``requires`` when the far side holds it (same ID): True
+    then, and the base is left out; False when it must travel."""
+    if previous is None:
+        return False
     manifest.since = previous.record()
-    requirement = held_whole(previous, ref, images.require_image(client, ref).id)
-    if requirement is None:
-        return [ref]
-    manifest.requires.append(requirement)
-    return []
+    requirement = held_whole(previous, ref, image_id)
+    if requirement is not None:
+        manifest.requires.append(requirement)
+    return requirement is not None
 
 
 def leave_out_layers(client, manifest: Manifest, ref: str, previous: Previous | None) -> dict:

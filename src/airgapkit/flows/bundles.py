@@ -7,6 +7,7 @@ checked against its separately delivered hash before anything in it is decrypted
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
@@ -16,6 +17,7 @@ from ..crossing import bundle, channels, digest, passwords, sumsfile
 from ..crossing.archive import ArchiveReader
 from ..crossing.manifest import Manifest
 from ..delta import plan
+from ..oci import RegistryImage
 from ..settings import Crossing, Incoming, Places
 
 console = Console(stderr=True)
@@ -53,9 +55,13 @@ def make_bundle(
     *,
     images: list[str],
     files: list[tuple[Path, str]],
+    registry_images: Sequence[RegistryImage] = (),
     image_streams: dict | None = None,
 ) -> bundle.Delivery:
-    """Write the archive to the media folder, its hash and (new) password to the other two."""
+    """Write the archive to the media folder, its hash and (new) password to the other two.
+
+    ``images`` are saved from the engine; ``registry_images`` stream from their registries.
+    """
     places = crossing.places
     check_places(places)
     name = bundle.archive_name(manifest.app, manifest.kind)
@@ -70,6 +76,7 @@ def make_bundle(
         files=files,
         password=password,
         level=crossing.level,
+        registry_images=registry_images,
         image_streams=image_streams,
     )
     sums = bundle.deliver(archive_path, sha, places.hashes_dir)

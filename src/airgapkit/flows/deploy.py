@@ -12,6 +12,7 @@ from ..delta import apply
 from ..engine import containers, lifecycle
 from ..engine.client import default_container_name, engine_errors
 from ..settings import Incoming, Target
+from . import fleet
 from .bundles import open_incoming
 
 
@@ -33,6 +34,8 @@ def deploy(client, *, incoming: Incoming, target: Target, run: history.Run | Non
         apply.check_prerequisites(client, opened.manifest, opened.path)
         apply.load_images(client, opened)
         ref = opened.manifest.images[0]["ref"]
+    if target.is_swarm:
+        return fleet.deploy(client, ref, env, target)
     return lifecycle.replace(
         client,
         ref,
@@ -46,6 +49,8 @@ def deploy(client, *, incoming: Incoming, target: Target, run: history.Run | Non
 
 def debug_shell_argv(client, target: Target, image: str) -> list[str]:
     """Exec into the environment's running container, else a fresh one with its env file."""
+    if target.is_swarm:
+        return fleet.debug_shell_argv(client, target, image)
     name = target.name or default_container_name(image)
     if _is_running(client, name):
         return containers.shell_argv(client, container=name)

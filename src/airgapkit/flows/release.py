@@ -12,6 +12,7 @@ from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..delta import apply, plan
 from ..engine import images, lifecycle
+from ..errors import IntegrityError
 from ..gate import checkpoint
 from ..settings import Crossing, Gate, Incoming, Smoke
 from .bundles import make_bundle, open_incoming, report_files
@@ -92,10 +93,28 @@ def unpack_export(
         previous = plan.previous(since, history=run.history, app=app["name"], kind="release")
         apply.check_prerequisites(client, opened.manifest, opened.path)
         apply.load_images(client, opened)
+        check_loaded(client, opened.manifest.images)
         apply.tag_prerequisites(client, opened.manifest)
         tgz = opened.extract(f"app/{app['tgz']}", work)
         report = report or carried_report(opened, work)
         return app, apply.base_image_ref(opened.manifest), tgz, report, previous
+
+
+def check_loaded(client, records: list[dict]) -> None:
+    """Each image the bundle recorded is in the engine under its name with the recorded ID.
+
+    The ID is the digest of the image's config, which names every layer's content; for an image read
+    from its registry, that config is the one its repository digest led to when it was exported.
+    """
+    for record in records:
+        name = record["ref"] if record.get("repo_tags") else record["id"]  # untagged: by its ID
+        loaded = images.require_image(client, name).id
+        if loaded != record["id"]:
+            source = f" (from {record['repo_digest']})" if record.get("repo_digest") else ""
+            raise IntegrityError(
+                f"the image loaded as {record['ref']} has ID {loaded}, not the {record['id']} its "
+                f"bundle recorded{source}; the bundle does not hold what it says: make it again"
+            )
 
 
 def carried_report(opened: bundle.OpenBundle, work: Path) -> Path | None:
