@@ -16,7 +16,13 @@ from airgapkit.errors import AirgapError
 
 L = ["sha256:" + c * 64 for c in "0123456789"]  # diff IDs
 APP = {"name": "tms-api", "version": "1.0.0", "image_name": "tms-api", "tgz": "tms-api-1.0.0.tgz"}
-V1 = {"ref": "tms-api:1.0.0", "id": "sha256:" + "a1" * 32, "layers": L[:4], "member": "images/x"}
+V1 = {
+    "ref": "tms-api:1.0.0",
+    "id": "sha256:" + "a1" * 32,
+    "layers": L[:4],
+    "member": "images/x",
+    "repo_tags": ["tms-api:1.0.0"],
+}
 BASE = {"ref": "node:20-alpine", "id": "sha256:" + "b0" * 32, "layers": L[:2]}
 
 
@@ -179,3 +185,15 @@ def test_the_requirements_table_of_a_delta():
     assert "Delta of tms-api-1.0.0-release.zip: needs on the far side" in out
     assert "node:20-alpine" in out and "whole" in out and "tms-api-0.9.0-base.zip" in out
     assert "3 layers of sha256:a2a2a2a2a2a2" in out
+
+
+def test_a_delta_manifest_reads_back_and_a_bad_requirement_is_refused(tmp_path):
+    requirement = {"ref": BASE["ref"], "id": BASE["id"], "carried_by": "b.zip"}
+    since = {"archive": "tms-api-0.9.0-release.zip", "kind": "release", "version": "0.9.0"}
+    manifest = release_manifest(requires=[requirement], since=since)
+    again = Manifest.from_json(manifest.to_json(), tmp_path / "m.json")
+    assert again.requires == [requirement] and again.since == since
+    bad = json.loads(manifest.to_json())
+    bad["requires"][0]["layers"] = "all of them"
+    with pytest.raises(AirgapError, match="requires"):
+        Manifest.from_json(json.dumps(bad).encode(), tmp_path / "m.json")

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from . import display
 from .errors import AirgapError, RolledBack
 
 if TYPE_CHECKING:
@@ -242,13 +242,13 @@ def table(entries: Iterable[Entry]) -> Table:
     out = Table(title="Delivery history", title_justify="left")
     for column in ("When", "Action", "App", "Version", "Archive", "Delta of", "Outcome"):
         out.add_column(column, overflow="fold")
-    for e in entries:
-        outcome = "[green]ok[/green]" if e.outcome == OK else f"[red]{e.outcome}[/red]"
+    for e in entries:  # names and messages may come from bundles made on the other side
+        outcome = display.text(e.outcome, "green" if e.outcome == OK else "red")
         if e.message:
-            outcome += f": {escape(e.message)}"
+            outcome.append(f": {display.safe(e.message)}")
         delta_of = (e.since or {}).get("archive", "")
         row = (e.when, e.action, e.app, e.version, e.archive, delta_of)
-        out.add_row(*(escape(cell) for cell in row), outcome)
+        out.add_row(*(display.text(cell) for cell in row), outcome)
     return out
 
 

@@ -26,6 +26,12 @@ def config_ports(cfg: Mapping, ports: str = "") -> Ports:
     return Ports.parse(ports or cfg["ports"])
 
 
+def _split_or_none(value) -> int | None:
+    from .crossing.volumes import parse_size  # the one parser of volume sizes
+
+    return parse_size(value) if value else None
+
+
 def _path_or_none(value) -> Path | None:
     return Path(value) if value else None
 
@@ -55,6 +61,7 @@ class Crossing:
     level: int = 6
     password_file: Path | None = None  # a given password; else one is generated
     allow_weak_password: bool = False
+    split: int | None = None  # media volumes of at most this many bytes (crossing/volumes.py)
 
     @classmethod
     def from_config(
@@ -67,6 +74,7 @@ class Crossing:
         new_password_file="",
         allow_weak_password=False,
         level=-1,
+        split="",
     ) -> Crossing:
         """``level`` below 0 means the configured compression."""
         return cls(
@@ -76,6 +84,7 @@ class Crossing:
             level if level >= 0 else cfg["compression"],
             _path_or_none(new_password_file),
             allow_weak_password,
+            _split_or_none(split),
         )
 
 

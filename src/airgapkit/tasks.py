@@ -14,11 +14,12 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from . import history, oci
+from . import display, history, oci
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
 from .crossing import channels, digest, passwords, sumsfile
 from .crossing.inspect import print_manifest
+from .crossing.volumes import parse_size
 from .demo import round_trip
 from .engine import client as engine_client
 from .engine import containers, images
@@ -353,6 +354,8 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
         "generate_password": "Make a 192-bit password, written to <password_dir>/<archive>.password (0600).",
         "level": "Compression: 0 stores, 1-9 deflate (default: the configured compression, 6).",
         "allow_weak_password": "Accept a password the strength rule refuses (PBKDF2 at 1,000 rounds).",
+        "split": "Write media volumes NAME.zip.001, .002, ... of at most this size (4g, 4.7G, 700m).",
+        "force": "Replace an existing archive (and its line in the hash file).",
     },
 )
 def archive(
@@ -364,6 +367,8 @@ def archive(
     generate_password=False,
     level=-1,
     allow_weak_password=False,
+    split="",
+    force=False,
 ):
     """Encrypt files into an AES-256 zip; write its hash and password to separate places (7z a)."""
     cfg, paths = config(c), digest.expand(files)
@@ -379,6 +384,8 @@ def archive(
             else None,
             allow_weak=allow_weak_password,
             level=level if level >= 0 else cfg.compression,
+            split=parse_size(split) if split else None,
+            force=force,
         )
     )
 
@@ -405,7 +412,7 @@ def extract(c, archive, sums="", dest="", password_file="", force=False):
     for path in channels.extract(
         Path(archive), Path(dest or config(c).build_dir), password, Path(sums), force=force
     ):
-        print(f"extracted {path}")
+        print(f"extracted {display.safe(path)}")  # member names are data from the other side
 
 
 # --- the composite flows: one command per side of the air gap --------------------------------------
@@ -418,6 +425,7 @@ CROSSING_HELP = {
     "new_password_file": "Protect the new archive with this file's password, not a generated one.",
     "allow_weak_password": "Accept a weak password from --new-password-file.",
     "level": "Compression: 0 stores, 1-9 deflate (default: configured compression, 6).",
+    "split": "Write media volumes NAME.zip.001, .002, ... of at most this size (4g, 4.7G, 700m).",
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
 }
@@ -470,6 +478,7 @@ def export(
     out_dir="",
     hashes_dir="",
     password_dir="",
+    split="",
 ):
     """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
@@ -518,6 +527,7 @@ def release(
     out_dir="",
     hashes_dir="",
     password_dir="",
+    split="",
 ):
     """Air-gapped dev: verify the export, build offline, smoke-test, bundle the image for test/prod."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from .. import display
 from ..crossing.bundle import archive_name
 from ..crossing.manifest import Manifest
 from ..engine import images
@@ -195,11 +196,12 @@ def requirements_table(manifest: Manifest) -> Table | None:
     if not manifest.requires:
         return None
     since = manifest.since or {}
-    title = f"Delta of {since.get('archive', 'an earlier bundle')}: needs on the far side"
-    out = Table(title=title, title_justify="left")
+    of = display.markup(since.get("archive", "an earlier bundle"))  # it came across the gap
+    out = Table(title=f"Delta of {of}: needs on the far side", title_justify="left")
     for column in ("Image", "ID", "Carried by", "Used for"):
         out.add_column(column, overflow="fold")
     for req in manifest.requires:
         use = f"{len(req['layers'])} layers of {req['for'][:19]}" if req.get("for") else "whole"
-        out.add_row(req["ref"], req["id"][:19], req["carried_by"], use)
+        cells = (req["ref"], req["id"][:19], req["carried_by"], use)
+        out.add_row(*(display.text(cell) for cell in cells))
     return out

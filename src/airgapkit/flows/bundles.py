@@ -13,8 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..app import npm
-from ..crossing import bundle, channels, digest, passwords, sumsfile
-from ..crossing.archive import ArchiveReader
+from ..crossing import bundle, channels, digest, passwords
 from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..oci import RegistryImage
@@ -67,27 +66,20 @@ def make_bundle(
     name = bundle.archive_name(manifest.app, manifest.kind)
     given = outgoing_password(crossing)
     password = given or passwords.new_password()
-    archive_path = places.out_dir / name
-    sha = bundle.create(
+    return bundle.write(  # the three parts made final together, the archive last
         client,
-        archive_path,
+        places.out_dir / name,
         manifest,
         image_refs=images,
         files=files,
         password=password,
         level=crossing.level,
         registry_images=registry_images,
+        hashes_dir=places.hashes_dir,
+        password_file=None if given else places.password_dir / f"{name}.password",
+        split=crossing.split,
         image_streams=image_streams,
     )
-    sums = bundle.deliver(archive_path, sha, places.hashes_dir)
-    if given:
-        return bundle.Delivery(archive_path, sums, None, sha, manifest)
-    # Written once the archive is in place; a password file left by an earlier run of the same
-    # bundle belongs to the archive just replaced.
-    password_path = places.password_dir / f"{name}.password"
-    password_path.unlink(missing_ok=True)
-    passwords.write_password(password, password_path, forbidden_dir=places.out_dir)
-    return bundle.Delivery(archive_path, sums, password_path, sha, manifest)
 
 
 def app_record(meta: npm.PackageMeta) -> dict:
@@ -120,15 +112,10 @@ def open_incoming(incoming: Incoming, kind: str) -> bundle.OpenBundle:
 def read_manifest(incoming: Incoming) -> Manifest:
     """The manifest of a bundle; its archive hash is checked first when a hash file is at hand."""
     password = incoming_password(incoming)
-    sums = incoming.sums or sumsfile.find_sums(incoming.archive)
-    if sums:
-        sumsfile.verify_file(incoming.archive, sums)
-    else:
-        console.print(
-            f"warning: no hash file for {incoming.archive}; its integrity is not verified"
-        )
-    with ArchiveReader(incoming.archive, password) as reader:
-        return bundle.read_manifest(reader, incoming.archive)
+    with bundle.open_verified(
+        incoming.archive, incoming.sums, password, kind=None, require_sums=False
+    ) as opened:
+        return opened.manifest
 
 
 def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
