@@ -142,3 +142,37 @@ def test_a_loaded_image_with_another_id_than_the_manifest_says_is_refused(docker
     record = {"ref": versions["v1"].tags[0], "id": versions["v2"].id}
     with pytest.raises(IntegrityError, match="loaded as image .* but the bundle's manifest says"):
         apply._check_id(docker_client, record)
+
+
+def test_the_secrets_scan_of_a_delta_release_sees_the_layers_left_out(
+    docker_client, base_image, tmp_path
+):
+    """The watched stream is the whole image: a secret in a shared layer is still found."""
+    from airgapkit.crossing import bundle
+    from airgapkit.gate import layerscan
+
+    shared = f"RUN mkdir -p /app && echo DB_PASSWORD=x-{uuid.uuid4().hex} > /app/.env"
+    made = [build(docker_client, base_image, f"{shared}\nRUN echo v{n} > /v") for n in (1, 2)]
+    try:
+        v1, v2 = (docker_client.images.get(ref) for ref in made)
+        seen = {}
+        manifest = Manifest(kind="release", app={"name": "app", "version": "2", "image_name": "a"})
+        writer = bundle.create(
+            docker_client,
+            tmp_path / "delta.zip",
+            manifest,
+            image_refs=[made[1]],
+            files=[],
+            password="a long enough test password 1",  # noqa: S106 - a throwaway archive
+            level=1,
+            watch=layerscan.scan_layers,
+            before_manifest=lambda m, found: seen.update(found),
+            image_filters={made[1]: plan.partial(docker_client, made[1], set(layers(v1)))},
+        )
+        assert writer.sha256
+        (findings,) = seen.values()
+        assert [f.path for f in findings] == ["/app/.env"]  # in a layer the delta leaves out
+        assert manifest.files[0]["size"] < 64 * 1024  # while the member holds the new layer only
+        assert layers(v2)[-2] in layers(v1)  # the .env layer is shared indeed
+    finally:
+        remove(docker_client, made)

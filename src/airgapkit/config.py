@@ -39,7 +39,7 @@ DEFAULTS = {
         # This machine's delivery history: one JSON line per export, release and deploy; empty: none.
         "history": ".airgapkit/history.jsonl",
         # Compression for archives: 0 stores, 1-9 deflate.
-        "compression": 6,
+        "compression": 5,
         # Seconds the SDK waits on one engine call: multi-GB saves and loads outlast the default 60.
         "engine_timeout": 3600,
         # Seconds a started container has to answer its health path.

@@ -12,7 +12,7 @@ Beside it, in other folders, go the archive's SHA-256 (second channel) and its p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
 
-from .. import display
+from .. import display, pipes
 from ..engine import images
 from ..engine.client import tar_name
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
@@ -74,25 +74,36 @@ def create(
     registry_images: Sequence[RegistryImage] = (),
     split: int | None = None,
     commit: bool = True,
-    image_streams: Mapping[str, Iterable[bytes]] | None = None,
+    watch: Callable[[Iterable[bytes]], object] | None = None,
+    before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
+    image_filters: Mapping[str, Callable[[Iterable[bytes]], Iterable[bytes]]] | None = None,
 ) -> ArchiveWriter:
     """Write the bundle archive at dest (``commit=False``: left under its temporary name for
     ``write`` to make final last); the writer gives its SHA-256 and parts.
 
+    ``watch`` reads each image's stream beside the archive (the release's secrets scan), and
+    ``before_manifest(manifest, {ref: what watch returned})`` runs while the archive is still a
+    temporary file: it may complete the manifest, or raise to leave nothing under ``dest``.
+
     Images stream from the engine into their members while they are hashed, so a multi-GB image is
     read once and never held in memory. The manifest goes in last, when every hash is known. The
     archive's own SHA-256 is taken as it is written, so the finished archive is not read again.
-    ``image_streams`` gives an image's member a stream other than its whole ``docker save`` (a
-    delta's partial one).
+    ``image_filters[ref]`` turns an image's whole ``docker save`` stream (watched as it goes by)
+    into what its member holds instead: a delta's part of the image.
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    watchers = {}
     writer = ArchiveWriter(dest, password, level, split=split, commit=commit)
     with writer as archive:
         for ref in image_refs:
             member = f"images/{tar_name(ref)}"
             record = image_record(client, ref, member)
-            stream = (image_streams or {}).get(ref) or images.save_stream(client, [ref])
-            sha, size = archive.add_stream(member, stream)
+            chunks = images.save_stream(client, [ref])
+            if watch is not None:
+                chunks, watchers[ref] = pipes.tee(chunks, watch, name=f"watch {ref}")
+            if image_filters and ref in image_filters:  # a delta: part of the image
+                chunks = image_filters[ref](chunks)
+            sha, size = archive.add_stream(member, chunks)
             manifest.images.append(record)
             manifest.files.append({"path": member, "size": size, "sha256": sha})
         for image in registry_images:
@@ -100,6 +111,8 @@ def create(
         for path, arcname in files:
             sha, size = archive.add_file(path, arcname)
             manifest.files.append({"path": arcname, "size": size, "sha256": sha})
+        if before_manifest is not None:
+            before_manifest(manifest, {ref: w.result() for ref, w in watchers.items()})
         archive.add_bytes(MANIFEST, manifest.to_json())
     return writer  # hashed as it was written: no second read of the archive
 
@@ -117,7 +130,9 @@ def write(
     password_file: Path | None,
     registry_images: Sequence[RegistryImage] = (),
     split: int | None = None,
-    image_streams: Mapping[str, Iterable[bytes]] | None = None,
+    watch: Callable[[Iterable[bytes]], object] | None = None,
+    before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
+    image_filters: Mapping[str, Callable[[Iterable[bytes]], Iterable[bytes]]] | None = None,
 ) -> Delivery:
     """A bundle's three parts: the archive at ``dest`` (media), ``<name>.sha256`` in ``hashes_dir``
     (second channel) and, when given, ``password_file`` (third channel, mode 0600; one left by an
@@ -137,7 +152,9 @@ def write(
         registry_images=registry_images,
         split=split,
         commit=False,
-        image_streams=image_streams,
+        watch=watch,
+        before_manifest=before_manifest,
+        image_filters=image_filters,
     )
     sums = hashes_dir / f"{dest.name}.sha256"
     secret = (password, password_file) if password_file else None
@@ -153,7 +170,8 @@ def add_registry_image(archive: ArchiveWriter, manifest: Manifest, image: Regist
     already, so deflating them again would cost time and gain nothing."""
     member = f"images/{tar_name(image.ref)}"
     tar = image.tar()
-    sha, size = archive.add_stream(member, tar, level=0)
+    # the registry read runs on its own thread, beside the hashing and encryption of the member
+    sha, size = archive.add_stream(member, pipes.read_ahead(tar, name=f"pull {image.ref}"), level=0)
     manifest.images.append(image.record(member, tar))
     manifest.files.append({"path": member, "size": size, "sha256": sha})
 

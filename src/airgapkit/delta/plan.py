@@ -13,7 +13,7 @@ carried it, so the far side can say what is missing before anything is decrypted
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,7 +160,8 @@ def require_base(manifest: Manifest, ref: str, image_id: str, previous: Previous
 
 
 def leave_out_layers(client, manifest: Manifest, ref: str, previous: Previous | None) -> dict:
-    """The partial stream of a release's image (ref -> chunks); {} when it is carried whole."""
+    """{ref: filter} turning the release image's ``docker save`` stream into its partial one; {}
+    when the image is carried whole."""
     if previous is None:
         return {}
     manifest.since = previous.record()
@@ -169,23 +170,34 @@ def leave_out_layers(client, manifest: Manifest, ref: str, previous: Previous | 
     if requirement is None:
         return {}
     manifest.requires.append(requirement)
-    return {ref: partial_save(client, ref, set(requirement["layers"]))}
+    return {ref: partial(client, ref, set(requirement["layers"]))}
+
+
+def partial(client, ref: str, leave_out: set[str]) -> Callable[[Iterable[bytes]], Iterator[bytes]]:
+    """A filter: from ``ref``'s whole ``docker save`` stream to the same without the layers whose
+    diff IDs are in ``leave_out``.
+
+    Which archive member holds which layer is only said at the end of the stream, so the whole
+    stream is read first (whoever watches it, the secrets scan, sees every layer), then the image
+    is saved again and sent without those members.
+    """
+    diff_ids = images.require_image(client, ref).attrs["RootFS"]["Layers"]
+
+    def without_shared(whole: Iterable[bytes]) -> Iterator[bytes]:
+        paths = tars.layer_paths(whole)
+        if len(paths) != len(diff_ids):
+            raise AirgapError(
+                f"docker save of {ref} lists {len(paths)} layers, inspect {len(diff_ids)}"
+            )
+        drop = {p for p, d in zip(paths, diff_ids, strict=True) if d in leave_out}
+        yield from tars.without(images.save_stream(client, [ref]), drop)
+
+    return without_shared
 
 
 def partial_save(client, ref: str, leave_out: set[str]) -> Iterator[bytes]:
-    """``docker save`` of ``ref`` without the layers whose diff IDs are in ``leave_out``.
-
-    Which archive member holds which layer is only said at the end of the stream, so the image is
-    read twice from the engine: once to learn that, once to send what is not left out.
-    """
-    diff_ids = images.require_image(client, ref).attrs["RootFS"]["Layers"]
-    paths = tars.layer_paths(images.save_stream(client, [ref]))
-    if len(paths) != len(diff_ids):
-        raise AirgapError(
-            f"docker save of {ref} lists {len(paths)} layers, inspect {len(diff_ids)}"
-        )
-    drop = {path for path, diff_id in zip(paths, diff_ids, strict=True) if diff_id in leave_out}
-    yield from tars.without(images.save_stream(client, [ref]), drop)
+    """``docker save`` of ``ref`` without the layers whose diff IDs are in ``leave_out``."""
+    return partial(client, ref, leave_out)(images.save_stream(client, [ref]))
 
 
 # --- showing it -----------------------------------------------------------------------------------

@@ -55,7 +55,9 @@ def make_bundle(
     images: list[str],
     files: list[tuple[Path, str]],
     registry_images: Sequence[RegistryImage] = (),
-    image_streams: dict | None = None,
+    watch=None,
+    before_manifest=None,
+    image_filters: dict | None = None,
 ) -> bundle.Delivery:
     """Write the archive to the media folder, its hash and (new) password to the other two.
 
@@ -78,7 +80,9 @@ def make_bundle(
         hashes_dir=places.hashes_dir,
         password_file=None if given else places.password_dir / f"{name}.password",
         split=crossing.split,
-        image_streams=image_streams,
+        watch=watch,
+        before_manifest=before_manifest,
+        image_filters=image_filters,
     )
 
 

@@ -13,7 +13,7 @@ from ..crossing.manifest import Manifest
 from ..delta import apply, plan
 from ..engine import images, lifecycle
 from ..errors import IntegrityError
-from ..gate import checkpoint
+from ..gate import checkpoint, layerscan
 from ..settings import Crossing, Gate, Incoming, Smoke
 from .bundles import make_bundle, open_incoming, report_files
 
@@ -57,20 +57,38 @@ def release(
             offline=True,
         )
         smoke_test(client, ref, smoke)
-        verdict = checkpoint.gate(
-            client, ref, kind="app", report=report, limits=gate.limits, accept_risk=gate.accept_risk
-        )
-        manifest = Manifest(kind="release", app=app, gate=verdict.record())
+        manifest = Manifest(kind="release", app=app)
         delivery = make_bundle(
             client,
             manifest,
             crossing,
             images=[ref],
             files=report_files(report),
-            image_streams=plan.leave_out_layers(client, manifest, ref, previous),
+            watch=layerscan.scan_layers,
+            before_manifest=gate_scanned(client, ref, report, gate),
+            image_filters=plan.leave_out_layers(client, manifest, ref, previous),
         )
         run.note_bundle(manifest, delivery.archive, delivery.sha256)
         return delivery
+
+
+def gate_scanned(client, ref: str, report: Path | None, gate: Gate):
+    """The app image's gate, run on the secrets found in the layers as they streamed into the
+    release archive (the image is read once); a failure leaves no archive behind, only its temp."""
+
+    def judge(manifest: Manifest, findings: dict) -> None:
+        verdict = checkpoint.gate(
+            client,
+            ref,
+            kind="app",
+            report=report,
+            limits=gate.limits,
+            accept_risk=gate.accept_risk,
+            findings=findings[ref],
+        )
+        manifest.gate = verdict.record()
+
+    return judge
 
 
 def unpack_export(
