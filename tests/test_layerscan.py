@@ -221,7 +221,8 @@ def test_memory_stays_flat_whatever_the_layer_size():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 8 * MIB, (
+    # a few 1 MiB buffers (the stream's, tar's own at each level), whatever the layer's size
+    assert peak < 16 * MIB, (
         f"peak {peak / MIB:.1f} MiB while scanning a {file_size // MIB} MiB layer"
     )
 

@@ -36,6 +36,8 @@ DEFAULTS = {
         # The second and third channels: hashes and password never lie beside the archive.
         "hashes_dir": "dist-hashes",
         "password_dir": "dist-password",
+        # This machine's delivery history: one JSON line per export, release and deploy; empty: none.
+        "history": ".airgapkit/history.jsonl",
         # Compression for archives: 0 stores, 1-9 deflate.
         "compression": 5,
         # Seconds the SDK waits on one engine call: multi-GB saves and loads outlast the default 60.

@@ -45,6 +45,11 @@ class PasswordError(AirgapError):
     """A password is missing, weak, or wrong."""
 
 
+class RolledBack(AirgapError):
+    """A new version was not healthy and the previous one was put back in its place: a container
+    set aside and restored, or a Swarm service rolled back (or its update paused)."""
+
+
 class UnsafeArchive(AirgapError):
     """An archive member would escape, overwrite, or expand beyond bounds."""
 

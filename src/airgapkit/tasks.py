@@ -14,7 +14,7 @@ from pathlib import Path
 from invoke import Collection, Exit
 from invoke import task as invoke_task
 
-from . import display, oci
+from . import display, history, oci
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
 from .crossing import channels, digest, passwords, sumsfile
@@ -430,6 +430,9 @@ CROSSING_HELP = {
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
 }
 GATE_FLAGS = ("report", "accept_risk")
+SINCE_HELP = (
+    "Make a delta: last (the previous bundle in the history) or a manifest from inspect --json."
+)
 INCOMING_HELP = {
     "bundle": "The archive that came on the media.",
     "sums": "Its SHA-256 file that came by the second channel (default: <bundle>.sha256 beside it).",
@@ -455,6 +458,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
     help={
         "app": "Node.js app folder (default: the configured app).",
         "base_image": "Base image (default: node:20-alpine); a local copy is used when present.",
+        "since": SINCE_HELP,
         **SOURCE_HELP,
         **CROSSING_HELP,
     }
@@ -463,6 +467,7 @@ def export(
     c,
     app="",
     base_image="",
+    since="",
     source="",
     platform="",
     report="",
@@ -477,7 +482,10 @@ def export(
 ):
     """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
-    delivery = export_flow.export_base(
+    delivery = history.record(
+        history.from_config(cfg),
+        "export",
+        export_flow.export_base,
         lambda: client(c),
         source=base_source(c, source, platform),
         app_dir=Path(app or cfg.app),
@@ -485,6 +493,7 @@ def export(
         build_dir=Path(cfg.build_dir),
         gate=gate,
         crossing=crossing,
+        since=since,
     )
     bundles.print_delivery(delivery, "release")
 
@@ -496,12 +505,14 @@ def export(
         "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile, or airgap.Dockerfile for host).",
         "no_cache": "Build every layer again.",
         "smoke_env": "Env file the smoke test starts the image with (placeholders will do).",
+        "since": SINCE_HELP,
         **CROSSING_HELP,
     }
 )
 def release(
     c,
     bundle,
+    since="",
     sums="",
     password_file="",
     variant="inside",
@@ -520,7 +531,10 @@ def release(
 ):
     """Air-gapped dev: verify the export, build offline, smoke-test, bundle the image for test/prod."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
-    delivery = release_flow.release(
+    delivery = history.record(
+        history.from_config(cfg),
+        "release",
+        release_flow.release,
         client(c),
         incoming=Incoming.from_flags(bundle, sums=sums, password_file=password_file),
         dockerfile=release_flow.find_dockerfile(
@@ -531,6 +545,7 @@ def release(
         smoke=Smoke.from_config(cfg, env_file=smoke_env),
         gate=gate,
         crossing=crossing,
+        since=since,
     )
     bundles.print_delivery(delivery, "deploy", "--env prod")
 
@@ -545,7 +560,10 @@ def release(
 )
 def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):
     """Test/prod: verify and load a release, replace the running container, roll back if unhealthy."""
-    deploy_flow.deploy(
+    history.record(
+        history.from_config(config(c)),
+        "deploy",
+        deploy_flow.deploy,
         client(c),
         incoming=Incoming.from_flags(bundle, sums=sums, password_file=password_file),
         target=Target.from_config(config(c), env=env, name=name, ports=ports),
@@ -614,11 +632,41 @@ def status(c, env="prod", name=""):
     fleet.print_status(fleet.status(client(c), target, image))
 
 
-@task(help={**INCOMING_HELP, "sums": "Verify the archive against this SHA-256 file first."})
-def inspect(c, bundle, password_file="", sums=""):
+@task(
+    help={
+        **INCOMING_HELP,
+        "sums": "Verify the archive against this SHA-256 file first.",
+        "json": "Print the manifest as JSON instead (keep it for a later --since).",
+    }
+)
+def inspect(c, bundle, password_file="", sums="", json=False):
     """Print a bundle's manifest as tables, extracting nothing else."""
     incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
-    print_manifest(bundles.read_manifest(incoming))
+    manifest = bundles.read_manifest(incoming)
+    if json:
+        sys.stdout.write(manifest.to_json().decode() + "\n")
+    else:
+        print_manifest(manifest)
+
+
+@task(
+    name="history",
+    help={
+        "app": "Only this app's runs (its package.json name).",
+        "json": "Print the entries as JSON, one per line, instead of a table.",
+    },
+)
+def history_(c, app="", json=False):
+    """This machine's export, release and deploy runs, oldest first (airgapkit.history)."""
+    log = history.from_config(config(c))
+    if log is None:
+        raise AirgapError(
+            "no history is kept here (airgapkit.history is empty); set it in invoke.yaml"
+        )
+    entries, notes = log.read()
+    for note in notes:
+        sys.stderr.write(f"warning: {note}\n")
+    history.show([e for e in entries if not app or e.app == app], as_json=json)
 
 
 @task(
@@ -657,6 +705,7 @@ ns = Collection(
     push,
     status,
     inspect,
+    history_,
     demo,
     check_image,
     choose_base,

@@ -12,7 +12,7 @@ Beside it, in other folders, go the archive's SHA-256 (second channel) and its p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +42,8 @@ class Delivery:
     archive: Path
     sums: Path
     password: Path | None
+    sha256: str = ""  # the archive's, as it was written
+    manifest: Manifest | None = None  # what went in it
 
 
 def archive_name(app: dict, kind: str) -> str:
@@ -74,6 +76,7 @@ def create(
     commit: bool = True,
     watch: Callable[[Iterable[bytes]], object] | None = None,
     before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
+    image_filters: Mapping[str, Callable[[Iterable[bytes]], Iterable[bytes]]] | None = None,
 ) -> ArchiveWriter:
     """Write the bundle archive at dest (``commit=False``: left under its temporary name for
     ``write`` to make final last); the writer gives its SHA-256 and parts.
@@ -85,6 +88,8 @@ def create(
     Images stream from the engine into their members while they are hashed, so a multi-GB image is
     read once and never held in memory. The manifest goes in last, when every hash is known. The
     archive's own SHA-256 is taken as it is written, so the finished archive is not read again.
+    ``image_filters[ref]`` turns an image's whole ``docker save`` stream (watched as it goes by)
+    into what its member holds instead: a delta's part of the image.
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     watchers = {}
@@ -96,6 +101,8 @@ def create(
             chunks = images.save_stream(client, [ref])
             if watch is not None:
                 chunks, watchers[ref] = pipes.tee(chunks, watch, name=f"watch {ref}")
+            if image_filters and ref in image_filters:  # a delta: part of the image
+                chunks = image_filters[ref](chunks)
             sha, size = archive.add_stream(member, chunks)
             manifest.images.append(record)
             manifest.files.append({"path": member, "size": size, "sha256": sha})
@@ -125,6 +132,7 @@ def write(
     split: int | None = None,
     watch: Callable[[Iterable[bytes]], object] | None = None,
     before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
+    image_filters: Mapping[str, Callable[[Iterable[bytes]], Iterable[bytes]]] | None = None,
 ) -> Delivery:
     """A bundle's three parts: the archive at ``dest`` (media), ``<name>.sha256`` in ``hashes_dir``
     (second channel) and, when given, ``password_file`` (third channel, mode 0600; one left by an
@@ -146,6 +154,7 @@ def write(
         commit=False,
         watch=watch,
         before_manifest=before_manifest,
+        image_filters=image_filters,
     )
     sums = hashes_dir / f"{dest.name}.sha256"
     secret = (password, password_file) if password_file else None
@@ -153,7 +162,7 @@ def write(
     channels.finalise(
         writer, sums, entries, secret, forbidden_dir=dest.parent, replace_password=True
     )
-    return Delivery(dest, sums, password_file)
+    return Delivery(dest, sums, password_file, writer.sha256, manifest)
 
 
 def add_registry_image(archive: ArchiveWriter, manifest: Manifest, image: RegistryImage) -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import display
+from ..delta import plan
 from ..gate import render
 from .manifest import Manifest
 
@@ -25,6 +26,8 @@ def print_manifest(manifest: Manifest) -> None:
         f"{display.markup(manifest.created_by)}"
     )
     out.print(_images(manifest), _files(manifest))
+    if needs := plan.requirements_table(manifest):  # a delta: what the far side must hold
+        out.print(needs)
     if manifest.gate:
         gate = _escaped(manifest.gate)  # the gate's renderer reads markup in strings
         out.print(render.record_table(gate))

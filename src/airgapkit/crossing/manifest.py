@@ -33,6 +33,12 @@ class Manifest:
     created: str = ""
     created_by: str = f"airgapkit {__version__}"
     gate: dict | None = None
+    # A delta (--since) leaves out what the far side already holds. ``requires``: every image it
+    # must hold there, {ref, id, carried_by}; an image carried in part names it with "for" (that
+    # image's ID) and "layers" (the diff IDs taken from it). ``since``: the bundle it is a delta
+    # of, {archive, kind, version}. Empty and None for a full bundle.
+    requires: list[dict] = field(default_factory=list)
+    since: dict | None = None
 
     def to_json(self) -> bytes:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -106,6 +112,9 @@ IMAGE = (
     {"size": Maybe(SIZE), "source": str, "repo_digest": str, "platform": str},
 )
 FILE = ({"path": str, "size": SIZE, "sha256": SHA256}, {})
+# A delta's prerequisite (an image the far side must hold) and the bundle it is a delta of.
+REQUIREMENT = ({"ref": str, "id": str, "carried_by": str}, {"for": str, "layers": [str]})
+SINCE = ({"archive": str, "kind": str, "version": str}, {})
 TOP = (
     {"format": str, "format_version": int, "kind": str, "app": APP},
     {
@@ -114,6 +123,8 @@ TOP = (
         "created": str,
         "created_by": str,
         "gate": Maybe(GATE),
+        "requires": [REQUIREMENT],
+        "since": Maybe(SINCE),
     },
 )
 KINDS = ("base", "release")

@@ -31,7 +31,7 @@ from typing import NoReturn
 import docker
 from docker.models.containers import Container
 
-from ..errors import AirgapError
+from ..errors import AirgapError, RolledBack
 from ..ports import PortMapping, Ports
 from . import containers
 from .client import console, default_container_name, engine_errors
@@ -227,7 +227,7 @@ def _roll_back(failure: AirgapError, previous: SetAside, name: str, watch: Watch
         either = f"the previous container {name} was put back but is not healthy either"
         raise AirgapError(f"{failure}; {either}: {again}; see `docker logs {name}`") from again
     state = "runs again" if previous.was_running else "is back, stopped as it was"
-    raise AirgapError(f"{failure}; the previous container {name} {state}") from failure
+    raise RolledBack(f"{failure}; the previous container {name} {state}") from failure
 
 
 # --- health ---------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from docker.types import (
 )
 
 from ..environments import Environment
-from ..errors import AirgapError
+from ..errors import AirgapError, RolledBack
 from ..ports import Ports
 from . import swarmsecrets
 from .client import console, engine_errors
@@ -43,10 +43,6 @@ LOG_LINES = 5
 POLL = 0.5
 NS = 1_000_000_000  # the Engine API counts durations in nanoseconds
 _ROLLED_BACK = ("rollback_started", "rollback_paused", "rollback_completed", "paused")
-
-
-class RolledBack(AirgapError):
-    """Swarm refused the new version and went back to the previous one (or paused the update)."""
 
 
 @dataclass(frozen=True)

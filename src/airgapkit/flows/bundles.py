@@ -16,8 +16,9 @@ from rich.console import Console
 
 from .. import fsutil, locks
 from ..app import npm
-from ..crossing import bundle, channels, passwords
+from ..crossing import bundle, channels, digest, passwords
 from ..crossing.manifest import Manifest
+from ..delta import plan
 from ..oci import RegistryImage
 from ..settings import Crossing, Incoming, Places
 
@@ -93,6 +94,7 @@ def make_bundle(
     registry_images: Sequence[RegistryImage] = (),
     watch=None,
     before_manifest=None,
+    image_filters: dict | None = None,
 ) -> bundle.Delivery:
     """Write the archive to the media folder, its hash and (new) password to the other two.
 
@@ -117,6 +119,7 @@ def make_bundle(
         split=crossing.split,
         watch=watch,
         before_manifest=before_manifest,
+        image_filters=image_filters,
     )
 
 
@@ -159,8 +162,16 @@ def read_manifest(incoming: Incoming) -> Manifest:
 def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
     """Say exactly what to carry, by which channel, and what to run on the other side."""
     channels.print_channels(delivery.archive, delivery.sums, delivery.password)
+    print_requirements(delivery.manifest)
     password = f"--password-file {delivery.password.name}" if delivery.password else ""
     Console(soft_wrap=True).print(  # one line, to copy whole
         f"On the other side: inv {next_task} {delivery.archive.name} {flags} "
         f"--sums {delivery.sums.name} {password}".replace("  ", " ").rstrip()
     )
+
+
+def print_requirements(manifest: Manifest | None) -> None:
+    """For a delta: what the far side must hold before it takes the bundle."""
+    table = plan.requirements_table(manifest) if manifest else None
+    if table is not None:
+        digest.console().print(table)

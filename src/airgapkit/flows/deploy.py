@@ -12,8 +12,9 @@ from pathlib import Path
 
 import docker.errors
 
-from .. import locks
+from .. import history, locks
 from ..app import envfiles
+from ..delta import apply
 from ..engine import containers, interrupted, lifecycle
 from ..engine.client import console, default_container_name, engine_address, engine_errors
 from ..errors import AirgapError
@@ -42,11 +43,16 @@ def container_lock(name: str, doing: str):
         yield lock
 
 
-def deploy(client, *, incoming: Incoming, target: Target):
+def deploy(client, *, incoming: Incoming, target: Target, run: history.Run | None = None):
     """Verify and load a release bundle, then replace the running container; roll back if unhealthy."""
+    run = run or history.unrecorded("deploy")
+    run.entry.environment = target.environment
     env = envfiles.load(env_file_of(target))
     with open_incoming(incoming, "release") as opened:
-        opened.load_images(client)
+        sha = history.listed_sha256(incoming.archive, incoming.sums)
+        run.note_bundle(opened.manifest, incoming.archive, sha)
+        apply.check_prerequisites(client, opened.manifest, opened.path)
+        apply.load_images(client, opened)
         ref = opened.manifest.images[0]["ref"]
     name = target.name or default_container_name(ref)
     if target.is_swarm:

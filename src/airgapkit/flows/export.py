@@ -12,10 +12,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .. import fsutil, oci
+from .. import fsutil, history, oci
 from ..app import npm
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
+from ..delta import plan
 from ..engine import images
 from ..errors import EngineUnavailable, ImageMissing
 from ..gate import checkpoint
@@ -27,10 +28,25 @@ console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 @locked_output("export")
 def export(
-    client, *, app_dir: Path, base_image: str, build_dir: Path, crossing: Crossing, gate: Gate
+    client,
+    *,
+    app_dir: Path,
+    base_image: str,
+    build_dir: Path,
+    crossing: Crossing,
+    gate: Gate,
+    since: str = "",
+    run: history.Run | None = None,
 ) -> bundle.Delivery:
-    """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing."""
+    """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing.
+
+    ``since`` (``last`` or a manifest file): leave the base image out when the far side has it.
+    """
     fsutil.require_folder(build_dir, "build_dir")
+    run = run or history.unrecorded("export")
+    meta = npm.read_package(app_dir)
+    run.note_app(app_record(meta))
+    previous = plan.previous(since, history=run.history, app=meta.name, kind="base")
     images.pull(client, base_image, if_missing=True)
     verdict = checkpoint.gate(
         client,
@@ -40,16 +56,17 @@ def export(
         limits=gate.limits,
         accept_risk=gate.accept_risk,
     )
-    meta = npm.read_package(app_dir)
     tgz = npm.pack(app_dir, build_dir)
     manifest = Manifest(kind="base", app=app_record(meta), gate=verdict.record())
-    return make_bundle(
+    delivery = make_bundle(
         client,
         manifest,
         crossing,
-        images=[base_image],
+        images=plan.leave_out_base(client, manifest, base_image, previous),
         files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report)],
     )
+    run.note_bundle(manifest, delivery.archive, delivery.sha256)
+    return delivery
 
 
 def export_base(
@@ -61,6 +78,8 @@ def export_base(
     build_dir: Path,
     crossing: Crossing,
     gate: Gate,
+    since: str = "",
+    run: history.Run | None = None,
 ) -> bundle.Delivery:
     """``export`` from the configured source; ``connect`` is called only when the engine is used."""
     client = engine_for(source, base_image, connect)
@@ -72,6 +91,8 @@ def export_base(
             build_dir=build_dir,
             crossing=crossing,
             gate=gate,
+            since=since,
+            run=run,
         )
     return export_from_registry(
         source=source,
@@ -80,6 +101,8 @@ def export_base(
         build_dir=build_dir,
         crossing=crossing,
         gate=gate,
+        since=since,
+        run=run,
     )
 
 
@@ -111,21 +134,30 @@ def export_from_registry(
     build_dir: Path,
     crossing: Crossing,
     gate: Gate,
+    since: str = "",
+    run: history.Run | None = None,
 ) -> bundle.Delivery:
     """The base image straight from its registry, gated on its facts, streamed into the bundle."""
     fsutil.require_folder(build_dir, "build_dir")
+    run = run or history.unrecorded("export")
+    meta = npm.read_package(app_dir)
+    run.note_app(app_record(meta))
+    previous = plan.previous(since, history=run.history, app=meta.name, kind="base")
     with oci.open_image(base_image, platform=source.platform, access=source.access) as remote:
+        facts = remote.facts()
         verdict = checkpoint.gate_registry(
-            remote.facts(), report=gate.report, limits=gate.limits, accept_risk=gate.accept_risk
+            facts, report=gate.report, limits=gate.limits, accept_risk=gate.accept_risk
         )
-        meta = npm.read_package(app_dir)
         tgz = npm.pack(app_dir, build_dir)
         manifest = Manifest(kind="base", app=app_record(meta), gate=verdict.record())
-        return make_bundle(
+        held = plan.require_base(manifest, base_image, facts.image_id, previous)
+        delivery = make_bundle(
             None,
             manifest,
             crossing,
             images=[],
-            registry_images=[remote],
+            registry_images=[] if held else [remote],
             files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report)],
         )
+        run.note_bundle(manifest, delivery.archive, delivery.sha256)
+        return delivery

@@ -6,10 +6,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .. import fsutil
+from .. import fsutil, history
 from ..app import buildcontext, envfiles
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
+from ..delta import apply, plan
 from ..engine import images, lifecycle
 from ..errors import IntegrityError
 from ..gate import checkpoint, layerscan
@@ -30,11 +31,19 @@ def release(
     crossing: Crossing,
     gate: Gate,
     no_cache: bool = False,
+    since: str = "",
+    run: history.Run | None = None,
 ) -> bundle.Delivery:
-    """Verify the export bundle, build the app image offline, smoke-test it, bundle it for prod."""
+    """Verify the export bundle, build the app image offline, smoke-test it, bundle it for prod.
+
+    ``since`` (``last`` or a manifest file): carry only the app layers the far side lacks.
+    """
+    run = run or history.unrecorded("release")
     with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as tmp:
         work = Path(tmp)
-        app, base_image, tgz, report = unpack_export(client, incoming, work, gate.report)
+        app, base_image, tgz, report, previous = unpack_export(
+            client, incoming, work, gate.report, since=since, run=run
+        )
         ref = f"{app['image_name']}:{app['version']}"
         build_app(
             client,
@@ -49,15 +58,19 @@ def release(
             offline=True,
         )
         smoke_test(client, ref, smoke)
-        return make_bundle(
+        manifest = Manifest(kind="release", app=app)
+        delivery = make_bundle(
             client,
-            Manifest(kind="release", app=app),
+            manifest,
             crossing,
             images=[ref],
             files=report_files(report),
             watch=layerscan.scan_layers,
             before_manifest=gate_scanned(client, ref, report, gate),
+            image_filters=plan.leave_out_layers(client, manifest, ref, previous),
         )
+        run.note_bundle(manifest, delivery.archive, delivery.sha256)
+        return delivery
 
 
 def gate_scanned(client, ref: str, report: Path | None, gate: Gate):
@@ -79,15 +92,31 @@ def gate_scanned(client, ref: str, report: Path | None, gate: Gate):
     return judge
 
 
-def unpack_export(client, incoming: Incoming, work: Path, report: Path | None):
-    """Load the export's base image; take out its .tgz and (unless one is given) its report."""
+def unpack_export(
+    client,
+    incoming: Incoming,
+    work: Path,
+    report: Path | None,
+    *,
+    since: str = "",
+    run: history.Run | None = None,
+):
+    """Load the export's base image; take out its .tgz and (unless one is given) its report.
+
+    Also the delivery ``since`` names (None without it), found before anything is loaded.
+    """
+    run = run or history.unrecorded("release")
     with open_incoming(incoming, "base") as opened:
-        opened.load_images(client)
-        check_loaded(client, opened.manifest.images)
         app = opened.manifest.app
+        run.note_app(app)
+        previous = plan.previous(since, history=run.history, app=app["name"], kind="release")
+        apply.check_prerequisites(client, opened.manifest, opened.path)
+        apply.load_images(client, opened)
+        check_loaded(client, opened.manifest.images)
+        apply.tag_prerequisites(client, opened.manifest)
         tgz = opened.extract(f"app/{app['tgz']}", work)
         report = report or carried_report(opened, work)
-        return app, opened.manifest.images[0]["ref"], tgz, report
+        return app, apply.base_image_ref(opened.manifest), tgz, report, previous
 
 
 def check_loaded(client, records: list[dict]) -> None:

@@ -13,14 +13,14 @@ later. Whether a file is an env file is decided by ``app.envfiles.holds_settings
 
 from __future__ import annotations
 
-import io
 import json
 import posixpath
 import re
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from .. import tarstream
 from ..app import envfiles
 from ..engine import images
 from ..fsutil import CHUNK
@@ -68,8 +68,7 @@ def scan_layers(chunks: Iterable[bytes]) -> list[SecretFinding]:
     deleted: dict[str, set[str]] = {}  # layer -> paths its whiteouts delete
     met: list[str] = []  # layers in the order met, in case the manifest does not say
     listed: list[str] = []  # layers as the manifest lists them, bottom first
-    stream = io.BufferedReader(_ChunkStream(chunks), buffer_size=CHUNK)
-    with tarfile.open(fileobj=stream, mode="r|") as saved:
+    with tarfile.open(fileobj=tarstream.reader(chunks), mode="r|", bufsize=CHUNK) as saved:
         for member in saved:
             if not member.isfile():
                 continue
@@ -91,7 +90,7 @@ def _manifest_layers(fileobj) -> list[str]:
 
 def _open_layer(fileobj) -> tarfile.TarFile | None:
     try:
-        return tarfile.open(fileobj=fileobj, mode="r|*")
+        return tarfile.open(fileobj=fileobj, mode="r|*", bufsize=CHUNK)
     except (tarfile.TarError, EOFError, OSError):
         return None  # a config or manifest blob, not a layer
 
@@ -153,26 +152,3 @@ def _placed(
 def _deletes(deleted: Iterable[str], path: str) -> bool:
     """Whether a deleted path is ``path`` or a directory above it."""
     return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deleted)
-
-
-class _ChunkStream(io.RawIOBase):
-    """A readable file over an iterator of byte chunks (the engine's ``docker save`` stream)."""
-
-    def __init__(self, chunks: Iterable[bytes]):
-        self._chunks: Iterator[bytes] = iter(chunks)
-        self._view = memoryview(b"")
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while self._pos >= len(self._view):
-            try:
-                self._view, self._pos = memoryview(next(self._chunks)), 0
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self._view) - self._pos)
-        buffer[:n] = self._view[self._pos : self._pos + n]
-        self._pos += n
-        return n

@@ -1,0 +1,139 @@
+"""``docker save`` archives as streams: layers left out on the near side, put back on the far side.
+
+A ``docker save`` archive lists its image's layers, bottom first, in ``manifest.json`` (``Layers``:
+paths inside the archive, ``<id>/layer.tar`` in the classic layout, ``blobs/sha256/<digest>`` in
+the OCI one); the image config lists their diff IDs in the same order. Leaving a layer out keeps
+that list whole and drops the member, so the partial archive still says everything the image
+needs. Putting layers back makes a complete archive again: ``docker load`` is never asked to skip
+a layer that is absent (the classic store would, the containerd image store does not).
+
+Everything here reads and writes chunks, one member at a time: memory stays flat, nothing is
+staged on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+
+from .. import tarstream
+from ..errors import AirgapError
+
+MANIFEST = "manifest.json"
+OCI_INDEX = ("index.json", "oci-layout")  # they would name the blobs left out: dropped
+REUSED = "airgapkit-reused"  # where a prerequisite's layers go in a put-together archive
+_MAX_MANIFEST = 1 << 20  # a manifest.json of one image is a few hundred bytes
+
+
+def layer_paths(chunks: Iterable[bytes]) -> list[str]:
+    """The ``Layers`` of the one image in a ``docker save`` stream (read to its end)."""
+    found = None
+    for info, data in tarstream.members(chunks):
+        if info.name == MANIFEST and data is not None:
+            found = _read_manifest(info, data)
+    if found is None:
+        raise AirgapError("the docker save stream has no manifest.json; the engine's save failed")
+    return list(found[0]["Layers"])
+
+
+def without(chunks: Iterable[bytes], leave_out: set[str]) -> Iterator[bytes]:
+    """The ``docker save`` stream again, without the members at ``leave_out`` (and OCI indexes)."""
+    for info, data in tarstream.members(chunks):
+        if info.name not in leave_out and info.name not in OCI_INDEX:
+            yield from tarstream.member(info, data)
+    yield tarstream.end()
+
+
+def put_together(
+    prerequisite: Iterable[bytes],
+    prerequisite_layers: Sequence[str],
+    partial: Iterable[bytes],
+    layers: Sequence[str],
+) -> Iterator[bytes]:
+    """A complete ``docker save`` archive from a partial one and the image its layers came from.
+
+    ``prerequisite``: the ``docker save`` stream of the image on the far side, whose diff IDs are
+    ``prerequisite_layers``; ``partial``: the archive that travelled, for an image whose diff IDs
+    are ``layers``. The prerequisite's layers go first under names of their own, then the partial
+    archive's members, then its ``manifest.json`` with every layer it left out pointed at the
+    prerequisite's copy.
+    """
+    reused: dict[str, str] = {}  # diff ID -> path of the prerequisite's copy
+    yield from _reused_layers(prerequisite, prerequisite_layers, reused)
+    present: set[str] = set()
+    manifest = None
+    for info, data in tarstream.members(partial):
+        if info.name == MANIFEST and data is not None:
+            manifest = _read_manifest(info, data)
+            continue
+        present.add(info.name)
+        yield from tarstream.member(info, data)
+    if manifest is None:
+        raise AirgapError("the partial image archive has no manifest.json; make the delta again")
+    manifest[0]["Layers"] = _relinked(manifest[0]["Layers"], layers, present, reused)
+    yield from tarstream.file_member(MANIFEST, json.dumps(manifest).encode())
+    yield tarstream.end()
+
+
+def _reused_layers(
+    chunks: Iterable[bytes], diff_ids: Sequence[str], reused: dict[str, str]
+) -> Iterator[bytes]:
+    """Every layer member of the prerequisite's archive, renamed; ``reused`` learns which is which.
+
+    Which member is which layer is only known from ``manifest.json``, which the engine writes
+    after the layers: so every file that may be a layer is passed on, and matched at the end.
+    """
+    renamed: dict[str, str] = {}  # the prerequisite's path -> the new one
+    manifest = None
+    for info, data in tarstream.members(chunks):
+        if info.name == MANIFEST and data is not None:
+            manifest = _read_manifest(info, data)
+        elif data is not None and _may_be_layer(info.name):
+            renamed[info.name] = f"{REUSED}/{len(renamed)}/layer.tar"
+            info.name = renamed[info.name]
+            yield from tarstream.member(info, data)
+    if manifest is None:
+        raise AirgapError("the prerequisite's docker save stream has no manifest.json")
+    paths = manifest[0]["Layers"]
+    if len(paths) != len(diff_ids):
+        raise AirgapError(
+            f"the prerequisite's archive lists {len(paths)} layers, the engine {len(diff_ids)}"
+        )
+    for path, diff_id in zip(paths, diff_ids, strict=True):
+        if path in renamed:  # a link to a copy of the same layer is matched through that copy
+            reused.setdefault(diff_id, renamed[path])
+
+
+def _may_be_layer(name: str) -> bool:
+    return name.endswith("/layer.tar") or name.startswith("blobs/")
+
+
+def _relinked(
+    paths: Sequence[str], layers: Sequence[str], present: set[str], reused: dict[str, str]
+) -> list[str]:
+    if len(paths) != len(layers):
+        raise AirgapError(
+            f"the partial archive lists {len(paths)} layers, its bundle's manifest {len(layers)}; "
+            "make the delta again"
+        )
+    out = []
+    for path, diff_id in zip(paths, layers, strict=True):
+        if path in present:
+            out.append(path)
+        elif diff_id in reused:
+            out.append(reused[diff_id])
+        else:
+            raise AirgapError(
+                f"layer {diff_id[:19]} is neither in the delta nor in its prerequisite image; "
+                "the prerequisite is not the image the delta was made against"
+            )
+    return out
+
+
+def _read_manifest(info, data) -> list[dict]:
+    if info.size > _MAX_MANIFEST:
+        raise AirgapError(f"manifest.json of {info.size} bytes in an image archive; refused")
+    manifest = json.load(data)
+    if not isinstance(manifest, list) or len(manifest) != 1 or "Layers" not in manifest[0]:
+        raise AirgapError("the image archive's manifest.json does not describe one image")
+    return manifest

@@ -1,0 +1,261 @@
+"""The delivery history of this machine: one JSON line per export, release and deploy.
+
+Every run of a flow appends one line to ``.airgapkit/history.jsonl`` (the ``history`` setting), ok
+or not: when and by whom, the app and version, the bundle's archive and SHA-256, each image's ID
+and layers, what a delta was made against, and the outcome (failed, rolled back, interrupted
+included). ``--since last`` finds the previous delivery here; ``inv history`` prints it.
+
+The file is append-only: a line is added whole and synced, earlier lines are never rewritten. A
+run killed while writing can leave a damaged last line; reading reports it and skips it, and the
+next line written starts on a line of its own. A line holds names, IDs, hashes and the one-line
+error of a failed run: never a password, never a value of an env file.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from . import display
+from .errors import AirgapError, RolledBack
+
+if TYPE_CHECKING:
+    from .crossing.manifest import Manifest
+
+ACTIONS = ("export", "release", "deploy")
+OK, FAILED, ROLLED_BACK, INTERRUPTED = "ok", "failed", "rolled back", "interrupted"
+
+
+@dataclass
+class Entry:
+    """One run of a flow, as one line of the history."""
+
+    action: str  # export, release or deploy
+    when: str = ""  # UTC, when the run started
+    seconds: float = 0.0  # how long it ran
+    user: str = ""
+    host: str = ""
+    app: str = ""
+    version: str = ""
+    environment: str = ""  # deploy: the environment whose env file the container got
+    archive: str = ""  # the bundle's archive: the one made (export, release) or deployed
+    archive_sha256: str = ""
+    images: list[dict] = field(default_factory=list)  # {ref, id, layers} of the images it carried
+    requires: list[dict] = field(default_factory=list)  # a delta's prerequisites, by image ID
+    since: dict | None = None  # what a delta was made against (None: a full bundle)
+    outcome: str = ""  # ok, failed, rolled back, interrupted
+    message: str = ""  # the one-line error when not ok
+    # Filled by the signing work (issue 13): the signer's key fingerprint, the SBOM's package count.
+    signer: str = ""
+    sbom_packages: int | None = None
+
+    def started(self) -> Entry:
+        self.when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.user, self.host = _user(), socket.gethostname()
+        return self
+
+    def bundle(self, manifest: Manifest, archive: Path | str, sha256: str = "") -> None:
+        """What a bundle says of itself: app, version, images, prerequisites, what it is a delta of."""
+        self.app, self.version = manifest.app.get("name", ""), manifest.app.get("version", "")
+        self.archive, self.archive_sha256 = Path(archive).name, sha256
+        self.images = [_image(record) for record in manifest.images]
+        self.requires = [dict(req) for req in manifest.requires]
+        self.since = manifest.since
+
+    def held(self) -> list[dict]:
+        """The images the far side holds once this bundle arrived: those it carried and needed."""
+        carried = [{**image, "carried_by": self.archive} for image in self.images]
+        return carried + [dict(req) for req in self.requires]
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> Entry:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in doc.items() if key in known})
+
+
+def _image(record: dict) -> dict:
+    return {"ref": record["ref"], "id": record["id"], "layers": list(record.get("layers") or [])}
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        return ""
+
+
+class History:
+    """The history file of this machine."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def append(self, entry: Entry) -> None:
+        """Add one line at the end, synced; a damaged last line is ended, never rewritten."""
+        line = json.dumps(asdict(entry), separators=(",", ":")).encode() + b"\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a+b") as log:  # every write goes to the end, whatever the position
+                if log.tell() and not _ends_a_line(log):
+                    log.write(b"\n")
+                log.write(line)
+                log.flush()
+                os.fsync(log.fileno())
+        except OSError as exc:
+            raise AirgapError(
+                f"cannot add to the history {self.path} ({exc.strerror or exc}); make it writable "
+                "or point airgapkit.history elsewhere"
+            ) from exc
+
+    def read(self) -> tuple[list[Entry], list[str]]:
+        """Every entry, oldest first, and a note for each damaged line (skipped)."""
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return [], []
+        except OSError as exc:
+            raise AirgapError(f"cannot read the history {self.path} ({exc.strerror})") from exc
+        entries, notes = [], []
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            entry = _parse(raw)
+            if entry is None:
+                notes.append(
+                    f"{self.path} line {number} is damaged (a run killed while writing it?); "
+                    "skipped"
+                )
+            else:
+                entries.append(entry)
+        return entries, notes
+
+    def last(self, *, app: str, action: str) -> Entry | None:
+        """The latest run of ``action`` for ``app`` that went through (a bundle delivered)."""
+        entries, _ = self.read()
+        done = [e for e in entries if e.app == app and e.action == action and e.outcome == OK]
+        return done[-1] if done else None
+
+
+def _ends_a_line(log) -> bool:
+    log.seek(-1, os.SEEK_END)
+    return log.read(1) == b"\n"
+
+
+def _parse(raw: bytes) -> Entry | None:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("action") not in ACTIONS:
+        return None
+    try:
+        return Entry.from_dict(doc)
+    except TypeError:
+        return None
+
+
+# --- recording a run ------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """What a flow is given to record itself: the history (None: not kept) and its entry."""
+
+    history: History | None
+    entry: Entry
+
+    def note_app(self, app: dict) -> None:
+        """The app the run is about, known before any bundle is (a failed run is found by it)."""
+        self.entry.app, self.entry.version = app.get("name", ""), app.get("version", "")
+
+    def note_bundle(self, manifest: Manifest, archive: Path, sha256: str = "") -> None:
+        self.entry.bundle(manifest, archive, sha256)
+
+
+def unrecorded(action: str) -> Run:
+    """A run that keeps no history (the library called without the tasks)."""
+    return Run(None, Entry(action))
+
+
+def from_config(cfg) -> History | None:
+    """The history the ``history`` setting names; None when it is empty (not kept)."""
+    return History(Path(cfg["history"])) if cfg["history"] else None
+
+
+def listed_sha256(archive: Path, sums: Path | None) -> str:
+    """An arrived archive's SHA-256 as its hash file lists it (checked when it was opened)."""
+    from .crossing import sumsfile
+
+    sums = sums or sumsfile.find_sums(archive)
+    listed = sumsfile.lookup(sumsfile.read_sums(sums), archive, sums.parent) if sums else None
+    return listed or ""
+
+
+def record(history: History | None, action: str, flow: Callable, /, *args, **kwargs) -> Any:
+    """Run ``flow(*args, run=..., **kwargs)`` and append its entry, whatever the outcome."""
+    run = Run(history, Entry(action).started())
+    started = time.monotonic()
+    try:
+        result = flow(*args, run=run, **kwargs)
+    except BaseException as exc:
+        _finish(run, started, _outcome(exc), exc)
+        raise
+    _finish(run, started, OK)
+    return result
+
+
+def _outcome(exc: BaseException) -> str:
+    if isinstance(exc, RolledBack):
+        return ROLLED_BACK
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED
+    return FAILED
+
+
+def _finish(run: Run, started: float, outcome: str, exc: BaseException | None = None) -> None:
+    entry = run.entry
+    entry.seconds = round(time.monotonic() - started, 1)
+    entry.outcome = outcome
+    if exc is not None:
+        entry.message = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if run.history is not None:
+        run.history.append(entry)
+
+
+# --- showing it -----------------------------------------------------------------------------------
+
+
+def table(entries: Iterable[Entry]) -> Table:
+    """The history as a person reads it, oldest first."""
+    out = Table(title="Delivery history", title_justify="left")
+    for column in ("When", "Action", "App", "Version", "Archive", "Delta of", "Outcome"):
+        out.add_column(column, overflow="fold")
+    for e in entries:  # names and messages may come from bundles made on the other side
+        outcome = display.text(e.outcome, "green" if e.outcome == OK else "red")
+        if e.message:
+            outcome.append(f": {display.safe(e.message)}")
+        delta_of = (e.since or {}).get("archive", "")
+        row = (e.when, e.action, e.app, e.version, e.archive, delta_of)
+        out.add_row(*(display.text(cell) for cell in row), outcome)
+    return out
+
+
+def show(entries: list[Entry], *, as_json: bool = False) -> None:
+    """Print entries: a table, or one JSON object per line."""
+    if as_json:
+        for entry in entries:
+            sys.stdout.write(json.dumps(asdict(entry)) + "\n")
+    else:
+        Console().print(table(entries))

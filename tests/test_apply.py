@@ -1,0 +1,178 @@
+"""The far side of a delta on a real engine: an image made from its partial archive and the image it
+was made against has the same ID; prerequisites are checked by ID before anything else."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from gate_support import build, remove
+from saved_images import layers_of
+
+from airgapkit.crossing.manifest import Manifest
+from airgapkit.delta import apply, plan, tars
+from airgapkit.engine import images
+from airgapkit.errors import AirgapError, ImageMissing, IntegrityError
+from airgapkit.tarstream import reader
+
+pytestmark = pytest.mark.docker
+
+BUNDLE = Path("app-1.0.1-release.zip")
+
+
+@pytest.fixture(scope="module")
+def versions(docker_client, base_image):
+    """Two versions of an app image on the same base, sharing the base and one app layer."""
+    made = {}
+    shared = f"RUN echo shared-{uuid.uuid4().hex} > /shared"  # the same step: the cache shares it
+    try:
+        made["v1"] = build(docker_client, base_image, f"{shared}\nRUN echo v1 > /version")
+        made["v2"] = build(docker_client, base_image, f"{shared}\nRUN echo v2 > /version")
+        yield {k: docker_client.images.get(ref) for k, ref in made.items()}
+    finally:
+        remove(docker_client, made.values())
+
+
+def layers(image) -> list[str]:
+    return image.attrs["RootFS"]["Layers"]
+
+
+def test_the_versions_share_all_but_their_last_layer(versions):
+    v1, v2 = layers(versions["v1"]), layers(versions["v2"])
+    assert v1[:-1] == v2[:-1] and v1[-1] != v2[-1]
+
+
+def test_a_partial_save_carries_only_the_new_layer(docker_client, versions):
+    v2 = versions["v2"]
+    whole = b"".join(images.save_stream(docker_client, [v2.tags[0]]))
+    sent = b"".join(plan.partial_save(docker_client, v2.tags[0], set(layers(versions["v1"]))))
+    assert len(sent) < 64 * 1024 < len(whole)  # the base (about 120 MB) stays behind
+    assert tars.layer_paths(iter([sent])) == tars.layer_paths(iter([whole]))  # all still listed
+
+
+def test_put_together_with_the_prerequisite_loads_the_very_image(docker_client, versions):
+    v1, v2 = versions["v1"], versions["v2"]
+    ref, image_id = v2.tags[0], v2.id
+    sent = b"".join(plan.partial_save(docker_client, ref, set(layers(v1))))
+    prerequisite = images.save_stream(docker_client, [v1.id])
+    whole = b"".join(tars.put_together(prerequisite, layers(v1), iter([sent]), layers(v2)))
+    assert layers_of(whole) == layers(v2)  # complete: no layer left for docker load to skip
+    docker_client.images.remove(ref)  # the far side does not have it yet
+    loaded = images.load(docker_client, reader(iter([whole])))
+    assert loaded == [ref]
+    assert docker_client.images.get(ref).id == image_id
+
+
+# --- prerequisites ---------------------------------------------------------------------------------
+
+
+def delta(versions, **req) -> Manifest:
+    v1, v2 = versions["v1"], versions["v2"]
+    requirement = {
+        "ref": v1.tags[0],
+        "id": v1.id,
+        "carried_by": "app-1.0.0-release.zip",
+        "for": v2.id,
+        "layers": layers(v1)[:-1],
+        **req,
+    }
+    image = {"ref": v2.tags[0], "id": v2.id, "layers": layers(v2), "member": "images/x.tar"}
+    return Manifest(kind="release", app={"name": "app"}, images=[image], requires=[requirement])
+
+
+def test_a_missing_prerequisite_names_the_image_and_the_bundle_that_carried_it(
+    docker_client, versions
+):
+    absent = "sha256:" + "ab" * 32
+    manifest = delta(versions, id=absent, ref="agk-test-gone:1")
+    with pytest.raises(ImageMissing) as err:
+        apply.check_prerequisites(docker_client, manifest, BUNDLE)
+    assert str(err.value) == (
+        f"the delta app-1.0.1-release.zip needs image agk-test-gone:1 ({absent[:19]}), which is "
+        "not in this engine: it came in app-1.0.0-release.zip; take that bundle first, or a full one"
+    )
+
+
+def test_a_base_under_its_tag_but_another_id_is_refused(docker_client, versions, base_image):
+    other = versions["v1"]
+    manifest = Manifest(
+        kind="base",
+        app={"name": "app"},
+        requires=[{"ref": base_image, "id": other.id, "carried_by": "app-1.0.0-base.zip"}],
+    )
+    base_id = docker_client.images.get(base_image).id
+    with pytest.raises(ImageMissing) as err:
+        apply.check_prerequisites(docker_client, manifest, BUNDLE)
+    assert str(err.value).startswith(
+        f"{base_image} here is image {base_id[:19]}, not {other.id[:19]} that "
+        "app-1.0.0-base.zip carried"
+    )
+
+
+def test_a_prerequisite_without_the_layers_needed_is_refused(docker_client, versions):
+    manifest = delta(versions, layers=["sha256:" + "cd" * 32])
+    with pytest.raises(ImageMissing, match="needs 1 layers of .* that the image here lacks"):
+        apply.check_prerequisites(docker_client, manifest, BUNDLE)
+
+
+def test_a_delta_applied_twice_is_refused(docker_client, versions):
+    with pytest.raises(AirgapError, match="was applied here before; nothing loaded"):
+        apply.check_prerequisites(docker_client, delta(versions), BUNDLE)
+
+
+def test_an_image_needed_whole_gets_its_name_back(docker_client, versions, unique_name):
+    image = versions["v1"]
+    ref = f"{unique_name}:base"
+    manifest = Manifest(
+        kind="base",
+        app={"name": "app"},
+        requires=[{"ref": ref, "id": image.id, "carried_by": "app-1.0.0-base.zip"}],
+    )
+    try:
+        apply.check_prerequisites(docker_client, manifest, BUNDLE)  # here by ID: enough
+        apply.tag_prerequisites(docker_client, manifest)
+        assert docker_client.images.get(ref).id == image.id
+        assert apply.base_image_ref(manifest) == ref
+    finally:
+        docker_client.images.remove(ref)
+
+
+def test_a_loaded_image_with_another_id_than_the_manifest_says_is_refused(docker_client, versions):
+    record = {"ref": versions["v1"].tags[0], "id": versions["v2"].id}
+    with pytest.raises(IntegrityError, match="loaded as image .* but the bundle's manifest says"):
+        apply._check_id(docker_client, record)
+
+
+def test_the_secrets_scan_of_a_delta_release_sees_the_layers_left_out(
+    docker_client, base_image, tmp_path
+):
+    """The watched stream is the whole image: a secret in a shared layer is still found."""
+    from airgapkit.crossing import bundle
+    from airgapkit.gate import layerscan
+
+    shared = f"RUN mkdir -p /app && echo DB_PASSWORD=x-{uuid.uuid4().hex} > /app/.env"
+    made = [build(docker_client, base_image, f"{shared}\nRUN echo v{n} > /v") for n in (1, 2)]
+    try:
+        v1, v2 = (docker_client.images.get(ref) for ref in made)
+        seen = {}
+        manifest = Manifest(kind="release", app={"name": "app", "version": "2", "image_name": "a"})
+        writer = bundle.create(
+            docker_client,
+            tmp_path / "delta.zip",
+            manifest,
+            image_refs=[made[1]],
+            files=[],
+            password="a long enough test password 1",  # noqa: S106 - a throwaway archive
+            level=1,
+            watch=layerscan.scan_layers,
+            before_manifest=lambda m, found: seen.update(found),
+            image_filters={made[1]: plan.partial(docker_client, made[1], set(layers(v1)))},
+        )
+        assert writer.sha256
+        (findings,) = seen.values()
+        assert [f.path for f in findings] == ["/app/.env"]  # in a layer the delta leaves out
+        assert manifest.files[0]["size"] < 64 * 1024  # while the member holds the new layer only
+        assert layers(v2)[-2] in layers(v1)  # the .env layer is shared indeed
+    finally:
+        remove(docker_client, made)

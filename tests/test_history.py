@@ -1,0 +1,173 @@
+"""The delivery history: one line per run whatever its outcome, append-only, a damaged line reported
+and skipped, and ``inv history`` as a user runs it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from invoking import inv
+from rich.console import Console
+
+from airgapkit import history
+from airgapkit.crossing.manifest import Manifest
+from airgapkit.errors import AirgapError, RolledBack
+
+IMAGE = {"ref": "tms-api:1.0.0", "id": "sha256:" + "ab" * 32, "layers": ["sha256:" + "01" * 32]}
+
+
+def entry(action="release", app="tms-api", version="1.0.0", outcome=history.OK, **kw):
+    return history.Entry(action, app=app, version=version, outcome=outcome, **kw).started()
+
+
+def test_an_entry_is_one_line_read_back_whole(tmp_path):
+    log = history.History(tmp_path / ".airgapkit" / "history.jsonl")
+    written = entry(archive="tms-api-1.0.0-release.zip", images=[IMAGE], signer="")
+    log.append(written)
+    log.append(entry(version="1.0.1"))
+    assert log.path.read_text().count("\n") == 2
+    entries, notes = log.read()
+    assert entries[0] == written and entries[1].version == "1.0.1" and notes == []
+    assert written.user and written.host and written.when.endswith("+00:00")
+
+
+def test_a_damaged_last_line_is_reported_skipped_and_never_rewritten(tmp_path):
+    log = history.History(tmp_path / "history.jsonl")
+    log.append(entry(version="1.0.0"))
+    with log.path.open("ab") as f:  # a run killed halfway through its line
+        f.write(b'{"action": "release", "app": "tms-a')
+    before = log.path.read_bytes()
+    entries, notes = log.read()
+    assert [e.version for e in entries] == ["1.0.0"]
+    assert notes == [f"{log.path} line 2 is damaged (a run killed while writing it?); skipped"]
+    log.append(entry(version="1.0.1"))
+    assert log.path.read_bytes().startswith(before + b"\n")  # ended, not rewritten
+    entries, notes = log.read()
+    assert [e.version for e in entries] == ["1.0.0", "1.0.1"] and len(notes) == 1
+
+
+@pytest.mark.parametrize(
+    "line", [b"not json", b"[1, 2]", b'{"action": "dance"}', b'{"action": "deploy", "when": {}}x']
+)
+def test_lines_that_are_no_entry_are_skipped(tmp_path, line):
+    log = history.History(tmp_path / "history.jsonl")
+    log.path.write_bytes(line + b"\n")
+    log.append(entry())
+    entries, notes = log.read()
+    assert len(entries) == 1 and len(notes) == 1
+
+
+def test_an_unwritable_history_is_one_line(tmp_path):
+    (tmp_path / "history.jsonl").mkdir()
+    with pytest.raises(AirgapError, match="cannot add to the history .*; make it writable"):
+        history.History(tmp_path / "history.jsonl").append(entry())
+
+
+def test_the_last_delivery_is_the_latest_that_went_through(tmp_path):
+    log = history.History(tmp_path / "history.jsonl")
+    log.append(entry(version="1.0.0", archive="a-1.0.0-release.zip"))
+    log.append(entry(version="1.0.1", outcome=history.FAILED))
+    log.append(entry(app="other", version="9.0.0"))
+    log.append(entry(action="deploy", version="1.0.2"))
+    assert log.last(app="tms-api", action="release").version == "1.0.0"
+    assert log.last(app="tms-api", action="export") is None
+    assert history.History(tmp_path / "absent.jsonl").last(app="x", action="export") is None
+
+
+# --- recording a run -----------------------------------------------------------------------------
+
+
+def flow(*, run, fail=None, app="tms-api"):
+    run.note_app({"name": app, "version": "1.0.1"})
+    if fail:
+        raise fail
+    manifest = Manifest(kind="release", app={"name": app, "version": "1.0.1"}, images=[IMAGE])
+    archive = "dist/tms-api-1.0.1-release.zip"
+    run.note_bundle(manifest, archive, "ff" * 32)
+    return archive
+
+
+@pytest.mark.parametrize(
+    ("fail", "outcome"),
+    [
+        (None, "ok"),
+        (AirgapError("the build failed; see above"), "failed"),
+        (RolledBack("not healthy; the previous container tms runs again"), "rolled back"),
+        (KeyboardInterrupt(), "interrupted"),
+        (ValueError("a bug"), "failed"),
+    ],
+)
+def test_every_run_is_recorded_whatever_its_outcome(tmp_path, fail, outcome):
+    log = history.History(tmp_path / "history.jsonl")
+    if fail is None:
+        assert history.record(log, "release", flow) == "dist/tms-api-1.0.1-release.zip"
+    else:
+        with pytest.raises(type(fail)):
+            history.record(log, "release", flow, fail=fail)
+    (recorded,), _ = log.read()
+    assert recorded.outcome == outcome and recorded.app == "tms-api"
+    expected = (str(fail) or type(fail).__name__) if fail else ""
+    assert recorded.message == expected
+    if fail is None:
+        assert recorded.archive == "tms-api-1.0.1-release.zip"
+        assert recorded.archive_sha256 == "ff" * 32 and recorded.images == [IMAGE]
+
+
+def test_without_a_history_nothing_is_written(tmp_path):
+    assert history.record(None, "release", flow) == "dist/tms-api-1.0.1-release.zip"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_what_the_far_side_holds_after_a_bundle():
+    requirement = {"ref": "node:20-alpine", "id": "sha256:" + "0f" * 32, "carried_by": "b.zip"}
+    held = entry(archive="a.zip", images=[IMAGE], requires=[requirement]).held()
+    assert held == [{**IMAGE, "carried_by": "a.zip"}, requirement]
+
+
+def test_the_setting_names_the_file_and_empty_keeps_none(tmp_path):
+    assert history.from_config({"history": ""}) is None
+    assert history.from_config({"history": str(tmp_path / "h.jsonl")}).path == tmp_path / "h.jsonl"
+
+
+# --- showing it ----------------------------------------------------------------------------------
+
+
+def test_the_table_shows_each_run_and_markup_in_messages_stays_text():
+    rows = [
+        entry(archive="a.zip", since={"archive": "p.zip"}),
+        entry(outcome=history.FAILED, message="bad [bold]input[/bold]"),
+    ]
+    console = Console(file=io.StringIO(), width=250)
+    console.print(history.table(rows))
+    out = console.file.getvalue()
+    assert "a.zip" in out and "p.zip" in out and "ok" in out
+    assert "failed: bad [bold]input[/bold]" in out
+
+
+def test_inv_history_prints_the_runs_of_one_app(tmp_path):
+    log = history.History(tmp_path / ".airgapkit" / "history.jsonl")
+    log.append(entry(version="1.0.0", archive="tms-api-1.0.0-release.zip"))
+    log.append(entry(app="other", archive="other-2.0.0-release.zip"))
+    with log.path.open("ab") as f:
+        f.write(b'{"action": "rel')
+    proc = inv("history", "--app", "tms-api", cwd=tmp_path, env={"COLUMNS": "250"})
+    assert proc.returncode == 0, proc.stderr
+    assert "tms-api-1.0.0-release.zip" in proc.stdout and "other-2.0.0" not in proc.stdout
+    assert "line 3 is damaged" in proc.stderr
+    proc = inv("history", "--json", cwd=tmp_path)
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["app"] for e in lines] == ["tms-api", "other"]
+
+
+def test_inv_history_with_no_history_kept_says_so(tmp_path):
+    proc = inv("history", cwd=tmp_path, env={"INVOKE_AIRGAPKIT_HISTORY": ""})
+    assert proc.returncode != 0 and "no history is kept here" in proc.stderr
+
+
+def test_the_archive_hash_as_its_hash_file_lists_it(tmp_path):
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(b"zip")
+    (tmp_path / "a.zip.sha256").write_text(f"{'12' * 32}  a.zip\n")
+    assert history.listed_sha256(archive, None) == "12" * 32
+    assert history.listed_sha256(tmp_path / "b.zip", None) == ""
