@@ -28,17 +28,18 @@ LIMIT_MB = 100
 CHILD_ARCHIVE = """
 import os, sys
 from pathlib import Path
-from airgapkit.crossing import archive as vault
-with vault.ArchiveWriter(Path(sys.argv[2]), os.environ["AIRGAPKIT_PASSWORD"], level=int(sys.argv[3]),
-                         progress=False) as w:
+from airgapkit.crossing.archive import ArchiveWriter
+with ArchiveWriter(Path(sys.argv[2]), os.environ["AIRGAPKIT_PASSWORD"], level=int(sys.argv[3]),
+                   progress=False) as w:
     w.add_file(Path(sys.argv[1]), Path(sys.argv[1]).name)
 """
 CHILD_EXTRACT = """
 import os, sys
 from pathlib import Path
-from airgapkit.crossing import archive as vault
-with vault.ArchiveReader(Path(sys.argv[1]), os.environ["AIRGAPKIT_PASSWORD"]) as r:
-    r.extract_all(Path(sys.argv[2]))
+from airgapkit.crossing import extraction
+from airgapkit.crossing.archive import ArchiveReader
+with ArchiveReader(Path(sys.argv[1]), os.environ["AIRGAPKIT_PASSWORD"]) as r:
+    extraction.extract_all(r, Path(sys.argv[2]))
 """
 
 

@@ -31,7 +31,7 @@ import docker
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from save_load_memory import REPO_ROOT, build_big_image, node_standin  # noqa: E402
 
-from airgapkit.engine import images as engine  # noqa: E402
+from airgapkit.engine import client as engine_client  # noqa: E402
 
 LIMIT_MB = 100
 RISK = "bench: a 1.5 GB base image on purpose"
@@ -156,7 +156,7 @@ def main() -> int:
     parser.add_argument("--level", type=int, default=1, help="compression level for both sides")
     args = parser.parse_args()
 
-    client = engine.connect(timeout=3600)
+    client = engine_client.connect(timeout=3600)
     base = f"agk-bench/base:{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="agk-bench-"))
     inv = [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT)]

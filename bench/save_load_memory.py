@@ -28,7 +28,8 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
 
 import node_standin  # noqa: E402
 
-from airgapkit.engine import images as engine  # noqa: E402
+from airgapkit.engine import client as engine_client  # noqa: E402
+from airgapkit.engine import images  # noqa: E402
 
 LIMIT_MB = 100  # the task's peak memory must stay under this, whatever the image size
 
@@ -55,7 +56,7 @@ def build_big_image(client, base: str, ref: str, layers: int, layer_mb: int, wor
         for n in range(layers)
     )
     (context / "Dockerfile").write_text(f"FROM {base}\n{runs}")
-    engine.build(client, context, ref, offline=True)  # random data made inside: no network at all
+    images.build(client, context, ref, offline=True)  # random data made inside: no network at all
     return client.images.get(ref).attrs["Size"]
 
 
@@ -74,7 +75,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: /tmp)")
     args = parser.parse_args()
 
-    client = engine.connect(timeout=3600)
+    client = engine_client.connect(timeout=3600)
     base = node_standin.ensure_image(client)
     ref = f"agk-bench/big:{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="agk-bench-", dir=args.workdir))

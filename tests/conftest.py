@@ -21,6 +21,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "support"))
 import node_standin  # noqa: E402
 
+# The session's round trip (export, release, deploy) that the flows' tests share.
+pytest_plugins = ["machines"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = REPO_ROOT / "examples" / "tms-api"
 REGISTRY_PORT = 5000
@@ -136,6 +139,22 @@ def registry(tmp_path_factory, docker_client, base_image):
         log.close()
 
 
+@pytest.fixture(scope="session")
+def remote_only(docker_client, registry, base_image) -> str:
+    """A reference the test registry holds and no test ever pulls: absent from the engine.
+
+    The never-pull tests use it rather than the registry's node:20-alpine, which the round trip
+    pulls and keeps for the whole session.
+    """
+    ref = f"{registry}/agk-never-pulled-{uuid.uuid4().hex[:8]}:1"
+    docker_client.images.get(base_image).tag(ref)
+    for line in docker_client.api.push(ref, stream=True, decode=True):
+        if "error" in line:
+            pytest.fail(f"push to the test registry failed: {line['error']}")
+    docker_client.images.remove(ref)
+    return ref
+
+
 # The image the run tests use: the stand-in plus a one-line HTTP server answering with $GREETING
 # on port 8080, so a container proves its env file reached it without the example app.
 HTTP_SERVER_JS = (
@@ -149,7 +168,7 @@ def http_image(docker_client, base_image, tmp_path_factory):
     """A small image of its own (own id, removed at the end) whose CMD serves $GREETING on 8080."""
     import json
 
-    from airgapkit.engine import images as engine
+    from airgapkit.engine import images
 
     context = tmp_path_factory.mktemp("http-image")
     (context / "Dockerfile").write_text(
@@ -158,9 +177,30 @@ def http_image(docker_client, base_image, tmp_path_factory):
         f"CMD {json.dumps(['node', '-e', HTTP_SERVER_JS])}\n"
     )
     ref = f"agk-test-http:{uuid.uuid4().hex[:8]}"
-    engine.build(docker_client, context, ref, offline=True)
+    images.build(docker_client, context, ref, offline=True)
     yield ref
     try:
         docker_client.images.remove(ref, force=True)
     except docker.errors.NotFound:
         pass
+
+
+@pytest.fixture(scope="session")
+def exiting_image(docker_client, base_image, tmp_path_factory):
+    """An image whose command exits at once: no health check of it can ever pass."""
+    from airgapkit.engine import images
+
+    context = tmp_path_factory.mktemp("exits")
+    (context / "Dockerfile").write_text(f'FROM {base_image}\nCMD ["false"]\n')
+    ref = f"agk-test-exits-{uuid.uuid4().hex[:8]}:1"
+    images.build(docker_client, context, ref, offline=True)
+    yield ref
+    docker_client.images.remove(ref, force=True)
+
+
+def container_absent(client, name: str) -> bool:
+    try:
+        client.containers.get(name)
+        return False
+    except docker.errors.NotFound:
+        return True

@@ -9,8 +9,8 @@ import urllib.request
 
 import docker
 import pytest
+from invoking import free_port
 
-from airgapkit.flows import pipeline
 from conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
@@ -33,7 +33,7 @@ def demo_leftovers(docker_client):
 def test_demo_ends_with_the_example_answering_with_prod_settings(
     base_image, tmp_path, demo_leftovers
 ):
-    port = pipeline.free_port()
+    port = free_port()
     proc = subprocess.run(
         [
             sys.executable,

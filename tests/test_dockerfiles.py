@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import tarfile
 import time
 import urllib.request
@@ -19,9 +18,10 @@ from pathlib import Path
 
 import docker
 import pytest
+from invoking import free_port
 
 from airgapkit.app import buildcontext, envfiles, npm
-from airgapkit.engine import images as engine
+from airgapkit.engine import images
 from airgapkit.errors import AirgapError
 
 pytestmark = pytest.mark.docker
@@ -39,12 +39,6 @@ ENV_FILES = {  # beside the app before packing, and dropped into the staged cont
     "prod.env": b"DB_PASSWORD=" + SECRET + b"\n",
     "config/.env.local": b"DB_PASSWORD=" + SECRET + b"\n",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url: str, timeout: float = 30) -> dict:
@@ -92,7 +86,7 @@ class Built:
                 path.write_bytes(data)
             ref = f"agk-test-{self.meta.image_name}-{variant}-{suffix}:{self.meta.version}"
             self.refs[variant] = ref  # before building, so a half-made image is still removed
-            engine.build(client, context, ref, dockerfile=name, build_args=args, offline=True)
+            images.build(client, context, ref, dockerfile=name, build_args=args, offline=True)
             self.contexts[variant], self.args[variant] = context, args
             self.stages |= self.stage_images() - self.stages_before
 
@@ -280,7 +274,7 @@ def test_package_json_differing_from_packed_copy_fails(
     before = example.stage_images()
     try:
         with pytest.raises(AirgapError, match="differs from the one packed"):
-            engine.build(
+            images.build(
                 docker_client,
                 context,
                 f"{unique_name}:1",
@@ -313,10 +307,3 @@ def test_scoped_esm_app_builds_and_runs(docker_client, orders, cleanup_container
     ).decode()
     assert "@tootallnate" in out and "once" in out and "ms" in out
     assert "@acme" not in out  # the module's own copy was removed, its empty scope folder too
-
-
-def test_stage_refuses_unknown_variant_and_missing_tgz(tmp_path):
-    with pytest.raises(AirgapError, match="unknown build variant"):
-        buildcontext.stage(tmp_path / "x.tgz", DOCKERFILES / "Dockerfile", tmp_path, variant="both")
-    with pytest.raises(AirgapError, match="x.tgz not found"):
-        buildcontext.stage(tmp_path / "x.tgz", DOCKERFILES / "Dockerfile", tmp_path, variant="host")

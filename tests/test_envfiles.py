@@ -307,3 +307,11 @@ def test_python_dotenv_logs_nothing_about_a_malformed_file(tmp_path, caplog):
     with pytest.raises(envfiles.EnvFileError):
         envfiles.load(env_file)
     assert caplog.records == []
+
+
+def test_env_files_are_recognised():
+    for name in (".env", ".env.prod", "prod.env", ".production.env", "sub/.env.local"):
+        assert envfiles.is_env_file(name), name
+    for name in ("env.js", "environment.json", ".envrc-notes/readme.md", "src/dotenv.js"):
+        assert not envfiles.is_env_file(name), name
+    assert envfiles.is_env_template(".env.example") and not envfiles.is_env_template(".env.prod")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -10,9 +9,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from tgz import craft_tgz
 
-from airgapkit.app import buildcontext, envfiles, npm
-from airgapkit.errors import AirgapError, UnsafeArchive
+from airgapkit.app import buildcontext, npm
+from airgapkit.errors import AirgapError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = REPO_ROOT / "examples" / "tms-api"
@@ -253,15 +253,6 @@ def test_npm_failure_is_one_line(tmp_path):
 # --- the check of the .tgz ------------------------------------------------------------------------
 
 
-def craft_tgz(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def test_check_tgz_names_the_missing_dependencies(tmp_path):
     tgz = craft_tgz(
         tmp_path / "x-1.0.0.tgz",
@@ -295,57 +286,6 @@ def test_check_tgz_rejects_a_non_package(tmp_path):
         npm.check_tgz(bogus, [])
 
 
-def test_env_files_are_recognised():
-    for name in (".env", ".env.prod", "prod.env", ".production.env", "sub/.env.local"):
-        assert envfiles.is_env_file(name), name
-    for name in ("env.js", "environment.json", ".envrc-notes/readme.md", "src/dotenv.js"):
-        assert not envfiles.is_env_file(name), name
-    assert envfiles.is_env_template(".env.example") and not envfiles.is_env_template(".env.prod")
-
-
-# --- safe extraction of a .tgz (buildcontext) -----------------------------------------------------
-
-
-def test_extract_refuses_escapes(tmp_path):
-    base = {"package/package.json": b'{"name": "x", "version": "1.0.0"}'}
-    for bad in ("package/../../evil.js", "/etc/evil", "other/file.js"):
-        tgz = craft_tgz(tmp_path / "bad.tgz", {**base, bad: b"x"})
-        with pytest.raises(UnsafeArchive):
-            buildcontext.extract_package(tgz, tmp_path / "dest")
-    tgz = tmp_path / "link.tgz"
-    with tarfile.open(tgz, "w:gz") as tar:
-        data = base["package/package.json"]
-        info = tarfile.TarInfo("package/package.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-        link = tarfile.TarInfo("package/passwd")
-        link.type, link.linkname = tarfile.SYMTYPE, "../../../etc/passwd"
-        tar.addfile(link)
-    with pytest.raises(UnsafeArchive, match="points outside the package"):
-        buildcontext.extract_package(tgz, tmp_path / "dest2")
-    assert not (tmp_path / "evil.js").exists()
-
-
-def test_extract_drops_env_files(tmp_path):
-    tgz = craft_tgz(
-        tmp_path / "x-1.0.0.tgz",
-        {
-            "package/package.json": b'{"name": "x", "version": "1.0.0"}',
-            "package/.env": b"SECRET=1",
-            "package/config/.env.prod": b"SECRET=1",
-            "package/prod.env": b"SECRET=1",
-            "package/.npmrc": b"//registry/:_authToken=secret",
-            "package/index.js": b"",
-        },
-    )
-    package, dropped = buildcontext.extract_package(tgz, tmp_path / "dest")
-    assert sorted(dropped) == [".env", ".npmrc", "config/.env.prod", "prod.env"]
-    assert sorted(p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()) == [
-        "index.js",
-        "package.json",
-    ]
-
-
 @pytest.mark.parametrize(
     ("original", "fixed"),
     [
@@ -370,3 +310,12 @@ def test_fix_keeps_the_file_style(tmp_path, original, fixed):
     npm.fix_bundled(npm.read_package(tmp_path))
     assert (tmp_path / "package.json").read_bytes().decode() == fixed
     assert npm.check_bundled(npm.read_package(tmp_path)) == []
+
+
+def test_fix_replaces_package_json_whole_and_keeps_its_mode(tmp_path):
+    path = tmp_path / "package.json"
+    path.write_text('{"name": "x", "version": "1.0.0"}\n')
+    path.chmod(0o664)
+    npm.fix_bundled(npm.read_package(tmp_path))
+    assert path.stat().st_mode & 0o777 == 0o664
+    assert [p.name for p in tmp_path.iterdir()] == ["package.json"]  # no temporary file left

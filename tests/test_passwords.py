@@ -173,3 +173,14 @@ def test_two_different_answers_at_the_prompt_make_no_archive(tmp_path, monkeypat
     status, output, archive = archive_on_a_terminal(tmp_path, STRONG, STRONG + "typo")
     assert status != 0 and "the two passwords differ" in output and "Traceback" not in output
     assert not archive.exists()
+
+
+def test_write_password_never_replaces_anything_not_even_a_dangling_link(tmp_path):
+    link = tmp_path / "pw"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(PasswordError, match="already exists"):
+        passwords.write_password(STRONG, link)
+    assert not (tmp_path / "nowhere").exists() and sorted(os.listdir(tmp_path)) == ["pw"]
+    written = passwords.write_password(STRONG, tmp_path / "deeper" / "x.password")
+    assert written.read_text() == STRONG + "\n"
+    assert os.listdir(tmp_path / "deeper") == ["x.password"]  # no temporary file left beside it

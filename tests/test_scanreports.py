@@ -119,8 +119,9 @@ def test_unreadable_reports_say_so_in_one_line(tmp_path, content, words):
 
 
 def test_a_missing_report_file_names_it(tmp_path):
-    with pytest.raises(ScanReportError, match="does not exist"):
+    with pytest.raises(ScanReportError, match="does not exist") as err:
         scanreports.load(tmp_path / "nope.json")
+    assert isinstance(err.value.__cause__, FileNotFoundError)  # kept for AIRGAPKIT_DEBUG
 
 
 def test_a_score_outside_the_scale_is_refused(tmp_path):
@@ -128,8 +129,9 @@ def test_a_score_outside_the_scale_is_refused(tmp_path):
     doc["Results"][0]["Vulnerabilities"][0]["CVSS"]["nvd"]["V3Score"] = 11.0
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(ScanReportError, match="outside 0.0-10.0"):
+    with pytest.raises(ScanReportError, match="outside 0.0-10.0") as err:
         scanreports.load(path)
+    assert isinstance(err.value.__cause__, ValueError)
 
 
 def test_report_identity():

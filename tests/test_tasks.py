@@ -5,11 +5,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import subprocess
-import sys
 
 import pytest
 from invoke import Config, Context
+from invoking import assert_one_line_error, inv
 
 import airgapkit.tasks
 from airgapkit.tasks import ns
@@ -50,20 +49,10 @@ def test_every_task_has_a_one_line_docstring_and_help_for_every_flag(fresh_ns, n
     assert not missing, f"{name}: no help for {missing}"
 
 
-def inv_list(*args: str, env: dict | None = None) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=60,
-    )
+def test_inv_list_shows_the_tasks_with_their_help(tmp_path):
+    proc = inv("--list", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def test_inv_list_shows_the_tasks_with_their_help():
-    out = inv_list("--list")
+    out = proc.stdout
     for name in DOCUMENT_COMMANDS | COMPOSITE:
         assert f"  {name} " in out
 
@@ -81,3 +70,33 @@ def test_configuration_is_layered_defaults_yaml_environment(tmp_path):
         assert Context(config).config.airgapkit.base_image == "node:22-alpine"
     finally:
         del os.environ["INVOKE_AIRGAPKIT_BASE_IMAGE"]
+
+
+@pytest.fixture
+def broken_app(tmp_path):
+    """An app whose package.json has a trailing comma: pack refuses it, json's error the cause."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text('{"name": "x", "version": "1.0.0",}\n')
+    return app
+
+
+def test_a_refusal_is_one_line_without_the_chain_of_causes(broken_app, tmp_path):
+    proc = inv("pack", "--app", str(broken_app), cwd=tmp_path)
+    assert_one_line_error(proc, r"package\.json is not valid JSON.*fix the file")
+    assert "JSONDecodeError" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [((), {"AIRGAPKIT_DEBUG": "1"}), (("--debug",), None)],
+    ids=["AIRGAPKIT_DEBUG=1", "inv --debug"],
+)
+def test_the_chain_of_causes_is_shown_when_asked(broken_app, tmp_path, flags, env):
+    proc = inv(*flags, "pack", "--app", str(broken_app), cwd=tmp_path, env=env)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "json.decoder.JSONDecodeError" in proc.stderr
+    assert "The above exception was the direct cause of the following exception" in proc.stderr
+    assert "Traceback" not in proc.stdout  # the chain goes to stderr only
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("airgapkit: ") and "is not valid JSON" in last

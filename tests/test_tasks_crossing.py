@@ -13,25 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from invoking import REPO_ROOT, clean_env, inv
 
-from airgapkit.crossing import digest
+from airgapkit.crossing import digest, sumsfile
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PW = "Hq4!zR8#mW2$kT6@vN9x"
-
-
-def inv(*args: str, cwd: Path, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k != "AIRGAPKIT_PASSWORD"}
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
-        cwd=cwd,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        **kw,
-    )
 
 
 @pytest.fixture
@@ -213,7 +199,7 @@ def test_password_never_in_any_cmdline_nor_in_the_log(tmp_path, source):
         for _ in range(64):
             f.write(os.urandom(1 << 20))
     password = PW + source
-    env = {k: v for k, v in os.environ.items() if k != "AIRGAPKIT_PASSWORD"}
+    env = clean_env()
     pw_args: list[str] = []
     if source == "env":
         env["AIRGAPKIT_PASSWORD"] = password
@@ -248,6 +234,6 @@ def test_password_never_in_any_cmdline_nor_in_the_log(tmp_path, source):
     assert (tmp_path / "in" / "big.bin").stat().st_size == 64 << 20
     for path in (tmp_path / "dist").rglob("*"):
         assert password.encode() not in path.read_bytes()
-    assert digest.read_sums(tmp_path / "dist-hashes" / "SHA256SUMS")[
+    assert sumsfile.read_sums(tmp_path / "dist-hashes" / "SHA256SUMS")[
         "big.bin"
     ] == digest.sha256_file(tmp_path / "in" / "big.bin")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import signal
 import socket
@@ -14,46 +13,19 @@ import tarfile
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import docker
 import pytest
+from invoking import assert_one_line_error, free_port, inv
 from terminal import in_pty
 
+from airgapkit import fsutil
 from airgapkit.app import buildcontext
-from conftest import REPO_ROOT
+from airgapkit.engine import client as engine_client
+from airgapkit.engine import images
+from conftest import REPO_ROOT, container_absent
 
 pytestmark = pytest.mark.docker
-
-
-def inv(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300):
-    """Run ``inv ARGS`` from ``cwd`` against the repository's task file; text output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def assert_one_line_error(proc, *patterns: str) -> str:
-    """A non-zero exit with one line on stderr, no traceback, matching every pattern."""
-    output = proc.stdout + proc.stderr
-    assert proc.returncode != 0, output
-    assert "Traceback" not in output, output
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, output
-    for pattern in patterns:
-        assert re.search(pattern, lines[0]), lines[0]
-    return lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(port: int, deadline_s: float = 30) -> str:
@@ -68,14 +40,6 @@ def http_get(port: int, deadline_s: float = 30) -> str:
             time.sleep(0.2)
 
 
-def container_absent(client, name: str) -> bool:
-    try:
-        client.containers.get(name)
-        return False
-    except docker.errors.NotFound:
-        return True
-
-
 def wait_until(condition, seconds: float = 20) -> bool:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -88,13 +52,11 @@ def wait_until(condition, seconds: float = 20) -> bool:
 @pytest.fixture
 def own_image(docker_client, base_image, unique_name, cleanup_images, tmp_path_factory):
     """An image with an id of its own (so removing it really removes it), tagged for this test."""
-    from airgapkit.engine import images as engine
-
     context = tmp_path_factory.mktemp("own-image")
     (context / "Dockerfile").write_text(f"FROM {base_image}\nRUN echo {uuid.uuid4().hex} > /mark\n")
     ref = f"{unique_name}:1.0.0"
     cleanup_images.append(ref)
-    engine.build(docker_client, context, ref, offline=True)
+    images.build(docker_client, context, ref, offline=True)
     return ref
 
 
@@ -205,7 +167,7 @@ def test_save_interrupted_deletes_the_partial_tar(base_image, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert wait_until(lambda: out.exists() and any(out.glob(".x.tar.*.part")), 30)
+    assert wait_until(lambda: out.exists() and any(out.glob(f".x.tar.*{fsutil.TEMP_SUFFIX}")), 30)
     time.sleep(0.2)  # let some chunks land in the temporary file
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -215,10 +177,8 @@ def test_save_interrupted_deletes_the_partial_tar(base_image, tmp_path):
 
 
 def test_load_refuses_a_mismatching_hash_and_loads_nothing(docker_client, own_image, tmp_path):
-    from airgapkit.engine import images as engine
-
-    client = engine.connect(timeout=600)
-    tar = engine.save(client, [own_image], tmp_path / "app.tar")
+    client = engine_client.connect(timeout=600)
+    tar = images.save(client, [own_image], tmp_path / "app.tar")
     docker_client.images.remove(own_image)
     (tmp_path / "SHA256SUMS").write_text(f"{'0' * 64}  app.tar\n")
     proc = inv("load", "--input", str(tar), cwd=tmp_path)
@@ -228,10 +188,8 @@ def test_load_refuses_a_mismatching_hash_and_loads_nothing(docker_client, own_im
 
 
 def test_load_without_hashes_refuses_then_loads_with_no_verify(docker_client, own_image, tmp_path):
-    from airgapkit.engine import images as engine
-
-    client = engine.connect(timeout=600)
-    tar = engine.save(client, [own_image], tmp_path / "app.tar")
+    client = engine_client.connect(timeout=600)
+    tar = images.save(client, [own_image], tmp_path / "app.tar")
     docker_client.images.remove(own_image)
     proc = inv("load", "--input", str(tar), cwd=tmp_path)
     assert_one_line_error(proc, r"no SHA256SUMS found beside .*--sums FILE, or --no-verify")
@@ -305,6 +263,32 @@ def test_run_detached_with_an_env_file(
     assert http_get(port) == secret
     docker_client.containers.get(unique_name).stop(timeout=1)
     assert wait_until(lambda: container_absent(docker_client, unique_name))  # --rm
+
+
+def test_run_with_two_mappings_publishes_both(
+    docker_client, http_image, unique_name, cleanup_containers, tmp_path
+):
+    app, other = free_port(), free_port()
+    cleanup_containers.append(unique_name)
+    proc = inv(
+        "run",
+        "--image",
+        http_image,
+        "--name",
+        unique_name,
+        "--ports",
+        f"127.0.0.1:{app}:8080/tcp,127.0.0.1:{other}:9090",
+        "--detach",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"127.0.0.1:{app}->8080/tcp, 127.0.0.1:{other}->9090/tcp" in proc.stderr
+    assert http_get(app) == "unset"
+    bound = docker_client.containers.get(unique_name).attrs["HostConfig"]["PortBindings"]
+    assert bound == {
+        "8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(app)}],
+        "9090/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(other)}],
+    }
 
 
 def test_run_attached_streams_logs_and_stops_on_ctrl_c(
@@ -398,8 +382,8 @@ def test_run_with_a_missing_env_file(http_image, unique_name, tmp_path):
     assert_one_line_error(proc, r"env file nope\.env does not exist")
 
 
-def test_run_never_pulls(docker_client, registry, unique_name, tmp_path):
-    remote = f"{registry}/node:20-alpine"  # in the registry, absent from the engine
+def test_run_never_pulls(docker_client, remote_only, unique_name, tmp_path):
+    remote = remote_only  # in the registry, absent from the engine
     proc = inv("run", "--image", remote, "--name", unique_name, "--detach", cwd=tmp_path)
     assert_one_line_error(proc, f"image {re.escape(remote)} is not in the local engine; load it")
     with pytest.raises(docker.errors.ImageNotFound):

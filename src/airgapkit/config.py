@@ -6,6 +6,8 @@ variables, then the task's flags, each overriding the one before.
 
 from __future__ import annotations
 
+from .gate import limits
+
 DEFAULTS = {
     "airgapkit": {
         # The Node.js app folder (holds package.json); the bundled example when none is named.
@@ -15,6 +17,7 @@ DEFAULTS = {
         "tag": "",
         "base_image": "node:20-alpine",
         "dockerfile": "dockerfiles/Dockerfile",
+        # [IP:][HOST:]CONTAINER[/PROTO], comma-separated (ports.py); the first TCP one is the app's.
         "ports": "8080:8080",
         "health_path": "/health",
         # Where the connected side and the dev side write what they make.
@@ -37,17 +40,7 @@ DEFAULTS = {
             "prod": ".env.prod",
         },
         "env_example": ".env.example",
-        # Base-image rules (see policy.py).
-        "policy": {
-            # MB of 10^6 bytes, as docker prints sizes.
-            "max_size_mb": 200,
-            # Whole months of Node support left (to its end of life) that an image must still have.
-            "min_support_months": 6,
-            # Vulnerabilities allowed per CVSS v3.1 severity; severities not named: no limit.
-            "allowed": {"critical": 0, "high": 0},
-            # A newer Node release schedule (the upstream schedule.json or airgapkit's format);
-            # empty: the one packaged in airgapkit/data/node-releases.json.
-            "schedule": "",
-        },
+        # Base-image rules: limits, their meaning and their defaults in gate/limits.py.
+        "policy": limits.defaults(),
     }
 }

@@ -8,87 +8,102 @@ password.
 from __future__ import annotations
 
 import json
-import os
 import shutil
+import stat
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
 
 from .app import envfiles
 from .crossing import bundle
-from .flows import pipeline
+from .flows.deploy import deploy
+from .flows.export import export
+from .flows.release import release
+from .fsutil import CHUNK, AtomicFile, write_atomic
+from .settings import Crossing, Gate, Incoming, Smoke, Target
 
 DEMO_SETTINGS = {"APP_ENV": "prod", "GREETING": "hello from .env.prod"}
+RISK = "demo: no scanner report on this machine"
 
 
 def write_demo_env(example: Path, dest: Path) -> None:
     """prod's env file: the example's keys, with prod values for the ones /health shows."""
     values = {**envfiles.read(example), **DEMO_SETTINGS}
     text = "".join(f"{key}={json.dumps(value or '')}\n" for key, value in values.items())
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    write_atomic(dest, text.encode(), mode=0o600)
 
 
-def round_trip(
-    client,
-    *,
-    app_dir: Path,
-    base_image: str,
-    workdir: Path,
-    port: int,
-    policy: dict,
-    dockerfile: Path,
-) -> str:
-    """Export, carry, release, carry, deploy; return what the deployed API answered on /health."""
+def round_trip(client, cfg: Mapping, *, base_image: str, workdir: Path, port: int) -> str:
+    """Export, carry, release, carry, deploy; return what the deployed API answered on /health.
+
+    ``cfg`` is the configuration (``c.config.airgapkit``): its app, Dockerfile, policy and
+    timeouts are the demo's; the folders are the demo's own.
+    """
     sides = {side: workdir / side for side in ("connected", "airgapped", "prod")}
     for side in sides.values():
         shutil.rmtree(side, ignore_errors=True)
-    risk = "demo: no scanner report on this machine"
-    exported = pipeline.export(
+    app_dir = Path(cfg["app"]).resolve()
+    exported = export(
         client,
         app_dir=app_dir,
         base_image=base_image,
         build_dir=sides["connected"] / "build",
-        crossing=pipeline.Crossing(side_places(sides["connected"])),
-        gate=pipeline.Gate(policy, None, risk),
+        crossing=Crossing.from_config(cfg, **side_places(sides["connected"])),
+        gate=Gate.from_config(cfg, accept_risk=RISK),
     )
-    released = pipeline.release(
+    released = release(
         client,
         incoming=carry(exported, sides["airgapped"] / "inbox"),
-        dockerfile=dockerfile,
+        dockerfile=Path(cfg["dockerfile"]).resolve(),
         variant="inside",
-        smoke=pipeline.Smoke(ports=f"{port}:8080"),
-        crossing=pipeline.Crossing(side_places(sides["airgapped"])),
-        gate=pipeline.Gate(policy, None, risk),
+        smoke=Smoke.from_config(cfg),
+        crossing=Crossing.from_config(cfg, **side_places(sides["airgapped"])),
+        gate=Gate.from_config(cfg, accept_risk=RISK),
     )
     prod = sides["prod"]
     prod.mkdir(parents=True, exist_ok=True)
     shutil.copy2(app_dir / ".env.example", prod / ".env.example")
     write_demo_env(prod / ".env.example", prod / ".env.prod")
-    target = pipeline.Target(
-        "prod", {"prod": ".env.prod"}, prod / ".env.example", prod, f"{port}:8080", "/health", 60
-    )
-    pipeline.deploy(client, incoming=carry(released, prod / "inbox"), target=target)
+    # prod's folder holds the example and .env.prod the demo just wrote, whatever is configured.
+    prod_cfg = {**cfg, "environments": {"prod": ".env.prod"}, "env_example": ".env.example"}
+    target = Target.from_config(prod_cfg, env="prod", ports=f"{port}:8080", base_dir=prod)
+    deploy(client, incoming=carry(released, prod / "inbox"), target=target)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:  # noqa: S310
         body = answer.read().decode()
     Console().print(f"http://127.0.0.1:{port}/health answered: {body}")
     return body
 
 
-def side_places(side: Path) -> pipeline.Places:
-    return pipeline.Places(side / "media", side / "second-channel", side / "third-channel")
+def side_places(side: Path) -> dict[str, Path]:
+    """A demo machine's three places, as the flags that name them."""
+    return {
+        "out_dir": side / "media",
+        "hashes_dir": side / "second-channel",
+        "password_dir": side / "third-channel",
+    }
 
 
-def carry(delivery: bundle.Delivery, inbox: Path) -> pipeline.Incoming:
+def carry(delivery: bundle.Delivery, inbox: Path) -> Incoming:
     """What a person carries across: the archive, its hash and its password, into the next machine."""
     archive, sums = copy_into([delivery.archive, delivery.sums], inbox)
     password = copy_into([delivery.password], inbox / "password")[0] if delivery.password else None
-    return pipeline.Incoming(archive, sums, password)
+    return Incoming.from_flags(archive, sums=sums, password_file=password)
 
 
 def copy_into(files: list[Path], folder: Path) -> list[Path]:
-    """Carry files into a folder (the demo's stand-in for media and second channels)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copy2(f, folder / f.name)) for f in files]
+    """Carry files into a folder (the demo's stand-in for media and second channels).
+
+    Each copy keeps its file's mode (a password file stays 0600) and appears whole or not at all.
+    """
+    copies = []
+    for src in files:
+        with open(src, "rb") as data, AtomicFile(folder / src.name, mode=_mode(src)) as out:
+            shutil.copyfileobj(data, out.file, CHUNK)
+        copies.append(folder / src.name)
+    return copies
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)

@@ -18,6 +18,7 @@ from .errors import AirgapError
 
 CHUNK = 1 << 20  # streams move 1 MiB at a time: memory stays flat whatever the size
 TEMP_SUFFIX = ".airgapkit-part"
+_DRIVE = re.compile(r"^[A-Za-z]:")  # a Windows drive letter, with or without a separator after it
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}" + re.escape(TEMP_SUFFIX) + "$")
 
 
@@ -25,6 +26,18 @@ def is_inside(path: Path, folder: Path) -> bool:
     """Whether ``path`` is ``folder`` or lies under it, symbolic links resolved."""
     path, folder = Path(path).resolve(), Path(folder).resolve()
     return path == folder or folder in path.parents
+
+
+def is_absolute_name(name: str) -> bool:
+    """Whether a ``/``-separated name is absolute on some system: ``/x``, ``//server/x``, ``C:/x``,
+    ``C:x`` (names from another machine: hash files, archive members)."""
+    return name.startswith("/") or _DRIVE.match(name) is not None
+
+
+def leaves_folder(name: str) -> bool:
+    """Whether a ``/``-separated name, read relative to a folder, could land outside it: absolute
+    (see ``is_absolute_name``) or with a ``..`` part. ``is_inside`` is the same rule on disk."""
+    return is_absolute_name(name) or ".." in name.split("/")
 
 
 def temp_path(dest: Path) -> Path:

@@ -16,14 +16,21 @@ from invoke import task as invoke_task
 
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
-from .crossing import archive as vault
-from .crossing import digest, passwords
-from .crossing.bundle import print_manifest
+from .crossing import channels, digest, passwords, sumsfile
+from .crossing.inspect import print_manifest
 from .demo import round_trip
-from .engine import images as engine
+from .engine import client as engine_client
+from .engine import containers, images
 from .errors import AirgapError, chain, debug_enabled
-from .flows import pipeline
-from .gate import policy
+from .flags import parse_day, parse_report_pairs
+from .flows import bundles
+from .flows import deploy as deploy_flow
+from .flows import export as export_flow
+from .flows import release as release_flow
+from .gate import checkpoint
+from .gate.candidates import choose
+from .gate.limits import with_flags
+from .settings import Crossing, Gate, Incoming, Smoke, Target, config_ports
 
 
 def task(*args, **kwargs):
@@ -50,18 +57,18 @@ def task(*args, **kwargs):
     return decorate
 
 
-def settings(c):
+def config(c):
     """The merged ``airgapkit`` configuration section."""
     return c.config.airgapkit
 
 
 def client(c):
-    return engine.connect(timeout=settings(c).engine_timeout)
+    return engine_client.connect(timeout=config(c).engine_timeout)
 
 
 def app_image(c, image: str = "", tag: str = "") -> str:
     """The app's image reference: flags, then configuration, then package.json."""
-    cfg = settings(c)
+    cfg = config(c)
     meta = npm.read_package(Path(cfg.app))
     return f"{image or cfg.image or meta.image_name}:{tag or cfg.tag or meta.version}"
 
@@ -77,7 +84,7 @@ def app_image(c, image: str = "", tag: str = "") -> str:
 )
 def pull(c, image="", if_missing=False):
     """Pull an image with per-layer progress (docker pull)."""
-    engine.pull(client(c), image or settings(c).base_image, if_missing=if_missing)
+    images.pull(client(c), image or config(c).base_image, if_missing=if_missing)
 
 
 @task(
@@ -89,9 +96,9 @@ def pull(c, image="", if_missing=False):
 )
 def save(c, image=None, output=""):
     """Save images to a tar, streamed, with repo tags kept (docker save --output)."""
-    refs = image or [settings(c).base_image]
-    dest = Path(output) if output else Path(settings(c).build_dir) / engine.tar_name(refs[0])
-    engine.save(client(c), refs, dest)
+    refs = image or [config(c).base_image]
+    dest = Path(output) if output else Path(config(c).build_dir) / engine_client.tar_name(refs[0])
+    images.save(client(c), refs, dest)
 
 
 @task(
@@ -103,7 +110,7 @@ def save(c, image=None, output=""):
 )
 def pack(c, app="", output="", fix=False):
     """Install and pack the app with its bundled dependencies (npm install && npm pack)."""
-    npm.pack(Path(app or settings(c).app), Path(output or settings(c).build_dir), fix=fix)
+    npm.pack(Path(app or config(c).app), Path(output or config(c).build_dir), fix=fix)
 
 
 @task(
@@ -115,7 +122,7 @@ def pack(c, app="", output="", fix=False):
 )
 def load(c, input, sums="", no_verify=False):
     """Verify a tar's SHA-256, then load it (docker load --input)."""
-    engine.load_verified(
+    images.load_verified(
         client(c), Path(input), sums=Path(sums) if sums else None, verify=not no_verify
     )
 
@@ -125,8 +132,8 @@ def load(c, input, sums="", no_verify=False):
     help={
         "app": "Node.js app folder to pack first (default: the configured app).",
         "tgz": "Build from this .tgz made by pack instead of packing (the air-gapped side has only it).",
-        "variant": "inside: npm installs the .tgz in the image (Dockerfile); host: the .tgz is extracted "
-        "here and the image needs no npm (airgap.Dockerfile).",
+        "variant": "inside: npm installs the .tgz in the image (Dockerfile); "
+        "host: the .tgz is extracted here and the image needs no npm (airgap.Dockerfile).",
         "dockerfile": "Dockerfile (default: dockerfiles/Dockerfile, or airgap.Dockerfile for host).",
         "image": "Image name (default: from package.json).",
         "tag": "Image tag (default: the version in package.json).",
@@ -148,10 +155,10 @@ def build(
     offline=False,
 ):
     """Build the app image from the packed .tgz (docker build -t NAME:TAG)."""
-    cfg = settings(c)
+    cfg = config(c)
     package = Path(tgz) if tgz else npm.pack(Path(app or cfg.app), Path(cfg.build_dir))
     meta = buildcontext.read_tgz_package(package)
-    pipeline.build_app(
+    release_flow.build_app(
         client(c),
         package,
         buildcontext.dockerfile_for(variant, dockerfile or cfg.dockerfile),
@@ -159,8 +166,8 @@ def build(
         work_dir=Path(cfg.build_dir),
         variant=variant,
         base_image=cfg.base_image,
-        port=pipeline.container_port(cfg.ports),
-        build_args=engine.parse_build_args(build_arg or []),
+        port=config_ports(cfg).container_port,
+        build_args=images.parse_build_args(build_arg or []),
         no_cache=no_cache,
         offline=offline,
     )
@@ -169,14 +176,14 @@ def build(
 @task
 def prune(c):
     """Remove the build cache and report the space reclaimed (docker builder prune)."""
-    engine.prune_build_cache(client(c), stage_label=buildcontext.STAGE_LABEL)
+    images.prune_build_cache(client(c), stage_label=buildcontext.STAGE_LABEL)
 
 
 @task(
     help={
         "image": "Image to run (default: the app image from package.json).",
         "name": "Container name (default: the image name).",
-        "ports": "HOST:CONTAINER port mapping (default: 8080:8080).",
+        "ports": "[IP:]HOST:CONTAINER[/PROTO] port mappings, comma-separated (default: 8080:8080).",
         "env_file": "Env file passed to the container (default: none).",
         "detach": "Run in the background and return at once.",
     }
@@ -184,11 +191,11 @@ def prune(c):
 def run(c, image="", name="", ports="", env_file="", detach=False):
     """Run a container, never pulling (docker run --name --rm -p --env-file)."""
     ref = image or app_image(c)
-    engine.run(
+    containers.run(
         client(c),
         ref,
-        name=name or engine.default_container_name(ref),
-        ports=ports or settings(c).ports,
+        name=name or engine_client.default_container_name(ref),
+        ports=config_ports(config(c), ports),
         env=envfiles.load(Path(env_file)) if env_file else None,
         detach=detach,
     )
@@ -204,14 +211,14 @@ def run(c, image="", name="", ports="", env_file="", detach=False):
 def shell_debug(c, image="", container=""):
     """Open an interactive shell in an image or container (docker run -it IMAGE sh)."""
     ref = "" if container else image or app_image(c)
-    argv = engine.shell_argv(client(c), image=ref, container=container)
+    argv = containers.shell_argv(client(c), image=ref, container=container)
     # The shell's own exit status is the task's; no invoke report on top of what the user saw.
     result = c.run(shlex.join(argv), pty=True, warn=True)
     if result.exited:
         raise Exit(code=result.exited)
 
 
-# --- the base-image rules (policy.py) -------------------------------------------------------------
+# --- the base-image rules (gate/) -----------------------------------------------------------------
 
 
 @task(
@@ -229,16 +236,16 @@ def check_image(
     c, image, report="", kind="base", max_size_mb=None, min_support_months=None, today=""
 ):
     """Check an image against the selection rules: a table, and a non-zero exit when one fails."""
-    limits = policy.override(
-        settings(c).policy, max_size_mb=max_size_mb, min_support_months=min_support_months
+    limits = with_flags(
+        config(c).policy, max_size_mb=max_size_mb, min_support_months=min_support_months
     )
-    policy.gate(
+    checkpoint.gate(
         client(c),
         image,
         kind=kind,
         report=Path(report) if report else None,
         limits=limits,
-        today=policy.parse_day(today),
+        today=parse_day(today),
     )
 
 
@@ -255,14 +262,14 @@ def check_image(
 )
 def choose_base(c, candidates=None, report=None, report_dir="", today=""):
     """The procedure's base-image table for several local candidates, best first."""
-    refs = (candidates or "").replace(",", " ").split() or [settings(c).base_image]
-    policy.choose(
+    refs = (candidates or "").replace(",", " ").split() or [config(c).base_image]
+    choose(
         client(c),
         refs,
-        reports=policy.parse_report_pairs(report or []),
+        reports=parse_report_pairs(report or []),
         report_dir=Path(report_dir) if report_dir else None,
-        limits=settings(c).policy,
-        today=policy.parse_day(today),
+        limits=config(c).policy,
+        today=parse_day(today),
     )
 
 
@@ -283,16 +290,18 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
     """SHA-256 of files as a Get-FileHash-like table, kept in SHA256SUMS (Get-FileHash, sha256sum)."""
     if check:
         report = (
-            digest.check_files(digest.expand(files), Path(check))
+            sumsfile.check_files(digest.expand(files), Path(check))
             if files
-            else digest.check_sums(
+            else sumsfile.check_sums(
                 Path(check), Path(folder) if folder else None, ignore_missing=ignore_missing
             )
         )
-        digest.print_report(report)
+        sumsfile.print_report(report)
         return report.raise_for_problems()
     paths = digest.expand(files)
-    digest.print_hashes(digest.record(paths, Path(output or paths[0].parent / digest.SUMS_NAME)))
+    sumsfile.print_hashes(
+        sumsfile.record(paths, Path(output or paths[0].parent / sumsfile.SUMS_NAME))
+    )
 
 
 @task(
@@ -318,13 +327,13 @@ def archive(
     allow_weak_password=False,
 ):
     """Encrypt files into an AES-256 zip; write its hash and password to separate places (7z a)."""
-    cfg, paths = settings(c), digest.expand(files)
+    cfg, paths = config(c), digest.expand(files)
     dest = Path(output or Path(cfg.out_dir) / f"{paths[0].name}.zip")
-    vault.print_crossing(
-        vault.create(
+    channels.print_crossing(
+        channels.create(
             paths,
             dest,
-            sums=Path(sums or Path(cfg.hashes_dir) / digest.SUMS_NAME),
+            sums=Path(sums or Path(cfg.hashes_dir) / sumsfile.SUMS_NAME),
             password_file=Path(password_file) if password_file else None,
             generate_password=Path(cfg.password_dir) / f"{dest.name}.password"
             if generate_password
@@ -354,8 +363,8 @@ def extract(c, archive, sums="", dest="", password_file="", force=False):
     password = passwords.resolve(
         password_file=Path(password_file) if password_file else None, confirm=False, allow_weak=True
     )
-    for path in vault.extract(
-        Path(archive), Path(dest or settings(c).build_dir), password, Path(sums), force=force
+    for path in channels.extract(
+        Path(archive), Path(dest or config(c).build_dir), password, Path(sums), force=force
     ):
         print(f"extracted {path}")
 
@@ -363,52 +372,36 @@ def extract(c, archive, sums="", dest="", password_file="", force=False):
 # --- the composite flows: one command per side of the air gap --------------------------------------
 
 
-def places(c, out_dir="", hashes_dir="", password_dir="") -> pipeline.Places:
-    cfg = settings(c)
-    return pipeline.Places(
-        Path(out_dir or cfg.out_dir),
-        Path(hashes_dir or cfg.hashes_dir),
-        Path(password_dir or cfg.password_dir),
-    )
-
-
-def crossing(c, where: pipeline.Places, password_file="", allow_weak_password=False, level=-1):
-    return pipeline.Crossing(
-        where,
-        level if level >= 0 else settings(c).compression,
-        Path(password_file) if password_file else None,
-        allow_weak_password,
-    )
-
-
-def gate(c, report="", accept_risk="") -> pipeline.Gate:
-    return pipeline.Gate(dict(settings(c).policy), Path(report) if report else None, accept_risk)
-
-
-def incoming(bundle_path, sums="", password_file="") -> pipeline.Incoming:
-    return pipeline.Incoming(
-        Path(bundle_path),
-        Path(sums) if sums else None,
-        Path(password_file) if password_file else None,
-    )
-
-
 CROSSING_HELP = {
     "out_dir": "Folder for the archive: what goes on the media (default: dist).",
     "hashes_dir": "Folder for the archive's SHA-256: the second channel (default: dist-hashes).",
     "password_dir": "Folder for the generated password: the third channel (default: dist-password).",
-    "new_password_file": "Protect the new archive with the password in this file instead of a "
-    "generated one.",
+    "new_password_file": "Protect the new archive with this file's password, not a generated one.",
     "allow_weak_password": "Accept a weak password from --new-password-file.",
     "level": "Compression: 0 stores, 1-9 deflate (default: configured compression, 6).",
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
 }
+GATE_FLAGS = ("report", "accept_risk")
 INCOMING_HELP = {
     "bundle": "The archive that came on the media.",
     "sums": "Its SHA-256 file that came by the second channel (default: <bundle>.sha256 beside it).",
     "password_file": "File holding the archive's password (else AIRGAPKIT_PASSWORD, else a prompt).",
 }
+
+
+def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
+    """The crossing and the gate from the CROSSING_HELP flags among a task's ``locals()``.
+
+    ``export`` and ``release`` take the same flags; Invoke reads flags from each function's own
+    parameters, so both list them, and this reads them in one place.
+    """
+    gate_flags = {name: flags[name] for name in GATE_FLAGS}
+    crossing_flags = {name: flags[name] for name in CROSSING_HELP if name not in GATE_FLAGS}
+    return (
+        Crossing.from_config(config(c), **crossing_flags),
+        Gate.from_config(config(c), **gate_flags),
+    )
 
 
 @task(
@@ -432,16 +425,16 @@ def export(
     password_dir="",
 ):
     """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
-    cfg, where = settings(c), places(c, out_dir, hashes_dir, password_dir)
-    delivery = pipeline.export(
+    cfg, (crossing, gate) = config(c), outgoing(c, locals())
+    delivery = export_flow.export(
         client(c),
         app_dir=Path(app or cfg.app),
         base_image=base_image or cfg.base_image,
         build_dir=Path(cfg.build_dir),
-        gate=gate(c, report, accept_risk),
-        crossing=crossing(c, where, new_password_file, allow_weak_password, level),
+        gate=gate,
+        crossing=crossing,
     )
-    pipeline.print_delivery(delivery, "release")
+    bundles.print_delivery(delivery, "release")
 
 
 @task(
@@ -473,36 +466,20 @@ def release(
     password_dir="",
 ):
     """Air-gapped dev: verify the export, build offline, smoke-test, bundle the image for test/prod."""
-    cfg, where = settings(c), places(c, out_dir, hashes_dir, password_dir)
-    delivery = pipeline.release(
+    cfg, (crossing, gate) = config(c), outgoing(c, locals())
+    delivery = release_flow.release(
         client(c),
-        incoming=incoming(bundle, sums, password_file),
-        dockerfile=pipeline.find_dockerfile(
+        incoming=Incoming.from_flags(bundle, sums=sums, password_file=password_file),
+        dockerfile=release_flow.find_dockerfile(
             buildcontext.dockerfile_for(variant, dockerfile or cfg.dockerfile)
         ),
         variant=variant,
         no_cache=no_cache,
-        smoke=pipeline.Smoke(
-            cfg.ports, cfg.health_path, cfg.health_timeout, Path(smoke_env) if smoke_env else None
-        ),
-        gate=gate(c, report, accept_risk),
-        crossing=crossing(c, where, new_password_file, allow_weak_password, level),
+        smoke=Smoke.from_config(cfg, env_file=smoke_env),
+        gate=gate,
+        crossing=crossing,
     )
-    pipeline.print_delivery(delivery, "deploy", "--env prod")
-
-
-def target(c, env, name="", ports="") -> pipeline.Target:
-    cfg = settings(c)
-    return pipeline.Target(
-        env,
-        dict(cfg.environments),
-        Path(cfg.env_example),
-        Path.cwd(),
-        ports or cfg.ports,
-        cfg.health_path,
-        cfg.health_timeout,
-        name,
-    )
+    bundles.print_delivery(delivery, "deploy", "--env prod")
 
 
 @task(
@@ -510,15 +487,15 @@ def target(c, env, name="", ports="") -> pipeline.Target:
         **INCOMING_HELP,
         "env": "Environment whose env file the container gets (dev, test, pre-prod, prod, or configured).",
         "name": "Container name (default: the image name).",
-        "ports": "HOST:CONTAINER port mapping (default: 8080:8080).",
+        "ports": "[IP:]HOST:CONTAINER[/PROTO] port mappings, comma-separated (default: 8080:8080).",
     }
 )
 def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):
     """Test/prod: verify and load a release, replace the running container, roll back if unhealthy."""
-    pipeline.deploy(
+    deploy_flow.deploy(
         client(c),
-        incoming=incoming(bundle, sums, password_file),
-        target=target(c, env, name, ports),
+        incoming=Incoming.from_flags(bundle, sums=sums, password_file=password_file),
+        target=Target.from_config(config(c), env=env, name=name, ports=ports),
     )
 
 
@@ -532,14 +509,16 @@ def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):
 )
 def debug_shell(c, env="prod", image="", name=""):
     """A shell in an environment's container if it runs, else in a fresh --rm one with its env file."""
-    argv = pipeline.debug_shell_argv(client(c), target(c, env, name), image or app_image(c))
+    target = Target.from_config(config(c), env=env, name=name)
+    argv = deploy_flow.debug_shell_argv(client(c), target, image or app_image(c))
     c.run(shlex.join(argv), pty=True, warn=True)
 
 
 @task(help={**INCOMING_HELP, "sums": "Verify the archive against this SHA-256 file first."})
 def inspect(c, bundle, password_file="", sums=""):
     """Print a bundle's manifest as tables, extracting nothing else."""
-    print_manifest(pipeline.read_manifest(incoming(bundle, sums, password_file)))
+    incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
+    print_manifest(bundles.read_manifest(incoming))
 
 
 @task(
@@ -551,15 +530,13 @@ def inspect(c, bundle, password_file="", sums=""):
 )
 def demo(c, base_image="", workdir=".demo", port=8080):
     """The whole round trip on this machine: connected, air-gapped dev and prod in three folders."""
-    cfg = settings(c)
+    cfg = config(c)
     round_trip(
         client(c),
-        app_dir=Path(cfg.app).resolve(),
+        cfg,
         base_image=base_image or cfg.base_image,
         workdir=Path(workdir).resolve(),
         port=port,
-        policy=dict(cfg.policy),
-        dockerfile=Path(cfg.dockerfile).resolve(),
     )
 
 

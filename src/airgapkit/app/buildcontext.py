@@ -24,12 +24,12 @@ import posixpath
 import re
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 
-from ..app import envfiles, npm
-from ..crossing import archive as vault
+from ..crossing.extraction import safe_member_name
 from ..errors import AirgapError, UnsafeArchive
+from ..fsutil import temp_path
+from . import envfiles, npm
 
 VARIANTS = ("inside", "host")
 # The Dockerfiles' first stage carries this label; the classic builder keeps that stage's image
@@ -67,8 +67,11 @@ def _say(message: str) -> None:
 
 
 def dockerfile_for(variant: str, dockerfile: Path | str) -> Path:
-    """The Dockerfile of a variant: ``dockerfile`` itself, or for ``host`` the ``airgap.Dockerfile``
-    beside a configured plain ``Dockerfile``."""
+    """The Dockerfile of a variant.
+
+    ``dockerfile`` itself, or for ``host`` the ``airgap.Dockerfile`` beside a configured plain
+    ``Dockerfile``.
+    """
     _check_variant(variant)
     path = Path(dockerfile)
     if variant == "host" and path.name == "Dockerfile":
@@ -77,8 +80,11 @@ def dockerfile_for(variant: str, dockerfile: Path | str) -> Path:
 
 
 def ignore_file_for(dockerfile: Path, variant: str) -> Path | None:
-    """The ignore file of a Dockerfile: ``<name>.dockerignore`` beside it (BuildKit's rule), else
-    for the inside variant the ``.dockerignore`` beside it; None when there is neither."""
+    """The ignore file of a Dockerfile, None when there is none.
+
+    ``<name>.dockerignore`` beside it (BuildKit's rule), else for the inside variant the
+    ``.dockerignore`` beside it.
+    """
     specific = dockerfile.with_name(f"{dockerfile.name}.dockerignore")
     if specific.is_file():
         return specific
@@ -100,16 +106,15 @@ def read_tgz_package(tgz: Path) -> npm.PackageMeta:
                         pkg = json.loads(raw)
                     except ValueError as exc:
                         raise AirgapError(
-                            f"{tgz}: package/package.json is not valid JSON ({exc}); "
-                            "pack the app again"
-                        ) from None
+                            f"{tgz}: package/package.json is not valid JSON ({exc}); pack it again"
+                        ) from exc
                     if not isinstance(pkg, dict):
                         break
                     return npm.meta_from_dict(pkg, Path(f"{tgz}!package/package.json"))
     except (OSError, tarfile.TarError, EOFError) as exc:
         raise AirgapError(
             f"{tgz} is not a readable npm package (.tgz): {exc}; pack it again"
-        ) from None
+        ) from exc
     raise AirgapError(
         f"{tgz} has no package/package.json: not a file made by npm pack; pack it again"
     )
@@ -118,8 +123,8 @@ def read_tgz_package(tgz: Path) -> npm.PackageMeta:
 def _check_variant(variant: str) -> None:
     if variant not in VARIANTS:
         raise AirgapError(
-            f"unknown build variant {variant!r}: use inside (the .tgz installed in "
-            "the image) or host (extracted here, no npm in the image)"
+            f"unknown build variant {variant!r}: use inside (the .tgz installed in the image) "
+            "or host (extracted here, no npm in the image)"
         )
 
 
@@ -140,13 +145,13 @@ def _member_path(member: tarfile.TarInfo, tgz: Path) -> str | None:
     members outside ``package/``.
     """
     try:
-        parts = vault.safe_member_name(member.name).rstrip("/").split("/")
+        parts = safe_member_name(member.name).rstrip("/").split("/")
     except UnsafeArchive as exc:
-        raise UnsafeArchive(f"{tgz}: {exc}; make the .tgz again with npm pack") from None
+        raise UnsafeArchive(f"{tgz}: {exc}; make the .tgz again with npm pack") from exc
     if parts[0] != "package":
         raise UnsafeArchive(
-            f"{tgz}: member {member.name!r} lies outside package/; not a file "
-            "made by npm pack, refusing it"
+            f"{tgz}: member {member.name!r} lies outside package/; "
+            "not a file made by npm pack, refusing it"
         )
     return "/".join(parts[1:]) or None
 
@@ -204,9 +209,9 @@ def extract_package(
                     member.mode &= 0o755
                     tar.extract(member, dest)
     except tarfile.FilterError as exc:
-        raise UnsafeArchive(f"{tgz}: {exc}; refusing to extract it") from None
+        raise UnsafeArchive(f"{tgz}: {exc}; refusing to extract it") from exc
     except (OSError, tarfile.TarError, EOFError) as exc:
-        raise AirgapError(f"{tgz} could not be extracted: {exc}; pack the app again") from None
+        raise AirgapError(f"{tgz} could not be extracted: {exc}; pack the app again") from exc
     package = dest / "package"
     if not (package / "package.json").is_file():
         raise AirgapError(f"{tgz} has no package/package.json: not a file made by npm pack")
@@ -231,49 +236,81 @@ def stage(
     it and renamed when complete). Returns (context folder, Dockerfile name inside it, build
     arguments).
     """
+    tgz, dockerfile = _check_inputs(tgz, Path(dockerfile), variant)
+    meta = read_tgz_package(tgz)
+    final = Path(dest) / f"{tgz.name.removesuffix('.tgz')}-{variant}"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = temp_path(final)  # airgapkit's temporary shape: a killed run's leftover is recognisable
+    try:
+        package = _unpack(tgz, work, variant)
+        _add_build_files(package, tgz, dockerfile, variant)
+        if meta.main != "." and not _entry_exists(package, meta.main):
+            _say(f'warning: the entry file {meta.main} (package.json "main") is not in {tgz.name}')
+        _replace_folder(package, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _say(f"{final} ({variant}: {dockerfile.name}) for {meta.name} {meta.version}")
+    return final, dockerfile.name, build_args(meta, tgz, variant, base_image, port)
+
+
+def _check_inputs(tgz: Path, dockerfile: Path, variant: str) -> tuple[Path, Path]:
     _check_variant(variant)
     tgz = _check_tgz_path(tgz)
-    dockerfile = Path(dockerfile)
     if not dockerfile.is_file():
         raise AirgapError(
-            f"Dockerfile {dockerfile} not found: pass --dockerfile, or keep the "
-            "project's dockerfiles/ folder"
+            f"Dockerfile {dockerfile} not found: "
+            "pass --dockerfile, or keep the project's dockerfiles/ folder"
         )
     if not _SAFE_FILE_NAME.match(tgz.name):
         raise AirgapError(
             f"{tgz.name}: the .tgz name may hold only letters, digits and ._@+-; "
             f"rename it (npm names it like {npm.tgz_name('name', '1.0.0')})"
         )
-    meta = read_tgz_package(tgz)
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    final = dest / f"{tgz.name.removesuffix('.tgz')}-{variant}"
-    work = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=dest))
-    try:
-        package, dropped = extract_package(
-            tgz, work / "extract", skip_node_modules=variant == "inside"
+    return tgz, dockerfile
+
+
+def _unpack(tgz: Path, work: Path, variant: str) -> Path:
+    """The package extracted into ``work``; each env file left out is named, never its content."""
+    package, dropped = extract_package(tgz, work, skip_node_modules=variant == "inside")
+    for rel in dropped:
+        kind = "template" if envfiles.is_env_template(rel) else "env file"
+        _say(
+            f"dropped {kind} {rel} from {tgz.name}: "
+            "settings are given at run time (--env-file), never built into the image"
         )
-        for rel in dropped:
-            kind = "template" if envfiles.is_env_template(rel) else "env file"
-            _say(
-                f"dropped {kind} {rel} from {tgz.name}: settings are given at run time "
-                "(--env-file), never built into the image"
-            )
-        if variant == "inside":
-            shutil.copyfile(tgz, package / tgz.name)
-        shutil.copyfile(dockerfile, package / dockerfile.name)
-        ignore = ignore_file_for(dockerfile, variant)
-        if ignore is not None:
-            shutil.copyfile(ignore, package / ".dockerignore")
-        else:
-            (package / ".dockerignore").write_text("\n".join(DEFAULT_IGNORE[variant]) + "\n")
-        if meta.main != "." and not _entry_exists(package, meta.main):
-            _say(f'warning: the entry file {meta.main} (package.json "main") is not in {tgz.name}')
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(package, final)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return package
+
+
+def _add_build_files(package: Path, tgz: Path, dockerfile: Path, variant: str) -> None:
+    """The Dockerfile, its ignore file and (inside variant) the .tgz it installs, beside the app."""
+    if variant == "inside":
+        shutil.copyfile(tgz, package / tgz.name)
+    shutil.copyfile(dockerfile, package / dockerfile.name)
+    ignore = ignore_file_for(dockerfile, variant)
+    if ignore is not None:
+        shutil.copyfile(ignore, package / ".dockerignore")
+    else:
+        (package / ".dockerignore").write_text("\n".join(DEFAULT_IGNORE[variant]) + "\n")
+
+
+def _replace_folder(new: Path, final: Path) -> None:
+    """Put the finished context under its final name; an older one is moved aside, then removed.
+
+    The folder is complete before it gets the name: files inside it are written while the whole
+    folder still has its temporary name, so ``fsutil.AtomicFile`` has nothing to add here.
+    """
+    old = temp_path(final) if final.exists() else None
+    if old is not None:
+        os.replace(final, old)
+    os.replace(new, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_args(
+    meta: npm.PackageMeta, tgz: Path, variant: str, base_image: str | None, port: int | str | None
+) -> dict[str, str]:
+    """The Dockerfiles' build arguments for this package and variant."""
     args = {"APP_MAIN": meta.main}
     if variant == "inside":  # the host variant has no module to install: only the entry file
         args.update(MODULE_TGZ=tgz.name, MODULE_NAME=meta.name)
@@ -281,8 +318,7 @@ def stage(
         args["BASE_IMAGE"] = base_image
     if port:
         args["APP_PORT"] = str(port)
-    _say(f"{final} ({variant}: {dockerfile.name}) for {meta.name} {meta.version}")
-    return final, dockerfile.name, args
+    return args
 
 
 def _entry_exists(package: Path, main: str) -> bool:

@@ -155,18 +155,19 @@ def _parse(env_file: Path) -> tuple[dict[str, str | None], dict[str, int]]:
     try:
         # utf-8-sig: an editor's byte-order mark would otherwise become part of the first key.
         text = env_file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         raise EnvFileError(
             f"env file {env_file} does not exist; create it (see .env.example) or check the path"
-        ) from None
-    except IsADirectoryError:
-        raise EnvFileError(f"{env_file} is a folder, not an env file; check the path") from None
-    except PermissionError:
+        ) from exc
+    except IsADirectoryError as exc:
+        raise EnvFileError(f"{env_file} is a folder, not an env file; check the path") from exc
+    except PermissionError as exc:
         raise EnvFileError(
             f"{env_file} cannot be read by this user; fix its owner or run as its owner"
-        ) from None
+        ) from exc
     except UnicodeDecodeError as exc:
-        # The codec's message quotes the offending byte, which may be part of a secret.
+        # The codec's message quotes the offending byte, which may be part of a secret, and the
+        # error holds the file's whole text: this one cause is dropped, even for AIRGAPKIT_DEBUG.
         raise EnvFileError(
             f"{env_file} is not UTF-8 text (first bad byte at offset {exc.start}); save it as UTF-8"
         ) from None

@@ -9,17 +9,17 @@ of ``dependencies``). This module checks that before and after packing.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
+import stat
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import AirgapError
+from ..fsutil import CHUNK, AtomicFile, temp_path, write_atomic
 from . import envfiles
 
 NPM_FLAGS = ["--no-audit", "--no-fund"]
@@ -100,19 +100,19 @@ def entry_point(pkg: dict) -> str:
 def _load_json(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         raise AirgapError(
             f"{path} not found: the app folder must hold a package.json (create one with npm init)"
-        ) from None
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise AirgapError(f"cannot read {path}: {exc}") from None
+        raise AirgapError(f"cannot read {path}: {exc}") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise AirgapError(
             f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column "
             f"{exc.colno}; fix the file and retry"
-        ) from None
+        ) from exc
     if not isinstance(data, dict):
         raise AirgapError(f"{path} must hold a JSON object, not {type(data).__name__}")
     return data
@@ -145,8 +145,8 @@ def read_package(app_dir: Path) -> PackageMeta:
     app_dir = Path(app_dir)
     if not app_dir.exists():
         raise AirgapError(
-            f"app folder {app_dir} does not exist: pass --app with the folder that "
-            "holds package.json"
+            f"app folder {app_dir} does not exist: "
+            "pass --app with the folder that holds package.json"
         )
     if not app_dir.is_dir():
         raise AirgapError(
@@ -204,9 +204,7 @@ def fix_bundled(meta: PackageMeta) -> None:
         out += "\n"
     if "\r\n" in text:
         out = out.replace("\n", "\r\n")
-    tmp = path.with_name(f".{path.name}.airgapkit-tmp")
-    tmp.write_text(out, encoding="utf-8", newline="")
-    os.replace(tmp, path)
+    write_atomic(path, out.encode("utf-8"), mode=stat.S_IMODE(path.stat().st_mode))
     _say(f'set "{key}": true in {path}')
 
 
@@ -239,11 +237,10 @@ def _run_npm(npm: str, args: list[str], cwd: Path, *, capture: bool = False) -> 
             stdout=subprocess.PIPE if capture else None,
         )
     except OSError as exc:
-        raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from None
+        raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from exc
     if proc.returncode != 0:
         raise AirgapError(
-            f"npm {args[0]} failed with exit code {proc.returncode} in {cwd}: "
-            "see npm's output above"
+            f"npm {args[0]} failed with exit code {proc.returncode} in {cwd}: see npm's output above"
         )
     return proc.stdout or ""
 
@@ -338,7 +335,7 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
     except (OSError, tarfile.TarError, EOFError) as exc:
         raise AirgapError(
             f"{tgz} is not a readable npm package (.tgz): {exc}; pack it again"
-        ) from None
+        ) from exc
     if package is None:
         raise AirgapError(
             f"{tgz} has no readable package/package.json: not an npm pack file; pack it again"
@@ -358,25 +355,39 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
 
 def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
     """Install and pack ``app_dir`` with its dependencies bundled; return the checked .tgz."""
-    app_dir = Path(app_dir)
-    out_dir = Path(out_dir)
-    meta = read_package(app_dir)
-    _say(f"{meta.name} {meta.version} from {app_dir}")
-    unbundled = check_bundled(meta)
-    if unbundled:
-        if not fix:
-            raise AirgapError(
-                f"{meta.path}: dependencies not bundled ({', '.join(unbundled)}); add "
-                '"bundledDependencies": true to package.json, or run pack with --fix'
-            )
-        fix_bundled(meta)
-        meta = read_package(app_dir)
+    app_dir, out_dir = Path(app_dir), Path(out_dir)
+    meta = _bundled_package(app_dir, fix)
     npm = npm_executable()
     install(app_dir, npm)
     required = runtime_dependencies(app_dir, meta)
+    final = _pack_checked(npm, app_dir, meta, required, out_dir)
+    _say(f"{final} holds {meta.name} {meta.version} and its {len(required)} runtime dependencies")
+    return final
 
+
+def _bundled_package(app_dir: Path, fix: bool) -> PackageMeta:
+    """The package.json, refused when a dependency would not be bundled (set with ``fix``)."""
+    meta = read_package(app_dir)
+    _say(f"{meta.name} {meta.version} from {app_dir}")
+    unbundled = check_bundled(meta)
+    if not unbundled:
+        return meta
+    if not fix:
+        raise AirgapError(
+            f"{meta.path}: dependencies not bundled ({', '.join(unbundled)}); add "
+            '"bundledDependencies": true to package.json, or run pack with --fix'
+        )
+    fix_bundled(meta)
+    return read_package(app_dir)
+
+
+def _pack_checked(
+    npm: str, app_dir: Path, meta: PackageMeta, required: list[str], out_dir: Path
+) -> Path:
+    """npm pack into a staging folder; the .tgz gets its final name only once it is checked."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".pack-", dir=out_dir))
+    staging = temp_path(out_dir / "npm-pack")  # airgapkit's temporary shape: leftovers recognisable
+    staging.mkdir()
     try:
         report = _run_npm(
             npm,
@@ -391,11 +402,16 @@ def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
                 f"{packed.name} would carry env files ({', '.join(contents.env_files)}); list the "
                 f'files to pack in "files" of {meta.path}, or name the env files in an .npmignore'
             )
-        final = out_dir / packed.name
-        os.replace(packed, final)
+        return _publish(packed, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _say(f"{final} holds {meta.name} {meta.version} and its {len(required)} runtime dependencies")
+
+
+def _publish(packed: Path, out_dir: Path) -> Path:
+    """Copy the checked .tgz from the staging folder to its final name, whole or not at all."""
+    final = out_dir / packed.name
+    with open(packed, "rb") as data, AtomicFile(final) as out:
+        shutil.copyfileobj(data, out.file, CHUNK)
     return final
 
 

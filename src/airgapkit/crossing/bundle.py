@@ -12,64 +12,20 @@ Beside it, in other folders, go the archive's SHA-256 (second channel) and its p
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from rich.console import Console
-from rich.table import Table
-
-from .. import __version__
-from ..crossing import archive as vault
-from ..crossing import digest
-from ..engine import images as engine
+from ..engine import images
+from ..engine.client import tar_name
 from ..errors import AirgapError, IntegrityError
+from . import extraction, sumsfile
+from .archive import ArchiveReader, ArchiveWriter
+from .manifest import MANIFEST, Manifest
 
-FORMAT = "airgapkit-bundle"
-FORMAT_VERSION = 1
-KINDS = ("base", "release")
-MANIFEST = "manifest.json"
-
-
-@dataclass
-class Manifest:
-    kind: str
-    app: dict
-    images: list[dict] = field(default_factory=list)
-    files: list[dict] = field(default_factory=list)
-    created: str = ""
-    created_by: str = f"airgapkit {__version__}"
-    gate: dict | None = None
-
-    def to_json(self) -> bytes:
-        body = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.__dict__}
-        return json.dumps(body, indent=2, sort_keys=False).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes, source: Path) -> Manifest:
-        try:
-            body = json.loads(data)
-        except ValueError as exc:
-            raise AirgapError(f"{source}: manifest.json is not valid JSON ({exc})") from None
-        if body.get("format") != FORMAT or body.get("format_version") != FORMAT_VERSION:
-            raise AirgapError(
-                f"{source}: not an airgapkit bundle of format version {FORMAT_VERSION} "
-                f"(found {body.get('format')!r} {body.get('format_version')!r}); "
-                "make it again with this airgapkit version"
-            )
-        body.pop("format"), body.pop("format_version")
-        return cls(**body)
-
-    def member(self, path: str) -> dict:
-        for entry in self.files:
-            if entry["path"] == path:
-                return entry
-        raise AirgapError(f"the bundle's manifest lists no member {path!r}")
-
-    def members(self, prefix: str) -> list[dict]:
-        return [entry for entry in self.files if entry["path"].startswith(prefix)]
+MADE_BY = {"base": "inv export", "release": "inv release"}  # the task that makes each kind
+TAKEN_BY = {"base": "inv release", "release": "inv deploy"}  # and the one that takes it
 
 
 @dataclass
@@ -86,7 +42,7 @@ def archive_name(app: dict, kind: str) -> str:
 
 
 def image_record(client, ref: str, member: str) -> dict:
-    attrs = engine.require_image(client, ref).attrs
+    attrs = images.require_image(client, ref).attrs
     return {
         "ref": ref,
         "member": member,
@@ -102,7 +58,7 @@ def create(
     dest: Path,
     manifest: Manifest,
     *,
-    images: list[str],
+    image_refs: list[str],
     files: list[tuple[Path, str]],
     password: str,
     level: int,
@@ -114,11 +70,11 @@ def create(
     archive's own SHA-256 is taken as it is written, so the finished archive is not read again.
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    with vault.ArchiveWriter(dest, password, level) as archive:
-        for ref in images:
-            member = f"images/{engine.tar_name(ref)}"
+    with ArchiveWriter(dest, password, level) as archive:
+        for ref in image_refs:
+            member = f"images/{tar_name(ref)}"
             record = image_record(client, ref, member)
-            sha, size = archive.add_stream(member, engine.save_stream(client, [ref]))
+            sha, size = archive.add_stream(member, images.save_stream(client, [ref]))
             manifest.images.append(record)
             manifest.files.append({"path": member, "size": size, "sha256": sha})
         for path, arcname in files:
@@ -131,7 +87,7 @@ def create(
 class OpenBundle:
     """A bundle whose archive hash checked out, opened with its password."""
 
-    def __init__(self, path: Path, reader: vault.ArchiveReader, manifest: Manifest):
+    def __init__(self, path: Path, reader: ArchiveReader, manifest: Manifest):
         self.path, self.reader, self.manifest = path, reader, manifest
 
     def open_member(self, path: str) -> IO[bytes]:
@@ -142,7 +98,9 @@ class OpenBundle:
     def extract(self, path: str, dest_dir: Path) -> Path:
         """Extract one member into dest_dir, checked against the manifest's SHA-256."""
         entry = self.manifest.member(path)
-        written = self.reader.extract_members([path], dest_dir, expected={path: entry["sha256"]})
+        written = extraction.extract_members(
+            self.reader, [path], dest_dir, expected={path: entry["sha256"]}
+        )
         return written[0]
 
     def __enter__(self) -> OpenBundle:
@@ -157,14 +115,15 @@ class OpenBundle:
         for image in self.manifest.images:
             size = self.manifest.member(image["member"])["size"]
             with self.open_member(image["member"]) as stream:
-                loaded += engine.load(client, stream, size=size)
+                loaded += images.load(client, stream, size=size)
         return loaded
 
 
-def read_manifest(reader: vault.ArchiveReader, path: Path) -> Manifest:
+def read_manifest(reader: ArchiveReader, path: Path) -> Manifest:
+    """The manifest inside an opened bundle archive (read whole: it is small, and capped)."""
     if MANIFEST not in reader.names():
         raise AirgapError(f"{path}: no manifest.json inside; this is not an airgapkit bundle")
-    return Manifest.from_json(reader.read_bytes(MANIFEST, limit=16 * 1024 * 1024), path)
+    return Manifest.from_json(reader.read_bytes(MANIFEST), path)
 
 
 def open_verified(path: Path, sums: Path | None, password: str, *, kind: str) -> OpenBundle:
@@ -172,15 +131,16 @@ def open_verified(path: Path, sums: Path | None, password: str, *, kind: str) ->
 
     Nothing is decrypted before the hash checks out.
     """
+    path = Path(path)
     if not path.is_file():
         raise AirgapError(f"bundle {path} does not exist; give the archive that came on the media")
-    sums = sums or digest.find_sums(path)
+    sums = sums or sumsfile.find_sums(path)
     if sums is None:
         raise IntegrityError(
             f"no hash file for {path}; give the SHA256SUMS that came by the second channel with --sums"
         )
-    digest.verify_file(path, sums)
-    reader = vault.ArchiveReader(path, password)
+    sumsfile.verify_file(path, sums)
+    reader = ArchiveReader(path, password)
     try:
         manifest = read_manifest(reader, path)
     except BaseException:
@@ -190,8 +150,8 @@ def open_verified(path: Path, sums: Path | None, password: str, *, kind: str) ->
         reader.close()
         raise AirgapError(
             f"{path} is a {manifest.kind} bundle, but this step needs a {kind} bundle "
-            f"({'inv release' if kind == 'base' else 'inv deploy'} takes the one "
-            f"{'inv export' if kind == 'base' else 'inv release'} made)"
+            f"({TAKEN_BY.get(kind, 'this step')} takes the one "
+            f"{MADE_BY.get(kind, 'airgapkit')} made)"
         )
     return OpenBundle(path, reader, manifest)
 
@@ -200,53 +160,5 @@ def deliver(archive: Path, archive_sha: str, hashes_dir: Path) -> Path:
     """Write the archive's hash file (sha256sum -c format) into the second-channel folder."""
     hashes_dir.mkdir(parents=True, exist_ok=True)
     sums = hashes_dir / f"{archive.name}.sha256"
-    digest.write_sums({archive.name: archive_sha}, sums)
+    sumsfile.write_sums({archive.name: archive_sha}, sums)
     return sums
-
-
-# --- inspect -----------------------------------------------------------------------------------
-
-
-def print_manifest(manifest: Manifest) -> None:
-    out = Console()
-    app = manifest.app
-    out.print(
-        f"[bold]{manifest.kind} bundle[/bold] of {app['name']} {app['version']}, made "
-        f"{manifest.created} by {manifest.created_by}"
-    )
-    images = Table(title="Images")
-    for column in ("ref", "id", "repo tags", "layers", "size"):
-        images.add_column(column)
-    for image in manifest.images:
-        images.add_row(
-            image["ref"],
-            image["id"][:19],
-            ", ".join(image["repo_tags"]),
-            str(len(image["layers"])),
-            f"{(image.get('size') or 0) / 1e6:.1f} MB",
-        )
-    files = Table(title="Files")
-    for column in ("path", "size", "SHA-256"):
-        files.add_column(column)
-    for entry in manifest.files:
-        files.add_row(entry["path"], f"{entry['size']:,}", entry["sha256"])
-    out.print(images, files)
-    if manifest.gate:
-        print_gate_record(manifest.gate, out)
-
-
-def print_gate_record(record: dict, out: Console) -> None:
-    """The image rules as they stood when the bundle was made, and any risk a person accepted."""
-    rules = Table(title=f"Image rules for {record['image']} ({record['kind']} image)")
-    for column in ("rule", "result", "measured", "limit"):
-        rules.add_column(column)
-    for rule in record["rules"]:
-        rules.add_row(
-            rule["rule"], "PASS" if rule["passed"] else "FAIL", rule["measured"], rule["limit"]
-        )
-    out.print(rules)
-    if record.get("accepted_risk"):
-        out.print(
-            f"[yellow]risk accepted[/yellow] for {', '.join(record['failures'])}: "
-            f"{record['accepted_risk']}"
-        )

@@ -1,48 +1,29 @@
-"""Streaming SHA-256 and SHA256SUMS files.
+"""Streaming SHA-256: of files and of what passes through a writer, with a progress bar for big jobs.
 
-Writes the format ``sha256sum -c`` reads (``<hex>  <name>``, names relative to the file's folder).
-Reads that format (with the ``*name`` binary marker and GNU escaped names), the BSD tag form
-(``SHA256 (name) = hex``), and what PowerShell's ``Get-FileHash`` prints when saved to a file: the
-table (``Algorithm Hash Path``), the list (``Format-List``) and CSV (``Export-Csv``), in UTF-8 or
-UTF-16 (Windows PowerShell's ``>`` writes UTF-16), with CRLF, upper-case hex and ``C:\\...`` paths.
-Windows paths are matched by their file name; relative names have ``\\`` turned into ``/``.
+Files are read in ``fsutil.CHUNK`` pieces into one reused buffer, so memory stays flat whatever the
+size. The hash-file formats (SHA256SUMS, sha256sum, Get-FileHash) are ``sumsfile``'s.
 """
 
 from __future__ import annotations
 
-import csv
+import glob
 import hashlib
 import io
 import os
-import re
-import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from ..errors import AirgapError, IntegrityError
+from ..errors import AirgapError
+from ..fsutil import CHUNK
 
-CHUNK = 1 << 20  # 1 MiB
 PROGRESS_FROM = 64 << 20  # show a progress bar for files of 64 MiB and more (on a terminal)
-SUMS_NAME = "SHA256SUMS"
-
-_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
-_GNU_LINE = re.compile(r"^(\\?)([0-9a-fA-F]{64}) ([ *])(.+)$")
-_BSD_LINE = re.compile(r"^SHA256 \((.+)\) = ([0-9a-fA-F]{64})$")
-_TABLE_ROW = re.compile(r"^(SHA256)\s+([0-9a-fA-F]{64})\s+(\S.*)$", re.IGNORECASE)
-_LIST_FIELD = re.compile(r"^(Algorithm|Hash|Path)\s*:\s?(.*)$", re.IGNORECASE)
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_TRUNCATED = ("...", "\u2026")  # Format-Table cuts long paths and ends them with one of these
-
-
-# --- hashing ------------------------------------------------------------------------------------
 
 
 class HashingWriter(io.RawIOBase):
     """Wrap a writable binary file: every byte written also feeds SHA-256 and a byte count.
 
-    The export step streams ``docker save`` output through one of these into an archive member, so the
-    tar is hashed on its way in, with no second read.
+    The export step streams ``docker save`` output through one of these into an archive member, so
+    the tar is hashed on its way in, with no second read.
     """
 
     def __init__(self, fileobj):
@@ -68,15 +49,66 @@ class HashingWriter(io.RawIOBase):
         return self._sha.hexdigest()
 
 
-def _open_input(path: Path):
+def open_input(path: Path):
+    """``path`` opened for reading in binary, or one line saying why it cannot be."""
     try:
         return open(path, "rb")  # noqa: SIM115 - the caller closes it
-    except FileNotFoundError:
-        raise AirgapError(f"{path}: no such file; check the path") from None
-    except IsADirectoryError:
-        raise AirgapError(f"{path} is a folder; name the files in it") from None
-    except PermissionError:
-        raise AirgapError(f"{path}: permission denied; make it readable") from None
+    except FileNotFoundError as exc:
+        raise AirgapError(f"{path}: no such file; check the path") from exc
+    except IsADirectoryError as exc:
+        raise AirgapError(f"{path} is a folder; name the files in it") from exc
+    except PermissionError as exc:
+        raise AirgapError(f"{path}: permission denied; make it readable") from exc
+
+
+def sha256_file(path: Path, progress: bool = True) -> str:
+    """SHA-256 of a file as lower-case hex, read in 1 MiB chunks (flat memory whatever the size)."""
+    path = Path(path)
+    sha = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open_input(path) as f:
+        total = os.fstat(f.fileno()).st_size
+        with progress_bar(total, f"SHA-256 {path.name}", progress) as bar:
+            while n := f.readinto(buf):
+                sha.update(view[:n])
+                bar.advance(n)
+    return sha.hexdigest()
+
+
+def hash_files(files: Iterable[Path], progress: bool = True) -> dict[Path, str]:
+    """``{path: hex}`` for each file, streamed."""
+    return {Path(f): sha256_file(Path(f), progress=progress) for f in files}
+
+
+def expand(spec: str | Iterable[str]) -> list[Path]:
+    """Files named by a comma-separated list (globs allowed), in order, each existing."""
+    parts = [p.strip() for p in (spec.split(",") if isinstance(spec, str) else spec) if p.strip()]
+    if not parts:
+        raise AirgapError("no files named; give one or more paths (comma-separated, globs allowed)")
+    files: list[Path] = []
+    for part in parts:
+        hits = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
+        if not hits:
+            raise AirgapError(f"{part}: matches no file; check the pattern")
+        for hit in hits:
+            p = Path(hit)
+            if not p.is_file():
+                raise AirgapError(f"{p}: no such file; check the path")
+            if p not in files:
+                files.append(p)
+    return files
+
+
+# --- what the user sees -------------------------------------------------------------------------
+
+
+def console():
+    """A rich console for tables; wide when output goes to a file or pipe, so hashes are never cut."""
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=400)
 
 
 def progress_bar(total: int, description: str, enabled: bool = True):
@@ -133,487 +165,3 @@ class _Progress(_NoProgress):
 
     def advance(self, n: int) -> None:
         self._progress.advance(self._task, n)
-
-
-def sha256_file(path: Path, progress: bool = True) -> str:
-    """SHA-256 of a file as lower-case hex, read in 1 MiB chunks (flat memory whatever the size)."""
-    path = Path(path)
-    sha = hashlib.sha256()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with _open_input(path) as f:
-        total = os.fstat(f.fileno()).st_size
-        with progress_bar(total, f"SHA-256 {path.name}", progress) as bar:
-            while n := f.readinto(buf):
-                sha.update(view[:n])
-                bar.advance(n)
-    return sha.hexdigest()
-
-
-# --- reading and writing SHA256SUMS -------------------------------------------------------------
-
-
-def normalise_name(name: str) -> str:
-    """A listed name as a key: ``\\`` -> ``/``, a leading ``./`` dropped."""
-    name = name.strip().replace("\\", "/")
-    while name.startswith("./"):
-        name = name[2:]
-    return name
-
-
-def _basename(key: str) -> str:
-    return key.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _is_truncated(key: str) -> bool:
-    return key.endswith(_TRUNCATED)
-
-
-def _untruncated(key: str) -> str:
-    for mark in _TRUNCATED:
-        if key.endswith(mark):
-            return key[: -len(mark)]
-    return key
-
-
-def _decode(raw: bytes, path: Path) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8")
-    if len(raw) >= 4 and raw[1] == 0 and raw[3] == 0:  # UTF-16 LE without a BOM
-        return raw.decode("utf-16-le")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise IntegrityError(
-            f"{path}: not a text hash file (neither UTF-8 nor UTF-16); "
-            "save it as text from sha256sum or Get-FileHash"
-        ) from None
-
-
-def _add(entries: dict[str, str], name: str, hexdigest: str, path: Path) -> None:
-    key, hexdigest = normalise_name(name), hexdigest.lower()
-    if not key:
-        raise IntegrityError(f"{path}: a hash line names no file; fix or regenerate {path.name}")
-    if entries.get(key, hexdigest) != hexdigest:
-        raise IntegrityError(f"{path} lists {key} twice with different hashes; regenerate it")
-    entries[key] = hexdigest
-
-
-def _unescape_gnu(name: str) -> str:
-    out, i = [], 0
-    while i < len(name):
-        if name[i] == "\\" and i + 1 < len(name):
-            out.append({"\\": "\\", "n": "\n", "r": "\r"}.get(name[i + 1], name[i + 1]))
-            i += 2
-        else:
-            out.append(name[i])
-            i += 1
-    return "".join(out)
-
-
-def _read_csv(text: str, path: Path, entries: dict[str, str]) -> None:
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    for row in csv.DictReader(lines):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-        if row.get("algorithm", "SHA256").upper() != "SHA256":
-            raise IntegrityError(
-                f"{path} holds {row['algorithm']} hashes; make SHA256 ones "
-                "(Get-FileHash -Algorithm SHA256)"
-            )
-        if not _HEX.match(row.get("hash", "")):
-            raise IntegrityError(f"{path}: CSV row without a SHA-256 hash; regenerate it")
-        _add(entries, row.get("path", ""), row["hash"], path)
-
-
-def _read_list(lines: list[str], path: Path, entries: dict[str, str]) -> None:
-    """Format-List blocks: ``Algorithm : SHA256`` / ``Hash : ...`` / ``Path : ...`` (long paths "
-    "wrap)."""
-    record: dict[str, str] = {}
-    last = None
-
-    def flush():
-        if record.get("hash"):
-            _add(entries, record.get("path", ""), record["hash"], path)
-        record.clear()
-
-    for line in lines:
-        m = _LIST_FIELD.match(line.strip())
-        if m:
-            field_name = m.group(1).lower()
-            if field_name == "algorithm" and record:
-                flush()
-            record[field_name] = m.group(2).strip()
-            last = field_name
-        elif line.startswith((" ", "\t")) and last == "path" and line.strip():
-            record["path"] += line.strip()  # a wrapped long path
-        elif not line.strip():
-            last = None
-    flush()
-
-
-def parse_sums(text: str, path: Path = Path("SHA256SUMS")) -> dict[str, str]:
-    """Parse hash-file text (any supported shape) into ``{name: lower-case hex}``."""
-    entries: dict[str, str] = {}
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    meaningful = [ln for ln in lines if ln.strip()]
-    if not meaningful:
-        return entries
-    first = meaningful[0].strip()
-    if first.startswith("#TYPE") or first.replace('"', "").lower().startswith("algorithm,"):
-        _read_csv(text.replace("\r\n", "\n"), path, entries)
-        return entries
-    if any(_LIST_FIELD.match(ln.strip()) and ":" in ln for ln in meaningful[:3]):
-        _read_list(lines, path, entries)
-        return entries
-    for number, line in enumerate(lines, 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if re.match(r"^Algorithm\s+Hash\s+Path$", stripped, re.IGNORECASE) or set(stripped) <= set(
-            "- "
-        ):
-            continue  # the Get-FileHash table header and its underline
-        if m := _TABLE_ROW.match(stripped):
-            _add(entries, m.group(3), m.group(2), path)
-        elif m := _GNU_LINE.match(line.rstrip("\n")):
-            escaped, hexdigest, _, name = m.groups()
-            _add(entries, _unescape_gnu(name) if escaped else name, hexdigest, path)
-        elif m := _BSD_LINE.match(stripped):
-            _add(entries, m.group(1), m.group(2), path)
-        else:
-            raise IntegrityError(
-                f"{path}:{number}: not a SHA-256 line ({stripped[:40]!r}); "
-                "give the output of sha256sum or Get-FileHash"
-            )
-    return entries
-
-
-def read_sums(path: Path) -> dict[str, str]:
-    """Read a SHA256SUMS (or sha256sum / Get-FileHash output) into ``{name: lower-case hex}``."""
-    path = Path(path)
-    with _open_input(path) as f:
-        raw = f.read(16 << 20)
-    entries = parse_sums(_decode(raw, path), path)
-    if not entries:
-        raise IntegrityError(
-            f"{path} lists no SHA-256 hashes; give the hash file that came with the files"
-        )
-    return entries
-
-
-def format_sums(entries: dict[str, str]) -> str:
-    """``sha256sum`` text for ``{name: hex}``: ``<hex>  <name>`` lines, GNU escaping where needed."""
-    out = []
-    for name, hexdigest in sorted(entries.items()):
-        if not _HEX.match(hexdigest):
-            raise AirgapError(f"not a SHA-256 hex digest for {name}: {hexdigest!r}")
-        if "\\" in name or "\n" in name or "\r" in name:
-            escaped = name.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-            out.append(f"\\{hexdigest.lower()}  {escaped}\n")
-        else:
-            out.append(f"{hexdigest.lower()}  {name}\n")
-    return "".join(out)
-
-
-def atomic_write(dest: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to a temporary file beside ``dest``, then rename it onto ``dest``."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_sums(entries: dict[str, str], dest: Path) -> None:
-    """Write ``{relative name: hex}`` to ``dest`` atomically, in the format ``sha256sum -c`` reads."""
-    for name in entries:
-        if name.startswith("/") or _DRIVE.match(name) or ".." in PurePosixPath(name).parts:
-            raise AirgapError(f"{name}: SHA256SUMS names must be relative to its folder")
-    atomic_write(Path(dest), format_sums(entries).encode("utf-8"))
-
-
-def find_sums(path: Path) -> Path | None:
-    """The hash file beside ``path``: ``<name>.sha256`` (one file's), else ``SHA256SUMS``."""
-    path = Path(path)
-    for candidate in (path.with_name(f"{path.name}.sha256"), path.parent / SUMS_NAME):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-# --- checking -----------------------------------------------------------------------------------
-
-
-def lookup(entries: dict[str, str], path: Path, base_dir: Path | None = None) -> str | None:
-    """The hash listed for ``path``: by its name relative to ``base_dir``, else by file name.
-
-    Windows paths (``C:\\...``) and absolute paths match by file name; a path Get-FileHash cut short
-    (``...``) matches a file whose name starts with what is left. Two different hashes for one file
-    name is an error, never a guess.
-    """
-    path = Path(path)
-    if base_dir is not None:
-        try:
-            rel = normalise_name(path.resolve().relative_to(Path(base_dir).resolve()).as_posix())
-            if rel in entries:
-                return entries[rel]
-        except ValueError:
-            pass
-    if path.name in entries:
-        return entries[path.name]
-    for fold in (False, True):
-        same = {
-            h
-            for k, h in entries.items()
-            if not _is_truncated(k)
-            and (
-                _basename(k).casefold() == path.name.casefold()
-                if fold
-                else _basename(k) == path.name
-            )
-        }
-        if len(same) > 1:
-            raise IntegrityError(
-                f"{path.name} is listed more than once with different hashes; "
-                "give a hash file with one entry per file name"
-            )
-        if same:
-            return same.pop()
-    cut = {
-        h
-        for k, h in entries.items()
-        if _is_truncated(k)
-        and path.name.startswith(_basename(_untruncated(k)))
-        and _basename(_untruncated(k))
-    }
-    return cut.pop() if len(cut) == 1 else None
-
-
-def verify_file(path: Path, sums: Path) -> str:
-    """Check ``path`` against the hash ``sums`` lists for it; raise IntegrityError if it differs.
-
-    Returns the hex digest when it matches.
-    """
-    path, sums = Path(path), Path(sums)
-    expected = lookup(read_sums(sums), path, sums.parent)
-    if expected is None:
-        raise IntegrityError(f"{path.name} is not listed in {sums}; give the hash file made for it")
-    actual = sha256_file(path)
-    if actual != expected:
-        raise IntegrityError(
-            f"{path}: SHA-256 {actual} differs from {expected} listed in {sums}; "
-            "the file changed or is not the one sent: do not use it, fetch it "
-            "again"
-        )
-    return actual
-
-
-@dataclass
-class SumsReport:
-    """What ``check_sums`` found: files that match, and every one missing, different or extra."""
-
-    sums: Path
-    ok: list[str] = field(default_factory=list)
-    missing: list[tuple[str, str]] = field(default_factory=list)  # (name, expected)
-    different: list[tuple[str, str, str]] = field(default_factory=list)  # (name, expected, actual)
-    extra: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not (self.missing or self.different or self.extra)
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def problems(self) -> list[str]:
-        return (
-            [f"{n} differs (expected {e}, got {a})" for n, e, a in self.different]
-            + [f"{n} is missing (expected {e})" for n, e in self.missing]
-            + [f"{n} is not listed" for n in self.extra]
-        )
-
-    def raise_for_problems(self) -> None:
-        if not self.passed:
-            problems = self.problems()
-            raise IntegrityError(
-                f"{len(problems)} problem(s) against {self.sums}: "
-                + "; ".join(problems)
-                + "; do not use these files, fetch them "
-                "again"
-            )
-
-
-def _listed_path(key: str, base_dir: Path) -> Path | None:
-    if _is_truncated(key):
-        prefix = _basename(_untruncated(key))
-        hits = sorted(p for p in base_dir.iterdir() if prefix and p.name.startswith(prefix))
-        return hits[0] if len(hits) == 1 else None
-    if key.startswith("/") or _DRIVE.match(key) or ".." in PurePosixPath(key).parts:
-        return base_dir / _basename(key)  # a path from another machine: match by file name
-    return base_dir / key
-
-
-def check_sums(
-    sums: Path,
-    base_dir: Path | None = None,
-    extra: bool = False,
-    progress: bool = True,
-    ignore_missing: bool = False,
-) -> SumsReport:
-    """Check every file ``sums`` lists (relative to ``base_dir``, default the sums' folder).
-
-    With ``extra``, files in ``base_dir`` that are not listed are reported too; with
-    ``ignore_missing``, listed files absent from ``base_dir`` are skipped (``sha256sum
-    --ignore-missing``), but at least one must be there.
-    """
-    sums = Path(sums)
-    base_dir = Path(base_dir) if base_dir is not None else sums.parent
-    report = SumsReport(sums)
-    seen: set[Path] = set()
-    for key, expected in sorted(read_sums(sums).items()):
-        target = _listed_path(key, base_dir)
-        if target is None or not target.is_file():
-            if not ignore_missing:
-                report.missing.append((key, expected))
-            continue
-        seen.add(target.resolve())
-        actual = sha256_file(target, progress=progress)
-        if actual == expected:
-            report.ok.append(key)
-        else:
-            report.different.append((key, expected, actual))
-    if ignore_missing and not (report.ok or report.different):
-        raise IntegrityError(f"none of the files {sums} lists is in {base_dir}; check the folder")
-    if extra:
-        for p in sorted(base_dir.iterdir()):
-            if p.is_file() and p.resolve() not in seen and p.resolve() != sums.resolve():
-                report.extra.append(p.name)
-    return report
-
-
-def check_files(files: Iterable[Path], sums: Path, progress: bool = True) -> SumsReport:
-    """Check the given files only against ``sums``; a file it does not list is reported as such."""
-    sums = Path(sums)
-    entries = read_sums(sums)
-    report = SumsReport(sums)
-    for f in map(Path, files):
-        expected = lookup(entries, f, sums.parent)
-        if expected is None:
-            report.extra.append(str(f))
-        elif not f.is_file():
-            report.missing.append((str(f), expected))
-        elif (actual := sha256_file(f, progress=progress)) == expected:
-            report.ok.append(str(f))
-        else:
-            report.different.append((str(f), expected, actual))
-    return report
-
-
-def hash_files(files: Iterable[Path], progress: bool = True) -> dict[Path, str]:
-    """``{path: hex}`` for each file, streamed."""
-    return {Path(f): sha256_file(Path(f), progress=progress) for f in files}
-
-
-def names_relative_to(files: Iterable[Path], folder: Path) -> dict[Path, str]:
-    """The name each file gets in a SHA256SUMS in ``folder``: relative if inside it, else its name."""
-    out: dict[Path, str] = {}
-    root = Path(folder).resolve()
-    for f in files:
-        try:
-            out[Path(f)] = Path(f).resolve().relative_to(root).as_posix()
-        except ValueError:
-            out[Path(f)] = Path(f).name
-    names = list(out.values())
-    if dupes := {n for n in names if names.count(n) > 1}:
-        raise AirgapError(
-            f"two files would be listed as {sorted(dupes)[0]}; hash them into "
-            "separate SHA256SUMS files"
-        )
-    return out
-
-
-def record(files: Iterable[Path], dest: Path, progress: bool = True) -> dict[Path, str]:
-    """Hash ``files`` and add them to the SHA256SUMS ``dest`` (entries for other files are kept)."""
-    dest = Path(dest)
-    files = [Path(f) for f in files if Path(f).resolve() != dest.resolve()]  # never list itself
-    hashes = hash_files(files, progress=progress)
-    entries = read_sums(dest) if dest.is_file() else {}
-    for f, name in names_relative_to(hashes, dest.parent).items():
-        entries[name] = hashes[f]
-    write_sums(entries, dest)
-    return hashes
-
-
-def expand(spec: str | Iterable[str]) -> list[Path]:
-    """Files named by a comma-separated list (globs allowed), in order, each existing."""
-    import glob
-
-    parts = [p.strip() for p in (spec.split(",") if isinstance(spec, str) else spec) if p.strip()]
-    if not parts:
-        raise AirgapError("no files named; give one or more paths (comma-separated, globs allowed)")
-    files: list[Path] = []
-    for part in parts:
-        hits = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
-        if not hits:
-            raise AirgapError(f"{part}: matches no file; check the pattern")
-        for hit in hits:
-            p = Path(hit)
-            if not p.is_file():
-                raise AirgapError(f"{p}: no such file; check the path")
-            if p not in files:
-                files.append(p)
-    return files
-
-
-# --- printing -----------------------------------------------------------------------------------
-
-
-def console():
-    """A rich console for tables; wide when output goes to a file or pipe, so hashes are never cut."""
-    from rich.console import Console
-
-    out = Console()
-    return out if out.is_terminal else Console(width=400)
-
-
-def print_hashes(hashes: dict[Path, str]) -> None:
-    """A table shaped like PowerShell's Get-FileHash output: Algorithm, Hash, Path."""
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    table.add_column("Algorithm", no_wrap=True, min_width=9)
-    table.add_column("Hash", no_wrap=True, min_width=64)
-    table.add_column("Path", overflow="fold")
-    for path, hexdigest in hashes.items():
-        table.add_row("SHA256", hexdigest.upper(), str(Path(path).resolve()))
-    console().print(table)
-
-
-def print_report(report: SumsReport) -> None:
-    """Every checked file with its status; mismatches with both hashes."""
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    table.add_column("Status", no_wrap=True, min_width=9)
-    table.add_column("Path", overflow="fold")
-    table.add_column("Expected", no_wrap=True)
-    table.add_column("Actual", no_wrap=True)
-    for name in report.ok:
-        table.add_row("[green]OK[/]", name, "", "")
-    for name, expected, actual in report.different:
-        table.add_row("[red]DIFFERENT[/]", name, expected, actual)
-    for name, expected in report.missing:
-        table.add_row("[red]MISSING[/]", name, expected, "")
-    for name in report.extra:
-        table.add_row("[yellow]NOT LISTED[/]", name, "", "")
-    console().print(table)

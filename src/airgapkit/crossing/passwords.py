@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import fsutil
 from ..errors import AirgapError, PasswordError
 
 ENV_VAR = "AIRGAPKIT_PASSWORD"
@@ -37,14 +38,15 @@ PBKDF2_ITERATIONS = 1000  # fixed by the WinZip AES format
 def _from_file(path: Path) -> str:
     try:
         text = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise PasswordError(f"password file {path} does not exist; check the path") from None
-    except (PermissionError, IsADirectoryError):
+    except FileNotFoundError as exc:
+        raise PasswordError(f"password file {path} does not exist; check the path") from exc
+    except (PermissionError, IsADirectoryError) as exc:
         raise PasswordError(
             f"password file {path} cannot be read; check it is a readable file"
-        ) from None
-    except UnicodeDecodeError:
-        raise PasswordError(f"password file {path} is not UTF-8 text; save it as UTF-8") from None
+        ) from exc
+    except UnicodeDecodeError as exc:
+        # the cause names the offending byte, never the text around it
+        raise PasswordError(f"password file {path} is not UTF-8 text; save it as UTF-8") from exc
     password = text.lstrip("\ufeff").rstrip("\r\n")
     if not password:
         raise PasswordError(f"password file {path} is empty; put the password on its first line")
@@ -140,12 +142,10 @@ def check_strength(password: str, source: str = "the password") -> None:
     half_space = 2 ** (bits - 1) / rate
     raise PasswordError(
         f"{source} is weak (about {bits:.0f} bits; {MIN_BITS} needed): WinZip AES uses "
-        "PBKDF2-HMAC-SHA1 "
-        f"at {PBKDF2_ITERATIONS} iterations, {rate:,.0f} guesses/s on one core here, so one core "
-        "finds "
-        f"it in about {_duration(half_space)} and a GPU far sooner; use --generate-password, a "
-        "longer "
-        "random password, or --allow-weak-password to accept the risk"
+        f"PBKDF2-HMAC-SHA1 at {PBKDF2_ITERATIONS} iterations, {rate:,.0f} guesses/s on one core "
+        f"here, so one core finds it in about {_duration(half_space)} and a GPU far sooner; "
+        "use --generate-password, a longer random password, or --allow-weak-password to accept "
+        "the risk"
     )
 
 
@@ -154,52 +154,28 @@ def new_password() -> str:
     return secrets.token_urlsafe(GENERATED_BYTES)
 
 
-def is_inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or lies under it (symlinks resolved)."""
-    path, folder = Path(path).resolve(), Path(folder).resolve()
-    return path == folder or folder in path.parents
-
-
 def write_password(password: str, dest: Path, forbidden_dir: Path | None = None) -> Path:
     """Write ``password`` to a new file ``dest`` of mode 0600, atomically, never overwriting.
 
-    The file is created 0600 with O_EXCL (it never exists with a wider mode), filled, synced, then
-    hard-linked to ``dest`` (which fails if ``dest`` exists) and the temporary name removed.
+    The temporary file is created 0600 (it never exists with a wider mode), filled, synced, then
+    given the name ``dest`` only if nothing has that name (``fsutil.AtomicFile``, overwrite=False).
     Refused when ``dest`` lies inside ``forbidden_dir`` (the folder that carries the archive).
     """
     dest = Path(dest)
-    if forbidden_dir is not None and is_inside(dest.parent, forbidden_dir):
+    if forbidden_dir is not None and fsutil.is_inside(dest.parent, forbidden_dir):
         raise PasswordError(
-            f"password file {dest} would lie inside {forbidden_dir}, which carries "
-            "the "
-            "archive; write it to a folder that travels separately"
+            f"password file {dest} would lie inside {forbidden_dir}, which carries the archive; "
+            "write it to a folder that travels separately"
         )
+    exists = f"password file {dest} already exists; move it away or name another file"
     if dest.exists() or dest.is_symlink():
-        raise PasswordError(
-            f"password file {dest} already exists; move it away or name another file"
-        )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        raise PasswordError(exists)
     try:
-        os.fchmod(fd, 0o600)  # in case the umask or the filesystem did something else
-        with os.fdopen(fd, "wb") as f:
-            f.write(password.encode("utf-8") + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, dest)
-        except FileExistsError:
-            raise PasswordError(
-                f"password file {dest} already exists; move it away or name another file"
-            ) from None
-        except OSError:  # a filesystem without hard links: rename, after checking again
-            if dest.exists():
-                raise PasswordError(f"password file {dest} already exists; move it away") from None
-            os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+        return fsutil.write_atomic(
+            dest, password.encode("utf-8") + b"\n", mode=0o600, overwrite=False
+        )
+    except AirgapError as exc:  # it appeared while the password was written
+        raise PasswordError(exists) from exc
 
 
 def generate(dest: Path, forbidden_dir: Path | None = None) -> str:
@@ -211,9 +187,8 @@ def generate(dest: Path, forbidden_dir: Path | None = None) -> str:
 
 def refuse_inside(password_file: Path | None, archive_dir: Path) -> None:
     """A password file inside the folder that carries the archive would travel with it: refuse."""
-    if password_file and is_inside(Path(password_file), archive_dir):
+    if password_file and fsutil.is_inside(Path(password_file), archive_dir):
         raise AirgapError(
-            f"password file {password_file} lies inside {archive_dir}, which carries "
-            "the "
-            "archive; keep the password in a folder that travels separately"
+            f"password file {password_file} lies inside {archive_dir}, which carries the archive; "
+            "keep the password in a folder that travels separately"
         )

@@ -1,7 +1,12 @@
-"""pyzipper's WinZip AES (AE-2, AES-256) machinery with cheaper backends and forward-only writing.
+"""pyzipper's WinZip AES (AE-2, AES-256) behind a few named functions and typed errors.
 
-The output and the checks are pyzipper's; what changes is the cost per byte and how the archive
-reaches the disk:
+This is the one module that imports pyzipper and pycryptodome (``Cryptodome``), and the only one
+that knows their internals. The rest of airgapkit calls ``open_writer``, ``new_member``,
+``open_member_writer``, ``ZipWriter.abandon``, ``open_reader``, ``MemberStream``, ``is_encrypted``
+and ``stored_data_size``, and catches the errors below instead of reading pyzipper's messages.
+
+What changes from pyzipper's own classes is the cost per byte and how the archive reaches the disk;
+the bytes written and the checks made are pyzipper's:
 
 - HMAC-SHA1 from the standard library (OpenSSL, about 4x pycryptodome's here) and AES-CTR into one
   reused buffer, for both the encrypter and the decrypter; no CRC-32 over AE-2 members, which store
@@ -11,7 +16,10 @@ reaches the disk:
 - ``CountingDecompressor``: counts what a member really expands to, since pyzipper silently cuts
   it at the declared size.
 
-These classes extend pyzipper 0.4's internals; pyproject.toml pins that series.
+The pyzipper internals relied on (``zipfile._ZipWriteFile`` and its private fields, ``ZipInfo.
+_compresslevel``, ``ZipExtFile._decompressor``, ``_compress_left``, ``_zinfo``, ``_expected_crc``,
+``ZipFile.fp``, the decrypter and encrypter fields) are each asserted by ``tests/test_zipaes.py``,
+so an upgrade that moves one breaks there, loudly; pyproject.toml pins the 0.4 series.
 """
 
 from __future__ import annotations
@@ -20,12 +28,16 @@ import hashlib
 import hmac
 import io
 import secrets
+import stat
+import struct
 import zlib
+from pathlib import Path
+from typing import IO
 
 import pyzipper
 from Cryptodome.Cipher import AES
 from Cryptodome.Util import Counter
-from pyzipper.zipfile import _ZipWriteFile
+from pyzipper.zipfile import CRCZipDecrypter, _ZipWriteFile
 from pyzipper.zipfile_aes import (
     WZ_AES_V2,
     WZ_KEY_LENGTHS,
@@ -33,12 +45,59 @@ from pyzipper.zipfile_aes import (
     AESZipDecrypter,
     AESZipEncrypter,
     AESZipExtFile,
+    AESZipInfo,
 )
 
-AES_KWARGS = {
-    "nbits": 256,
-    "force_wz_aes_version": 2,
-}  # AES-256, AE-2 (no CRC; the HMAC authenticates)
+# AES-256, AE-2 (no CRC; the HMAC authenticates)
+AES_KWARGS = {"nbits": 256, "force_wz_aes_version": 2}
+PASSWORD_VERIFIER = 2  # bytes after the salt
+HMAC_SIZE = 10  # bytes after the data
+_UNIX = 3  # ZipInfo.create_system: the mode bits in external_attr are read as unix ones
+
+# What pyzipper (and zlib, struct underneath it) raise for an archive that is not well formed.
+_MALFORMED = (
+    pyzipper.BadZipFile,
+    EOFError,
+    ValueError,
+    struct.error,
+    zlib.error,
+    NotImplementedError,
+    KeyError,
+    IndexError,
+    RuntimeError,
+)
+
+
+# --- typed errors ---------------------------------------------------------------------------------
+
+
+class ZipAesError(Exception):
+    """Something pyzipper found, as a type that can be told apart without reading its message."""
+
+
+class WrongPassword(ZipAesError):
+    """The password does not open the member (its verifier does not match)."""
+
+
+class AuthenticationFailed(ZipAesError):
+    """The member's HMAC does not match its encrypted bytes: altered or damaged."""
+
+
+class DataBeyondDeclaredSize(ZipAesError):
+    """The member's data goes on past the size the archive declares for it."""
+
+
+class DamagedArchive(ZipAesError):
+    """The archive or a member is not well formed (truncated, bad CRC, unknown method, ...)."""
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "it ends too soon"
+    return str(exc) or type(exc).__name__
+
+
+# --- writing --------------------------------------------------------------------------------------
 
 
 class AESEncrypter(AESZipEncrypter):
@@ -52,13 +111,13 @@ class AESEncrypter(AESZipEncrypter):
     def __init__(self, pwd: bytes, nbits: int = 256, force_wz_aes_version: int | None = None):
         # replaces pyzipper's: it would derive keys and build pycryptodome's HMAC only to discard them
         if not pwd:
-            raise RuntimeError("WinZip AES encryption requires a password.")
+            raise ValueError("WinZip AES encryption needs a password")
         self.aes_strength = {128: 1, 192: 2, 256: 3}[nbits]
         self.force_wz_aes_version = force_wz_aes_version
         self.conditionally_include_crc = self.min_bytes_to_include_crc = None
         key_len = WZ_KEY_LENGTHS[self.aes_strength]
         self.salt = secrets.token_bytes(WZ_SALT_LENGTHS[self.aes_strength])
-        keys = hashlib.pbkdf2_hmac("sha1", pwd, self.salt, 1000, 2 * key_len + 2)
+        keys = hashlib.pbkdf2_hmac("sha1", pwd, self.salt, 1000, 2 * key_len + PASSWORD_VERIFIER)
         self.encpwdverify = keys[2 * key_len :]
         self.encrypter = AES.new(
             keys[:key_len], AES.MODE_CTR, counter=Counter.new(nbits=128, little_endian=True)
@@ -116,6 +175,11 @@ class ZipWriter(pyzipper.AESZipFile):
     def get_encrypter(self) -> AESEncrypter:
         return AESEncrypter(self.pwd, **self.encryption_kwargs)
 
+    def abandon(self) -> None:
+        """Drop the archive being written: ``close()`` (and pyzipper's ``__del__``) then write no
+        central directory into a file that is about to be removed."""
+        self.fp = None
+
 
 class ForwardSink:
     """Where pyzipper writes the archive: forward only, hashing every byte on its way to the file.
@@ -156,6 +220,43 @@ class ForwardSink:
         return self._sha.hexdigest()
 
 
+def _method(level: int) -> int:
+    return pyzipper.ZIP_DEFLATED if level else pyzipper.ZIP_STORED
+
+
+def open_writer(sink: ForwardSink, password: bytes, level: int) -> ZipWriter:
+    """An AES-256 zip writer into ``sink``: level 0 stores, 1-9 deflate; ZIP64 allowed."""
+    zf = ZipWriter(
+        sink,
+        "w",
+        compression=_method(level),
+        compresslevel=level or None,
+        allowZip64=True,
+        encryption=pyzipper.WZ_AES,
+        encryption_kwargs=AES_KWARGS,
+    )
+    zf.setpassword(password)
+    return zf
+
+
+def new_member(name: str, date_time: tuple, level: int) -> AESZipInfo:
+    """A member record: deflated at ``level`` (stored at 0), a regular file of mode 0644."""
+    info = AESZipInfo(name, date_time=date_time)
+    info.compress_type = _method(level)
+    info._compresslevel = level or None  # pyzipper's only way to give one member its level
+    info.external_attr = (stat.S_IFREG | 0o644) << 16
+    info.create_system = _UNIX
+    return info
+
+
+def open_member_writer(zf: ZipWriter, info: AESZipInfo) -> WriteFile:
+    """A writable member; ZIP64 from the start, so no size needs to be known in advance."""
+    return zf.open(info, "w", force_zip64=True)
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
 class CountingDecompressor:
     """Stands in for the decompressor pyzipper made for a member and counts what it produces.
 
@@ -181,23 +282,21 @@ class CountingDecompressor:
 
 
 class AESDecrypter(AESZipDecrypter):
-    """pyzipper's WinZip AES decrypter, same keys and checks, cheaper per byte.
+    """pyzipper's WinZip AES decrypter, same keys and checks, cheaper per byte, typed errors.
 
     Measured on 1 MiB chunks here: pycryptodome's HMAC-SHA1 runs at about 400 MB/s where hashlib's
     (OpenSSL) runs at 1600, and AES-CTR returning a fresh buffer per call runs at half the speed of
     decrypting into one reused buffer. Key derivation is the same PBKDF2-HMAC-SHA1, 1000 rounds.
     """
 
-    def __init__(
-        self, zinfo, pwd, encryption_header
-    ):  # replaces pyzipper's: same keys, other backends
+    def __init__(self, zinfo, pwd, encryption_header):  # replaces pyzipper's: other backends
         self.filename = zinfo.filename
         key_len = WZ_KEY_LENGTHS[zinfo.wz_aes_strength]
         salt_len = WZ_SALT_LENGTHS[zinfo.wz_aes_strength]
         salt, verifier = encryption_header[:salt_len], encryption_header[salt_len:]
-        keys = hashlib.pbkdf2_hmac("sha1", pwd, salt, 1000, 2 * key_len + 2)
+        keys = hashlib.pbkdf2_hmac("sha1", pwd, salt, 1000, 2 * key_len + PASSWORD_VERIFIER)
         if not hmac.compare_digest(keys[2 * key_len :], verifier):
-            raise RuntimeError(f"Bad password for file {zinfo.filename!r}")
+            raise WrongPassword(f"wrong password for member {zinfo.filename!r}")
         self.decypter = AES.new(
             keys[:key_len], AES.MODE_CTR, counter=Counter.new(nbits=128, little_endian=True)
         )
@@ -213,11 +312,22 @@ class AESDecrypter(AESZipDecrypter):
 
     def check_hmac(self, hmac_check):
         if not hmac.compare_digest(self.hmac.digest()[: self.hmac_size], hmac_check):
-            raise pyzipper.BadZipFile(f"Bad HMAC check for file {self.filename!r}")
+            raise AuthenticationFailed(f"bad HMAC for member {self.filename!r}")
+
+
+class ZipCryptoDecrypter(CRCZipDecrypter):
+    """pyzipper's decrypter for the old ZipCrypto members (7-Zip still writes them when asked), with
+    its one refusal typed: its constructor raises RuntimeError only when the check byte differs."""
+
+    def __init__(self, zinfo, pwd, encryption_header):
+        try:
+            super().__init__(zinfo, pwd, encryption_header)
+        except RuntimeError as exc:
+            raise WrongPassword(f"wrong password for member {zinfo.filename!r}") from exc
 
 
 class ExtFile(AESZipExtFile):
-    """pyzipper's member reader with the faster decrypter, and no CRC-32 run for AE-2 members:
+    """pyzipper's member reader with the decrypters above, and no CRC-32 run for AE-2 members:
     AE-2 stores CRC 0 and pyzipper checks none for it (the HMAC authenticates instead), yet it would
     compute one over every byte. A nonzero stored CRC is still computed and checked."""
 
@@ -230,6 +340,83 @@ class ExtFile(AESZipExtFile):
         super().setup_aeszipdecrypter()
         return AESDecrypter
 
+    def setup_crczipdecrypter(self):
+        super().setup_crczipdecrypter()
+        return ZipCryptoDecrypter
+
 
 class ZipReader(pyzipper.AESZipFile):
     zipextfile_cls = ExtFile
+
+
+def open_reader(path: Path | IO[bytes], password: bytes) -> ZipReader:
+    """The archive's central directory read; DamagedArchive if it is not a zip. OSError (missing,
+    unreadable) passes through as it is."""
+    try:
+        zf = ZipReader(path, "r")
+    except _MALFORMED as exc:
+        raise DamagedArchive(_describe(exc)) from exc
+    zf.setpassword(password)
+    return zf
+
+
+def is_encrypted(info) -> bool:
+    """Whether the member's data is encrypted (general purpose flag bit 0)."""
+    return bool(info.flag_bits & 0x1)
+
+
+def stored_data_size(info) -> int | None:
+    """The bytes of data a stored AES member holds: its compressed size less the salt, password
+    verifier and HMAC around it. None for any other member (deflated ones are counted as read)."""
+    if info.compress_type != pyzipper.ZIP_STORED or not getattr(info, "wz_aes_version", None):
+        return None
+    salt = WZ_SALT_LENGTHS.get(getattr(info, "wz_aes_strength", None) or 3, 16)
+    return info.compress_size - salt - PASSWORD_VERIFIER - HMAC_SIZE
+
+
+class MemberStream:
+    """One member opened for reading: ``read1(n)`` decrypts and inflates one step.
+
+    ``b""`` means the member ended with its HMAC (and CRC, where there is one) checked and no data
+    past its declared size. Raises WrongPassword when opened, AuthenticationFailed,
+    DataBeyondDeclaredSize or DamagedArchive while read; OSError passes through.
+    """
+
+    def __init__(self, zf: ZipReader, info):
+        self.info = info
+        try:
+            self._fp = zf.open(info, "r")
+        except _MALFORMED as exc:
+            raise DamagedArchive(_describe(exc)) from exc
+        self._counter = None
+        if self._fp._decompressor is not None:  # stored members have none
+            self._counter = self._fp._decompressor = CountingDecompressor(self._fp._decompressor)
+
+    def read1(self, n: int) -> bytes:
+        try:
+            data = self._fp.read1(n)  # one decrypt/inflate step: no joining of partial reads
+        except AuthenticationFailed as exc:
+            # pyzipper stops at the declared size and checks the HMAC where the data goes on
+            if self._beyond_declared_size():
+                raise self._too_much() from exc
+            raise
+        except _MALFORMED as exc:
+            raise DamagedArchive(_describe(exc)) from exc
+        if not data and self._beyond_declared_size():
+            raise self._too_much()
+        return data
+
+    def _beyond_declared_size(self) -> bool:
+        if self._counter is not None:
+            return self._counter.produced > self.info.file_size or not getattr(
+                self._counter, "eof", True
+            )
+        return self._fp._compress_left > 0
+
+    def _too_much(self) -> DataBeyondDeclaredSize:
+        return DataBeyondDeclaredSize(
+            f"member {self.info.filename!r} holds more than its declared {self.info.file_size} bytes"
+        )
+
+    def close(self) -> None:
+        self._fp.close()

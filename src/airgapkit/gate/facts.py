@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..engine import images as engine
+from ..engine import images
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ImageFacts:
 
 def from_engine(client, ref: str) -> ImageFacts:
     """The facts of a local image (never pulled: ImageMissing says which tar to load)."""
-    attrs = engine.require_image(client, ref).attrs
+    attrs = images.require_image(client, ref).attrs
     config = attrs.get("Config") or {}
     return ImageFacts(
         ref=ref,

@@ -1,5 +1,4 @@
-"""Vulnerability reports made by a scanner on the connected side: Trivy and Grype JSON, counted by
-severity.
+"""Vulnerability reports made on the connected side: Trivy and Grype JSON, counted by severity.
 
 The procedure's table counts vulnerabilities per CVSS v3.1 severity. Both scanners put the CVSS base
 scores in their JSON output, so each finding is placed by its v3 base score:
@@ -47,8 +46,8 @@ _LABELS = {
     "": "unspecified",
 }
 
-# When Trivy lists several sources' scores, the one it took its severity from comes first,
-# then these.
+# Which score counts when Trivy lists several sources': the one it took its severity from, then
+# these, then the others.
 _TRIVY_SOURCE_ORDER = ("nvd", "ghsa", "redhat")
 
 
@@ -109,16 +108,16 @@ def load(path: Path) -> VulnReport:
     try:
         with path.open("rb") as f:
             doc = json.load(f)
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         raise ScanReportError(
-            f"vulnerability report {path} does not exist; pass the JSON file the "
-            "scanner wrote on the connected side"
-        ) from None
+            f"vulnerability report {path} does not exist; pass the JSON file the scanner wrote on "
+            "the connected side"
+        ) from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ScanReportError(
-            f"vulnerability report {path} is not readable JSON ({exc}); write it "
-            "with trivy image -f json or grype -o json"
-        ) from None
+            f"vulnerability report {path} is not readable JSON ({exc}); write it with trivy image "
+            "-f json or grype -o json"
+        ) from exc
     if isinstance(doc, dict) and isinstance(doc.get("matches"), list):
         return _grype(path, doc)
     if isinstance(doc, dict) and (
@@ -142,11 +141,11 @@ def _place(score: float | None, label: str, path: Path, vuln_id: str) -> str:
         return severity_from_label(label)
     try:
         return severity_from_score(score)
-    except ValueError:
+    except ValueError as exc:
         raise ScanReportError(
-            f"{path}: {vuln_id} has CVSS score {score}, outside 0.0-10.0; "
-            "the report is damaged, scan again"
-        ) from None
+            f"{path}: {vuln_id} has CVSS score {score}, outside 0.0-10.0; the report is damaged, "
+            "scan again"
+        ) from exc
 
 
 def _trivy(path: Path, doc: dict) -> VulnReport:
@@ -213,20 +212,24 @@ def _grype(path: Path, doc: dict) -> VulnReport:
         if key in seen:
             continue
         seen.add(key)
-        score = _grype_v3_score(vuln.get("cvss"))
-        if (
-            score is None
-        ):  # the distro's record often has no score; the NVD record of the same CVE does
-            for related in match.get("relatedVulnerabilities") or []:
-                if related.get("id") == vid:
-                    score = _grype_v3_score(related.get("cvss"))
-                    if score is not None:
-                        break
+        score = _grype_match_score(match, vid)
         label = vuln.get("severity") or ""
         report.findings.append(
             Finding(vid, key[1], key[2], key[3], score, label, _place(score, label, path, vid))
         )
     return report
+
+
+def _grype_match_score(match: dict, vuln_id: str) -> float | None:
+    """The v3 score of a match: its own record's, else the related record of the same CVE (the
+    distribution's record often has no score; the NVD record of the same CVE does)."""
+    records = [match.get("vulnerability") or {}] + [
+        related
+        for related in match.get("relatedVulnerabilities") or []
+        if related.get("id") == vuln_id
+    ]
+    scores = (_grype_v3_score(record.get("cvss")) for record in records)
+    return next((score for score in scores if score is not None), None)
 
 
 def _grype_v3_score(entries) -> float | None:

@@ -1,0 +1,144 @@
+"""The Docker Engine connection: connect, the one translation of SDK errors, image references.
+
+Every engine call in airgapkit runs inside ``engine_errors``, which turns what the docker SDK or its
+transport raises into an ``AirgapError`` whose one-line message names the thing and says what to do,
+keeping the original exception as its cause. Image references and the names made from them (tar
+files, containers) are checked here too, before the engine sees them: its own messages for a bad
+reference are cryptic.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+
+import docker
+import requests
+from rich.console import Console
+
+from ..errors import AirgapError, EngineUnavailable
+
+# Progress and notices on stderr; stdout carries logs only.
+# One notice, one line, even in a CI log; no markup or highlighting: names and paths print as is.
+console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+
+PROBE_TIMEOUT = 15  # seconds to wait for the first answer before declaring the engine unreachable
+
+# The distribution reference grammar (github.com/distribution/reference), written out because the
+# SDK only splits references, never validates them.
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?)"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_NAME = rf"(?:{_DOMAIN}/)?{_PATH_PART}(?:/{_PATH_PART})*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+REFERENCE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
+IMAGE_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
+CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+# --- connection and error translation -------------------------------------------------------------
+
+
+def engine_address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def connect(timeout: int = 3600) -> docker.DockerClient:
+    """A client that answered a ping, with a per-call timeout fit for multi-GB saves and loads."""
+    try:
+        # Probe with a short timeout: an unreachable TCP engine must not hang for the long one.
+        client = docker.from_env(timeout=min(timeout, PROBE_TIMEOUT))
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineUnavailable(
+            f"no Docker Engine answers at {engine_address()} (DOCKER_HOST or the default socket); "
+            "start the engine (systemctl start docker, or dockerd &) "
+            "or point DOCKER_HOST at a running one"
+        ) from exc
+    client.api.timeout = timeout  # the SDK's default 60 s breaks saves and loads of large images
+    return client
+
+
+def explain(exc: Exception) -> str:
+    """The engine's own words for an APIError, on one line."""
+    text = getattr(exc, "explanation", None) or str(exc)
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return " ".join(str(text).split())
+
+
+@contextmanager
+def engine_errors(doing: str):
+    """Turn SDK and transport exceptions escaping from ``doing`` into one-line AirgapErrors."""
+    try:
+        yield
+    except AirgapError:
+        raise
+    except requests.exceptions.ReadTimeout as exc:
+        raise AirgapError(
+            f"the Docker Engine did not answer in time while trying to {doing}; "
+            "raise airgapkit.engine_timeout in invoke.yaml"
+        ) from exc
+    except requests.exceptions.ConnectionError as exc:
+        raise EngineUnavailable(
+            f"lost the Docker Engine at {engine_address()} while trying to {doing}; check it runs"
+        ) from exc
+    except docker.errors.DockerException as exc:
+        raise AirgapError(f"could not {doing}: {explain(exc)}") from exc
+
+
+def stream_error(event: dict) -> str | None:
+    """The error message of one JSON event of a pull, load or build stream, if it carries one."""
+    detail = event.get("errorDetail") or {}
+    message = event.get("error") or detail.get("message")
+    return " ".join(str(message).split()) if message else None
+
+
+# --- references and names -------------------------------------------------------------------------
+
+
+def validate_ref(ref: str, *, allow_digest: bool = True) -> str:
+    """``ref`` if it is a well-formed image reference (or image id), else a clear AirgapError."""
+    ref = (ref or "").strip()
+    if IMAGE_ID.match(ref):  # an image id is as good as a name for a local image
+        return ref
+    match = REFERENCE.match(ref)
+    if not match or len(match.group("name")) > 255:
+        raise AirgapError(
+            f"image reference {ref!r} is malformed; write it as name:tag (lowercase name, "
+            "e.g. tms_api:1.0.0 or registry:5000/team/node:20-alpine)"
+        )
+    if match.group("digest") and not allow_digest:
+        raise AirgapError(
+            f"image tag {ref!r} holds a digest; tag an image as name:tag, e.g. tms_api:1.0.0"
+        )
+    return ref
+
+
+def tar_name(ref: str) -> str:
+    """A safe file name for an image's tar: node:20-alpine -> node-20-alpine.tar."""
+    name, _, digest = ref.partition("@")
+    if digest:  # sha256:<64 hex> is too long for a file name people read
+        algo, _, hexpart = digest.partition(":")
+        name = f"{name}-{algo}-{hexpart[:12]}"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
+    return f"{safe or 'image'}.tar"
+
+
+def default_container_name(ref: str) -> str:
+    """The image's name without registry, path or tag, made valid as a container name."""
+    name = ref.partition("@")[0]
+    name = name.rsplit("/", 1)[-1].partition(":")[0]
+    name = re.sub(r"[^a-zA-Z0-9_.-]+", "-", name).lstrip("._-")
+    return name or "app"
+
+
+def validate_container_name(name: str) -> str:
+    """``name`` if the engine takes it as a container name, else a clear AirgapError."""
+    if not CONTAINER_NAME.match(name or ""):
+        raise AirgapError(
+            f"container name {name!r} is invalid; use letters, digits, '_', '.' or '-'"
+        )
+    return name

@@ -1,0 +1,166 @@
+"""Containers in the Docker Engine: run (never pulling), follow, discard, and the shell's argv."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+
+import docker
+from docker.models.containers import Container
+
+from ..errors import AirgapError
+from ..ports import Ports
+from .client import console, engine_errors, explain, validate_container_name, validate_ref
+from .images import require_image
+
+DEFAULT_PORTS = Ports.parse("8080:8080")  # the procedure's docker run -p 8080:8080
+
+
+def run(
+    client: docker.DockerClient,
+    ref: str,
+    *,
+    name: str,
+    ports: Ports = DEFAULT_PORTS,
+    env: dict | None = None,
+    detach: bool = False,
+    remove: bool = True,
+) -> Container:
+    """``docker run --name NAME --rm -p PORTS --env-file FILE IMAGE``, never pulling.
+
+    ``env`` is the env file's content (``envfiles.load``); its values are passed on, never printed.
+    """
+    require_image(client, validate_ref(ref))  # containers.run would pull a missing image on its own
+    validate_container_name(name)
+    container = _create(client, ref, name, ports, dict(env or {}), auto_remove=remove and detach)
+    try:
+        with engine_errors(f"start container {name}"):
+            container.start()
+    except AirgapError as exc:
+        discard(container)  # a created, never-started container would block the name
+        raise _start_error(exc, name, ports) from exc
+    console.print(
+        f"started {name} ({container.short_id}) from {ref}, ports {published(ports)}, "
+        f"{len(env or {})} environment variable(s)"
+    )
+    if detach:
+        return container
+    follow(client, container, name, remove)
+    return container
+
+
+def _create(
+    client: docker.DockerClient, ref: str, name: str, ports: Ports, env: dict, auto_remove: bool
+) -> Container:
+    with engine_errors(f"create container {name}"):
+        if exists(client, name):
+            raise AirgapError(
+                f"a container named {name} already exists; "
+                f"remove it (docker rm -f {name}) or choose another --name"
+            )
+        # Attached runs remove the container themselves, after reading its exit status.
+        return client.containers.create(
+            ref,
+            name=name,
+            ports=ports.bindings(),
+            environment=env,
+            detach=True,
+            auto_remove=auto_remove,
+        )
+
+
+def exists(client: docker.DockerClient, name: str) -> bool:
+    try:
+        client.containers.get(name)
+        return True
+    except docker.errors.NotFound:
+        return False
+
+
+def published(ports: Ports) -> str:
+    """The mappings as ``docker ps`` shows them: ``127.0.0.1:8080->80/tcp``."""
+    return ", ".join(
+        f"{m.ip + ':' if m.ip else ''}{m.host or 'any'}->{m.key}" for m in ports.mappings
+    )
+
+
+def _start_error(exc: AirgapError, name: str, ports: Ports) -> AirgapError:
+    """A port conflict named as such; any other start failure as the engine said it."""
+    if re.search(r"address already in use|port is already allocated", str(exc)):
+        taken = re.search(r"(?:listen \w+ |Bind for )\S*?:(\d+)", str(exc))
+        port = taken.group(1) if taken else ", ".join(str(m.host) for m in ports.mappings)
+        return AirgapError(
+            f"port {port} is already in use on this machine; "
+            "stop what uses it or choose another with --ports HOST:CONTAINER"
+        )
+    return AirgapError(f"could not start container {name}: {exc}")
+
+
+def host_port(container: Container, ports: Ports) -> int | None:
+    """The host port the engine published the app's mapping on (the one it chose, if it chose)."""
+    app = ports.app
+    if app.host is not None:
+        return app.host
+    with engine_errors(f"look up the ports of container {container.name}"):
+        container.reload()
+    bound = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(app.key) or []
+    return int(bound[0]["HostPort"]) if bound else None
+
+
+def discard(container: Container) -> None:
+    """Remove a container; the engine may have removed it already (--rm)."""
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if "already in progress" not in explain(exc):  # the engine's own --rm got there first
+            raise AirgapError(
+                f"could not remove container {container.name}: {explain(exc)}"
+            ) from exc
+
+
+def follow(client: docker.DockerClient, container: Container, name: str, remove: bool) -> None:
+    """Stream the container's log until it exits, or stop it on Ctrl-C; then remove it if asked."""
+    try:
+        with engine_errors(f"follow container {name}"):
+            for chunk in container.logs(stream=True, follow=True):
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+            status = client.api.wait(container.id, timeout=None).get("StatusCode", 0)
+    except KeyboardInterrupt:
+        console.print(f"stopping {name}")
+        container.stop(timeout=10)
+        status = 0
+    finally:
+        if remove:
+            discard(container)
+    if status:
+        raise AirgapError(f"container {name} exited with status {status}; its log is above")
+
+
+def shell_argv(client: docker.DockerClient, image: str = "", container: str = "") -> list[str]:
+    """The docker CLI line for an interactive shell: the SDK cannot hand over a real TTY."""
+    if not shutil.which("docker"):
+        raise AirgapError(
+            "the docker command-line client is not installed; "
+            "install it (Debian: apt-get install docker.io)"
+        )
+    if container:
+        _require_running(client, container)
+        return ["docker", "exec", "-it", container, "sh"]
+    require_image(client, validate_ref(image))  # docker run would pull a missing image
+    return ["docker", "run", "-it", "--rm", image, "sh"]
+
+
+def _require_running(client: docker.DockerClient, name: str) -> None:
+    with engine_errors(f"look up container {name}"):
+        try:
+            found = client.containers.get(name)
+        except docker.errors.NotFound as exc:
+            raise AirgapError(
+                f"no container named {name}; list running ones with docker ps"
+            ) from exc
+    if found.status != "running":
+        raise AirgapError(f"container {name} is {found.status}, not running; start it first")

@@ -1,0 +1,131 @@
+"""The bundles the flows make and open at the air gap: one made for a crossing, one that arrived.
+
+An outgoing bundle's three parts go to three places (``settings.Places``): the archive to the
+media folder, its SHA-256 to the second channel, its password to the third. An incoming bundle is
+checked against its separately delivered hash before anything in it is decrypted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from ..app import npm
+from ..crossing import bundle, channels, passwords, sumsfile
+from ..crossing.archive import ArchiveReader
+from ..crossing.manifest import Manifest
+from ..settings import Crossing, Incoming, Places
+
+console = Console(stderr=True)
+
+
+def check_places(places: Places) -> None:
+    """Refuse places that are the same folder or nested: each part travels on its own."""
+    channels.check_separate(
+        archive_folder=places.out_dir,
+        hashes_folder=places.hashes_dir,
+        password_folder=places.password_dir,
+    )
+
+
+def outgoing_password(crossing: Crossing) -> str | None:
+    """The password given for a new archive (a file only), or None when one is to be generated.
+
+    AIRGAPKIT_PASSWORD is not read here: on the dev side it holds the incoming bundle's password,
+    and the release bundle must not travel under the same one.
+    """
+    if not crossing.password_file:
+        return None
+    return passwords.resolve(
+        password_file=crossing.password_file,
+        env_var="",
+        confirm=False,
+        allow_weak=crossing.allow_weak_password,
+    )
+
+
+def make_bundle(
+    client,
+    manifest: Manifest,
+    crossing: Crossing,
+    *,
+    images: list[str],
+    files: list[tuple[Path, str]],
+) -> bundle.Delivery:
+    """Write the archive to the media folder, its hash and (new) password to the other two."""
+    places = crossing.places
+    check_places(places)
+    name = bundle.archive_name(manifest.app, manifest.kind)
+    given = outgoing_password(crossing)
+    password = given or passwords.new_password()
+    archive_path = places.out_dir / name
+    sha = bundle.create(
+        client,
+        archive_path,
+        manifest,
+        image_refs=images,
+        files=files,
+        password=password,
+        level=crossing.level,
+    )
+    sums = bundle.deliver(archive_path, sha, places.hashes_dir)
+    if given:
+        return bundle.Delivery(archive_path, sums, None)
+    # Written once the archive is in place; a password file left by an earlier run of the same
+    # bundle belongs to the archive just replaced.
+    password_path = places.password_dir / f"{name}.password"
+    password_path.unlink(missing_ok=True)
+    passwords.write_password(password, password_path, forbidden_dir=places.out_dir)
+    return bundle.Delivery(archive_path, sums, password_path)
+
+
+def app_record(meta: npm.PackageMeta) -> dict:
+    """What a manifest says of the app."""
+    return {
+        "name": meta.name,
+        "version": meta.version,
+        "image_name": meta.image_name,
+        "tgz": meta.tgz_name,
+    }
+
+
+def report_files(report: Path | None) -> list[tuple[Path, str]]:
+    """A scanner report as a bundle member, carried for the gate on the other side."""
+    return [(report, f"reports/{report.name}")] if report else []
+
+
+def incoming_password(incoming: Incoming) -> str:
+    """The password of an arrived bundle: its file, AIRGAPKIT_PASSWORD, or a prompt."""
+    return passwords.resolve(password_file=incoming.password_file, confirm=False, allow_weak=True)
+
+
+def open_incoming(incoming: Incoming, kind: str) -> bundle.OpenBundle:
+    """The arrived bundle, opened once its archive matched its hash; ``kind`` is what it must be."""
+    return bundle.open_verified(
+        incoming.archive, incoming.sums, incoming_password(incoming), kind=kind
+    )
+
+
+def read_manifest(incoming: Incoming) -> Manifest:
+    """The manifest of a bundle; its archive hash is checked first when a hash file is at hand."""
+    password = incoming_password(incoming)
+    sums = incoming.sums or sumsfile.find_sums(incoming.archive)
+    if sums:
+        sumsfile.verify_file(incoming.archive, sums)
+    else:
+        console.print(
+            f"warning: no hash file for {incoming.archive}; its integrity is not verified"
+        )
+    with ArchiveReader(incoming.archive, password) as reader:
+        return bundle.read_manifest(reader, incoming.archive)
+
+
+def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
+    """Say exactly what to carry, by which channel, and what to run on the other side."""
+    channels.print_channels(delivery.archive, delivery.sums, delivery.password)
+    password = f"--password-file {delivery.password.name}" if delivery.password else ""
+    Console(soft_wrap=True).print(  # one line, to copy whole
+        f"On the other side: inv {next_task} {delivery.archive.name} {flags} "
+        f"--sums {delivery.sums.name} {password}".replace("  ", " ").rstrip()
+    )

@@ -1,0 +1,128 @@
+"""Steps 3-4, the air-gapped dev side: the export verified, the app image built offline from its
+.tgz, tried, gated, and bundled for test/prod."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..app import buildcontext, envfiles
+from ..crossing import bundle
+from ..crossing.manifest import Manifest
+from ..engine import images, lifecycle
+from ..gate import checkpoint
+from ..settings import Crossing, Gate, Incoming, Smoke
+from .bundles import make_bundle, open_incoming, report_files
+
+PACKAGED_DOCKERFILES = Path(__file__).resolve().parent.parent / "dockerfiles"
+
+
+def release(
+    client,
+    *,
+    incoming: Incoming,
+    dockerfile: Path,
+    variant: str,
+    smoke: Smoke,
+    crossing: Crossing,
+    gate: Gate,
+    no_cache: bool = False,
+) -> bundle.Delivery:
+    """Verify the export bundle, build the app image offline, smoke-test it, bundle it for prod."""
+    with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as tmp:
+        work = Path(tmp)
+        app, base_image, tgz, report = unpack_export(client, incoming, work, gate.report)
+        ref = f"{app['image_name']}:{app['version']}"
+        build_app(
+            client,
+            tgz,
+            dockerfile,
+            ref,
+            work_dir=work,
+            variant=variant,
+            base_image=base_image,
+            port=smoke.ports.container_port,
+            no_cache=no_cache,
+            offline=True,
+        )
+        smoke_test(client, ref, smoke)
+        verdict = checkpoint.gate(
+            client, ref, kind="app", report=report, limits=gate.limits, accept_risk=gate.accept_risk
+        )
+        manifest = Manifest(kind="release", app=app, gate=verdict.record())
+        return make_bundle(client, manifest, crossing, images=[ref], files=report_files(report))
+
+
+def unpack_export(client, incoming: Incoming, work: Path, report: Path | None):
+    """Load the export's base image; take out its .tgz and (unless one is given) its report."""
+    with open_incoming(incoming, "base") as opened:
+        opened.load_images(client)
+        app = opened.manifest.app
+        tgz = opened.extract(f"app/{app['tgz']}", work)
+        report = report or carried_report(opened, work)
+        return app, opened.manifest.images[0]["ref"], tgz, report
+
+
+def carried_report(opened: bundle.OpenBundle, work: Path) -> Path | None:
+    """The scanner report that came in the export bundle, if one did."""
+    reports = opened.manifest.members("reports/")
+    return opened.extract(reports[0]["path"], work) if reports else None
+
+
+def build_app(
+    client,
+    tgz: Path,
+    dockerfile: Path,
+    ref: str,
+    *,
+    work_dir: Path,
+    variant: str,
+    base_image: str,
+    port: int,
+    build_args: dict | None = None,
+    no_cache: bool = False,
+    offline: bool = True,
+) -> str:
+    """Stage a clean context from the .tgz, build ref from it, drop the untagged first stage."""
+    context, dockerfile_name, args = buildcontext.stage(
+        tgz,
+        find_dockerfile(dockerfile),
+        work_dir / "context",
+        variant=variant,
+        base_image=base_image,
+        port=port,
+    )
+    image_id = images.build(
+        client,
+        context,
+        ref,
+        dockerfile=dockerfile_name,
+        build_args={**args, **(build_args or {})},
+        no_cache=no_cache,
+        offline=offline,
+    )
+    images.prune_stage_images(client, buildcontext.STAGE_LABEL)
+    return image_id
+
+
+def smoke_test(client, ref: str, smoke: Smoke) -> None:
+    """Start the image on a loopback port, wait for its health path, then remove it."""
+    lifecycle.trial_run(
+        client,
+        ref,
+        ports=smoke.ports,
+        health_path=smoke.health_path,
+        timeout=smoke.timeout,
+        env=envfiles.load(smoke.env_file) if smoke.env_file else None,
+    )
+
+
+def find_dockerfile(configured: Path) -> Path:
+    """The configured Dockerfile, else the copy that ships with airgapkit under the same name.
+
+    The air-gapped side runs in folders of its own, where the project's dockerfiles/ is not at hand.
+    """
+    if configured.is_file() or configured.is_absolute():
+        return configured
+    packaged = PACKAGED_DOCKERFILES / configured.name
+    return packaged if packaged.is_file() else configured

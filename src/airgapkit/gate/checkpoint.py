@@ -1,0 +1,146 @@
+"""The gate on a local image: gather what the rules need from the engine, judge, show, stop.
+
+``evaluate`` collects the evidence (the image's facts, the parsed report, the Node version, the
+layers' secrets) and hands it to ``rules.judge``; ``gate`` prints the table and stops the flow with
+one line unless every rule passes, or records the risk a person accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+
+import docker
+from rich.console import Console
+
+from ..errors import PolicyViolation
+from . import facts as image_facts
+from . import layerscan, render, rules, scanreports
+from .limits import Limits, resolve
+from .schedule import NodeRelease, load_schedule
+
+NODE_VERSION_TIMEOUT = 60  # seconds node --version may take in a container
+
+
+def evaluate(
+    client: docker.DockerClient,
+    ref: str,
+    *,
+    kind: str,
+    report: Path | None,
+    limits: Mapping | Limits | None = None,
+    today: date | None = None,
+) -> rules.GateResult:
+    """Run every rule that applies to ``kind`` ("base" or "app") on a local image."""
+    rules.check_kind(kind)
+    limits = resolve(limits)
+    facts = image_facts.from_engine(client, ref)
+    return judge_local(
+        client,
+        facts,
+        kind=kind,
+        report=scanreports.load(Path(report)) if report else None,
+        limits=limits,
+        schedule=load_schedule(limits.schedule or None),
+        today=today or date.today(),
+    )
+
+
+def judge_local(
+    client: docker.DockerClient,
+    facts: image_facts.ImageFacts,
+    *,
+    kind: str,
+    report: scanreports.VulnReport | None,
+    limits: Limits,
+    schedule: dict[int, NodeRelease],
+    today: date,
+) -> rules.GateResult:
+    """The rules on a local image whose facts and report are at hand: the engine gives the rest
+    (the Node version when the image does not declare it; for an app, its layers' secrets)."""
+    findings = layerscan.scan_image(client, facts.image_id) if kind == "app" else None
+    return rules.judge(
+        facts,
+        kind=kind,
+        limits=limits,
+        schedule=schedule,
+        today=today,
+        node=node_version(client, facts),
+        report=report,
+        findings=findings,
+    )
+
+
+def gate(
+    client: docker.DockerClient,
+    ref: str,
+    *,
+    kind: str,
+    report: Path | None,
+    limits: Mapping | Limits | None,
+    accept_risk: str = "",
+    today: date | None = None,
+    console: Console | None = None,
+) -> rules.GateResult:
+    """Check an image, print the table, and stop with one line unless every rule passes.
+
+    With ``accept_risk`` (a reason a person gives), failures are printed and recorded instead: the
+    caller puts ``result.record()`` in the bundle's manifest.
+    """
+    console = console or Console()
+    result = evaluate(client, ref, kind=kind, report=report, limits=limits, today=today)
+    console.print(render.gate_table(result))
+    if result.passed:
+        return result
+    reason = (accept_risk or "").strip()
+    if not reason:
+        raise PolicyViolation(result.message())
+    result.accepted_risk = reason
+    console.print(render.accepted_risk_line(result.record()))
+    return result
+
+
+# --- the Node version ----------------------------------------------------------------------------
+
+
+def node_version(client: docker.DockerClient, facts: image_facts.ImageFacts) -> tuple[str, str]:
+    """(version, where it came from): NODE_VERSION, else node --version run in the image."""
+    declared = rules.declared_node_version(facts)
+    if declared:
+        return declared, "NODE_VERSION"
+    return run_node_version(client, facts.image_id)
+
+
+def run_node_version(client: docker.DockerClient, image_id: str) -> tuple[str, str]:
+    """What ``node --version`` prints in the image, with the network off; ("", why) when it fails."""
+    container = None
+    try:
+        container = client.containers.create(
+            image_id, entrypoint=["node", "--version"], network_mode="none", detach=True
+        )
+        container.start()
+        status = container.wait(timeout=NODE_VERSION_TIMEOUT).get("StatusCode")
+        out = container.logs(stdout=True, stderr=False).decode(errors="replace").strip()
+    except (docker.errors.APIError, OSError) as exc:
+        return "", f"no NODE_VERSION and node --version did not run ({_first_line(exc)})"
+    except Exception as exc:  # noqa: BLE001 - a timeout from the SDK's transport, among others
+        return "", f"no NODE_VERSION and node --version did not finish ({_first_line(exc)})"
+    finally:
+        if container is not None:
+            _remove(container)
+    match = rules.VERSION.search(out)
+    if status != 0 or not match:
+        return "", f"no NODE_VERSION and node --version printed {out[:40]!r} (exit {status})"
+    return match.group(0).lstrip("v"), "node --version"
+
+
+def _remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except docker.errors.APIError:
+        pass  # already gone; nothing else holds it
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__

@@ -1,0 +1,89 @@
+"""The policy limits: what the image rules allow, with their one definition of the defaults.
+
+``config.DEFAULTS`` takes its ``policy`` section from :func:`defaults`; ``invoke.yaml``, variables
+and the tasks' flags override it, and :func:`resolve` checks the result once, before any rule runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import AirgapError
+from . import scanreports
+
+DEFAULTS = {
+    # MB of 10^6 bytes, as docker prints sizes.
+    "max_size_mb": 200,
+    # Whole months of Node support left (to its end of life) that an image must still have.
+    "min_support_months": 6,
+    # Vulnerabilities allowed per CVSS v3.1 severity; severities not named: no limit.
+    "allowed": {"critical": 0, "high": 0},
+    # A newer Node release schedule (the upstream schedule.json or airgapkit's format);
+    # empty: the one packaged in airgapkit/data/node-releases.json.
+    "schedule": "",
+}
+
+
+def defaults() -> dict:
+    """A fresh copy of the defaults, for a configuration that may change its own."""
+    return copy.deepcopy(DEFAULTS)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_size_mb: float = DEFAULTS["max_size_mb"]
+    min_support_months: int = DEFAULTS["min_support_months"]
+    allowed: dict[str, int] = field(default_factory=lambda: dict(DEFAULTS["allowed"]))
+    schedule: str | Path = ""  # empty: the packaged schedule
+
+
+def resolve(limits: Mapping | Limits | None) -> Limits:
+    """The ``policy`` configuration section (or any mapping) over the defaults, checked.
+
+    A given ``allowed`` is taken as it is: severities it does not name have no limit.
+    """
+    if isinstance(limits, Limits):
+        return limits
+    given = {key: limits[key] for key in limits.keys()} if limits is not None else {}
+    merged = {**DEFAULTS, **given}
+    try:
+        max_size_mb = float(merged["max_size_mb"])
+        min_support_months = int(merged["min_support_months"])
+    except (TypeError, ValueError) as exc:
+        raise AirgapError(
+            f"policy limits must be numbers (max_size_mb={merged['max_size_mb']!r}, "
+            f"min_support_months={merged['min_support_months']!r}); fix the flag or invoke.yaml"
+        ) from exc
+    return Limits(
+        max_size_mb=max_size_mb,
+        min_support_months=min_support_months,
+        allowed=_allowed(merged["allowed"]),
+        schedule=merged["schedule"] or "",
+    )
+
+
+def _allowed(counts) -> dict[str, int]:
+    try:
+        allowed = {str(severity).lower(): int(counts[severity]) for severity in counts.keys()}
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise AirgapError(
+            f"policy.allowed must map severities to whole numbers, not {counts!r}; "
+            "fix invoke.yaml, e.g. allowed: {critical: 0, high: 0}"
+        ) from exc
+    unknown = set(allowed) - set(scanreports.SEVERITIES)
+    if unknown:
+        raise AirgapError(
+            f"policy.allowed names unknown severities {sorted(unknown)}; use "
+            f"{', '.join(scanreports.SEVERITIES)}"
+        )
+    return allowed
+
+
+def with_flags(limits: Mapping, **flags) -> dict:
+    """The configured limits with the flags that were given (None or "" means not given)."""
+    merged = {key: limits[key] for key in limits.keys()}
+    merged.update({key: value for key, value in flags.items() if value not in (None, "")})
+    return merged

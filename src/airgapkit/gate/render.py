@@ -1,0 +1,76 @@
+"""Every table the gate shows: one image's rules, the base-image candidates, a recorded gate.
+
+The rules return data; these functions only turn it into Rich tables (and one line for an accepted
+risk). A recorded gate is the dict ``GateResult.record()`` put in a bundle's manifest, shown by
+``inv inspect`` on the other side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from . import scanreports
+
+if TYPE_CHECKING:
+    from .candidates import Candidate
+    from .rules import GateResult
+
+PASSED = "[green]PASS[/green]"
+FAILED = "[bold red]FAIL[/bold red]"
+
+
+def gate_table(result: GateResult) -> Table:
+    """One row per rule: result, measured value, limit, and why."""
+    title = f"{result.image} ({result.kind} image {_short_id(result.image_id)})"
+    return _rules_table(title, (r.record() for r in result.results))
+
+
+def record_table(record: Mapping) -> Table:
+    """A gate as a bundle's manifest recorded it: the same rows, and the day they were checked."""
+    about = " ".join(
+        filter(None, [f"{record['kind']} image", _short_id(record.get("image_id", ""))])
+    )
+    checked = f", checked {record['checked_on']}" if record.get("checked_on") else ""
+    return _rules_table(f"{record['image']} ({about}{checked})", record["rules"])
+
+
+def accepted_risk_line(record: Mapping) -> str:
+    """The failures a person went on with, and their reason ("" when none was accepted)."""
+    if not record.get("accepted_risk"):
+        return ""
+    failed = ", ".join(record["failures"])
+    return f"[yellow]risk accepted[/yellow] for {failed}: {record['accepted_risk']}"
+
+
+def candidates_table(candidates: Iterable[Candidate]) -> Table:
+    """The procedure's comparison: size, vulnerabilities per severity, end of life, verdict."""
+    out = Table(title="Base image candidates, best first", title_justify="left")
+    out.add_column("Image")
+    out.add_column("Size", justify="right")
+    for severity in scanreports.TABLE_SEVERITIES:
+        out.add_column(severity.capitalize(), justify="right")
+    out.add_column("LTS until")
+    out.add_column("Verdict", overflow="fold")
+    for c in candidates:
+        counts = [str(c.counts[s]) if c.counts else "-" for s in scanreports.TABLE_SEVERITIES]
+        failed = ", ".join(r.rule for r in c.result.failures)
+        verdict = f"{FAILED} {failed}" if failed else PASSED
+        out.add_row(c.image, f"{c.size_mb:.1f} MB", *counts, c.lts_until, verdict)
+    return out
+
+
+def _rules_table(title: str, rows: Iterable[Mapping]) -> Table:
+    out = Table(title=title, title_justify="left")
+    for column in ("Rule", "Result", "Measured", "Limit", "Why"):
+        out.add_column(column, overflow="fold")
+    for row in rows:
+        verdict = PASSED if row["passed"] else FAILED
+        out.add_row(row["rule"], verdict, row["measured"], row["limit"], row.get("why", ""))
+    return out
+
+
+def _short_id(image_id: str) -> str:
+    return image_id.split(":")[-1][:12]

@@ -1,0 +1,152 @@
+"""What the flows are told: one settings object per concern, each built ONE way.
+
+Every object has one constructor from the merged configuration (``c.config.airgapkit``, or any
+mapping with the same keys) plus the task's flags, where a flag left empty means "as configured".
+``tasks.py``, ``demo.py`` and the tests all build them through these constructors, so a setting
+is read from the configuration in exactly one place::
+
+    target = Target.from_config(cfg, env="prod", name=name, ports=ports)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .ports import Ports
+
+
+def config_ports(cfg: Mapping, ports: str = "") -> Ports:
+    """The port mappings: the flag when given, else the configured ones, parsed here once."""
+    return Ports.parse(ports or cfg["ports"])
+
+
+def _path_or_none(value) -> Path | None:
+    return Path(value) if value else None
+
+
+@dataclass(frozen=True)
+class Places:
+    """The three places a bundle's parts go: the media, the second channel, the third channel."""
+
+    out_dir: Path
+    hashes_dir: Path
+    password_dir: Path
+
+    @classmethod
+    def from_config(cls, cfg: Mapping, *, out_dir="", hashes_dir="", password_dir="") -> Places:
+        return cls(
+            Path(out_dir or cfg["out_dir"]),
+            Path(hashes_dir or cfg["hashes_dir"]),
+            Path(password_dir or cfg["password_dir"]),
+        )
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """How an outgoing archive is protected, and where its three parts go."""
+
+    places: Places
+    level: int = 6
+    password_file: Path | None = None  # a given password; else one is generated
+    allow_weak_password: bool = False
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: Mapping,
+        *,
+        out_dir="",
+        hashes_dir="",
+        password_dir="",
+        new_password_file="",
+        allow_weak_password=False,
+        level=-1,
+    ) -> Crossing:
+        """``level`` below 0 means the configured compression."""
+        return cls(
+            Places.from_config(
+                cfg, out_dir=out_dir, hashes_dir=hashes_dir, password_dir=password_dir
+            ),
+            level if level >= 0 else cfg["compression"],
+            _path_or_none(new_password_file),
+            allow_weak_password,
+        )
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The image rules to apply (see gate/policy.py), a scanner report and any accepted risk."""
+
+    limits: dict = field(default_factory=dict)
+    report: Path | None = None
+    accept_risk: str = ""
+
+    @classmethod
+    def from_config(cls, cfg: Mapping, *, report="", accept_risk="") -> Gate:
+        return cls(dict(cfg["policy"]), _path_or_none(report), accept_risk)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A bundle that arrived: the archive, its separately delivered hash, its password file."""
+
+    archive: Path
+    sums: Path | None = None
+    password_file: Path | None = None
+
+    @classmethod
+    def from_flags(cls, bundle, *, sums="", password_file="") -> Incoming:
+        """Nothing of an incoming bundle is configured: it is all on the command line."""
+        return cls(Path(bundle), _path_or_none(sums), _path_or_none(password_file))
+
+
+@dataclass(frozen=True)
+class Smoke:
+    """How a built image is tried before it is bundled: its port, health path and settings."""
+
+    ports: Ports
+    health_path: str = "/health"
+    timeout: int = 60
+    env_file: Path | None = None  # settings the app needs to start (placeholders are fine)
+
+    @classmethod
+    def from_config(cls, cfg: Mapping, *, env_file="") -> Smoke:
+        return cls(
+            config_ports(cfg), cfg["health_path"], cfg["health_timeout"], _path_or_none(env_file)
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how a release runs: environment, its env file, container name and ports.
+
+    ``base_dir`` is where the environments' env files and the example lie (relative paths are
+    taken from it): the current folder for the tasks.
+    """
+
+    environment: str
+    environments: dict
+    env_example: Path
+    base_dir: Path
+    ports: Ports
+    health_path: str
+    health_timeout: int
+    name: str = ""
+
+    @classmethod
+    def from_config(
+        cls, cfg: Mapping, *, env: str, name="", ports="", base_dir: Path | None = None
+    ) -> Target:
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        return cls(
+            environment=env,
+            environments=dict(cfg["environments"]),
+            env_example=base / cfg["env_example"],
+            base_dir=base,
+            ports=config_ports(cfg, ports),
+            health_path=cfg["health_path"],
+            health_timeout=cfg["health_timeout"],
+            name=name,
+        )

@@ -1,0 +1,166 @@
+"""bundle: create streams images and files into one archive with its manifest; open_verified checks
+the hash before decrypting and refuses the wrong kind; load_images streams into a real engine."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from archives import PW, flip_byte, write_archive
+
+from airgapkit.crossing import bundle, digest
+from airgapkit.crossing.archive import ArchiveWriter
+from airgapkit.crossing.manifest import MANIFEST, Manifest
+from airgapkit.engine import images
+from airgapkit.engine.client import tar_name
+from airgapkit.errors import AirgapError, IntegrityError
+
+APP = {"name": "demo", "version": "1", "image_name": "demo"}
+
+
+def made(tmp_path: Path, kind: str = "base", files: dict[str, bytes] | None = None) -> Path:
+    """A bundle of files only (no image), its hash delivered beside the archive as <name>.sha256."""
+    files = {"app/app.tgz": os.urandom(50_000)} if files is None else files
+    for arcname, data in files.items():
+        (tmp_path / Path(arcname).name).write_bytes(data)
+    dest = tmp_path / "media" / bundle.archive_name(APP, kind)
+    sha = bundle.create(
+        None,
+        dest,
+        Manifest(kind=kind, app=dict(APP)),
+        image_refs=[],
+        files=[(tmp_path / Path(a).name, a) for a in files],
+        password=PW,
+        level=6,
+    )
+    bundle.deliver(dest, sha, dest.parent)
+    return dest
+
+
+def test_bundle_create_returns_the_hash_written(tmp_path, monkeypatch):
+    (tmp_path / "app.tgz").write_bytes(os.urandom(50_000))
+    monkeypatch.setattr(digest, "sha256_file", lambda *_a, **_k: pytest.fail("second read"))
+    manifest = Manifest(kind="base", app={"image_name": "demo", "version": "1"})
+    dest = tmp_path / "media" / "demo-1-base.zip"
+    sha = bundle.create(
+        None,
+        dest,
+        manifest,
+        image_refs=[],
+        files=[(tmp_path / "app.tgz", "app/app.tgz")],
+        password=PW,
+        level=6,
+    )
+    assert sha == hashlib.sha256(dest.read_bytes()).hexdigest()
+
+
+def test_deliver_writes_a_hash_file_sha256sum_accepts(tmp_path):
+    archive = made(tmp_path)
+    check = subprocess.run(
+        ["sha256sum", "-c", f"{archive.name}.sha256"],
+        cwd=archive.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0 and f"{archive.name}: OK" in check.stdout
+
+
+def test_open_verified_reads_the_manifest_and_checks_each_member(tmp_path):
+    payload = os.urandom(70_000)
+    archive = made(tmp_path, files={"app/app.tgz": payload, "reports/scan.json": b"{}"})
+    with bundle.open_verified(archive, None, PW, kind="base") as opened:
+        assert opened.manifest.kind == "base" and opened.manifest.app == APP
+        assert [m["path"] for m in opened.manifest.files] == ["app/app.tgz", "reports/scan.json"]
+        assert opened.manifest.member("app/app.tgz") == {
+            "path": "app/app.tgz",
+            "size": len(payload),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
+        with opened.open_member("app/app.tgz") as stream:
+            assert stream.read() == payload
+        out = opened.extract("reports/scan.json", tmp_path / "work")
+    assert out == tmp_path / "work" / "reports" / "scan.json" and out.read_bytes() == b"{}"
+
+
+def test_a_member_that_differs_from_its_manifest_entry_is_refused(tmp_path):
+    """The manifest's SHA-256 is checked when a member is read to its end."""
+    dest = tmp_path / "media" / "demo-1-base.zip"
+    manifest = Manifest(kind="base", app=dict(APP))
+    manifest.files.append({"path": "app/app.tgz", "size": 4, "sha256": "0" * 64})
+    with ArchiveWriter(dest, PW, progress=False) as w:
+        w.add_bytes("app/app.tgz", b"real")
+        w.add_bytes(MANIFEST, manifest.to_json())
+    bundle.deliver(dest, w.sha256, dest.parent)
+    with bundle.open_verified(dest, None, PW, kind="base") as opened:
+        with pytest.raises(IntegrityError, match="0{64} is listed"):
+            opened.open_member("app/app.tgz").read()
+        with pytest.raises(IntegrityError, match="0{64} is listed"):
+            opened.extract("app/app.tgz", tmp_path / "work")
+    assert not (tmp_path / "work" / "app" / "app.tgz").exists()
+
+
+def test_the_hash_is_checked_before_anything_is_decrypted(tmp_path):
+    archive = made(tmp_path)
+    flip_byte(archive, -1)
+    with pytest.raises(IntegrityError, match="differs"):  # not a password error: nothing decrypted
+        bundle.open_verified(archive, None, "Not-The-Password-42!", kind="base")
+
+
+def test_the_wrong_kind_is_refused_naming_the_task_that_takes_it(tmp_path):
+    archive = made(tmp_path, kind="base")
+    with pytest.raises(AirgapError) as exc:
+        bundle.open_verified(archive, None, PW, kind="release")
+    assert str(exc.value).endswith(
+        "is a base bundle, but this step needs a release bundle (inv deploy takes the one inv "
+        "release made)"
+    )
+
+
+def test_missing_sums_bundle_or_manifest_is_said_so(tmp_path):
+    archive = made(tmp_path)
+    (archive.parent / f"{archive.name}.sha256").unlink()
+    with pytest.raises(IntegrityError, match="no hash file for .*--sums"):
+        bundle.open_verified(archive, None, PW, kind="base")
+    with pytest.raises(AirgapError, match="does not exist"):
+        bundle.open_verified(tmp_path / "absent.zip", None, PW, kind="base")
+    plain = write_archive(tmp_path / "other" / "plain.zip", {"a.txt": b"a"})
+    sums = tmp_path / "plain.zip.sha256"
+    bundle.deliver(plain, digest.sha256_file(plain), tmp_path)
+    with pytest.raises(AirgapError, match="no manifest.json inside"):
+        bundle.open_verified(plain, sums, PW, kind="base")
+
+
+@pytest.mark.docker
+def test_an_image_goes_in_by_save_and_comes_out_by_load(
+    docker_client, unique_name, cleanup_images, tmp_path
+):
+    """A small image of its own: saved into the bundle, removed, loaded back from the bundle."""
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "marker").write_text(unique_name)
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY marker /marker\n")
+    ref = f"{unique_name}:1"
+    image_id = images.build(docker_client, context, ref, offline=True)
+    cleanup_images.append(ref)
+    dest = tmp_path / "media" / "demo-1-release.zip"
+    sha = bundle.create(
+        docker_client,
+        dest,
+        Manifest(kind="release", app=dict(APP)),
+        image_refs=[ref],
+        files=[],
+        password=PW,
+        level=6,
+    )
+    sums = bundle.deliver(dest, sha, tmp_path / "hashes")
+    docker_client.images.remove(ref, force=True)
+    with bundle.open_verified(dest, sums, PW, kind="release") as opened:
+        (record,) = opened.manifest.images
+        assert record["ref"] == ref and record["repo_tags"] == [ref]
+        assert record["member"] == f"images/{tar_name(ref)}"
+        assert opened.load_images(docker_client) == [ref]
+    assert docker_client.images.get(ref).id == record["id"]
+    assert image_id in (record["id"], record["id"].split(":", 1)[-1])

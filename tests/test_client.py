@@ -1,0 +1,127 @@
+"""engine/client.py: connecting, the one translation of SDK errors, references and names."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+
+from airgapkit.engine import client as engine_client
+from airgapkit.errors import AirgapError, EngineUnavailable
+
+# --- references and names (no engine) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "node:20-alpine",
+        "node",
+        "tms_api:1.0.0",
+        "library/node:20",
+        "127.0.0.1:5000/node:20-alpine",
+        "registry.example:5000/team/app_x:1.2.3-rc.1",
+        "node@sha256:" + "a" * 64,
+        "825c64759ab0",
+    ],
+)
+def test_validate_ref_accepts_references(ref):
+    assert engine_client.validate_ref(ref) == ref
+
+
+@pytest.mark.parametrize(
+    "ref", ["", "Node:20", "node::1", "a b", "node:", ":1", "node:-x", "n@sha256:1"]
+)
+def test_validate_ref_refuses_malformed(ref):
+    with pytest.raises(AirgapError, match="malformed"):
+        engine_client.validate_ref(ref)
+
+
+def test_build_tag_refuses_digest():
+    with pytest.raises(AirgapError, match="digest"):
+        engine_client.validate_ref("app@sha256:" + "b" * 64, allow_digest=False)
+
+
+@pytest.mark.parametrize(
+    "ref, name",
+    [
+        ("node:20-alpine", "node-20-alpine.tar"),
+        ("tms_api:1.0.0", "tms_api-1.0.0.tar"),
+        ("127.0.0.1:5000/team/node:20", "127.0.0.1-5000-team-node-20.tar"),
+        ("node@sha256:" + "ab" * 32, "node-sha256-abababababab.tar"),
+    ],
+)
+def test_tar_name(ref, name):
+    assert engine_client.tar_name(ref) == name
+
+
+@pytest.mark.parametrize(
+    "ref, name",
+    [
+        ("tms_api:1.0.0", "tms_api"),
+        ("127.0.0.1:5000/team/digital-academy-api:2", "digital-academy-api"),
+        ("node@sha256:" + "c" * 64, "node"),
+    ],
+)
+def test_default_container_name(ref, name):
+    assert engine_client.default_container_name(ref) == name
+
+
+@pytest.mark.parametrize("name", ["", "-x", "a b", "x/y", "ü"])
+def test_validate_container_name_refuses(name):
+    with pytest.raises(AirgapError, match="container name .* is invalid"):
+        engine_client.validate_container_name(name)
+
+
+# --- connecting and translating errors ------------------------------------------------------------
+
+
+def test_connect_refuses_unreachable_engine(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    with pytest.raises(
+        EngineUnavailable, match="unix:///nonexistent.sock.*start the engine"
+    ) as info:
+        engine_client.connect(timeout=5)
+    assert info.value.__cause__ is not None  # the transport's own error, for AIRGAPKIT_DEBUG
+
+
+def test_a_lost_engine_is_named_with_its_address(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    # A fixed API version: the client would otherwise ask the (absent) engine for one at once.
+    lost = docker.DockerClient(base_url="unix:///nonexistent.sock", version="1.41", timeout=5)
+    with pytest.raises(
+        EngineUnavailable, match=r"lost the Docker Engine at unix:///nonexistent"
+    ) as info:
+        with engine_client.engine_errors("list images"):
+            lost.images.list()
+    assert info.value.__cause__ is not None
+
+
+@pytest.fixture
+def client(docker_client):
+    return engine_client.connect(timeout=600)
+
+
+@pytest.mark.docker
+def test_connect_sets_the_long_timeout(client):
+    assert client.api.timeout == 600
+
+
+@pytest.mark.docker
+def test_engine_errors_give_the_engines_words_on_one_line_and_keep_the_cause(client):
+    with pytest.raises(AirgapError, match=r"^could not inspect agk-absent: .*agk-absent") as info:
+        with engine_client.engine_errors("inspect agk-absent"):
+            client.containers.get("agk-absent")
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value.__cause__, docker.errors.NotFound)
+
+
+def test_engine_errors_let_airgap_errors_through():
+    with pytest.raises(AirgapError, match="^as it was$"):
+        with engine_client.engine_errors("do anything"):
+            raise AirgapError("as it was")
+
+
+def test_stream_error_reads_both_shapes():
+    assert engine_client.stream_error({"error": "no\nspace  left"}) == "no space left"
+    assert engine_client.stream_error({"errorDetail": {"message": "denied"}}) == "denied"
+    assert engine_client.stream_error({"stream": "Step 1/2"}) is None

@@ -1,0 +1,117 @@
+"""engine/containers.py: run (never pulling) with the ports given, the shell's argv."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+from invoking import free_port
+
+from airgapkit.engine import client as engine_client
+from airgapkit.engine import containers
+from airgapkit.errors import AirgapError, ImageMissing
+from airgapkit.ports import Ports
+
+# --- what run gives the engine for --ports (no engine) --------------------------------------------
+
+
+def test_port_bindings_as_the_sdk_takes_them():
+    assert Ports.parse("8080:8080").bindings() == {"8080/tcp": 8080}
+    assert Ports.parse("127.0.0.1:3001:3000").bindings() == {"3000/tcp": ("127.0.0.1", 3001)}
+    assert Ports.parse("1:2/udp,3:4").bindings() == {"2/udp": 1, "4/tcp": 3}
+    assert Ports.parse("8080:8080/tcp").bindings() == {"8080/tcp": 8080}
+
+
+@pytest.mark.parametrize("spec", ["x:1", "0:80", "70000:80", "1.2.3:80:80", ""])
+def test_malformed_ports_are_refused(spec):
+    with pytest.raises(AirgapError, match="port mapping"):
+        Ports.parse(spec)
+
+
+def test_published_reads_like_docker_ps():
+    ports = Ports.parse("127.0.0.1:8080:80,9229:9229,53/udp")
+    assert containers.published(ports) == "127.0.0.1:8080->80/tcp, 9229->9229/tcp, any->53/udp"
+
+
+# --- on a real engine -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(docker_client):
+    return engine_client.connect(timeout=600)
+
+
+@pytest.mark.docker
+def test_run_publishes_every_mapping(client, http_image, unique_name, cleanup_containers):
+    app, other = free_port(), free_port()
+    ports = Ports.parse(f"127.0.0.1:{app}:8080/tcp,127.0.0.1:{other}:9090,127.0.0.1::9229")
+    cleanup_containers.append(unique_name)
+    container = containers.run(
+        client, http_image, name=unique_name, ports=ports, detach=True, remove=False
+    )
+    container.reload()
+    bound = container.attrs["NetworkSettings"]["Ports"]
+    assert bound["8080/tcp"][0]["HostPort"] == str(app)
+    assert bound["9090/tcp"][0]["HostPort"] == str(other)
+    chosen = int(bound["9229/tcp"][0]["HostPort"])  # left to the engine
+    assert chosen > 0
+    assert containers.host_port(container, ports) == app
+    assert containers.host_port(container, Ports.parse("127.0.0.1::8080")) == int(
+        bound["8080/tcp"][0]["HostPort"]
+    )
+
+
+@pytest.mark.docker
+def test_host_port_reads_the_port_the_engine_chose(
+    client, http_image, unique_name, cleanup_containers
+):
+    ports = Ports.parse("127.0.0.1::8080")
+    cleanup_containers.append(unique_name)
+    container = containers.run(
+        client, http_image, name=unique_name, ports=ports, detach=True, remove=False
+    )
+    port = containers.host_port(container, ports)
+    assert port and port != 8080
+    assert ports.health_url("/health", host_port=port) == f"http://127.0.0.1:{port}/health"
+
+
+@pytest.mark.docker
+def test_run_never_pulls(client, remote_only):
+    remote = remote_only  # in the registry, not in the engine
+    with pytest.raises(ImageMissing):
+        containers.run(client, remote, name="agk-never-pulled", detach=True)
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.images.get(remote)
+
+
+@pytest.mark.docker
+def test_run_refuses_a_bad_name_before_creating_anything(client, http_image):
+    before = len(client.containers.list(all=True))
+    with pytest.raises(AirgapError, match="container name 'a b' is invalid"):
+        containers.run(client, http_image, name="a b", detach=True)
+    assert len(client.containers.list(all=True)) == before
+
+
+@pytest.mark.docker
+def test_shell_argv(client, base_image, unique_name, cleanup_containers):
+    assert containers.shell_argv(client, image=base_image) == [
+        "docker",
+        "run",
+        "-it",
+        "--rm",
+        base_image,
+        "sh",
+    ]
+    client.containers.create(base_image, ["sleep", "30"], name=unique_name)
+    cleanup_containers.append(unique_name)
+    with pytest.raises(AirgapError, match="is created, not running"):
+        containers.shell_argv(client, container=unique_name)
+    client.containers.get(unique_name).start()
+    assert containers.shell_argv(client, container=unique_name) == [
+        "docker",
+        "exec",
+        "-it",
+        unique_name,
+        "sh",
+    ]
+    with pytest.raises(AirgapError, match="no container named agk-absent"):
+        containers.shell_argv(client, container="agk-absent")
