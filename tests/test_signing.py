@@ -200,7 +200,7 @@ def test_passphrase_sources_in_order(tmp_path, monkeypatch):
     assert signing.passphrase(passphrase_file=f, confirm=False) == PASSPHRASE
     monkeypatch.setenv(signing.PASSPHRASE_VAR, PASSPHRASE + "2")
     assert signing.passphrase(passphrase_file=None, confirm=True) == PASSPHRASE + "2"
-    with pytest.raises(KeyFileError, match="unset one") as exc:
+    with pytest.raises(PasswordError, match="unset one") as exc:
         signing.passphrase(passphrase_file=f, confirm=False)
     assert PASSPHRASE not in str(exc.value)
 
@@ -209,7 +209,7 @@ def test_bad_passphrase_files(tmp_path):
     (tmp_path / "empty").write_text("\n")
     (tmp_path / "two").write_text("first-line\nsecond\n")
     for name, expected in (("nope", "does not exist"), ("empty", "is empty"), ("two", "one line")):
-        with pytest.raises(KeyFileError, match=expected) as exc:
+        with pytest.raises(PasswordError, match=expected) as exc:
             signing.passphrase(passphrase_file=tmp_path / name, confirm=False)
         assert str(tmp_path / name) in str(exc.value) and "first-line" not in str(exc.value)
 

@@ -5,13 +5,16 @@ A bundle is what crosses the air gap. Inside the archive:
 - ``images/<name>.tar``  each image, streamed straight from ``docker save`` (never staged on disk),
 - ``app/<name>.tgz``     the packed app (base bundles),
 - ``reports/...``        scanner reports carried for the gate on the other side,
-- ``manifest.json``      what the bundle is and the size and SHA-256 of every member.
+- ``manifest.json``      what the bundle is and the size and SHA-256 of every member,
+- ``manifest.json.sig``  when a signing key was given: the signature over manifest.json's bytes
+                         (trust/signing.py), written after it and never listed in it.
 
 Beside it, in other folders, go the archive's SHA-256 (second channel) and its password (third).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,12 +65,14 @@ def create(
     files: list[tuple[Path, str]],
     password: str,
     level: int,
+    sign: Callable[[bytes], tuple[str, bytes]] | None = None,
 ) -> str:
     """Write the bundle archive at dest; return the archive's SHA-256.
 
     Images stream from the engine into their members while they are hashed, so a multi-GB image is
     read once and never held in memory. The manifest goes in last, when every hash is known. The
     archive's own SHA-256 is taken as it is written, so the finished archive is not read again.
+    ``sign`` maps the manifest's bytes to a (member name, signature) pair stored after it.
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with ArchiveWriter(dest, password, level) as archive:
@@ -80,7 +85,10 @@ def create(
         for path, arcname in files:
             sha, size = archive.add_file(path, arcname)
             manifest.files.append({"path": arcname, "size": size, "sha256": sha})
-        archive.add_bytes(MANIFEST, manifest.to_json())
+        manifest_bytes = manifest.to_json()
+        archive.add_bytes(MANIFEST, manifest_bytes)
+        if sign is not None:
+            archive.add_bytes(*sign(manifest_bytes))
     return archive.sha256  # hashed as it was written: no second read of the archive
 
 
@@ -89,6 +97,7 @@ class OpenBundle:
 
     def __init__(self, path: Path, reader: ArchiveReader, manifest: Manifest):
         self.path, self.reader, self.manifest = path, reader, manifest
+        self.signature = None  # what the trust check found (trust/signing.Verdict), once made
 
     def open_member(self, path: str) -> IO[bytes]:
         """A decrypting stream of one member, whose SHA-256 is checked when it is read to the end."""

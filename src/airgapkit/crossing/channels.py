@@ -11,7 +11,7 @@ safely; ``print_channels`` says which channel each thing takes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,10 +161,12 @@ def extract(
     sums: Path,
     force: bool = False,
     max_total: int = extraction.MAX_TOTAL,
+    vouch: Callable[[ArchiveReader], dict[str, str] | None] | None = None,
 ) -> list[Path]:
     """Verify ``archive`` against ``sums`` (delivered separately) BEFORE decrypting, then extract it
     safely into ``dest``. Members listed in ``sums`` must match; if it lists any member, it must list
-    every one."""
+    every one. ``vouch`` sees the opened archive before anything is extracted: it refuses by raising,
+    or returns the members' hashes it vouches for (a signed bundle's manifest), checked likewise."""
     archive, sums = Path(archive), Path(sums)
     if not archive.is_file():
         raise AirgapError(f"{archive}: no such archive; check the path")
@@ -173,6 +175,7 @@ def extract(
     with ArchiveReader(archive, password) as reader:
         names = [extraction.safe_member_name(n) for n in reader.names() if not n.endswith("/")]
         listed = {n: h for n in names if (h := sumsfile.lookup(entries, Path(n))) is not None}
+        listed |= (vouch(reader) if vouch else None) or {}
         return extraction.extract_all(
             reader, dest, expected=listed or None, force=force, max_total=max_total
         )

@@ -32,6 +32,10 @@ class Manifest:
     created: str = ""
     created_by: str = f"airgapkit {__version__}"
     gate: dict | None = None
+    # Set by trust/seal.py; absent (None) in bundles made without them:
+    sbom: dict | None = None  # the SBOM member: {member, packages, base_image}
+    contract: dict | None = None  # the env contract member: {member, keys}
+    base_bundle: dict | None = None  # a release's base bundle: {archive, manifest_sha256, signer}
 
     def to_json(self) -> bytes:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}

@@ -7,6 +7,7 @@ checked against its separately delivered hash before anything in it is decrypted
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -16,6 +17,8 @@ from ..crossing import bundle, channels, passwords, sumsfile
 from ..crossing.archive import ArchiveReader
 from ..crossing.manifest import Manifest
 from ..settings import Crossing, Incoming, Places
+from ..trust import seal
+from ..trust.signing import TrustedKeys
 
 console = Console(stderr=True)
 
@@ -52,8 +55,12 @@ def make_bundle(
     *,
     images: list[str],
     files: list[tuple[Path, str]],
+    sign=None,
 ) -> bundle.Delivery:
-    """Write the archive to the media folder, its hash and (new) password to the other two."""
+    """Write the archive to the media folder, its hash and (new) password to the other two.
+
+    ``sign`` (``trust.seal.signer``) signs the manifest; None leaves the bundle unsigned.
+    """
     places = crossing.places
     check_places(places)
     name = bundle.archive_name(manifest.app, manifest.kind)
@@ -68,6 +75,7 @@ def make_bundle(
         files=files,
         password=password,
         level=crossing.level,
+        sign=sign,
     )
     sums = bundle.deliver(archive_path, sha, places.hashes_dir)
     if given:
@@ -100,15 +108,37 @@ def incoming_password(incoming: Incoming) -> str:
     return passwords.resolve(password_file=incoming.password_file, confirm=False, allow_weak=True)
 
 
-def open_incoming(incoming: Incoming, kind: str) -> bundle.OpenBundle:
-    """The arrived bundle, opened once its archive matched its hash; ``kind`` is what it must be."""
-    return bundle.open_verified(
+def open_incoming(
+    incoming: Incoming, kind: str, trusted: TrustedKeys | None = None
+) -> bundle.OpenBundle:
+    """The arrived bundle, opened once its archive matched its hash; ``kind`` is what it must be.
+
+    Its signature is checked against ``trusted`` (``trust.keys``) before anything in it is used:
+    ``opened.signature`` says who signed it.
+    """
+    opened = bundle.open_verified(
         incoming.archive, incoming.sums, incoming_password(incoming), kind=kind
     )
+    try:
+        opened.signature = seal.check(opened.reader, str(incoming.archive), trusted)
+    except BaseException:
+        opened.reader.close()
+        raise
+    return opened
 
 
-def read_manifest(incoming: Incoming) -> Manifest:
+def read_manifest(incoming: Incoming, trusted: TrustedKeys | None = None) -> Manifest:
     """The manifest of a bundle; its archive hash is checked first when a hash file is at hand."""
+    with reading(incoming, trusted) as (_reader, manifest, _verdict):
+        return manifest
+
+
+@contextmanager
+def reading(incoming: Incoming, trusted: TrustedKeys | None = None):
+    """A bundle opened to read, not to load: (reader, manifest, signature verdict).
+
+    Its archive hash is checked first when a hash file is at hand, its signature per ``trusted``.
+    """
     password = incoming_password(incoming)
     sums = incoming.sums or sumsfile.find_sums(incoming.archive)
     if sums:
@@ -118,7 +148,8 @@ def read_manifest(incoming: Incoming) -> Manifest:
             f"warning: no hash file for {incoming.archive}; its integrity is not verified"
         )
     with ArchiveReader(incoming.archive, password) as reader:
-        return bundle.read_manifest(reader, incoming.archive)
+        manifest = bundle.read_manifest(reader, incoming.archive)
+        yield reader, manifest, seal.check(reader, str(incoming.archive), trusted)
 
 
 def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:

@@ -9,7 +9,8 @@ import docker.errors
 from ..app import envfiles
 from ..engine import containers, lifecycle
 from ..engine.client import default_container_name, engine_errors
-from ..settings import Incoming, Target
+from ..settings import Incoming, Target, Trust
+from ..trust import seal
 from .bundles import open_incoming
 
 
@@ -20,10 +21,15 @@ def env_file_of(target: Target) -> Path:
     return env_file
 
 
-def deploy(client, *, incoming: Incoming, target: Target):
-    """Verify and load a release bundle, then replace the running container; roll back if unhealthy."""
-    env = envfiles.load(env_file_of(target))
-    with open_incoming(incoming, "release") as opened:
+def deploy(client, *, incoming: Incoming, target: Target, trust: Trust | None = None):
+    """Verify and load a release bundle, then replace the running container; roll back if unhealthy.
+
+    Before any image is loaded: the bundle's signature per ``trust.keys``, and the environment's env
+    file against the env contract of the version being deployed.
+    """
+    env_file = envfiles.resolve(target.environment, target.environments, target.base_dir)
+    with open_incoming(incoming, "release", seal.trusted_keys(trust)) as opened:
+        env = seal.checked_env(opened, env_file, target.env_example)
         opened.load_images(client)
         ref = opened.manifest.images[0]["ref"]
     return lifecycle.replace(

@@ -11,7 +11,9 @@ from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..engine import images, lifecycle
 from ..gate import checkpoint
-from ..settings import Crossing, Gate, Incoming, Smoke
+from ..settings import Crossing, Gate, Incoming, Smoke, Trust
+from ..trust import seal
+from ..trust.signing import TrustedKeys
 from .bundles import make_bundle, open_incoming, report_files
 
 PACKAGED_DOCKERFILES = Path(__file__).resolve().parent.parent / "dockerfiles"
@@ -27,11 +29,19 @@ def release(
     crossing: Crossing,
     gate: Gate,
     no_cache: bool = False,
+    trust: Trust | None = None,
 ) -> bundle.Delivery:
-    """Verify the export bundle, build the app image offline, smoke-test it, bundle it for prod."""
+    """Verify the export bundle, build the app image offline, smoke-test it, bundle it for prod.
+
+    The export's signature is checked per ``trust.keys`` before its image is loaded; its SBOM and
+    env contract are carried forward, and the release is signed with the dev side's key.
+    """
+    key = seal.signing_key(trust)  # a wrong passphrase fails now, not after the build
     with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as tmp:
         work = Path(tmp)
-        app, base_image, tgz, report = unpack_export(client, incoming, work, gate.report)
+        app, base_image, tgz, report, carried = unpack_export(
+            client, incoming, work, gate.report, seal.trusted_keys(trust)
+        )
         ref = f"{app['image_name']}:{app['version']}"
         build_app(
             client,
@@ -49,18 +59,30 @@ def release(
         verdict = checkpoint.gate(
             client, ref, kind="app", report=report, limits=gate.limits, accept_risk=gate.accept_risk
         )
-        manifest = Manifest(kind="release", app=app, gate=verdict.record())
-        return make_bundle(client, manifest, crossing, images=[ref], files=report_files(report))
+        extras = seal.release_extras(carried, work)
+        manifest = extras.apply(Manifest(kind="release", app=app, gate=verdict.record()))
+        return make_bundle(
+            client,
+            manifest,
+            crossing,
+            images=[ref],
+            files=[*report_files(report), *extras.files],
+            sign=seal.signer(key),
+        )
 
 
-def unpack_export(client, incoming: Incoming, work: Path, report: Path | None):
-    """Load the export's base image; take out its .tgz and (unless one is given) its report."""
-    with open_incoming(incoming, "base") as opened:
+def unpack_export(
+    client, incoming: Incoming, work: Path, report: Path | None, trusted: TrustedKeys | None = None
+):
+    """Load the export's base image; take out its .tgz, (unless one is given) its report, and what
+    it carries for the release (SBOM, contract, its signer)."""
+    with open_incoming(incoming, "base", trusted) as opened:
         opened.load_images(client)
         app = opened.manifest.app
         tgz = opened.extract(f"app/{app['tgz']}", work)
         report = report or carried_report(opened, work)
-        return app, opened.manifest.images[0]["ref"], tgz, report
+        carried = seal.carried(opened, work)
+        return app, opened.manifest.images[0]["ref"], tgz, report, carried
 
 
 def carried_report(opened: bundle.OpenBundle, work: Path) -> Path | None:

@@ -23,13 +23,10 @@ be a real password someone left in ``.env.example``. The key and its comment alw
 
 from __future__ import annotations
 
-import io
 import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-from dotenv.parser import parse_stream
 
 from ..app import envfiles
 from ..fsutil import write_atomic
@@ -90,40 +87,15 @@ def from_example(example: Path, made_from: str = "") -> Contract:
     """The contract of an app's ``.env.example`` (or of a contract file, which reads the same)."""
     example = Path(example)
     values = envfiles.read(example)  # refuses a missing, unreadable or malformed file
-    comments, lines = _comments_and_lines(example.read_text(encoding="utf-8-sig"))
+    notes = envfiles.comments(example)
     entries = []
     for key, value in values.items():
-        comment = comments.get(key, ())
-        secret = is_secret_looking(key, "\n".join((*comment, lines.get(key, ""))), value)
-        entries.append(Entry(key, _scrub(comment), None if secret else (value or None), secret))
+        note = notes.get(key, envfiles.KeyNotes())
+        secret = is_secret_looking(key, "\n".join((*note.comment, note.statement)), value)
+        entries.append(
+            Entry(key, _scrub(note.comment), None if secret else (value or None), secret)
+        )
     return Contract(tuple(entries), made_from or str(example))
-
-
-def _comments_and_lines(text: str) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
-    """Per key: the comment lines directly above it (no blank line between), and its own text.
-
-    The statements come from python-dotenv's parser, the one ``envfiles`` reads values with, so
-    a ``#`` inside a quoted multi-line value is never taken for a comment.
-    """
-    comments: dict[str, tuple[str, ...]] = {}
-    own_text: dict[str, str] = {}
-    pending: list[str] = []
-    for binding in parse_stream(io.StringIO(text)):
-        raw = binding.original.string
-        statement = raw.lstrip()
-        for line in raw[: len(raw) - len(statement)].splitlines(keepends=True):
-            if line.endswith("\n") and not line.strip():
-                pending = []  # a blank line ends the comment block above
-        if binding.key is None:
-            for line in statement.splitlines():
-                if line.strip().startswith("#"):
-                    pending.append(line.strip()[1:].removeprefix(" ").rstrip())
-                elif not line.strip():
-                    pending = []
-            continue
-        comments[binding.key], own_text[binding.key] = tuple(pending), statement
-        pending = []
-    return comments, own_text
 
 
 def _scrub(comment: tuple[str, ...]) -> tuple[str, ...]:

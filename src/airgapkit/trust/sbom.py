@@ -12,7 +12,6 @@ prod?" for the npm packages and the image both. ``rows`` and ``package_count`` r
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from urllib.parse import quote
 from docker.utils import parse_repository_tag
 from rich.table import Table
 
-from ..app.npm import npm_executable
+from ..app import npm
 from ..errors import AirgapError
 from ..fsutil import write_atomic
 
@@ -43,34 +42,19 @@ class SbomError(AirgapError):
 # --- making and checking --------------------------------------------------------------------------
 
 
-def generate(app_dir: Path, npm: str | None = None) -> dict:
+def generate(app_dir: Path, npm_path: str | None = None) -> dict:
     """The CycloneDX SBOM of the app's installed runtime dependency tree, checked."""
     app_dir = Path(app_dir)
-    npm = npm or npm_executable()
-    argv = [npm, "sbom", "--sbom-format", "cyclonedx", "--omit", "dev"]
     try:
-        proc = subprocess.run(argv, cwd=app_dir, capture_output=True, text=True, check=False)
-    except OSError as exc:
-        raise SbomError(f"cannot run {npm} in {app_dir} ({exc.strerror}); check npm") from exc
-    if proc.returncode != 0:
-        raise SbomError(
-            f"npm sbom failed in {app_dir}: {_npm_reason(proc)}; install the app's "
-            "dependencies (npm ci) and retry"
+        out = npm.npm_output(
+            ["sbom", "--sbom-format", "cyclonedx", "--omit", "dev"],
+            app_dir,
+            hint="install the app's dependencies (npm ci) and retry",
+            npm=npm_path,
         )
-    return parse(proc.stdout.encode(), f"npm sbom in {app_dir}")
-
-
-def _npm_reason(proc: subprocess.CompletedProcess) -> str:
-    """npm's own explanation: its first error line that is not the error code or the log path."""
-    for line in proc.stderr.splitlines():
-        text = line.removeprefix("npm error").removeprefix("npm ERR!").strip()
-        if (
-            line.startswith(("npm error", "npm ERR!"))
-            and text
-            and not text.startswith(("code ", "A complete log"))
-        ):
-            return text
-    return f"exit code {proc.returncode}"
+    except AirgapError as exc:
+        raise SbomError(str(exc)) from exc
+    return parse(out.encode(), f"npm sbom in {app_dir}")
 
 
 def parse(data: bytes, source: str) -> dict:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import getpass
 import hashlib
 import json
 import os
@@ -46,7 +45,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
-from ..crossing.passwords import estimate_bits
+from ..crossing import passwords
 from ..errors import AirgapError
 from ..fsutil import AtomicFile
 
@@ -60,6 +59,9 @@ MIN_PASSPHRASE_BITS = 80
 PRIVATE_SUFFIX, PUBLIC_SUFFIX = ".key", ".pub"
 KEY_FILE_LIMIT = 64 * 1024  # a PEM key is under 1 KiB; anything this big is something else
 TRUST_SETTING = "trust.keys"
+KEY_PASSPHRASE = passwords.Secret(
+    "passphrase", "Signing key passphrase", PASSPHRASE_VAR, "--key-passphrase-file FILE"
+)
 
 _PEM_LABEL = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 _STATED_FINGERPRINT = re.compile(rb"^#\s*fingerprint\s+(SHA256:\S+)\s*$", re.MULTILINE)
@@ -303,58 +305,19 @@ def _warn_if_loose(path: Path) -> None:
 
 def passphrase(*, passphrase_file: Path | None, confirm: bool) -> str:
     """The key's passphrase: ``AIRGAPKIT_KEY_PASSPHRASE``, else ``passphrase_file``, else a prompt
-    (asked twice when ``confirm``). Both a variable and a file is an error, not a silent choice."""
-    from_env = os.environ.get(PASSPHRASE_VAR)
-    if from_env and passphrase_file:
-        raise KeyFileError(
-            f"both {PASSPHRASE_VAR} and the passphrase file {passphrase_file} give a passphrase; "
-            "unset one of them"
-        )
-    if from_env:
-        return from_env
-    if passphrase_file:
-        return _passphrase_from_file(Path(passphrase_file))
-    return _prompt(confirm)
-
-
-def _passphrase_from_file(path: Path) -> str:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError as exc:
-        raise KeyFileError(f"passphrase file {path} does not exist; check the path") from exc
-    except (PermissionError, IsADirectoryError) as exc:
-        raise KeyFileError(
-            f"passphrase file {path} cannot be read; check it is a readable file"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise KeyFileError(f"passphrase file {path} is not UTF-8 text; save it as UTF-8") from exc
-    text = text.lstrip("\ufeff").rstrip("\r\n")
-    if not text:
-        raise KeyFileError(f"passphrase file {path} is empty; put the passphrase on its first line")
-    if "\n" in text or "\r" in text:
-        raise KeyFileError(
-            f"passphrase file {path} has more than one line; keep only the passphrase"
-        )
-    return text
-
-
-def _prompt(confirm: bool) -> str:
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        raise KeyFileError(
-            f"no key passphrase given and no terminal to ask on; set {PASSPHRASE_VAR} or give "
-            "a passphrase file"
-        )
-    typed = getpass.getpass("Signing key passphrase: ")
-    if not typed:
-        raise KeyFileError("empty passphrase; type one, or give a passphrase file")
-    if confirm and getpass.getpass("Same passphrase again: ") != typed:
-        raise KeyFileError("the two passphrases differ; run the command again")
-    return typed
+    (asked twice when ``confirm``), read as archive passwords are (``crossing.passwords``)."""
+    return passwords.resolve(
+        password_file=passphrase_file,
+        env_var=PASSPHRASE_VAR,
+        confirm=confirm,
+        allow_weak=True,  # keygen applies check_passphrase; an existing key's passphrase is a fact
+        secret=KEY_PASSPHRASE,
+    )
 
 
 def check_passphrase(text: str) -> None:
     """Refuse a passphrase estimated under MIN_PASSPHRASE_BITS (see the module's docstring)."""
-    bits = estimate_bits(text)
+    bits = passwords.estimate_bits(text)
     if bits < MIN_PASSPHRASE_BITS:
         raise KeyFileError(
             f"the key passphrase is weak (about {bits:.0f} bits; {MIN_PASSPHRASE_BITS} needed): a "
@@ -505,6 +468,7 @@ class Verdict:
     signer: str | None = None
     key_source: Path | None = None
     warning: str | None = None
+    manifest_sha256: str = ""  # of the manifest checked: what a release records of its base
 
     @property
     def signed(self) -> bool:
@@ -524,6 +488,7 @@ def verify(
     names the bundle in messages. Raises ``SignatureError`` (one line) for a bundle to refuse;
     returns a ``Verdict`` whose ``warning``, when set, the caller prints.
     """
+    manifest_sha256 = hashlib.sha256(manifest).hexdigest()
     if signature is None:
         if trusted.configured:
             raise SignatureError(
@@ -532,10 +497,11 @@ def verify(
             )
         return Verdict(
             warning=f"{source} is unsigned; accepted because no trusted keys are configured "
-            f"({TRUST_SETTING})"
+            f"({TRUST_SETTING})",
+            manifest_sha256=manifest_sha256,
         )
     parsed = read_signature(signature, source)
-    if hashlib.sha256(manifest).hexdigest() != parsed.manifest_sha256:
+    if manifest_sha256 != parsed.manifest_sha256:
         raise SignatureError(
             f"{source}: the signature {SIGNATURE_MEMBER} was made over another manifest than "
             "this bundle's manifest.json; the bundle was altered or mixed with another: get it "
@@ -546,6 +512,7 @@ def verify(
             signer=parsed.signer,
             warning=f"{source} is signed by {parsed.signer}, not checked: no trusted keys are "
             f"configured ({TRUST_SETTING})",
+            manifest_sha256=manifest_sha256,
         )
     entry = trusted.find(parsed.signer)
     if entry is None:
@@ -567,4 +534,6 @@ def verify(
             f"{parsed.signer}; the manifest or the signature was altered: get the bundle again "
             "from its maker"
         ) from exc
-    return Verdict(signer=parsed.signer, key_source=entry.public.source)
+    return Verdict(
+        signer=parsed.signer, key_source=entry.public.source, manifest_sha256=manifest_sha256
+    )
