@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+from npmtree import npm_ls_packages
 from rich.console import Console
 
 from airgapkit.trust import sbom
@@ -28,32 +29,10 @@ def app_bom(installed_app) -> dict:
     return sbom.generate(installed_app)
 
 
-def _npm_ls_packages(app) -> set[tuple[str, str]]:
-    """Every (name, version) of ``npm ls --all --json --omit dev``'s tree, duplicates merged."""
-    tree = json.loads(
-        subprocess.run(
-            ["npm", "ls", "--all", "--json", "--omit", "dev"],
-            cwd=app,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
-    found: set[tuple[str, str]] = set()
-
-    def walk(node: dict) -> None:
-        for name, child in (node.get("dependencies") or {}).items():
-            found.add((name, child["version"]))
-            walk(child)
-
-    walk(tree)
-    return found
-
-
 def test_the_sbom_lists_exactly_what_npm_ls_shows(installed_app, app_bom):
     assert app_bom["bomFormat"] == "CycloneDX"
     assert app_bom["metadata"]["component"]["name"] == "tms-api"
-    expected = _npm_ls_packages(installed_app)
+    expected = npm_ls_packages(installed_app)
     assert (
         "express",
         json.loads((installed_app / "node_modules/express/package.json").read_text())["version"],

@@ -20,7 +20,7 @@ from airgapkit.crossing.archive import ArchiveReader
 from airgapkit.crossing.manifest import MANIFEST, Manifest
 from airgapkit.errors import IntegrityError, PasswordError
 from airgapkit.settings import Trust
-from airgapkit.trust import contract, sbom, seal, signing
+from airgapkit.trust import contract, keys, sbom, seal, signing
 from airgapkit.trust.contract import ContractError
 from airgapkit.trust.signing import SignatureError
 
@@ -39,25 +39,25 @@ BOM = {
 
 @pytest.fixture(autouse=True)
 def no_env_passphrase(monkeypatch):
-    monkeypatch.delenv(signing.PASSPHRASE_VAR, raising=False)
+    monkeypatch.delenv(keys.PASSPHRASE_VAR, raising=False)
 
 
 @pytest.fixture
-def keys(tmp_path) -> dict:
+def pairs(tmp_path) -> dict:
     """Two key pairs: the connected side's and the dev side's, and a passphrase file."""
     (tmp_path / "pp").write_text(PASSPHRASE + "\n")
     return {
-        "connected": signing.keygen(tmp_path / "keys" / "connected", PASSPHRASE),
-        "dev": signing.keygen(tmp_path / "keys" / "dev", PASSPHRASE),
+        "connected": keys.keygen(tmp_path / "keys" / "connected", PASSPHRASE),
+        "dev": keys.keygen(tmp_path / "keys" / "dev", PASSPHRASE),
         "passphrase": tmp_path / "pp",
     }
 
 
-def trust(keys, *trusted: str, sign: str = "") -> Trust:
+def trust(pairs, *trusted: str, sign: str = "") -> Trust:
     return Trust(
-        keys=tuple(str(keys[name].public) for name in trusted),
-        sign_key=keys[sign].private if sign else None,
-        passphrase_file=keys["passphrase"],
+        keys=tuple(str(pairs[name].public) for name in trusted),
+        sign_key=pairs[sign].private if sign else None,
+        passphrase_file=pairs["passphrase"],
     )
 
 
@@ -113,14 +113,14 @@ def remade(path: Path, replace: dict[str, bytes | None]) -> Path:
     return path
 
 
-def test_signing_key_loads_once_from_the_settings_and_refuses_a_wrong_passphrase(keys, tmp_path):
+def test_signing_key_loads_once_from_the_settings_and_refuses_a_wrong_passphrase(pairs, tmp_path):
     assert seal.signing_key(None) is None and seal.signer(None) is None
     assert seal.signing_key(Trust()) is None
-    key = seal.signing_key(trust(keys, sign="connected"))
-    assert key.fingerprint == keys["connected"].fingerprint
+    key = seal.signing_key(trust(pairs, sign="connected"))
+    assert key.fingerprint == pairs["connected"].fingerprint
     (tmp_path / "wrong").write_text("not the passphrase\n")
-    wrong = Trust(sign_key=keys["connected"].private, passphrase_file=tmp_path / "wrong")
-    with pytest.raises(signing.KeyFileError, match="wrong passphrase for signing key"):
+    wrong = Trust(sign_key=pairs["connected"].private, passphrase_file=tmp_path / "wrong")
+    with pytest.raises(keys.KeyFileError, match="wrong passphrase for signing key"):
         seal.signing_key(wrong)
 
 
@@ -133,23 +133,23 @@ def test_trust_settings_from_the_configuration(tmp_path):
     assert Trust.from_config(cfg, sign_key="other.key").sign_key == Path("other.key")
 
 
-def test_a_signed_bundle_opens_under_trust_and_says_who_signed_it(keys, tmp_path):
-    key = seal.signing_key(trust(keys, sign="connected"))
+def test_a_signed_bundle_opens_under_trust_and_says_who_signed_it(pairs, tmp_path):
+    key = seal.signing_key(trust(pairs, sign="connected"))
     path = base_bundle(tmp_path, key)
     assert signing.SIGNATURE_MEMBER in members(path)
-    with opened(path, "base", seal.trusted_keys(trust(keys, "connected"))) as result:
+    with opened(path, "base", seal.trusted_keys(trust(pairs, "connected"))) as result:
         assert result.signature.trusted
-        assert result.signature.signer == keys["connected"].fingerprint
+        assert result.signature.signer == pairs["connected"].fingerprint
     # The manifest does not list the signature: it cannot list what is made over it.
     assert all(f["path"] != signing.SIGNATURE_MEMBER for f in result.manifest.files)
 
 
 def test_unsigned_another_key_and_a_tampered_manifest_are_refused_before_anything_is_used(
-    keys, tmp_path
+    pairs, tmp_path
 ):
-    key = seal.signing_key(trust(keys, sign="connected"))
-    trusted_dev = seal.trusted_keys(trust(keys, "dev"))
-    trusted_connected = seal.trusted_keys(trust(keys, "connected"))
+    key = seal.signing_key(trust(pairs, sign="connected"))
+    trusted_dev = seal.trusted_keys(trust(pairs, "dev"))
+    trusted_connected = seal.trusted_keys(trust(pairs, "connected"))
     unsigned = base_bundle(tmp_path / "u")
     with pytest.raises(SignatureError, match="is unsigned"):
         opened(unsigned, "base", trusted_connected)
@@ -166,25 +166,25 @@ def test_unsigned_another_key_and_a_tampered_manifest_are_refused_before_anythin
         opened(stripped, "base", trusted_connected)
 
 
-def test_a_wrong_password_is_told_apart_from_a_bad_signature(keys, tmp_path):
-    path = base_bundle(tmp_path, seal.signing_key(trust(keys, sign="connected")))
+def test_a_wrong_password_is_told_apart_from_a_bad_signature(pairs, tmp_path):
+    path = base_bundle(tmp_path, seal.signing_key(trust(pairs, sign="connected")))
     with pytest.raises(PasswordError, match="wrong password"):
-        opened(path, "base", seal.trusted_keys(trust(keys, "dev")), password=PW[::-1])
+        opened(path, "base", seal.trusted_keys(trust(pairs, "dev")), password=PW[::-1])
 
 
 def test_the_release_carries_the_sbom_with_the_base_image_the_contract_and_the_chain(
-    keys, tmp_path
+    pairs, tmp_path
 ):
-    path = base_bundle(tmp_path, seal.signing_key(trust(keys, sign="connected")))
+    path = base_bundle(tmp_path, seal.signing_key(trust(pairs, sign="connected")))
     work = tmp_path / "work"
-    with opened(path, "base", seal.trusted_keys(trust(keys, "connected"))) as base:
+    with opened(path, "base", seal.trusted_keys(trust(pairs, "connected"))) as base:
         carried = seal.carried(base, work)
         base_sha = base.signature.manifest_sha256
     extras = seal.release_extras(carried, work)
     assert extras.fields["base_bundle"] == {
         "archive": path.name,
         "manifest_sha256": base_sha,
-        "signer": keys["connected"].fingerprint,
+        "signer": pairs["connected"].fingerprint,
     }
     assert extras.fields["sbom"]["packages"] == 2
     assert extras.fields["contract"]["keys"] == ["PORT", "DB_PASSWORD"]
@@ -205,20 +205,20 @@ def test_an_unsigned_base_without_sbom_or_contract_still_releases_with_warnings(
     assert "is unsigned; accepted" in err and "carries no SBOM" in err
 
 
-def test_inspect_lines_and_history_facts(keys, tmp_path):
-    path = base_bundle(tmp_path, seal.signing_key(trust(keys, sign="connected")))
-    with opened(path, "base", seal.trusted_keys(trust(keys, "connected"))) as base:
+def test_inspect_lines_and_history_facts(pairs, tmp_path):
+    path = base_bundle(tmp_path, seal.signing_key(trust(pairs, sign="connected")))
+    with opened(path, "base", seal.trusted_keys(trust(pairs, "connected"))) as base:
         manifest, verdict = base.manifest, base.signature
     console = Console(record=True, width=300)
     seal.print_trust(manifest, verdict, console)
     text = console.export_text()
-    assert f"signature: signed by {keys['connected'].fingerprint} (trusted: " in text
+    assert f"signature: signed by {pairs['connected'].fingerprint} (trusted: " in text
     assert (
         "SBOM: 2 npm packages (sbom/cyclonedx.json), base image node:20-alpine node@sha256:" in text
     )
     assert "env contract: 2 keys: PORT, DB_PASSWORD" in text
     assert seal.history_facts(manifest, verdict) == {
-        "signer": keys["connected"].fingerprint,
+        "signer": pairs["connected"].fingerprint,
         "sbom_packages": 2,
     }
     assert seal.history_facts(Manifest(kind="base", app={}), None) == {
@@ -227,7 +227,7 @@ def test_inspect_lines_and_history_facts(keys, tmp_path):
     }
 
 
-def test_read_sbom_checks_the_member_against_the_manifest(keys, tmp_path):
+def test_read_sbom_checks_the_member_against_the_manifest(pairs, tmp_path):
     path = base_bundle(tmp_path)
     with ArchiveReader(path, PW) as reader:
         manifest = bundle.read_manifest(reader, path)
@@ -237,9 +237,9 @@ def test_read_sbom_checks_the_member_against_the_manifest(keys, tmp_path):
         seal.read_sbom(reader, bundle.read_manifest(reader, path), path)
 
 
-def test_extract_checks_the_signature_and_every_member_against_the_manifest(keys, tmp_path):
-    key = seal.signing_key(trust(keys, sign="connected"))
-    trusted = seal.trusted_keys(trust(keys, "connected"))
+def test_extract_checks_the_signature_and_every_member_against_the_manifest(pairs, tmp_path):
+    key = seal.signing_key(trust(pairs, sign="connected"))
+    trusted = seal.trusted_keys(trust(pairs, "connected"))
     path = base_bundle(tmp_path, key)
     sums = path.parent / f"{path.name}.sha256"
     vouch = seal.vouch(trusted, str(path))
@@ -265,16 +265,16 @@ def test_extract_checks_the_signature_and_every_member_against_the_manifest(keys
     assert not (tmp_path / "out3").exists()
 
 
-def test_a_plain_archive_extracts_as_before_with_a_warning_under_trust(keys, tmp_path, capsys):
+def test_a_plain_archive_extracts_as_before_with_a_warning_under_trust(pairs, tmp_path, capsys):
     plain = write_archive(tmp_path / "media" / "notes.zip", {"notes.txt": b"hello"})
     bundle.deliver(plain, hashlib.sha256(plain.read_bytes()).hexdigest(), plain.parent)
-    vouch = seal.vouch(seal.trusted_keys(trust(keys, "connected")), str(plain))
+    vouch = seal.vouch(seal.trusted_keys(trust(pairs, "connected")), str(plain))
     channels.extract(plain, tmp_path / "out", PW, plain.parent / "notes.zip.sha256", vouch=vouch)
     assert (tmp_path / "out" / "notes.txt").read_bytes() == b"hello"
     assert "holds no manifest.json" in capsys.readouterr().err
 
 
-def test_deploy_uses_the_carried_contract_else_the_local_example(keys, tmp_path, capsys):
+def test_deploy_uses_the_carried_contract_else_the_local_example(pairs, tmp_path, capsys):
     carrying = base_bundle(tmp_path / "a", example="PORT=8080\nNEW_FLAG=on\n")
     bare = base_bundle(tmp_path / "b", example=None)
     env = tmp_path / ".env.prod"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -33,18 +32,19 @@ from machines import (
     release_flags,
     unique_app,
 )
+from npmtree import npm_ls_packages
 
 from airgapkit.crossing import bundle
 from airgapkit.crossing.archive import ArchiveReader
 from airgapkit.crossing.manifest import MANIFEST, Manifest
 from airgapkit.flows import bundles
 from airgapkit.settings import Crossing
-from airgapkit.trust import contract, sbom, seal, signing
+from airgapkit.trust import contract, keys, sbom, seal, signing
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 PASSPHRASE = "amber kettle orbit 47 lantern fjord"  # noqa: S105 - the test keys' passphrase
-KEY_ENV = {signing.PASSPHRASE_VAR: PASSPHRASE}
+KEY_ENV = {keys.PASSPHRASE_VAR: PASSPHRASE}
 
 
 def trusting(side: Path, pub: Path) -> Path:
@@ -55,12 +55,12 @@ def trusting(side: Path, pub: Path) -> Path:
     return config
 
 
-def keygen(side: Path, name: str) -> signing.KeyPair:
+def keygen(side: Path, name: str) -> keys.KeyPair:
     proc = inv("keygen", "--out", str(side / "keys" / name), cwd=side, env=KEY_ENV, check=True)
-    pair = signing.KeyPair(
+    pair = keys.KeyPair(
         side / "keys" / f"{name}.key", side / "keys" / f"{name}.pub", proc.stdout.split()[-1]
     )
-    assert signing.load_public_key(pair.public).fingerprint == pair.fingerprint
+    assert keys.load_public_key(pair.public).fingerprint == pair.fingerprint
     return pair
 
 
@@ -71,27 +71,6 @@ def push_base(docker_client, source: str, ref: str) -> None:
     for line in docker_client.api.push(ref, stream=True, decode=True):
         assert "error" not in line, line
     docker_client.images.remove(ref)
-
-
-def npm_ls_count(app: Path) -> int:
-    tree = json.loads(
-        subprocess.run(
-            ["npm", "ls", "--all", "--json", "--omit", "dev"],
-            cwd=app,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
-    found: set[tuple[str, str]] = set()
-
-    def walk(node: dict) -> None:
-        for name, child in (node.get("dependencies") or {}).items():
-            found.add((name, child["version"]))
-            walk(child)
-
-    walk(tree)
-    return len(found)
 
 
 @pytest.fixture(scope="module")
@@ -168,15 +147,15 @@ def trip(docker_client, registry, base_image, tmp_path_factory):
 
 def test_signed_bundles_cross_both_gaps_and_the_release_runs(trip):
     assert health(trip["ports"])["greeting"] == GREETING
-    keys, procs = trip["keys"], trip["procs"]
-    assert f"signed with {keys['connected'].private} ({keys['connected'].fingerprint})" in (
+    pairs, procs = trip["keys"], trip["procs"]
+    assert f"signed with {pairs['connected'].private} ({pairs['connected'].fingerprint})" in (
         procs["export"].stderr
     )
-    assert f"base.zip is signed by {keys['connected'].fingerprint} (trusted: " in (
+    assert f"base.zip is signed by {pairs['connected'].fingerprint} (trusted: " in (
         procs["release"].stderr
     )
     assert (
-        f"release.zip is signed by {keys['dev'].fingerprint} (trusted: " in procs["deploy"].stderr
+        f"release.zip is signed by {pairs['dev'].fingerprint} (trusted: " in procs["deploy"].stderr
     )
     for proc in trip["procs"].values():
         output = proc.stdout + proc.stderr
@@ -200,11 +179,11 @@ def test_inspect_shows_the_signer_the_sbom_count_and_the_chain(trip):
         check=True,
     )
     text = " ".join(proc.stdout.split())  # the table may wrap long lines
-    keys = trip["keys"]
-    assert f"signature: signed by {keys['dev'].fingerprint} (trusted: " in text
-    assert f"SBOM: {npm_ls_count(trip['app'])} npm packages" in text
+    pairs = trip["keys"]
+    assert f"signature: signed by {pairs['dev'].fingerprint} (trusted: " in text
+    assert f"SBOM: {len(npm_ls_packages(trip['app']))} npm packages" in text
     assert (
-        f"made from: {trip['base_inbox'][0].name}, signed by {keys['connected'].fingerprint}"
+        f"made from: {trip['base_inbox'][0].name}, signed by {pairs['connected'].fingerprint}"
         in text
     )
     assert "env contract: 6 keys: PORT, APP_ENV, GREETING, DB_HOST, DB_USER, DB_PASSWORD" in text
@@ -217,7 +196,7 @@ def test_inv_sbom_writes_the_release_sbom_with_the_pulled_base_image(trip, tmp_p
     out = tmp_path / "release-sbom.json"
     inv(*common, "--output", str(out), cwd=trip["sides"]["prod"], check=True)
     bom = sbom.read(out)
-    assert sbom.package_count(bom) == npm_ls_count(trip["app"])
+    assert sbom.package_count(bom) == len(npm_ls_packages(trip["app"]))
     image = sbom.base_image(bom)
     assert image.ref == trip["base"]
     assert image.repo_digest.startswith(trip["base"].rsplit(":", 1)[0] + "@sha256:")
@@ -309,7 +288,7 @@ def test_a_release_whose_contract_gained_a_key_is_refused_and_the_old_container_
         contract={"member": seal.CONTRACT_MEMBER, "keys": list(made.keys)},
     )
     places = {k: tmp_path / k for k in ("out_dir", "hashes_dir", "password_dir")}
-    dev_key = signing.load_signing_key(trip["keys"]["dev"].private, PASSPHRASE)
+    dev_key = keys.load_signing_key(trip["keys"]["dev"].private, PASSPHRASE)
     delivery = bundles.make_bundle(
         docker_client,
         manifest,

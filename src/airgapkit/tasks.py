@@ -32,8 +32,8 @@ from .gate import checkpoint
 from .gate.candidates import choose
 from .gate.limits import with_flags
 from .settings import Crossing, Gate, Incoming, Smoke, Target, Trust, config_ports
+from .trust import keys, seal
 from .trust import sbom as sbom_doc
-from .trust import seal, signing
 
 
 def task(*args, **kwargs):
@@ -578,10 +578,10 @@ def sbom(c, bundle, password_file="", sums="", output=""):
 )
 def keygen(c, out, key_passphrase_file="", allow_weak_passphrase=False):
     """Make an Ed25519 signing key pair; share NAME.pub with the sides that check your bundles."""
-    passphrase = signing.passphrase(
+    passphrase = keys.passphrase(
         passphrase_file=Path(key_passphrase_file) if key_passphrase_file else None, confirm=True
     )
-    pair = signing.keygen(Path(out), passphrase, allow_weak=allow_weak_passphrase)
+    pair = keys.keygen(Path(out), passphrase, allow_weak=allow_weak_passphrase)
     print(f"private key {pair.private} (mode 0600): keep it on this machine")
     print(f"public key  {pair.public}: add it to trust.keys where bundles are checked")
     print(f"fingerprint {pair.fingerprint}")

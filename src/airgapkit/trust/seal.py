@@ -32,7 +32,7 @@ from ..crossing.manifest import MANIFEST, Manifest
 from ..engine import images
 from ..errors import AirgapError, IntegrityError
 from ..settings import Trust
-from . import contract, sbom, signing
+from . import contract, keys, sbom, signing
 
 SBOM_MEMBER = "sbom/cyclonedx.json"
 CONTRACT_MEMBER = contract.MEMBER
@@ -50,17 +50,17 @@ def say(line: str) -> None:
 # --- out: signing ---------------------------------------------------------------------------------
 
 
-def signing_key(trust: Trust | None) -> signing.SigningKey | None:
+def signing_key(trust: Trust | None) -> keys.SigningKey | None:
     """The configured signing key, opened with its passphrase; None when bundles go unsigned."""
     if trust is None or trust.sign_key is None:
         return None
-    passphrase = signing.passphrase(passphrase_file=trust.passphrase_file, confirm=False)
-    key = signing.load_signing_key(trust.sign_key, passphrase)
+    passphrase = keys.passphrase(passphrase_file=trust.passphrase_file, confirm=False)
+    key = keys.load_signing_key(trust.sign_key, passphrase)
     say(f"the bundle will be signed with {key.source} ({key.fingerprint})")
     return key
 
 
-def signer(key: signing.SigningKey | None) -> Callable[[bytes], tuple[str, bytes]] | None:
+def signer(key: keys.SigningKey | None) -> Callable[[bytes], tuple[str, bytes]] | None:
     """What ``bundle.create`` calls with the manifest's bytes: the signature member, or None."""
     if key is None:
         return None
