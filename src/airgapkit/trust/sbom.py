@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from docker.utils import parse_repository_tag
 from rich.table import Table
+from rich.text import Text
 
 from ..app import npm
 from ..errors import AirgapError
@@ -233,9 +234,9 @@ def table(bom: dict, source: str = "") -> Table:
     title = f"SBOM{' of ' + source if source else ''}: {package_count(bom)} packages" + (
         f", base image {image.ref}" if image else ""
     )
-    out = Table(title=title)
+    out = Table(title=Text(title))
     for column in ("package", "version", "purl"):
         out.add_column(column)
-    for row in rows(bom):
-        out.add_row(row.name, row.version, row.purl)
+    for row in rows(bom):  # Text: names from the document are shown as written, never as markup
+        out.add_row(Text(row.name), Text(row.version), Text(row.purl))
     return out

@@ -17,6 +17,7 @@ contract a deploy checks the env file against: the one the bundle carries, else 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 import tempfile
@@ -273,22 +274,23 @@ def print_trust(
 ) -> None:
     """The bundle's signer, SBOM, env contract and, for a release, the base bundle it came from."""
     out = out or Console()
-    out.print(f"signature: {describe_signature(verdict)}")
+    line = functools.partial(out.print, markup=False, highlight=False)  # manifest data, not markup
+    line(f"signature: {describe_signature(verdict)}")
     if manifest.sbom:
         image = manifest.sbom.get("base_image") or {}
-        out.print(
+        line(
             f"SBOM: {manifest.sbom['packages']} npm packages ({manifest.sbom['member']}), "
             f"base image {image.get('ref')} {image.get('repo_digest') or image.get('image_id')}"
         )
     else:
-        out.print("SBOM: none")
+        line("SBOM: none")
     if manifest.contract:
-        keys = manifest.contract["keys"]
-        out.print(f"env contract: {len(keys)} keys: {', '.join(keys)}")
+        names = manifest.contract["keys"]
+        line(f"env contract: {len(names)} keys: {', '.join(names)}")
     if manifest.base_bundle:
         base = manifest.base_bundle
         signed = f"signed by {base['signer']}" if base["signer"] else "unsigned"
-        out.print(f"made from: {base['archive']}, {signed}")
+        line(f"made from: {base['archive']}, {signed}")
 
 
 def history_facts(manifest: Manifest, verdict: signing.Verdict | None) -> dict:
