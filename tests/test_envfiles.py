@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from airgapkit.app import envfiles
-from airgapkit.config import DEFAULTS
+from airgapkit.config import DEFAULT_ENVIRONMENTS
 from airgapkit.errors import AirgapError
 
 SECRET = "s3cr3t-marker"  # noqa: S105 - a marker to search output for, not a credential
-ENVIRONMENTS = DEFAULTS["airgapkit"]["environments"]
+ENVIRONMENTS = DEFAULT_ENVIRONMENTS
 EXAMPLE = "# the keys the app reads\nPORT=8080\nDB_HOST=db.example\nDB_PASSWORD=change-me\nNOTE=\n"
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="permission bits are POSIX")

@@ -32,13 +32,9 @@ DEFAULTS = {
         "engine_timeout": 3600,
         # Seconds a started container has to answer its health path.
         "health_timeout": 60,
-        # Environment name -> env file, for run, deploy and debug-shell.
-        "environments": {
-            "dev": ".env.dev",
-            "test": ".env.test",
-            "pre-prod": ".env.pre-prod",
-            "prod": ".env.prod",
-        },
+        # Environment name -> env file or mapping (environments.py), for deploy, debug-shell,
+        # push and status; DEFAULT_ENVIRONMENTS below are added for the names not configured here.
+        "environments": {},
         "env_example": ".env.example",
         # Base-image rules: limits, their meaning and their defaults in gate/limits.py.
         "policy": limits.defaults(),
@@ -48,4 +44,14 @@ DEFAULTS = {
         # bundles are accepted with a warning.
         "trust": {"sign_key": "", "keys": []},
     }
+}
+
+# The environments there are when the configuration names none of the same name. Kept out of
+# DEFAULTS: Invoke cannot merge a mapping in invoke.yaml (``prod: {target: swarm, ...}``) over a
+# default string, so environments.configured() adds these in code instead.
+DEFAULT_ENVIRONMENTS = {
+    "dev": ".env.dev",
+    "test": ".env.test",
+    "pre-prod": ".env.pre-prod",
+    "prod": ".env.prod",
 }

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .environments import Environment, env_files
+from .environments import get as environment_of
 from .ports import Ports
 
 
@@ -134,6 +136,8 @@ class Target:
     health_path: str
     health_timeout: int
     name: str = ""
+    # The environment as configured: engine or swarm, its registry and swarm settings.
+    configured: Environment | None = None
 
     @classmethod
     def from_config(
@@ -142,14 +146,19 @@ class Target:
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         return cls(
             environment=env,
-            environments=dict(cfg["environments"]),
+            environments=env_files(cfg["environments"]),
             env_example=base / cfg["env_example"],
             base_dir=base,
             ports=config_ports(cfg, ports),
             health_path=cfg["health_path"],
             health_timeout=cfg["health_timeout"],
             name=name,
+            configured=environment_of(env, cfg["environments"], base),
         )
+
+    @property
+    def is_swarm(self) -> bool:
+        return self.configured is not None and self.configured.is_swarm
 
 
 @dataclass(frozen=True)

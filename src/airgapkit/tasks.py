@@ -24,7 +24,7 @@ from .engine import client as engine_client
 from .engine import containers, images
 from .errors import AirgapError, chain, debug_enabled
 from .flags import parse_day, parse_report_pairs
-from .flows import bundles
+from .flows import bundles, fleet
 from .flows import deploy as deploy_flow
 from .flows import export as export_flow
 from .flows import release as release_flow
@@ -541,6 +541,31 @@ def debug_shell(c, env="prod", image="", name=""):
     c.run(shlex.join(argv), pty=True, warn=True)
 
 
+@task(
+    help={
+        "env": "Environment whose registry gets the image (default: prod).",
+        "image": "Local image to push (default: the app image).",
+    }
+)
+def push(c, env="prod", image=""):
+    """Push a loaded image into the environment's registry; print it pinned by its digest."""
+    target = Target.from_config(config(c), env=env)
+    print(fleet.push(client(c), image or app_image(c), target).pinned)
+
+
+@task(
+    help={
+        "env": "Environment to report on (default: prod).",
+        "name": "Service or container name (default: configured, else the image name).",
+    }
+)
+def status(c, env="prod", name=""):
+    """What runs in an environment: image, digest, replicas, tasks and earlier deploys."""
+    target = Target.from_config(config(c), env=env, name=name)
+    image = "" if fleet.names_itself(target) else app_image(c)
+    fleet.print_status(fleet.status(client(c), target, image))
+
+
 @task(help={**INCOMING_HELP, "sums": "Verify the archive against this SHA-256 file first."})
 def inspect(c, bundle, password_file="", sums=""):
     """Print a bundle's manifest as tables, its signer, SBOM and env contract, extracting nothing."""
@@ -619,6 +644,8 @@ ns = Collection(
     release,
     deploy,
     debug_shell,
+    push,
+    status,
     inspect,
     sbom,
     keygen,

@@ -11,6 +11,7 @@ from ..engine import containers, lifecycle
 from ..engine.client import default_container_name, engine_errors
 from ..settings import Incoming, Target, Trust
 from ..trust import seal
+from . import fleet
 from .bundles import open_incoming
 
 
@@ -32,6 +33,8 @@ def deploy(client, *, incoming: Incoming, target: Target, trust: Trust | None = 
         env = seal.checked_env(opened, env_file, target.env_example)
         opened.load_images(client)
         ref = opened.manifest.images[0]["ref"]
+    if target.is_swarm:
+        return fleet.deploy(client, ref, env, target)
     return lifecycle.replace(
         client,
         ref,
@@ -45,6 +48,8 @@ def deploy(client, *, incoming: Incoming, target: Target, trust: Trust | None = 
 
 def debug_shell_argv(client, target: Target, image: str) -> list[str]:
     """Exec into the environment's running container, else a fresh one with its env file."""
+    if target.is_swarm:
+        return fleet.debug_shell_argv(client, target, image)
     name = target.name or default_container_name(image)
     if _is_running(client, name):
         return containers.shell_argv(client, container=name)
