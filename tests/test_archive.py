@@ -177,6 +177,10 @@ def test_ae1_member_still_has_its_crc_checked(tmp_path):
     at = data.index(b"PK\x01\x02")
     data[at + 16] ^= 0x01  # the CRC-32 in the central directory
     archive.write_bytes(bytes(data))
+    with pytest.raises(UnsafeArchive, match="another CRC in its local header"):
+        ArchiveReader(archive, PW)  # the two records disagree
+    data[14] ^= 0x01  # and the same change in the local header: they agree, the data does not
+    archive.write_bytes(bytes(data))
     with ArchiveReader(archive, PW) as r, pytest.raises(IntegrityError, match="CRC"):
         r.read_bytes("a.bin")
 
@@ -193,9 +197,9 @@ def test_writer_refuses_a_bad_level_or_a_folder(tmp_path):
 
 
 def test_reader_says_what_is_wrong_in_one_line(tmp_path):
-    with pytest.raises(AirgapError, match="no such archive"):
+    with pytest.raises(AirgapError, match="absent.zip: no such file"):
         ArchiveReader(tmp_path / "absent.zip", PW)
-    with pytest.raises(AirgapError, match="cannot be opened"):
+    with pytest.raises(AirgapError, match="is a folder"):
         ArchiveReader(tmp_path, PW)
     archive = write_archive(tmp_path / "x.zip", {"a": b"a" * 5000, "b": b"b"})
     with ArchiveReader(archive, PW) as r:

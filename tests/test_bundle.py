@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from archives import PW, flip_byte, write_archive
 
-from airgapkit.crossing import bundle, digest
+from airgapkit.crossing import bundle, digest, sumsfile
 from airgapkit.crossing.archive import ArchiveWriter
 from airgapkit.crossing.manifest import MANIFEST, Manifest
 from airgapkit.engine import images
@@ -27,7 +27,7 @@ def made(tmp_path: Path, kind: str = "base", files: dict[str, bytes] | None = No
     for arcname, data in files.items():
         (tmp_path / Path(arcname).name).write_bytes(data)
     dest = tmp_path / "media" / bundle.archive_name(APP, kind)
-    sha = bundle.create(
+    sha = bundle.create(  # the writer: its hash was taken as it wrote
         None,
         dest,
         Manifest(kind=kind, app=dict(APP)),
@@ -35,7 +35,7 @@ def made(tmp_path: Path, kind: str = "base", files: dict[str, bytes] | None = No
         files=[(tmp_path / Path(a).name, a) for a in files],
         password=PW,
         level=6,
-    )
+    ).sha256
     bundle.deliver(dest, sha, dest.parent)
     return dest
 
@@ -45,7 +45,7 @@ def test_bundle_create_returns_the_hash_written(tmp_path, monkeypatch):
     monkeypatch.setattr(digest, "sha256_file", lambda *_a, **_k: pytest.fail("second read"))
     manifest = Manifest(kind="base", app={"image_name": "demo", "version": "1"})
     dest = tmp_path / "media" / "demo-1-base.zip"
-    sha = bundle.create(
+    sha = bundle.create(  # the writer: its hash was taken as it wrote
         None,
         dest,
         manifest,
@@ -53,7 +53,7 @@ def test_bundle_create_returns_the_hash_written(tmp_path, monkeypatch):
         files=[(tmp_path / "app.tgz", "app/app.tgz")],
         password=PW,
         level=6,
-    )
+    ).sha256
     assert sha == hashlib.sha256(dest.read_bytes()).hexdigest()
 
 
@@ -146,7 +146,7 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
     image_id = images.build(docker_client, context, ref, offline=True)
     cleanup_images.append(ref)
     dest = tmp_path / "media" / "demo-1-release.zip"
-    sha = bundle.create(
+    sha = bundle.create(  # the writer: its hash was taken as it wrote
         docker_client,
         dest,
         Manifest(kind="release", app=dict(APP)),
@@ -154,7 +154,7 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
         files=[],
         password=PW,
         level=6,
-    )
+    ).sha256
     sums = bundle.deliver(dest, sha, tmp_path / "hashes")
     docker_client.images.remove(ref, force=True)
     with bundle.open_verified(dest, sums, PW, kind="release") as opened:
@@ -164,3 +164,44 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
         assert opened.load_images(docker_client) == [ref]
     assert docker_client.images.get(ref).id == record["id"]
     assert image_id in (record["id"], record["id"].split(":", 1)[-1])
+
+
+@pytest.mark.docker
+def test_a_split_bundle_is_read_from_its_volumes_into_the_engine(
+    docker_client, unique_name, cleanup_images, tmp_path
+):
+    """write(): volumes, hash file and password made final together; the far side gives the
+    first volume and the image is loaded from the volumes in order, with no joined copy."""
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "blob").write_bytes(os.urandom(400_000))
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY blob /blob\n")
+    ref = f"{unique_name}:1"
+    images.build(docker_client, context, ref, offline=True)
+    cleanup_images.append(ref)
+    media = tmp_path / "media"
+    delivery = bundle.write(
+        docker_client,
+        media / "demo-1-release.zip",
+        Manifest(kind="release", app=dict(APP)),
+        image_refs=[ref],
+        files=[],
+        password=PW,
+        level=0,
+        hashes_dir=tmp_path / "hashes",
+        password_file=tmp_path / "secret" / "demo-1-release.zip.password",
+        split=150_000,
+    )
+    assert sorted(p.name for p in media.iterdir()) == [
+        f"demo-1-release.zip.{n:03d}" for n in range(1, len(list(media.iterdir())) + 1)
+    ]
+    assert len(list(media.iterdir())) >= 3
+    listed = sumsfile.read_sums(delivery.sums)
+    assert set(listed) == {"demo-1-release.zip"} | {p.name for p in media.iterdir()}
+    assert delivery.password.read_text().strip() == PW
+    docker_client.images.remove(ref, force=True)
+    with bundle.open_verified(
+        media / "demo-1-release.zip.001", delivery.sums, PW, kind="release"
+    ) as opened:
+        assert opened.load_images(docker_client) == [ref]
+    docker_client.images.get(ref)

@@ -213,7 +213,7 @@ def test_plan_writes_nothing_and_commit_writes_everything(tmp_path, payload):
     dest = tmp_path / "dest"
     with ArchiveReader(archive, PW) as r:
         plan = extraction.plan(r, None, dest)
-        assert listing(dest) == []  # the folder exists; nothing in it yet
+        assert not dest.exists()  # nothing made yet, not even the folder
         assert [f.final for f in plan.files] == [dest / "sub" / "deep" / "a.bin", dest / "b"]
         assert extraction.commit(r, plan) == [dest / "sub" / "deep" / "a.bin", dest / "b"]
     assert (dest / "sub" / "deep" / "a.bin").read_bytes() == payload["node20a.tar"]
@@ -225,6 +225,8 @@ def test_a_file_that_appears_during_extraction_is_kept_and_nothing_else_lands(tm
     dest = tmp_path / "dest"
     with ArchiveReader(archive, PW) as r:
         plan = extraction.plan(r, None, dest)
+        assert not dest.exists()  # made only when the plan is carried out
+        dest.mkdir()
         (dest / "a").write_text("someone else's")
         with pytest.raises(AirgapError, match="already exists"):
             extraction.commit(r, plan)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import time
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +89,47 @@ def test_is_inside(tmp_path):
     assert fsutil.is_inside(tmp_path / "link" / "b", tmp_path / "a")
     assert fsutil.is_inside(tmp_path / "a", tmp_path / "a")
     assert not fsutil.is_inside(tmp_path / "ab", tmp_path / "a")
+
+
+def test_pinned_file_notices_a_change_but_not_a_replacement(tmp_path):
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"checked")
+    with fsutil.PinnedFile(path) as f:
+        os.replace(tmp_path / "a.bin", tmp_path / "gone.bin")
+        path.write_bytes(b"another file under the name")
+        f.check_unchanged()  # this descriptor still reads the file that was opened
+        assert f.read() == b"checked"
+    with fsutil.PinnedFile(path) as f:
+        with open(path, "ab") as g:
+            g.write(b"!")
+        with pytest.raises(AirgapError, match="changed while it was being read"):
+            f.check_unchanged()
+    with pytest.raises(AirgapError, match="not a regular file"):
+        fsutil.PinnedFile(Path("/dev/null"))
+
+
+def test_free_space_and_sizes_read_like_a_person_says_them(tmp_path):
+    assert fsutil.human_size(512) == "512 bytes"
+    assert fsutil.human_size(3_400_000) == "3.4 MB"
+    assert fsutil.human_size(1_260_000_000) == "1.3 GB"
+    fsutil.check_free_space(tmp_path / "not" / "yet", 1, "a small file")
+    with pytest.raises(AirgapError, match="needs .* in .* but only .* is free there"):
+        fsutil.check_free_space(tmp_path, 10**18, "an exabyte")
+
+
+def test_only_unlocked_leftovers_of_ours_are_removed(tmp_path, capsys):
+    ours = fsutil.temp_path(tmp_path / "x.zip")
+    ours.write_bytes(b"half")
+    fresh = fsutil.temp_path(tmp_path / "y.zip")
+    fresh.write_bytes(b"just made")
+    old = time.time() - 60
+    os.utime(ours, (old, old))
+    (tmp_path / "x.zip.part").write_bytes(b"not ours")
+    assert fsutil.remove_leftovers(tmp_path) == [ours]
+    assert fresh.exists() and (tmp_path / "x.zip.part").exists()
+    assert "removed 1 leftover file(s)" in capsys.readouterr().err
+    with fsutil.AtomicFile(tmp_path / "z.bin") as out:  # a writer holds its lock
+        os.utime(out.tmp, (old, old))
+        assert fsutil.remove_leftovers(tmp_path) == [] and out.tmp.exists()
+        out.file.write(b"z")
+    assert (tmp_path / "z.bin").read_bytes() == b"z"

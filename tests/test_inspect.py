@@ -35,3 +35,28 @@ def test_print_manifest_shows_app_images_files_and_rules(capsys):
     for piece in ("demo:1.2.3", "sha256:0123456789ab", "123.4 MB", "1,234,567", "PASS", "200 MB"):
         assert piece in out
     assert "risk accepted" not in out
+
+
+def test_manifest_strings_are_shown_as_data_not_as_terminal_codes_or_markup(capsys):
+    manifest = Manifest(
+        kind="base",
+        app={"name": "demo\x1b[2J", "version": "[black on black]hidden[/]", "image_name": "demo"},
+        files=[{"path": "app/\x1b]0;title\x07x.tgz", "size": 1, "sha256": "e" * 64}],
+        created="2025-01-02",
+        gate={
+            "image": "[red]node",
+            "kind": "base",
+            "passed": True,
+            "failures": [],
+            "accepted_risk": "",
+            "rules": [
+                {"rule": "[bold]size", "passed": True, "measured": "1", "limit": "2", "why": ""}
+            ],
+        },
+    )
+    print_manifest(manifest)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "demo\\x1b[2J" in out and "[black on black]hidden[/]" in out
+    assert "\\x1b]0;title\\x07x.tgz" in out.replace("\n", "").replace(" ", "") or "\\x1b]0;" in out
+    assert "[bold]size" in out and "[red]node" in out

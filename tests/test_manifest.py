@@ -18,7 +18,14 @@ def sample() -> Manifest:
         kind="base",
         app={"name": "demo", "version": "1.0.0", "image_name": "demo"},
         images=[
-            {"ref": "node:20-alpine", "member": "images/node_20-alpine.tar", "id": "sha256:ab"}
+            {
+                "ref": "node:20-alpine",
+                "member": "images/node_20-alpine.tar",
+                "id": "sha256:ab",
+                "repo_tags": ["node:20-alpine"],
+                "layers": ["sha256:1"],
+                "size": 10,
+            }
         ],
         files=[
             {"path": "images/node_20-alpine.tar", "size": 10, "sha256": "a" * 64},
@@ -26,7 +33,18 @@ def sample() -> Manifest:
             {"path": "reports/trivy.json", "size": 2, "sha256": "c" * 64},
         ],
         created="2025-01-02T03:04:05+00:00",
-        gate={"image": "node:20-alpine", "rules": []},
+        gate={
+            "image": "node:20-alpine",
+            "image_id": "sha256:ab",
+            "kind": "base",
+            "checked_on": "2025-01-02",
+            "passed": True,
+            "failures": [],
+            "accepted_risk": "",
+            "rules": [
+                {"rule": "size", "passed": True, "measured": "1 MB", "limit": "200 MB", "why": ""}
+            ],
+        },
     )
 
 
@@ -57,13 +75,13 @@ def test_members_are_found_by_path_and_prefix():
         (json.dumps({"format": "something-else", "format_version": 1}).encode(), "format version"),
         (
             json.dumps({"format": FORMAT, "format_version": 1, "kind": "base"}).encode(),
-            "lacks some it needs",
+            "lacks the key app",
         ),
         (
             json.dumps(
                 {"format": FORMAT, "format_version": 1, "kind": "base", "app": {}, "new": 1}
             ).encode(),
-            "does not know",
+            "has a key it does not know: new",
         ),
     ],
     ids=["not json", "not an object", "newer version", "other format", "missing", "unknown"],
@@ -72,3 +90,73 @@ def test_anything_else_is_refused_in_one_line(data, message):
     with pytest.raises(AirgapError, match=message) as exc:
         Manifest.from_json(data, SOURCE)
     assert str(exc.value).startswith(str(SOURCE)) and "\n" not in str(exc.value)
+
+
+def _altered(change) -> bytes:
+    body = json.loads(sample().to_json())
+    change(body)
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda b: b.update(app=["demo"]), "has a list where an object belongs at app"),
+        (
+            lambda b: b["files"][0].update(size="10"),
+            "a string where a size belongs at files\\[0\\].size",
+        ),
+        (lambda b: b["files"][0].update(size=-1), "where a size belongs"),
+        (
+            lambda b: b["files"][1].update(sha256="0" * 63),
+            "where a SHA-256 belongs at files\\[1\\]",
+        ),
+        (lambda b: b.update(files={"path": "x"}), "has an object where a list belongs at files"),
+        (lambda b: b["images"][0].pop("id"), "lacks the key id at images\\[0\\]"),
+        (lambda b: b["gate"]["rules"][0].update(passed="yes"), "where true or false belongs"),
+        (lambda b: b.update(kind="[red]base"), "has kind \\[red\\]base, not base or release"),
+        (lambda b: b.update(format_version=True), "true/false where a number belongs"),
+    ],
+    ids=[
+        "app a list",
+        "size a string",
+        "size negative",
+        "bad hash",
+        "files an object",
+        "image without id",
+        "rule passed a string",
+        "unknown kind",
+        "version true",
+    ],
+)
+def test_a_malformed_manifest_is_refused_naming_where(change, message):
+    with pytest.raises(AirgapError, match=message) as exc:
+        Manifest.from_json(_altered(change), SOURCE)
+    assert "\n" not in str(exc.value)
+
+
+def test_a_manifest_without_the_optional_keys_still_reads():
+    body = {"format": FORMAT, "format_version": 1, "kind": "base", "app": sample().app}
+    assert Manifest.from_json(json.dumps(body).encode(), SOURCE).files == []
+
+
+def test_the_trust_fields_are_optional_and_checked_like_the_rest():
+    manifest = sample()
+    manifest.sbom = {
+        "member": "sbom/cyclonedx.json",
+        "packages": 68,
+        "base_image": {"ref": "node:20-alpine", "image_id": "sha256:ab", "repo_digest": None},
+    }
+    manifest.contract = {"member": "contract/.env.example", "keys": ["PORT", "DB_PASSWORD"]}
+    manifest.base_bundle = {"archive": "demo-1.0.0-base.zip", "manifest_sha256": "d" * 64}
+    manifest.base_bundle["signer"] = "SHA256:abc"
+    assert Manifest.from_json(manifest.to_json(), SOURCE) == manifest
+    for field, change, where in (
+        ("sbom", {"packages": "68"}, "sbom.packages"),
+        ("contract", {"keys": "PORT"}, "contract.keys"),
+        ("base_bundle", {"manifest_sha256": "not-a-sum"}, "base_bundle.manifest_sha256"),
+    ):
+        body = json.loads(manifest.to_json())
+        body[field] = {**body[field], **change}
+        with pytest.raises(AirgapError, match=f"at {where}"):
+            Manifest.from_json(json.dumps(body).encode(), SOURCE)

@@ -89,8 +89,42 @@ def test_weak_passwords_refused_with_the_reason(weak, tmp_path):
 
 @pytest.mark.parametrize("strong", [STRONG, "qwhvzmkdptrxnbsjfgla", passwords.new_password()])
 def test_strong_passwords_pass(strong):
-    assert passwords.estimate_bits(strong) >= passwords.MIN_BITS
+    assert passwords.seconds_to_find(strong) >= passwords.MIN_YEARS * 31_557_600
     passwords.check_strength(strong)
+
+
+@pytest.mark.parametrize(
+    "candidate, accepted",
+    [("password1", False), ("Tr0ub4dor&3xyzab", False), ("correct horse battery staple", True)],
+)
+def test_the_guess_model_judges_against_a_gpu_rig(candidate, accepted):
+    """The rule follows the model: password1 falls at once, the xkcd password with a suffix in
+    months, four common words take tens of thousands of years on 2e8 guesses/s."""
+    years = passwords.seconds_to_find(candidate) / 31_557_600
+    assert (years >= passwords.MIN_YEARS) is accepted
+    if accepted:
+        passwords.check_strength(candidate)
+    else:
+        with pytest.raises(PasswordError) as exc:
+            passwords.check_strength(candidate)
+        message = str(exc.value)
+        assert "200 million guesses/s" in message and candidate not in message
+        assert " in under a second," in message or "months" in message
+
+
+def test_durations_read_like_a_person_would_say_them():
+    assert passwords.duration(0.2) == "under a second"
+    assert passwords.duration(3 * 3600) == "about 3.0 hours"
+    assert passwords.duration(4.4 * 2_629_800) == "about 4.4 months"
+    assert passwords.duration(2100 * 31_557_600) == "about 2,100 years"
+    assert passwords.duration(1e20) == "more than a million years"
+
+
+def test_a_password_variable_that_is_not_utf8_is_one_line(monkeypatch):
+    monkeypatch.setitem(os.environb, passwords.ENV_VAR.encode(), b"caf\xe9-" + STRONG.encode())
+    with pytest.raises(PasswordError, match="is not valid UTF-8") as exc:
+        passwords.resolve(password_file=None, confirm=False, allow_weak=True)
+    assert "\n" not in str(exc.value)
 
 
 def test_guess_rate_is_measured():
@@ -106,7 +140,7 @@ def test_generate_writes_0600_file_atomically(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
     assert dest.read_text() == password + "\n"
-    assert len(password) >= 32 and passwords.estimate_bits(password) >= 128
+    assert len(password) >= 32 and passwords.seconds_to_find(password) > 1e15
     assert [p.name for p in dest.parent.iterdir()] == ["x.zip.password"]
     assert passwords.generate(tmp_path / "other", None) != password
 

@@ -54,8 +54,11 @@ def test_gnu_escaped_names_round_trip(tmp_path):
     assert (tmp_path / "SHA256SUMS").read_text().startswith("\\")
     assert real_sha256sum("-c", "SHA256SUMS", cwd=tmp_path).returncode == 0
     assert sumsfile.read_sums(tmp_path / "SHA256SUMS") == {
-        "back/slash.bin": digest.sha256_file(odd)
+        "back\\slash.bin": digest.sha256_file(odd)
     }
+    report = sumsfile.check_sums(tmp_path / "SHA256SUMS")  # read back as written: not MISSING
+    assert report.passed and report.ok == ["back\\slash.bin"]
+    sumsfile.verify_file(odd, tmp_path / "SHA256SUMS")
 
 
 def test_check_names_every_missing_different_and_extra_file_with_both_hashes(files):

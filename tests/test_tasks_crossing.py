@@ -237,3 +237,39 @@ def test_password_never_in_any_cmdline_nor_in_the_log(tmp_path, source):
     assert sumsfile.read_sums(tmp_path / "dist-hashes" / "SHA256SUMS")[
         "big.bin"
     ] == digest.sha256_file(tmp_path / "in" / "big.bin")
+
+
+def test_archive_split_writes_volumes_7z_opens_and_replacing_needs_force(work):
+    (work / "build" / "node20a.tar").write_bytes(os.urandom(300_000))
+    env = {"AIRGAPKIT_PASSWORD": PW}
+    flags = ["archive", "--files", "build/node20a.tar", "--output", "dist/app.zip"]
+    made = inv(*flags, "--split", "100k", "--level", "0", cwd=work, env=env)
+    assert made.returncode == 0, made.stderr
+    assert sorted(os.listdir(work / "dist")) == [
+        "app.zip.001",
+        "app.zip.002",
+        "app.zip.003",
+        "app.zip.004",
+    ]
+    seven = subprocess.run(
+        ["7z", "t", f"-p{PW}", "dist/app.zip.001"], cwd=work, capture_output=True, text=True
+    )
+    assert seven.returncode == 0, seven.stdout
+    again = inv(*flags, cwd=work, env=env)
+    assert again.returncode == 1 and "already exists" in again.stderr and "--force" in again.stderr
+    opened = inv(
+        "extract",
+        "dist/app.zip.001",
+        "--sums",
+        "dist-hashes/SHA256SUMS",
+        "--dest",
+        "in",
+        cwd=work,
+        env=env,
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert (work / "in" / "node20a.tar").read_bytes() == (
+        work / "build" / "node20a.tar"
+    ).read_bytes()
+    too_small = inv(*flags, "--split", "10k", "--force", cwd=work, env=env)
+    assert too_small.returncode == 1 and "smaller than a zip's own headers" in too_small.stderr

@@ -16,6 +16,16 @@ DEFAULTS = {
         "image": "",
         "tag": "",
         "base_image": "node:20-alpine",
+        # Where export, pull and check-image take the base image from: engine (docker save), registry
+        # (straight from its registry, no engine needed), or auto (the engine when it has the image).
+        "base_source": "engine",
+        # The platform taken from a multi-platform image when reading a registry: the far side's.
+        "platform": "linux/amd64",
+        # Registry access for the registry source: a private CA's PEM file, a USER:PASSWORD file
+        # (else AIRGAPKIT_REGISTRY_USER/PASSWORD, else docker login), registries allowed plain HTTP.
+        "registry_ca": "",
+        "registry_auth_file": "",
+        "insecure_registries": [],
         "dockerfile": "dockerfiles/Dockerfile",
         # [IP:][HOST:]CONTAINER[/PROTO], comma-separated (ports.py); the first TCP one is the app's.
         "ports": "8080:8080",

@@ -9,13 +9,21 @@ leftovers from a killed run can be told apart from anything else in a folder.
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import io
 import os
 import re
 import secrets
+import shutil
+import stat
+import sys
+import time
 from pathlib import Path
 
 from .errors import AirgapError
 
+LEFTOVER_GRACE = 2.0  # seconds: a temporary file younger than this may be one being created now
 CHUNK = 1 << 20  # streams move 1 MiB at a time: memory stays flat whatever the size
 TEMP_SUFFIX = ".airgapkit-part"
 _DRIVE = re.compile(r"^[A-Za-z]:")  # a Windows drive letter, with or without a separator after it
@@ -93,15 +101,22 @@ class AtomicFile:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(self.tmp, flags, self.mode)
         os.fchmod(fd, self.mode)  # whatever the umask made of it
+        fcntl.flock(fd, fcntl.LOCK_EX)  # in use: remove_leftovers leaves it alone
         self.file = os.fdopen(fd, "wb")
         return self
 
     def finish(self) -> None:
-        """Flush, sync and close the temporary file; it keeps its temporary name."""
+        """Flush, sync and close the temporary file; it keeps its temporary name. A full disk is
+        one line (``disk_full``)."""
         if self.file is not None and not self.file.closed:
-            self.file.flush()
-            os.fsync(self.file.fileno())
-            self.file.close()
+            try:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+                self.file.close()
+            except OSError as exc:
+                if (full := disk_full(self.dest, exc)) is not None:
+                    raise full from exc
+                raise
 
     def commit(self) -> Path:
         """Give the finished file its final name (and make the rename durable)."""
@@ -115,10 +130,14 @@ class AtomicFile:
         return self.dest
 
     def discard(self) -> None:
-        """Close and remove the temporary file; ``dest`` stays as it was."""
+        """Close and remove the temporary file; ``dest`` stays as it was. Never raises for the
+        close itself: on a full disk the close's own flush fails too, and the file must go anyway."""
         try:
             if self.file is not None and not self.file.closed:
-                self.file.close()
+                try:
+                    self.file.close()
+                except OSError:
+                    pass  # the descriptor is closed all the same (io closes it before raising)
         finally:
             if self.tmp is not None:
                 self.tmp.unlink(missing_ok=True)
@@ -130,6 +149,8 @@ class AtomicFile:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None:
             self.discard()
+            if (full := disk_full(self.dest, exc)) is not None:
+                raise full from exc
             return False
         try:
             if not self.committed:
@@ -165,3 +186,138 @@ def _link_new(tmp: Path, dest: Path) -> None:
         os.replace(tmp, dest)
         return
     tmp.unlink()
+
+
+# --- space on the device ------------------------------------------------------------------------
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def disk_full(dest: Path, exc: BaseException) -> AirgapError | None:
+    """The one-line error for a write to ``dest`` that ran out of space (None for other errors)."""
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        return AirgapError(
+            f"no space left in {Path(dest).parent} while writing {Path(dest).name}; free some "
+            "space there or choose another folder (nothing was left half-written)"
+        )
+    return None
+
+
+def free_bytes(folder: Path) -> int:
+    """Free bytes on the device that holds ``folder`` (or the nearest folder above it that exists)."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def check_free_space(folder: Path, need: int, what: str) -> None:
+    """Refuse before writing when ``folder``'s device has less than ``need`` bytes free."""
+    free = free_bytes(folder)
+    if need > free:
+        raise AirgapError(
+            f"{what} needs {human_size(need)} in {folder} but only {human_size(free)} is free "
+            "there; free some space or choose another folder"
+        )
+
+
+def human_size(n: int) -> str:
+    """Bytes in the unit a person reads: ``512 bytes``, ``3.4 MB``, ``1.3 GB`` (powers of 1000)."""
+    if n < 1000:
+        return f"{n} bytes"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if n < 100 else f"{n:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+# --- leftovers of killed runs -------------------------------------------------------------------
+
+
+def remove_leftovers(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """Remove airgapkit's own temporary files (``is_leftover`` names only) that no running process
+    is writing (each writer holds a lock on its file), and say so on stderr. Nothing else is
+    touched; symbolic links are not followed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed: list[Path] = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        for name in names:
+            path = Path(root) / name
+            if is_leftover(path) and _unused(path):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        if not recursive:
+            break
+        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
+    if removed:
+        shown = ", ".join(p.name for p in removed[:5]) + (" ..." if len(removed) > 5 else "")
+        print(
+            f"airgapkit: removed {len(removed)} leftover file(s) of an interrupted airgapkit run "
+            f"in {folder}: {shown}",
+            file=sys.stderr,
+        )
+    return removed
+
+
+def _unused(path: Path) -> bool:
+    """Whether ``path`` is a regular file no process holds the writer's lock on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or time.time() - st.st_mtime < LEFTOVER_GRACE:
+            return False  # not a file, or so new its writer may not hold its lock yet
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False  # locked: a run is writing it now
+    finally:
+        os.close(fd)
+
+
+# --- reading what was verified ------------------------------------------------------------------
+
+
+class PinnedFile(io.FileIO):
+    """A regular file opened for reading, with its identity (device, inode, size, mtime_ns) taken
+    when opened: ``check_unchanged()`` refuses if it was written to since, so the bytes that were
+    hashed through this open file are the bytes that are used. A path replaced meanwhile does not
+    matter: this descriptor still reads the file that was opened."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            # non-blocking: a FIFO or device given as the archive must not hang the open
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError as exc:
+            raise AirgapError(f"{self.path}: no such file; check the path") from exc
+        except IsADirectoryError as exc:
+            raise AirgapError(f"{self.path} is a folder; name a file") from exc
+        except PermissionError as exc:
+            raise AirgapError(f"{self.path}: permission denied; make it readable") from exc
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise AirgapError(f"{self.path} is a folder; name a file")
+            raise AirgapError(f"{self.path} is not a regular file; give the file itself")
+        os.set_blocking(fd, True)
+        super().__init__(fd, "rb", closefd=True)
+        self.identity = _identity(st)
+        self.size = st.st_size
+
+    def check_unchanged(self) -> None:
+        if _identity(os.fstat(self.fileno())) != self.identity:
+            raise AirgapError(
+                f"{self.path} changed while it was being read (size or time differ from when it "
+                "was checked); nothing from it was used: copy it again and run once more"
+            )
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)

@@ -16,12 +16,20 @@ from pathlib import Path
 
 from .environments import Environment, env_files
 from .environments import get as environment_of
+from .errors import AirgapError
+from .oci.registry import Access
 from .ports import Ports
 
 
 def config_ports(cfg: Mapping, ports: str = "") -> Ports:
     """The port mappings: the flag when given, else the configured ones, parsed here once."""
     return Ports.parse(ports or cfg["ports"])
+
+
+def _split_or_none(value) -> int | None:
+    from .crossing.volumes import parse_size  # the one parser of volume sizes
+
+    return parse_size(value) if value else None
 
 
 def _path_or_none(value) -> Path | None:
@@ -53,6 +61,7 @@ class Crossing:
     level: int = 6
     password_file: Path | None = None  # a given password; else one is generated
     allow_weak_password: bool = False
+    split: int | None = None  # media volumes of at most this many bytes (crossing/volumes.py)
 
     @classmethod
     def from_config(
@@ -65,6 +74,7 @@ class Crossing:
         new_password_file="",
         allow_weak_password=False,
         level=-1,
+        split="",
     ) -> Crossing:
         """``level`` below 0 means the configured compression."""
         return cls(
@@ -74,6 +84,7 @@ class Crossing:
             level if level >= 0 else cfg["compression"],
             _path_or_none(new_password_file),
             allow_weak_password,
+            _split_or_none(split),
         )
 
 
@@ -88,6 +99,34 @@ class Gate:
     @classmethod
     def from_config(cls, cfg: Mapping, *, report="", accept_risk="") -> Gate:
         return cls(dict(cfg["policy"]), _path_or_none(report), accept_risk)
+
+
+@dataclass(frozen=True)
+class BaseSource:
+    """Where the base image comes from: the engine (``docker save``), its registry, or ``auto``
+    (the engine when it answers and has the image, the registry otherwise); the platform to take
+    from a multi-platform image, and how the registry is reached (``oci.Access``)."""
+
+    source: str = "engine"
+    platform: str = "linux/amd64"
+    access: Access = field(default_factory=Access)
+
+    SOURCES = ("engine", "registry", "auto")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping, *, source="", platform="") -> BaseSource:
+        chosen = (source or cfg["base_source"]).strip().lower()
+        if chosen not in cls.SOURCES:
+            raise AirgapError(
+                f"base image source {chosen!r} is not one of {', '.join(cls.SOURCES)}; "
+                "set base_source or --source to one of them"
+            )
+        access = Access(
+            ca_file=_path_or_none(cfg["registry_ca"]),
+            credentials_file=_path_or_none(cfg["registry_auth_file"]),
+            insecure_registries=tuple(cfg["insecure_registries"]),
+        )
+        return cls(chosen, platform or cfg["platform"], access)
 
 
 @dataclass(frozen=True)

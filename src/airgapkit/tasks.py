@@ -15,10 +15,12 @@ from invoke import Collection, Exit
 from invoke import task as invoke_task
 from rich.console import Console
 
+from . import display, oci
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
 from .crossing import channels, digest, passwords, sumsfile
 from .crossing.inspect import print_manifest
+from .crossing.volumes import parse_size
 from .demo import round_trip
 from .engine import client as engine_client
 from .engine import containers, images
@@ -31,7 +33,7 @@ from .flows import release as release_flow
 from .gate import checkpoint
 from .gate.candidates import choose
 from .gate.limits import with_flags
-from .settings import Crossing, Gate, Incoming, Smoke, Target, Trust, config_ports
+from .settings import BaseSource, Crossing, Gate, Incoming, Smoke, Target, Trust, config_ports
 from .trust import keys, seal
 from .trust import sbom as sbom_doc
 
@@ -76,6 +78,17 @@ def app_image(c, image: str = "", tag: str = "") -> str:
     return f"{image or cfg.image or meta.image_name}:{tag or cfg.tag or meta.version}"
 
 
+SOURCE_HELP = {
+    "source": "engine (docker), registry (straight from its registry, no engine) or auto "
+    "(default: base_source, engine).",
+    "platform": "With the registry: the platform of a multi-platform image (default: linux/amd64).",
+}
+
+
+def base_source(c, source: str = "", platform: str = "") -> BaseSource:
+    return BaseSource.from_config(config(c), source=source, platform=platform)
+
+
 # --- the document's commands, one task each -------------------------------------------------------
 
 
@@ -83,11 +96,19 @@ def app_image(c, image: str = "", tag: str = "") -> str:
     help={
         "image": "Image to pull (default: the configured base image, node:20-alpine).",
         "if_missing": "Use the local copy when the engine already has the image; pull only if absent.",
+        **SOURCE_HELP,
+        "output": "With the registry source: the tar to write (default: <build_dir>/<image>.tar).",
     }
 )
-def pull(c, image="", if_missing=False):
-    """Pull an image with per-layer progress (docker pull)."""
-    images.pull(client(c), image or config(c).base_image, if_missing=if_missing)
+def pull(c, image="", if_missing=False, source="", platform="", output=""):
+    """Pull an image with per-layer progress (docker pull); from its registry into a tar with no engine."""
+    ref, base = image or config(c).base_image, base_source(c, source, platform)
+    engine = export_flow.engine_for(base, ref, lambda: client(c))
+    if engine is not None:
+        images.pull(engine, ref, if_missing=if_missing)
+        return
+    dest = Path(output) if output else Path(config(c).build_dir) / engine_client.tar_name(ref)
+    oci.export_to_file(ref, dest, platform=base.platform, access=base.access)
 
 
 @task(
@@ -227,23 +248,42 @@ def shell_debug(c, image="", container=""):
 @task(
     name="check-image",
     help={
-        "image": "Local image to check (never pulled).",
+        "image": "Image to check: local (never pulled), or read from its registry (--source).",
         "report": "Scanner JSON report made on the connected side (trivy image -f json, grype -o json).",
         "kind": "base: size, Node LTS, vulnerabilities; app: also non-root and no secrets in any layer.",
         "max_size_mb": "Size limit in MB of 10^6 bytes (default: policy.max_size_mb, 200).",
         "min_support_months": "Months of Node support that must be left (default: 6).",
         "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
+        **SOURCE_HELP,
     },
 )
 def check_image(
-    c, image, report="", kind="base", max_size_mb=None, min_support_months=None, today=""
+    c,
+    image,
+    report="",
+    kind="base",
+    max_size_mb=None,
+    min_support_months=None,
+    today="",
+    source="",
+    platform="",
 ):
     """Check an image against the selection rules: a table, and a non-zero exit when one fails."""
     limits = with_flags(
         config(c).policy, max_size_mb=max_size_mb, min_support_months=min_support_months
     )
+    base = base_source(c, source, platform)
+    engine = export_flow.engine_for(base, image, lambda: client(c))
+    if engine is None and kind != "base":
+        raise AirgapError("the app rules read the image's layers: check an app image in the engine")
+    if engine is None:
+        facts = oci.image_facts(image, platform=base.platform, access=base.access)
+        checkpoint.gate_registry(
+            facts, report=Path(report) if report else None, limits=limits, today=parse_day(today)
+        )
+        return
     checkpoint.gate(
-        client(c),
+        engine,
         image,
         kind=kind,
         report=Path(report) if report else None,
@@ -317,6 +357,8 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
         "generate_password": "Make a 192-bit password, written to <password_dir>/<archive>.password (0600).",
         "level": "Compression: 0 stores, 1-9 deflate (default: the configured compression, 6).",
         "allow_weak_password": "Accept a password the strength rule refuses (PBKDF2 at 1,000 rounds).",
+        "split": "Write media volumes NAME.zip.001, .002, ... of at most this size (4g, 4.7G, 700m).",
+        "force": "Replace an existing archive (and its line in the hash file).",
     },
 )
 def archive(
@@ -328,6 +370,8 @@ def archive(
     generate_password=False,
     level=-1,
     allow_weak_password=False,
+    split="",
+    force=False,
 ):
     """Encrypt files into an AES-256 zip; write its hash and password to separate places (7z a)."""
     cfg, paths = config(c), digest.expand(files)
@@ -343,6 +387,8 @@ def archive(
             else None,
             allow_weak=allow_weak_password,
             level=level if level >= 0 else cfg.compression,
+            split=parse_size(split) if split else None,
+            force=force,
         )
     )
 
@@ -375,7 +421,7 @@ def extract(c, archive, sums="", dest="", password_file="", force=False):
         force=force,
         vouch=vouch,
     ):
-        print(f"extracted {path}")
+        print(f"extracted {display.safe(path)}")  # member names are data from the other side
 
 
 # --- the composite flows: one command per side of the air gap --------------------------------------
@@ -388,6 +434,7 @@ CROSSING_HELP = {
     "new_password_file": "Protect the new archive with this file's password, not a generated one.",
     "allow_weak_password": "Accept a weak password from --new-password-file.",
     "level": "Compression: 0 stores, 1-9 deflate (default: configured compression, 6).",
+    "split": "Write media volumes NAME.zip.001, .002, ... of at most this size (4g, 4.7G, 700m).",
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
 }
@@ -426,6 +473,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
     help={
         "app": "Node.js app folder (default: the configured app).",
         "base_image": "Base image (default: node:20-alpine); a local copy is used when present.",
+        **SOURCE_HELP,
         **CROSSING_HELP,
         **SIGNING_HELP,
     }
@@ -434,6 +482,8 @@ def export(
     c,
     app="",
     base_image="",
+    source="",
+    platform="",
     report="",
     accept_risk="",
     new_password_file="",
@@ -442,13 +492,15 @@ def export(
     out_dir="",
     hashes_dir="",
     password_dir="",
+    split="",
     sign_key="",
     key_passphrase_file="",
 ):
     """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
-    delivery = export_flow.export(
-        client(c),
+    delivery = export_flow.export_base(
+        lambda: client(c),
+        source=base_source(c, source, platform),
         app_dir=Path(app or cfg.app),
         base_image=base_image or cfg.base_image,
         build_dir=Path(cfg.build_dir),
@@ -487,6 +539,7 @@ def release(
     out_dir="",
     hashes_dir="",
     password_dir="",
+    split="",
     sign_key="",
     key_passphrase_file="",
 ):
@@ -570,9 +623,9 @@ def status(c, env="prod", name=""):
 def inspect(c, bundle, password_file="", sums=""):
     """Print a bundle's manifest as tables, its signer, SBOM and env contract, extracting nothing."""
     incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
-    with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as (_, manifest, verdict):
-        print_manifest(manifest)
-        seal.print_trust(manifest, verdict)
+    with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as opened:
+        print_manifest(opened.manifest)
+        seal.print_trust(opened.manifest, opened.signature)
 
 
 @task(
@@ -585,8 +638,8 @@ def inspect(c, bundle, password_file="", sums=""):
 def sbom(c, bundle, password_file="", sums="", output=""):
     """The packages a bundle carries (its CycloneDX SBOM), as a table or written out as JSON."""
     incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
-    with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as (reader, manifest, _):
-        bom = seal.read_sbom(reader, manifest, incoming.archive)
+    with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as opened:
+        bom = seal.read_sbom(opened)
     if output:
         print(f"wrote {sbom_doc.write(bom, Path(output))}")
     else:

@@ -65,12 +65,19 @@ def listing(folder: Path) -> list[str]:
 
 
 def patch_declared_size(archive: Path, name: bytes, new_size: int) -> None:
-    """Make the central directory declare ``new_size`` bytes for member ``name`` (a lie)."""
+    """Make the archive declare ``new_size`` bytes for member ``name`` (a lie), told the same in the
+    central directory and in the member's data descriptor, so the records agree with each other."""
     data = bytearray(archive.read_bytes())
     at = data.index(b"PK\x01\x02")
     while data[at + 46 : at + 46 + len(name)] != name:
         at = data.index(b"PK\x01\x02", at + 4)
     struct.pack_into("<I", data, at + 24, new_size)  # uncompressed size in the central directory
+    (compressed,) = struct.unpack_from("<I", data, at + 20)
+    (local,) = struct.unpack_from("<I", data, at + 42)
+    name_len, extra_len = struct.unpack_from("<HH", data, local + 26)
+    descriptor = local + 30 + name_len + extra_len + compressed
+    assert data[descriptor : descriptor + 4] == b"PK\x07\x08"
+    struct.pack_into("<Q", data, descriptor + 16, new_size)  # and in the ZIP64 data descriptor
     archive.write_bytes(bytes(data))
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .. import fsutil
 from ..errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
-from . import digest, passwords, zipaes
+from . import digest, layout, passwords, volumes, zipaes
 from .extraction import safe_member_name
 
 # archiving reads its input in these: 64 KiB to 1 MiB measured alike here, 4 MiB slower
@@ -49,11 +49,24 @@ def _pw_bytes(password: bytes | str) -> bytes:
 class ArchiveWriter:
     """Write an AES-256 zip to ``dest``, atomically: a temporary file renamed onto ``dest`` on success.
 
-    ``level`` 0 stores, 1-9 deflate. Leaving the ``with`` block by an exception (KeyboardInterrupt
-    included) removes the temporary file and leaves ``dest`` as it was.
+    ``level`` 0 stores, 1-9 deflate. ``split`` writes volumes ``dest.001``, ``.002``, ... of at most
+    that many bytes (``volumes``). Leaving the ``with`` block by an exception (KeyboardInterrupt
+    included) removes the temporary files and leaves ``dest`` as it was. With ``commit=False`` the
+    archive stays under its temporary name(s) when the block ends, until ``commit()`` (so it can be
+    the last of several files to appear) or ``discard()``.
     """
 
-    def __init__(self, dest: Path, password: bytes | str, level: int = 6, progress: bool = True):
+    def __init__(
+        self,
+        dest: Path,
+        password: bytes | str,
+        level: int = 6,
+        progress: bool = True,
+        *,
+        split: int | None = None,
+        overwrite: bool = True,
+        commit: bool = True,
+    ):
         if not (isinstance(level, int) and 0 <= level <= 9):
             raise AirgapError(
                 f"compression level {level!r} is not 0-9; use 0 to store, 1-9 to deflate"
@@ -64,7 +77,8 @@ class ArchiveWriter:
         self._password = _pw_bytes(password)
         self._names: set[str] = set()
         self.members: dict[str, tuple[str, int]] = {}  # arcname -> (sha256 hex, size)
-        self._out: fsutil.AtomicFile | None = None
+        self.split, self.overwrite, self._commit_on_exit = split, overwrite, commit
+        self._out: volumes.VolumeSink | None = None
         self._sink: zipaes.ForwardSink | None = None
         self._zf: zipaes.ZipWriter | None = None
         self.sha256: str | None = None  # the whole archive's, once the 'with' block ends cleanly
@@ -75,9 +89,9 @@ class ArchiveWriter:
             raise AirgapError(
                 f"{self.dest} is a folder; give the archive a file name ending in .zip"
             )
-        self._out = fsutil.AtomicFile(self.dest, mode=0o644).open()
+        self._out = volumes.VolumeSink(self.dest, self.split, overwrite=self.overwrite)
         try:
-            self._sink = zipaes.ForwardSink(self._out.file)
+            self._sink = zipaes.ForwardSink(self._out)
             self._zf = zipaes.open_writer(self._sink, self._password, self.level)
         except BaseException:
             self._out.discard()
@@ -89,28 +103,49 @@ class ArchiveWriter:
             if exc_type is None:
                 self._zf.close()  # the central directory: the last bytes through the sink
                 self.sha256, self.size = self._sink.hexdigest(), self._sink.size
-                self._out.commit()
+                self._out.finish()
+                if self._commit_on_exit:
+                    self.commit()
             else:
                 self._abandon()
+                if (full := fsutil.disk_full(self.dest, exc)) is not None:
+                    raise full from exc
         except BaseException:
             self._abandon()
             raise
         return False
 
+    @property
+    def parts(self) -> list[tuple[Path, str, int]]:
+        """(final name, SHA-256, size) of each file the archive is made of: one, or its volumes."""
+        if self.split:
+            return self._out.parts
+        return [(self.dest, self.sha256, self.size)]
+
+    def commit(self) -> list[Path]:
+        """Give the finished archive its final name(s)."""
+        return self._out.commit()
+
+    def discard(self) -> None:
+        """Drop the finished archive: nothing appears under its name."""
+        self._abandon()
+
     def _abandon(self) -> None:
         try:
-            self._zf.abandon()
+            if self._zf is not None:
+                self._zf.abandon()
         finally:
             self._out.discard()
 
-    def _info(self, arcname: str, mtime: float | None = None):
+    def _info(self, arcname: str, mtime: float | None = None, level: int | None = None):
         name = safe_member_name(arcname)
         if name.endswith("/"):
             raise AirgapError(f"member name {arcname!r} ends with '/'; name a file")
         if name.casefold() in self._names:
             raise AirgapError(f"{name} is already in the archive; give each file a different name")
         self._names.add(name.casefold())
-        return zipaes.new_member(name, time.localtime(mtime or time.time())[:6], self.level)
+        level = self.level if level is None else level
+        return zipaes.new_member(name, time.localtime(mtime or time.time())[:6], level)
 
     def _write(self, info, chunks: Iterable[bytes], total: int = 0) -> tuple[str, int]:
         if self._zf is None:
@@ -132,9 +167,19 @@ class ArchiveWriter:
             info = self._info(arcname or src.name, st.st_mtime)
             return self._write(info, _read_into(f), st.st_size)
 
-    def add_stream(self, arcname: str, chunks: Iterable[bytes]) -> tuple[str, int]:
-        """Add a member from an iterable of byte chunks (e.g. ``docker save``), hashing on the way."""
-        return self._write(self._info(arcname), chunks)
+    def add_stream(
+        self, arcname: str, chunks: Iterable[bytes], level: int | None = None
+    ) -> tuple[str, int]:
+        """Add a member from an iterable of byte chunks (e.g. ``docker save``), hashing on the way.
+
+        ``level`` overrides the archive's for this member: 0 stores data that is compressed already
+        (an image's gzip layers), where deflating again would cost time and gain nothing.
+        """
+        if level is not None and not (isinstance(level, int) and 0 <= level <= 9):
+            raise AirgapError(
+                f"compression level {level!r} is not 0-9; use 0 to store, 1-9 to deflate"
+            )
+        return self._write(self._info(arcname, level=level), chunks)
 
     def add_bytes(self, arcname: str, data: bytes) -> tuple[str, int]:
         """Add a small member from memory (a manifest, say)."""
@@ -239,27 +284,45 @@ class MemberReader(io.RawIOBase):
 
 
 class ArchiveReader:
-    """Open an AES zip for reading: ``names()``, ``infos()``, ``open(name)``, ``read_bytes(name)``."""
+    """Open an AES-256 zip for reading: ``names()``, ``infos()``, ``open(name)``, ``read_bytes(name)``.
 
-    def __init__(self, path: Path, password: bytes | str):
-        self.path = Path(path)
+    ``source`` is a path (a file, the first volume, or the bare name of volumes) or an archive already
+    opened by ``volumes.open_archive``, whose bytes were checked against their hash: the reader then
+    reads exactly those. Every member's local header is held against the central directory first.
+    """
+
+    def __init__(self, source: Path | volumes.ArchiveFile, password: bytes | str):
         self._zf = None
-        self._zf = self._open(_pw_bytes(password))
+        self._owned = not isinstance(source, volumes.ArchiveFile)
+        self.source = volumes.open_archive(Path(source)) if self._owned else source
+        self.path = self.source.archive
+        try:
+            self._zf = self._open(_pw_bytes(password))
+            self._check_layout()
+        except BaseException:
+            self.close()
+            raise
 
     def _open(self, password: bytes) -> zipaes.ZipReader:
         try:
-            return zipaes.open_reader(self.path, password)
-        except FileNotFoundError as exc:
-            raise AirgapError(f"{self.path}: no such archive; check the path") from exc
-        except (IsADirectoryError, PermissionError) as exc:
-            raise AirgapError(
-                f"{self.path} cannot be opened ({exc.strerror}); give an archive file"
-            ) from exc
+            return zipaes.open_reader(self.source, password)
         except zipaes.DamagedArchive as exc:
             raise IntegrityError(
                 f"{self.path} is not a readable zip archive ({exc}); it is damaged or truncated: "
                 "fetch it again"
             ) from exc
+
+    def _check_layout(self) -> None:
+        try:
+            layout.check(self.source, self.infos(), zipaes.directory_offset(self._zf), self.path)
+        except OSError as exc:
+            raise IntegrityError(
+                f"{self.path} cannot be read ({exc}); it is damaged or truncated: fetch it again"
+            ) from exc
+
+    def check_unchanged(self) -> None:
+        """Refuse if a file of the archive changed since it was opened (and hashed)."""
+        self.source.check_unchanged()
 
     def __enter__(self) -> ArchiveReader:
         return self
@@ -272,6 +335,8 @@ class ArchiveReader:
         if self._zf is not None:
             self._zf.close()
             self._zf = None
+        if self._owned and not self.source.closed:
+            self.source.close()
 
     def infos(self) -> list:
         return list(self._zf.infolist())
@@ -288,12 +353,14 @@ class ArchiveReader:
             ) from exc
 
     def check_member(self, info) -> None:
-        """Refuse a member this reader will not open: not encrypted, or a stored member whose data
-        is not the size it declares."""
-        if not zipaes.is_encrypted(info):
+        """Refuse a member this reader will not open: not encrypted with AES-256, or a stored member
+        whose data is not the size it declares."""
+        encryption = zipaes.encryption_of(info)
+        if encryption != zipaes.AES_256:
+            found = "is not encrypted" if encryption is None else f"is encrypted with {encryption}"
             raise UnsafeArchive(
-                f"{self.path}: member {info.filename} is not encrypted; airgapkit opens only "
-                "AES-encrypted archives: make it again with a password"
+                f"{self.path}: member {info.filename} {found}; airgapkit opens only AES-256 "
+                "archives: make it again with airgapkit (or 7-Zip's -mem=AES256)"
             )
         held = zipaes.stored_data_size(info)
         if held is not None and held != info.file_size:

@@ -14,18 +14,24 @@ Beside it, in other folders, go the archive's SHA-256 (second channel) and its p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
+from rich.console import Console
+
+from .. import display
 from ..engine import images
 from ..engine.client import tar_name
-from ..errors import AirgapError, IntegrityError
-from . import extraction, sumsfile
+from ..errors import AirgapError, IntegrityError, UnsafeArchive
+from . import channels, extraction, sumsfile, volumes
 from .archive import ArchiveReader, ArchiveWriter
-from .manifest import MANIFEST, Manifest
+from .manifest import MANIFEST, SIGNATURE, Manifest
+
+if TYPE_CHECKING:
+    from ..oci import RegistryImage
 
 MADE_BY = {"base": "inv export", "release": "inv release"}  # the task that makes each kind
 TAKEN_BY = {"base": "inv release", "release": "inv deploy"}  # and the one that takes it
@@ -65,9 +71,13 @@ def create(
     files: list[tuple[Path, str]],
     password: str,
     level: int,
+    registry_images: Sequence[RegistryImage] = (),
+    split: int | None = None,
+    commit: bool = True,
     sign: Callable[[bytes], tuple[str, bytes]] | None = None,
-) -> str:
-    """Write the bundle archive at dest; return the archive's SHA-256.
+) -> ArchiveWriter:
+    """Write the bundle archive at dest (``commit=False``: left under its temporary name for
+    ``write`` to make final last); the writer gives its SHA-256 and parts.
 
     Images stream from the engine into their members while they are hashed, so a multi-GB image is
     read once and never held in memory. The manifest goes in last, when every hash is known. The
@@ -75,13 +85,16 @@ def create(
     ``sign`` maps the manifest's bytes to a (member name, signature) pair stored after it.
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    with ArchiveWriter(dest, password, level) as archive:
+    writer = ArchiveWriter(dest, password, level, split=split, commit=commit)
+    with writer as archive:
         for ref in image_refs:
             member = f"images/{tar_name(ref)}"
             record = image_record(client, ref, member)
             sha, size = archive.add_stream(member, images.save_stream(client, [ref]))
             manifest.images.append(record)
             manifest.files.append({"path": member, "size": size, "sha256": sha})
+        for image in registry_images:
+            add_registry_image(archive, manifest, image)
         for path, arcname in files:
             sha, size = archive.add_file(path, arcname)
             manifest.files.append({"path": arcname, "size": size, "sha256": sha})
@@ -89,11 +102,66 @@ def create(
         archive.add_bytes(MANIFEST, manifest_bytes)
         if sign is not None:
             archive.add_bytes(*sign(manifest_bytes))
-    return archive.sha256  # hashed as it was written: no second read of the archive
+    return writer  # hashed as it was written: no second read of the archive
+
+
+def write(
+    client,
+    dest: Path,
+    manifest: Manifest,
+    *,
+    image_refs: list[str],
+    files: list[tuple[Path, str]],
+    password: str,
+    level: int,
+    hashes_dir: Path,
+    password_file: Path | None,
+    registry_images: Sequence[RegistryImage] = (),
+    split: int | None = None,
+    sign: Callable[[bytes], tuple[str, bytes]] | None = None,
+) -> Delivery:
+    """A bundle's three parts: the archive at ``dest`` (media), ``<name>.sha256`` in ``hashes_dir``
+    (second channel) and, when given, ``password_file`` (third channel, mode 0600; one left by an
+    earlier run of the same bundle opened the archive this replaces). All three are written aside
+    and made final together, the archive last."""
+    channels.clear_leftovers(
+        dest.parent, hashes_dir, password_file.parent if password_file else None
+    )
+    writer = create(
+        client,
+        dest,
+        manifest,
+        image_refs=image_refs,
+        files=files,
+        password=password,
+        level=level,
+        registry_images=registry_images,
+        split=split,
+        commit=False,
+        sign=sign,
+    )
+    sums = hashes_dir / f"{dest.name}.sha256"
+    secret = (password, password_file) if password_file else None
+    entries = {dest.name: writer.sha256, **channels.part_entries(writer)}
+    channels.finalise(
+        writer, sums, entries, secret, forbidden_dir=dest.parent, replace_password=True
+    )
+    return Delivery(dest, sums, password_file)
+
+
+def add_registry_image(archive: ArchiveWriter, manifest: Manifest, image: RegistryImage) -> None:
+    """An image streamed from its registry (``oci``) into its member, stored: its layers are gzip
+    already, so deflating them again would cost time and gain nothing."""
+    member = f"images/{tar_name(image.ref)}"
+    tar = image.tar()
+    sha, size = archive.add_stream(member, tar, level=0)
+    manifest.images.append(image.record(member, tar))
+    manifest.files.append({"path": member, "size": size, "sha256": sha})
 
 
 class OpenBundle:
-    """A bundle whose archive hash checked out, opened with its password."""
+    """A bundle whose archive hash checked out, opened with its password: read through the files
+    that were hashed (``volumes.ArchiveFile``), which must not change while it is open."""
 
     def __init__(self, path: Path, reader: ArchiveReader, manifest: Manifest):
         self.path, self.reader, self.manifest = path, reader, manifest
@@ -116,7 +184,11 @@ class OpenBundle:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
         self.reader.close()
+        self.reader.source.close()
 
     def load_images(self, client) -> list[str]:
         """Stream every image member into ``docker load``; return the tags loaded."""
@@ -135,38 +207,84 @@ def read_manifest(reader: ArchiveReader, path: Path) -> Manifest:
     return Manifest.from_json(reader.read_bytes(MANIFEST), path)
 
 
-def open_verified(path: Path, sums: Path | None, password: str, *, kind: str) -> OpenBundle:
+def open_verified(
+    path: Path, sums: Path | None, password: str, *, kind: str | None, require_sums: bool = True
+) -> OpenBundle:
     """Verify the archive against its separately delivered hash, then open it and check its kind.
 
-    Nothing is decrypted before the hash checks out.
+    ``path`` is the archive, its first volume or the bare name of its volumes. Nothing is decrypted
+    before the hash checks out, and what is read is what was hashed: the same open files. Without
+    ``require_sums`` (inspect) a missing hash file is a warning. ``kind`` None takes either kind.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not volumes.existing_volumes(volumes.archive_of(path)):
         raise AirgapError(f"bundle {path} does not exist; give the archive that came on the media")
     sums = sums or sumsfile.find_sums(path)
-    if sums is None:
+    if sums is None and require_sums:
         raise IntegrityError(
             f"no hash file for {path}; give the SHA256SUMS that came by the second channel with --sums"
         )
-    sumsfile.verify_file(path, sums)
-    reader = ArchiveReader(path, password)
+    source = volumes.open_archive(path)
     try:
-        manifest = read_manifest(reader, path)
+        if sums is not None:
+            sumsfile.verify_archive(source, sums)
+        else:
+            Console(stderr=True).print(
+                f"warning: no hash file for {display.markup(path)}; its integrity is not verified"
+            )
+        reader = ArchiveReader(source, password)
     except BaseException:
-        reader.close()
+        source.close()
         raise
-    if manifest.kind != kind:
-        reader.close()
+    opened = OpenBundle(source.archive, reader, Manifest(kind="", app={}))
+    try:
+        opened.manifest = read_manifest(reader, source.archive)
+        check_agrees(reader, opened.manifest, source.archive)
+        check_kind(opened.manifest, kind, source.archive)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
+
+
+def check_agrees(reader: ArchiveReader, manifest: Manifest, path: Path) -> None:
+    """The archive's members are the manifest's files (and the manifest), of the listed sizes."""
+    held = {i.filename: i for i in reader.infos() if not i.filename.endswith("/")}
+    listed = {entry["path"]: entry for entry in manifest.files}
+    for name in sorted(set(held) - set(listed) - {MANIFEST, SIGNATURE}):
+        raise UnsafeArchive(
+            f"{path} holds {display.safe(name)}, which its manifest does not list; refusing it"
+        )
+    for name, entry in sorted(listed.items()):
+        if name not in held:
+            raise UnsafeArchive(
+                f"{path}: its manifest lists {display.safe(name)}, which the archive does not hold"
+            )
+        if held[name].file_size != entry["size"]:
+            raise UnsafeArchive(
+                f"{path}: member {display.safe(name)} is {held[name].file_size} bytes in the "
+                f"archive but {entry['size']} in its manifest; refusing it"
+            )
+    for image in manifest.images:
+        if image["member"] not in listed:
+            raise UnsafeArchive(
+                f"{path}: its manifest names image member {display.safe(image['member'])} but "
+                "does not list it; refusing it"
+            )
+
+
+def check_kind(manifest: Manifest, kind: str | None, path: Path) -> None:
+    if kind is not None and manifest.kind != kind:
         raise AirgapError(
-            f"{path} is a {manifest.kind} bundle, but this step needs a {kind} bundle "
-            f"({TAKEN_BY.get(kind, 'this step')} takes the one "
+            f"{path} is a {display.safe(manifest.kind)} bundle, but this step needs a {kind} "
+            f"bundle ({TAKEN_BY.get(kind, 'this step')} takes the one "
             f"{MADE_BY.get(kind, 'airgapkit')} made)"
         )
-    return OpenBundle(path, reader, manifest)
 
 
 def deliver(archive: Path, archive_sha: str, hashes_dir: Path) -> Path:
-    """Write the archive's hash file (sha256sum -c format) into the second-channel folder."""
+    """Write an archive's hash file (sha256sum -c format) into the second-channel folder (a bundle
+    made by ``write`` has its own already)."""
     hashes_dir.mkdir(parents=True, exist_ok=True)
     sums = hashes_dir / f"{archive.name}.sha256"
     sumsfile.write_sums({archive.name: archive_sha}, sums)

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import fsutil
+from .. import display, fsutil
 from ..errors import AirgapError, PasswordError
-from . import digest, extraction, passwords, sumsfile
+from . import digest, extraction, passwords, sumsfile, volumes
 from .archive import ArchiveReader, ArchiveWriter
 
 
@@ -125,33 +125,84 @@ def create(
     allow_weak: bool = False,
     level: int = 6,
     progress: bool = True,
+    split: int | None = None,
+    force: bool = False,
 ) -> Crossing:
     """Archive ``files`` into ``dest`` and write its SHA256SUMS to ``sums`` (archive and members).
 
     The password comes from ``choose_password``; a generated one is written (mode 0600) to
-    ``generate_password`` before the archive gets its name. The archive's folder, the sums' folder
-    and the password file's folder must be apart.
+    ``generate_password``. The archive's folder, the sums' folder and the password file's folder
+    must be apart; an existing archive is replaced only with ``force``. ``split`` writes volumes
+    of at most that many bytes. The three parts become final together, the archive last.
     """
     files = [Path(f) for f in files]
     dest, sums = Path(dest), Path(sums)
     password_file = Path(password_file) if password_file else None
     generate_password = Path(generate_password) if generate_password else None
     check_places(files, dest, sums, password_file, generate_password)
+    volumes.check_overwrite(dest, force)
+    if level == 0:  # stored: the archive's size is known before a byte is written
+        need = sum(f.stat().st_size + 1024 for f in files)
+        fsutil.check_free_space(dest.parent, need, f"the archive {dest.name}")
     password = choose_password(
         password=password,
         password_file=password_file,
         generate_password=generate_password,
         allow_weak=allow_weak,
     )
-    with ArchiveWriter(dest, password, level=level, progress=progress) as writer:
+    clear_leftovers(
+        dest.parent, sums.parent, generate_password.parent if generate_password else None
+    )
+    writer = ArchiveWriter(dest, password, level, progress, split=split, commit=False)
+    with writer:
         for f in files:
             writer.add_file(f, f.name)
-        if generate_password is not None:  # written before the archive gets its name
-            passwords.write_password(password, generate_password, forbidden_dir=dest.parent)
     # the archive was hashed as it was written: no second read of it
     listed = {name: sha for name, (sha, _size) in writer.members.items()}
-    sumsfile.add_entries(sums, {dest.name: writer.sha256, **listed})
+    entries = {dest.name: writer.sha256, **part_entries(writer), **listed}
+    secret = (password, generate_password) if generate_password else None
+    finalise(writer, sums, entries, secret, forbidden_dir=dest.parent)
     return Crossing(dest, writer.sha256, sums, generate_password, dict(writer.members))
+
+
+def part_entries(writer: ArchiveWriter) -> dict[str, str]:
+    """The hash file's lines for an archive's volumes (none for a single file)."""
+    return {path.name: sha for path, sha, _size in writer.parts} if writer.split else {}
+
+
+def clear_leftovers(*folders: Path | None) -> None:
+    """Remove airgapkit's own leftovers of a killed run from the folders about to be written."""
+    for folder in dict.fromkeys(f for f in folders if f is not None):
+        fsutil.remove_leftovers(folder)
+
+
+def finalise(
+    writer: ArchiveWriter,
+    sums: Path,
+    entries: dict[str, str],
+    secret: tuple[str, Path] | None,
+    *,
+    forbidden_dir: Path,
+    replace_password: bool = False,
+) -> None:
+    """Make a crossing's parts final together: its hash file (``entries`` added to what ``sums``
+    holds) and its password file (``secret``: password, path) are written aside first, then given
+    their names, and the archive (already written aside by ``writer``) last. A failure anywhere
+    leaves none of the new files, and the archive not at all."""
+    aside: list[fsutil.AtomicFile] = []
+    try:
+        if secret is not None:
+            aside.append(passwords.write_aside(*secret, forbidden_dir, overwrite=replace_password))
+        aside.append(sumsfile.write_aside(sums, entries))
+        for out in aside:
+            out.commit()
+        writer.commit()
+    except BaseException:
+        for out in aside:
+            if not out.committed:
+                out.discard()
+        writer.discard()
+        raise
 
 
 def extract(
@@ -164,21 +215,22 @@ def extract(
     vouch: Callable[[ArchiveReader], dict[str, str] | None] | None = None,
 ) -> list[Path]:
     """Verify ``archive`` against ``sums`` (delivered separately) BEFORE decrypting, then extract it
-    safely into ``dest``. Members listed in ``sums`` must match; if it lists any member, it must list
-    every one. ``vouch`` sees the opened archive before anything is extracted: it refuses by raising,
-    or returns the members' hashes it vouches for (a signed bundle's manifest), checked likewise."""
-    archive, sums = Path(archive), Path(sums)
-    if not archive.is_file():
-        raise AirgapError(f"{archive}: no such archive; check the path")
-    sumsfile.verify_file(archive, sums)
+    safely into ``dest``. The archive (a file, or its volumes) is opened once: it is hashed and
+    then read through the same open files, and must not change meanwhile. Members listed in
+    ``sums`` must match; if it lists any member, it must list every one. ``vouch`` sees the opened
+    archive before anything is extracted: it refuses by raising, or returns the members' hashes it
+    vouches for (a signed bundle's manifest), checked likewise."""
+    sums = Path(sums)
     entries = sumsfile.read_sums(sums)
-    with ArchiveReader(archive, password) as reader:
-        names = [extraction.safe_member_name(n) for n in reader.names() if not n.endswith("/")]
-        listed = {n: h for n in names if (h := sumsfile.lookup(entries, Path(n))) is not None}
-        listed |= (vouch(reader) if vouch else None) or {}
-        return extraction.extract_all(
-            reader, dest, expected=listed or None, force=force, max_total=max_total
-        )
+    with volumes.open_archive(Path(archive)) as source:
+        sumsfile.verify_archive(source, sums)
+        with ArchiveReader(source, password) as reader:
+            names = [extraction.safe_member_name(n) for n in reader.names() if not n.endswith("/")]
+            listed = {n: h for n in names if (h := sumsfile.lookup(entries, Path(n))) is not None}
+            listed |= (vouch(reader) if vouch else None) or {}
+            return extraction.extract_all(
+                reader, dest, expected=listed or None, force=force, max_total=max_total
+            )
 
 
 # --- saying so ------------------------------------------------------------------------------------
@@ -191,11 +243,11 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
     table = Table(title="Carry these separately", header_style="bold")
     for col in ("What", "Where", "Carry it"):
         table.add_column(col, overflow="fold")
-    table.add_row("archive (AES-256)", str(archive), "on the transfer media")
-    table.add_row("SHA-256", str(sums), "by a second channel, never with the archive")
+    table.add_row("archive (AES-256)", display.text(archive), "on the transfer media")
+    table.add_row("SHA-256", display.text(sums), "by a second channel, never with the archive")
     table.add_row(
         "password (mode 0600)" if password_file else "password",
-        str(password_file) if password_file else "(the one you gave)",
+        display.text(password_file) if password_file else "(the one you gave)",
         "by a third channel (in person, by phone); delete it here once delivered",
     )
     digest.console().print(table)
@@ -204,4 +256,6 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
 def print_crossing(crossing: Crossing) -> None:
     """Say what was made and which channel each thing takes."""
     print_channels(crossing.archive, crossing.sums, crossing.password_file)
-    digest.console().print(f"SHA256 {crossing.archive_sha256.upper()}  {crossing.archive.name}")
+    digest.console().print(
+        f"SHA256 {crossing.archive_sha256.upper()}  {display.markup(crossing.archive.name)}"
+    )

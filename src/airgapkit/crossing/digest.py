@@ -76,6 +76,22 @@ def sha256_file(path: Path, progress: bool = True) -> str:
     return sha.hexdigest()
 
 
+def sha256_open(f, label: str, progress: bool = True, also: tuple = ()) -> str:
+    """SHA-256 of an open file from its start, read with ``pread`` (its position is left alone);
+    ``also`` are more hashes fed the same bytes (the whole archive's, over its volumes)."""
+    fd, sha = f.fileno(), hashlib.sha256()
+    total = os.fstat(fd).st_size
+    at = 0
+    with progress_bar(total, f"SHA-256 {label}", progress) as bar:
+        while data := os.pread(fd, CHUNK, at):
+            sha.update(data)
+            for other in also:
+                other.update(data)
+            at += len(data)
+            bar.advance(len(data))
+    return sha.hexdigest()
+
+
 def hash_files(files: Iterable[Path], progress: bool = True) -> dict[Path, str]:
     """``{path: hex}`` for each file, streamed."""
     return {Path(f): sha256_file(Path(f), progress=progress) for f in files}

@@ -14,7 +14,6 @@ error or an interrupt (Ctrl-C included) removes the temporary files and the fold
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import time
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from .. import fsutil
+from .. import display, fsutil
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
 
 if TYPE_CHECKING:
@@ -32,6 +31,9 @@ READ_CHUNK = 256 << 10  # measured faster than 1 MiB here (smaller buffers, reus
 MAX_TOTAL = 64 << 30  # refuse to extract more than 64 GiB in all unless told otherwise
 MAX_RATIO = 1000  # refuse members that expand more than 1000:1 ...
 RATIO_FREE_BYTES = 8 << 20  # ... once they are over 8 MiB
+MAX_DEPTH = 64  # folders in one member name; deeper is a crafted archive, not an app
+NAME_MAX = 255  # bytes in one name (ext4, XFS, NTFS, APFS alike)
+PATH_MAX = 4095  # bytes in a whole path (Linux's PATH_MAX less its NUL)
 NOTHING_DONE = "refusing the archive (nothing extracted)"
 
 
@@ -160,20 +162,49 @@ def plan(
 ) -> Plan:
     """Check the whole archive, then place the named members (all when ``names`` is None)."""
     dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise AirgapError(f"--dest {dest} is a file, not a folder; name a folder to extract into")
     infos = _wanted(reader, check_members(reader, max_total, max_ratio), names)
-    dest.mkdir(parents=True, exist_ok=True)
-    root = dest.resolve()
+    root = dest.resolve()  # the folder itself is made only when the plan is carried out
     folders: list[Path] = []
     files: list[PlannedFile] = []
     for info in infos:
         name = safe_member_name(info.filename)
+        _check_fits(dest, name)
         if _is_folder(reader.path, info, name):
             folders.append(dest / name.rstrip("/"))
         else:
             final = _place(dest, root, name, force)
             files.append(PlannedFile(info, final, _listed_hash(reader.path, name, expected)))
-    _check_space(dest, files)
+    need = sum(f.info.file_size for f in files)
+    fsutil.check_free_space(dest, need, f"extracting {reader.path.name}")
     return Plan(root, folders, files, force)
+
+
+def _check_fits(dest: Path, name: str) -> None:
+    """Refuse a member name the file system cannot hold, or one nested deeper than any real one;
+    and a file already in the destination where the member needs a folder."""
+    parts = name.rstrip("/").split("/")
+    if len(parts) > MAX_DEPTH:
+        raise UnsafeArchive(
+            f"member {display.safe(name[:80])}... is nested {len(parts)} folders deep (more than "
+            f"{MAX_DEPTH}); {NOTHING_DONE}"
+        )
+    longest = max(len(p.encode("utf-8", "surrogateescape")) for p in parts)
+    full = len(str(dest.absolute() / name).encode("utf-8", "surrogateescape"))
+    if longest > NAME_MAX or full > PATH_MAX:
+        raise UnsafeArchive(
+            f"member {display.safe(name[:80])}... has a name too long for the file system "
+            f"({longest} bytes in one part, {full} in all; at most {NAME_MAX} and {PATH_MAX}); "
+            f"{NOTHING_DONE}"
+        )
+    for i in range(1, len(parts)):
+        above = dest.joinpath(*parts[:i])
+        if above.exists() and not above.is_dir():  # a link to a folder: _place judges it
+            raise AirgapError(
+                f"{above} is a file, but member {display.safe(name)} needs a folder there; move it "
+                "away (nothing extracted)"
+            )
 
 
 def _wanted(reader: ArchiveReader, infos: list, names: Iterable[str] | None) -> list:
@@ -213,38 +244,46 @@ def _listed_hash(archive: Path, name: str, expected: dict[str, str] | None) -> s
     return listed
 
 
-def _check_space(dest: Path, files: list[PlannedFile]) -> None:
-    need = sum(f.info.file_size for f in files)
-    free = shutil.disk_usage(dest).free
-    if need > free:
-        raise AirgapError(
-            f"{dest} has {free} bytes free but the archive holds {need}; free some space or "
-            "choose another --dest"
-        )
-
-
 # --- commit: every member to a temporary file, checked, then all renamed ----------------------------
 
 
 def commit(reader: ArchiveReader, plan: Plan) -> list[Path]:
-    """Carry out ``plan``: all files appear under their final names, or none."""
+    """Carry out ``plan``: all files appear under their final names, or none. The destination
+    folder is made here, and removed again if the extraction fails and leaves it empty."""
     created: list[Path] = []
     try:
+        _makedirs(plan.root, plan.root, created)
+        fsutil.remove_leftovers(plan.root, recursive=True)
         for folder in plan.folders:
             _makedirs(folder, plan.root, created)
         for planned in plan.files:
             _makedirs(planned.final.parent, plan.root, created)
             _write_aside(reader, planned, plan.force)
+        reader.check_unchanged()  # the archive read is the archive that was hashed
         for planned in plan.files:  # every member checked: now give them their names
             if planned.final.exists() and not plan.force:
                 raise AirgapError(
                     f"{planned.final} appeared during extraction; move it away or pass --force"
                 )
             planned.out.commit()
+    except OSError as exc:
+        _undo(plan, created)
+        raise _os_error(exc, plan) from exc
     except BaseException:
         _undo(plan, created)
         raise
     return [planned.final for planned in plan.files]
+
+
+def _os_error(exc: OSError, plan: Plan) -> BaseException:
+    """One line for what the file system refused while extracting."""
+    if (full := fsutil.disk_full(plan.root / "x", exc)) is not None:
+        return full
+    where = exc.filename or plan.root
+    return AirgapError(
+        f"cannot write {where} ({exc.strerror or exc}); check the destination folder (nothing "
+        "extracted)"
+    )
 
 
 def _write_aside(reader: ArchiveReader, planned: PlannedFile, force: bool) -> None:

@@ -1,11 +1,16 @@
 """What a bundle holds, printed for a person: its kind and app, its images, its members, and the
-image rules as they stood when it was made (``inv inspect``)."""
+image rules as they stood when it was made (``inv inspect``).
+
+Everything in a manifest came across the air gap: it is shown as data (``display``), never as
+terminal sequences or Rich markup.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
 
+from .. import display
 from ..gate import render
 from .manifest import Manifest
 
@@ -15,14 +20,27 @@ def print_manifest(manifest: Manifest) -> None:
     out = Console()
     app = manifest.app
     out.print(
-        f"[bold]{manifest.kind} bundle[/bold] of {app['name']} {app['version']}, made "
-        f"{manifest.created} by {manifest.created_by}"
+        f"[bold]{display.markup(manifest.kind)} bundle[/bold] of {display.markup(app['name'])} "
+        f"{display.markup(app['version'])}, made {display.markup(manifest.created)} by "
+        f"{display.markup(manifest.created_by)}"
     )
     out.print(_images(manifest), _files(manifest))
     if manifest.gate:
-        out.print(render.record_table(manifest.gate))
-        if risk := render.accepted_risk_line(manifest.gate):
+        gate = _escaped(manifest.gate)  # the gate's renderer reads markup in strings
+        out.print(render.record_table(gate))
+        if risk := render.accepted_risk_line(gate):
             out.print(risk)
+
+
+def _escaped(value):
+    """A copy of a manifest value with every string made safe for markup."""
+    if isinstance(value, str):
+        return display.markup(value)
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    return value
 
 
 def _images(manifest: Manifest) -> Table:
@@ -31,9 +49,9 @@ def _images(manifest: Manifest) -> Table:
         images.add_column(column)
     for image in manifest.images:
         images.add_row(
-            image["ref"],
-            image["id"][:19],
-            ", ".join(image["repo_tags"]),
+            display.text(image["ref"]),
+            display.text(image["id"][:19]),
+            display.text(", ".join(image["repo_tags"])),
             str(len(image["layers"])),
             f"{(image.get('size') or 0) / 1e6:.1f} MB",
         )
@@ -45,5 +63,5 @@ def _files(manifest: Manifest) -> Table:
     for column in ("path", "size", "SHA-256"):
         files.add_column(column)
     for entry in manifest.files:
-        files.add_row(entry["path"], f"{entry['size']:,}", entry["sha256"])
+        files.add_row(display.text(entry["path"]), f"{entry['size']:,}", entry["sha256"])
     return files

@@ -11,19 +11,22 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, display
 from ..errors import AirgapError
 
 FORMAT = "airgapkit-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"  # its member name in the archive
+# The signature over manifest.json's bytes (trust/signing.py): made after it, so never listed in it.
+SIGNATURE = "manifest.json.sig"
 
 
 @dataclass
 class Manifest:
     """``kind`` is ``base`` (made by export) or ``release`` (made by release). ``images`` holds one
-    record per image (ref, member, id, tags, layers, size), ``files`` one ``{path, size, sha256}``
-    per member, ``gate`` the image rules as they stood when the bundle was made."""
+    record per image (ref, member, id, tags, layers, size; an image read from its registry also
+    ``source: registry``, its ``repo_digest`` and ``platform``), ``files`` one ``{path, size,
+    sha256}`` per member, ``gate`` the image rules as they stood when the bundle was made."""
 
     kind: str
     app: dict
@@ -57,14 +60,14 @@ class Manifest:
                 f"(found {body.get('format')!r} {body.get('format_version')!r}); "
                 "make it again with this airgapkit version"
             )
-        body.pop("format"), body.pop("format_version")
-        try:
-            return cls(**body)
-        except TypeError as exc:
+        problem = _problem(body, TOP, "")
+        if problem:
             raise AirgapError(
-                f"{source}: manifest.json has fields this airgapkit does not know or lacks some it "
-                "needs; make the bundle again with this airgapkit version"
-            ) from exc
+                f"{source}: manifest.json {problem}; it was not made by this airgapkit version or "
+                "was altered: make the bundle again"
+            )
+        body.pop("format"), body.pop("format_version")
+        return cls(**body)
 
     def member(self, path: str) -> dict:
         for entry in self.files:
@@ -74,3 +77,119 @@ class Manifest:
 
     def members(self, prefix: str) -> list[dict]:
         return [entry for entry in self.files if entry["path"].startswith(prefix)]
+
+
+# --- the schema: every key declared, its type checked; unknown and missing keys refused --------------
+#
+# A record is (required keys, optional keys), each key mapped to its type: a Python type, a record,
+# [type] for a list of it, or Maybe(type) for that type or null. A new manifest field is added here as
+# an optional key (with a default in Manifest), so bundles made before it stay readable.
+
+
+@dataclass(frozen=True)
+class Maybe:
+    kind: object
+
+
+SHA256 = "sha256"  # a 64-digit lower-case hex string
+SIZE = "size"  # an integer of 0 or more
+
+RULE = ({"rule": str, "passed": bool, "measured": str, "limit": str, "why": str}, {})
+GATE = (
+    {
+        "image": str,
+        "kind": str,
+        "passed": bool,
+        "failures": [str],
+        "accepted_risk": str,
+        "rules": [RULE],
+    },
+    {"image_id": str, "checked_on": str},
+)
+APP = ({"name": str, "version": str, "image_name": str}, {"tgz": str})
+IMAGE = (
+    {"ref": str, "member": str, "id": str, "repo_tags": [str], "layers": [str]},
+    {"size": Maybe(SIZE), "source": str, "repo_digest": str, "platform": str},
+)
+FILE = ({"path": str, "size": SIZE, "sha256": SHA256}, {})
+# trust/seal.py: the SBOM and the env contract a bundle carries, and a release's base bundle.
+SBOM_IMAGE = ({"ref": str, "image_id": str}, {"repo_digest": Maybe(str)})
+SBOM = ({"member": str, "packages": SIZE}, {"base_image": Maybe(SBOM_IMAGE)})
+CONTRACT = ({"member": str, "keys": [str]}, {})
+BASE_BUNDLE = ({"archive": str, "manifest_sha256": SHA256, "signer": Maybe(str)}, {})
+TOP = (
+    {"format": str, "format_version": int, "kind": str, "app": APP},
+    {
+        "images": [IMAGE],
+        "files": [FILE],
+        "created": str,
+        "created_by": str,
+        "gate": Maybe(GATE),
+        "sbom": Maybe(SBOM),
+        "contract": Maybe(CONTRACT),
+        "base_bundle": Maybe(BASE_BUNDLE),
+    },
+)
+KINDS = ("base", "release")
+
+
+def _problem(value, kind, where: str) -> str | None:
+    """What is wrong with ``value`` against ``kind`` (None when it fits), naming where."""
+    at = f" at {where}" if where else ""
+    if isinstance(kind, Maybe):
+        return None if value is None else _problem(value, kind.kind, where)
+    if isinstance(kind, tuple):
+        return _record_problem(value, kind, where)
+    if isinstance(kind, list):
+        if not isinstance(value, list):
+            return f"has {_name(value)} where a list belongs{at}"
+        for i, item in enumerate(value):
+            if problem := _problem(item, kind[0], f"{where}[{i}]"):
+                return problem
+        return None
+    if kind == SHA256:
+        ok = isinstance(value, str) and len(value) == 64 and all(c in _HEX for c in value)
+        return None if ok else f"has {_name(value)} where a SHA-256 belongs{at}"
+    if kind == SIZE:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return None if ok else f"has {_name(value)} where a size belongs{at}"
+    if kind is int and isinstance(value, bool):
+        return f"has {_name(value)} where a number belongs{at}"
+    if not isinstance(value, kind):
+        return f"has {_name(value)} where {_TYPE_NAMES[kind]} belongs{at}"
+    return None
+
+
+def _record_problem(value, kind: tuple, where: str) -> str | None:
+    required, optional = kind
+    at = f" at {where}" if where else ""
+    if not isinstance(value, dict):
+        return f"has {_name(value)} where an object belongs{at}"
+    for key in value:
+        if key not in required and key not in optional:
+            return f"has a key it does not know{at}: {display.safe(key)!s:.60}"
+    for key in required:
+        if key not in value:
+            return f"lacks the key {key}{at}"
+    for key, sub in {**required, **optional}.items():
+        if key in value and (problem := _problem(value[key], sub, f"{where}.{key}".lstrip("."))):
+            return problem
+    if where == "" and value.get("kind") not in KINDS:
+        return f"has kind {display.safe(value.get('kind'))!s:.40}, not base or release"
+    return None
+
+
+_HEX = set("0123456789abcdef")
+_TYPE_NAMES = {str: "a string", int: "a number", bool: "true or false", dict: "an object"}
+
+
+def _name(value) -> str:
+    return {
+        type(None): "null",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

@@ -6,32 +6,39 @@ password into a message, a log line or an exception.
 
 Why strength matters: WinZip AES (the zip encryption 7-Zip and airgapkit use) derives its key with
 PBKDF2-HMAC-SHA1 at only 1,000 iterations, so each guess is cheap: a few thousand per second on one
-CPU core (``guesses_per_second()`` measures this machine), millions per second on a GPU. A password a
-person makes up falls quickly. ``check_strength`` therefore asks for an estimated 80 bits or more
-(length x log2 of the character classes used, capped by the number of distinct characters): e.g. 14
-random characters from all four classes, 18 random lower-case letters, or a generated password
-(``generate``: 192 bits from ``secrets``). A weaker one is refused unless the user says
-``--allow-weak-password``.
+CPU core (``guesses_per_second()`` measures this machine), some 2e8 per second on a rig of eight
+GPUs (``RIG_GUESSES_PER_SECOND``, and where the figure comes from). ``check_strength`` asks how many
+guesses a real guessing attack needs (zxcvbn: dictionaries, common passwords, patterns, l33t, then
+brute force) and refuses a password that rig would find within ``MIN_YEARS`` (100 years): about 18
+random characters, or five or more unrelated words, or a generated password (``generate``: 192
+bits from ``secrets``). A weaker one is refused unless the user says ``--allow-weak-password``.
+The zxcvbn package (the maintained Python port of Dropbox's zxcvbn, 4.5 of 2025) is pure Python,
+with its dictionaries inside, so it works offline on either side of the gap.
 """
 
 from __future__ import annotations
 
 import getpass
 import hashlib
-import math
 import os
 import secrets
-import string
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from zxcvbn import zxcvbn
+
 from .. import fsutil
 from ..errors import AirgapError, PasswordError
 
 ENV_VAR = "AIRGAPKIT_PASSWORD"
-MIN_BITS = 80
+MIN_YEARS = 100
+# The attacker assumed: eight RTX 4090-class GPUs. hashcat's published RTX 4090 figures are about
+# 50 GH/s for raw SHA-1 and 2.5 MH/s for WPA (PBKDF2-HMAC-SHA1, 4096 iterations, two blocks); WinZip
+# AES needs 1000 iterations of one block to test a guess (the password verifier), so one GPU tries
+# about 20-25 million guesses a second and eight about 2e8.
+RIG_GUESSES_PER_SECOND = 2e8
 GENERATED_BYTES = 24  # 192 bits; token_urlsafe gives 32 characters
 PBKDF2_ITERATIONS = 1000  # fixed by the WinZip AES format
 
@@ -90,6 +97,21 @@ def _prompt(confirm: bool, secret: Secret = ARCHIVE) -> str:
     return password
 
 
+def _from_env(name: str) -> str | None:
+    """The variable's value, read as bytes and decoded strictly: a value that is not UTF-8 is one
+    line, not a password that cannot be encoded later."""
+    raw = os.environb.get(name.encode()) if hasattr(os, "environb") else None
+    if raw is None:
+        return os.environ.get(name)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PasswordError(
+            f"{name} is not valid UTF-8 text; set it again from a UTF-8 terminal or use "
+            "--password-file"
+        ) from exc
+
+
 def resolve(
     *,
     password_file: Path | None,
@@ -104,7 +126,7 @@ def resolve(
     a password that ``check_strength`` finds weak is refused. ``secret`` names what is read in
     prompts and messages (``ARCHIVE`` by default; a key passphrase gives its own).
     """
-    from_env = os.environ.get(env_var) if env_var else None
+    from_env = _from_env(env_var) if env_var else None
     if from_env and password_file:
         raise PasswordError(
             f"both {env_var} and the {secret.noun} file {password_file} give a {secret.noun}; "
@@ -122,22 +144,16 @@ def resolve(
     return password
 
 
-def estimate_bits(password: str) -> float:
-    """A simple, documented entropy estimate: length x log2(pool of the character classes used).
+def guesses_to_find(password: str) -> float:
+    """How many guesses a guessing attack needs for ``password``: zxcvbn's estimate (dictionaries,
+    common passwords, names, keyboard patterns, l33t, dates, repeats, then brute force). zxcvbn
+    reads at most 72 characters; a longer password is judged by its first 72, a lower bound."""
+    return float(zxcvbn(password[:72])["guesses"])
 
-    The length counted is at most twice the number of distinct characters, so ``aaaa...`` or
-    ``abcabc...`` score low. It overrates dictionary phrases; it is a floor for users, not a proof.
-    """
-    if not password:
-        return 0.0
-    pool = 0
-    pool += 26 if any(ch in string.ascii_lowercase for ch in password) else 0
-    pool += 26 if any(ch in string.ascii_uppercase for ch in password) else 0
-    pool += 10 if any(ch in string.digits for ch in password) else 0
-    pool += 33 if any(ch in string.punctuation or ch == " " for ch in password) else 0
-    pool += 100 if any(ord(ch) > 127 for ch in password) else 0
-    length = min(len(password), 2 * len(set(password)))
-    return length * math.log2(max(pool, 2))
+
+def seconds_to_find(password: str) -> float:
+    """How long the GPU rig of ``RIG_GUESSES_PER_SECOND`` takes to find ``password`` (expected)."""
+    return guesses_to_find(password) / RIG_GUESSES_PER_SECOND
 
 
 def guesses_per_second(seconds: float = 0.05) -> float:
@@ -152,27 +168,37 @@ def guesses_per_second(seconds: float = 0.05) -> float:
     return count / (time.perf_counter() - start)
 
 
-def _duration(seconds: float) -> str:
-    for unit, size in (("years", 31_557_600), ("days", 86_400), ("hours", 3600), ("minutes", 60)):
+def duration(seconds: float) -> str:
+    """A time span in the unit a person reads: ``under a second``, ``about 3.0 hours``,
+    ``about 4.4 months``, ``about 2,100 years``, ``more than a million years``."""
+    if seconds < 1:
+        return "under a second"
+    for unit, size in (
+        ("years", 31_557_600),
+        ("months", 2_629_800),
+        ("days", 86_400),
+        ("hours", 3600),
+        ("minutes", 60),
+        ("seconds", 1),
+    ):
         if seconds >= size:
             value = seconds / size
-            return f"{value:.3g} {unit}" if value < 1e6 else f"{value:.1e} {unit}"
-    return f"{seconds:.0f} seconds"
+            if unit == "years" and value >= 1e6:
+                return "more than a million years"
+            return f"about {value:,.0f} {unit}" if value >= 10 else f"about {value:.1f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def check_strength(password: str, source: str = "the password") -> None:
-    """Refuse a password estimated below MIN_BITS bits, saying why and what to do instead."""
-    bits = estimate_bits(password)
-    if bits >= MIN_BITS:
+    """Refuse a password a GPU rig would find in less than MIN_YEARS, saying how soon."""
+    seconds = seconds_to_find(password)
+    if seconds >= MIN_YEARS * 31_557_600:
         return
-    rate = guesses_per_second()
-    half_space = 2 ** (bits - 1) / rate
     raise PasswordError(
-        f"{source} is weak (about {bits:.0f} bits; {MIN_BITS} needed): WinZip AES uses "
-        f"PBKDF2-HMAC-SHA1 at {PBKDF2_ITERATIONS} iterations, {rate:,.0f} guesses/s on one core "
-        f"here, so one core finds it in about {_duration(half_space)} and a GPU far sooner; "
-        "use --generate-password, a longer random password, or --allow-weak-password to accept "
-        "the risk"
+        f"{source} is weak: a guessing attack on a rig of 8 GPUs ({RIG_GUESSES_PER_SECOND / 1e6:,.0f} "
+        f"million guesses/s against WinZip AES's PBKDF2-HMAC-SHA1 x{PBKDF2_ITERATIONS}) finds it "
+        f"in {duration(seconds)}, and {MIN_YEARS} years are needed; use --generate-password, a "
+        "longer passphrase of unrelated words, or --allow-weak-password to accept the risk"
     )
 
 
@@ -203,6 +229,35 @@ def write_password(password: str, dest: Path, forbidden_dir: Path | None = None)
         )
     except AirgapError as exc:  # it appeared while the password was written
         raise PasswordError(exists) from exc
+
+
+def write_aside(
+    password: str, dest: Path, forbidden_dir: Path | None = None, *, overwrite: bool = False
+) -> fsutil.AtomicFile:
+    """``password`` written to a temporary file of mode 0600 beside ``dest`` and synced; the caller
+    commits it when the archive it opens is final too. The checks of ``write_password``."""
+    dest = Path(dest)
+    _check_destination(dest, forbidden_dir, overwrite)
+    out = fsutil.AtomicFile(dest, mode=0o600, overwrite=overwrite).open()
+    try:
+        out.file.write(password.encode("utf-8") + b"\n")
+        out.finish()
+    except BaseException:
+        out.discard()
+        raise
+    return out
+
+
+def _check_destination(dest: Path, forbidden_dir: Path | None, overwrite: bool) -> None:
+    if forbidden_dir is not None and fsutil.is_inside(dest.parent, forbidden_dir):
+        raise PasswordError(
+            f"password file {dest} would lie inside {forbidden_dir}, which carries the archive; "
+            "write it to a folder that travels separately"
+        )
+    if not overwrite and (dest.exists() or dest.is_symlink()):
+        raise PasswordError(
+            f"password file {dest} already exists; move it away or name another file"
+        )
 
 
 def generate(dest: Path, forbidden_dir: Path | None = None) -> str:

@@ -13,14 +13,15 @@ different or not listed.
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import fsutil
+from .. import display, fsutil
 from ..errors import AirgapError, IntegrityError
-from . import digest
+from . import digest, volumes
 
 SUMS_NAME = "SHA256SUMS"
 MAX_SUMS_FILE = 16 << 20  # a hash file is read whole; anything larger is not one
@@ -76,8 +77,13 @@ def _decode(raw: bytes, path: Path) -> str:
         ) from exc
 
 
-def _add(entries: dict[str, str], name: str, hexdigest: str, path: Path) -> None:
-    key, hexdigest = normalise_name(name), hexdigest.lower()
+def _add(
+    entries: dict[str, str], name: str, hexdigest: str, path: Path, *, literal: bool = False
+) -> None:
+    """Add one listed hash. A ``literal`` name (GNU-escaped: a POSIX name that may hold ``\\``)
+    keeps its backslashes; others are read as possibly Windows paths."""
+    key = name if literal else normalise_name(name)
+    hexdigest = hexdigest.lower()
     if not key:
         raise IntegrityError(f"{path}: a hash line names no file; fix or regenerate {path.name}")
     if entries.get(key, hexdigest) != hexdigest:
@@ -150,7 +156,10 @@ def _read_lines(lines: list[str], path: Path, entries: dict[str, str]) -> None:
             _add(entries, m.group(3), m.group(2), path)
         elif m := _GNU_LINE.match(line.rstrip("\n")):
             escaped, hexdigest, _, name = m.groups()
-            _add(entries, _unescape_gnu(name) if escaped else name, hexdigest, path)
+            if escaped:  # written by sha256sum (or airgapkit) for a name with \\ or a newline
+                _add(entries, _unescape_gnu(name), hexdigest, path, literal=True)
+            else:
+                _add(entries, name, hexdigest, path)
         elif m := _BSD_LINE.match(stripped):
             _add(entries, m.group(1), m.group(2), path)
         else:
@@ -192,8 +201,12 @@ def read_sums(path: Path) -> dict[str, str]:
 
 def find_sums(path: Path) -> Path | None:
     """The hash file beside ``path``: ``<name>.sha256`` (one file's), else ``SHA256SUMS``."""
-    path = Path(path)
-    for candidate in (path.with_name(f"{path.name}.sha256"), path.parent / SUMS_NAME):
+    path, archive = Path(path), volumes.archive_of(Path(path))
+    for candidate in (
+        path.with_name(f"{path.name}.sha256"),
+        archive.with_name(f"{archive.name}.sha256"),  # a volume's: the whole archive's hash file
+        path.parent / SUMS_NAME,
+    ):
         if candidate.is_file():
             return candidate
     return None
@@ -222,6 +235,25 @@ def write_sums(entries: dict[str, str], dest: Path) -> None:
         if fsutil.leaves_folder(name):
             raise AirgapError(f"{name}: SHA256SUMS names must be relative to its folder")
     fsutil.write_atomic(Path(dest), format_sums(entries).encode("utf-8"))
+
+
+def write_aside(dest: Path, new: dict[str, str]) -> fsutil.AtomicFile:
+    """``new`` added to the SHA256SUMS ``dest``, written and synced under a temporary name: the
+    caller commits it (``fsutil.AtomicFile``) when the files it lists are final too."""
+    dest = Path(dest)
+    entries = read_sums(dest) if dest.is_file() else {}
+    entries.update(new)
+    for name in entries:
+        if fsutil.leaves_folder(name):
+            raise AirgapError(f"{name}: SHA256SUMS names must be relative to its folder")
+    out = fsutil.AtomicFile(dest).open()
+    try:
+        out.file.write(format_sums(entries).encode("utf-8"))
+        out.finish()
+    except BaseException:
+        out.discard()
+        raise
+    return out
 
 
 def names_relative_to(files: Iterable[Path], folder: Path) -> dict[Path, str]:
@@ -321,6 +353,83 @@ def verify_file(path: Path, sums: Path) -> str:
             "or is not the one sent: do not use it, fetch it again"
         )
     return actual
+
+
+def verify_open(f: fsutil.PinnedFile, sums: Path) -> str:
+    """``verify_file`` through a file already open (``fsutil.PinnedFile``): what is checked is what
+    the caller then reads from it. Returns the hex digest."""
+    sums = Path(sums)
+    expected = lookup(read_sums(sums), f.path, sums.parent)
+    if expected is None:
+        raise IntegrityError(
+            f"{f.path.name} is not listed in {sums}; give the hash file made for it"
+        )
+    actual = digest.sha256_open(f, f.path.name)
+    if actual != expected:
+        raise IntegrityError(
+            f"{f.path}: SHA-256 {actual} differs from {expected} listed in {sums}; the file changed "
+            "or is not the one sent: do not use it, fetch it again"
+        )
+    return actual
+
+
+def verify_archive(source: volumes.ArchiveFile, sums: Path) -> str:
+    """Check an opened archive (its one file, or each of its volumes) against ``sums`` through the
+    files already open, so what is checked is what will be read. A volume missing, extra, out of
+    order, cut short or from another archive is refused by name. Returns the whole archive's
+    SHA-256 (over its volumes in order)."""
+    sums = Path(sums)
+    entries = read_sums(sums)
+    whole = hashlib.sha256()
+    archive_listed = lookup(entries, source.archive, sums.parent)
+    if source.split:
+        _check_volume_set(source, entries, sums, archive_listed)
+    for part in source.parts:
+        expected = lookup(entries, part.path, sums.parent)
+        if expected is None and not source.split:
+            raise IntegrityError(
+                f"{part.path.name} is not listed in {sums}; give the hash file made for it"
+            )
+        actual = digest.sha256_open(part, part.path.name, also=(whole,))
+        if expected is not None and actual != expected:
+            raise IntegrityError(
+                f"{part.path}: SHA-256 {actual} differs from {expected} listed in {sums}; the file "
+                "changed, is cut short, out of order or not the one sent: do not use it, fetch it "
+                "again"
+            )
+    if source.split and archive_listed and whole.hexdigest() != archive_listed:
+        raise IntegrityError(
+            f"the volumes of {source.archive.name} together differ from the SHA-256 {sums} lists "
+            "for the whole; fetch them again"
+        )
+    return whole.hexdigest()
+
+
+def _check_volume_set(source, entries: dict[str, str], sums: Path, whole: str | None) -> None:
+    listed = sorted(
+        k
+        for k in entries
+        if re.fullmatch(re.escape(source.archive.name) + r"\.\d{3}", _basename(k))
+    )
+    present = [part.path.name for part in source.parts]
+    if not listed and whole is None:
+        raise IntegrityError(
+            f"{sums} lists neither {source.archive.name} nor its volumes; give the hash file made "
+            "for it"
+        )
+    for name in listed:
+        if _basename(name) not in present:
+            raise IntegrityError(
+                f"volume {_basename(name)} of {source.archive.name} is missing (listed in "
+                f"{sums}); copy every volume into {source.archive.parent}"
+            )
+    if listed:
+        for name in present:
+            if name not in {_basename(k) for k in listed}:
+                raise IntegrityError(
+                    f"volume {name} is not listed in {sums}: it is not part of the archive sent; "
+                    "move it away"
+                )
 
 
 @dataclass
@@ -434,7 +543,7 @@ def print_hashes(hashes: dict[Path, str]) -> None:
     table.add_column("Hash", no_wrap=True, min_width=64)
     table.add_column("Path", overflow="fold")
     for path, hexdigest in hashes.items():
-        table.add_row("SHA256", hexdigest.upper(), str(Path(path).resolve()))
+        table.add_row("SHA256", hexdigest.upper(), display.text(Path(path).resolve()))
     digest.console().print(table)
 
 
@@ -448,11 +557,11 @@ def print_report(report: SumsReport) -> None:
     table.add_column("Expected", no_wrap=True)
     table.add_column("Actual", no_wrap=True)
     for name in report.ok:
-        table.add_row("[green]OK[/]", name, "", "")
+        table.add_row("[green]OK[/]", display.text(name), "", "")
     for name, expected, actual in report.different:
-        table.add_row("[red]DIFFERENT[/]", name, expected, actual)
+        table.add_row("[red]DIFFERENT[/]", display.text(name), expected, actual)
     for name, expected in report.missing:
-        table.add_row("[red]MISSING[/]", name, expected, "")
+        table.add_row("[red]MISSING[/]", display.text(name), expected, "")
     for name in report.extra:
-        table.add_row("[yellow]NOT LISTED[/]", name, "", "")
+        table.add_row("[yellow]NOT LISTED[/]", display.text(name), "", "")
     digest.console().print(table)

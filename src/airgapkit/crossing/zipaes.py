@@ -354,15 +354,37 @@ def open_reader(path: Path | IO[bytes], password: bytes) -> ZipReader:
     unreadable) passes through as it is."""
     try:
         zf = ZipReader(path, "r")
-    except _MALFORMED as exc:
+    except (*_MALFORMED, OSError) as exc:  # a damaged tail makes pyzipper seek out of the file
+        if isinstance(exc, OSError) and not hasattr(path, "read"):
+            raise  # the path itself cannot be opened: not the archive's fault
         raise DamagedArchive(_describe(exc)) from exc
     zf.setpassword(password)
     return zf
 
 
+AES_256 = "AES-256"
+_AES_NAMES = {1: "AES-128", 2: "AES-192", 3: AES_256}
+
+
 def is_encrypted(info) -> bool:
     """Whether the member's data is encrypted (general purpose flag bit 0)."""
     return bool(info.flag_bits & 0x1)
+
+
+def encryption_of(info) -> str | None:
+    """How a member is encrypted: None, ``ZipCrypto`` (the legacy zip cipher), or ``AES-128``,
+    ``AES-192``, ``AES-256`` (WinZip AE-1/AE-2)."""
+    if not is_encrypted(info):
+        return None
+    if getattr(info, "wz_aes_version", None) is None:
+        return "ZipCrypto"
+    strength = getattr(info, "wz_aes_strength", None)
+    return _AES_NAMES.get(strength, f"AES of unknown strength {strength}")
+
+
+def directory_offset(zf: ZipReader) -> int:
+    """Where the central directory starts (what no member's bytes may run into)."""
+    return zf.start_dir
 
 
 def stored_data_size(info) -> int | None:

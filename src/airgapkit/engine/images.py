@@ -26,6 +26,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from .. import fsutil
 from ..errors import AirgapError, ImageMissing, IntegrityError
 from ..fsutil import CHUNK, AtomicFile
 from .client import console, engine_errors, stream_error, tar_name, validate_ref
@@ -234,24 +235,23 @@ def load_verified(
         raise AirgapError(
             f"image tar {tar} does not exist; give the file made by `inv save` with --input"
         )
-    if verify:
-        _verify_tar(tar, sums)
-    else:
-        console.print(
-            f"warning: loading {tar} without checking its SHA-256 (--no-verify)", style="yellow"
-        )
-    try:
-        fileobj = open(tar, "rb")  # noqa: SIM115 - closed below, errors become one line
-    except OSError as exc:
-        raise AirgapError(f"could not read {tar}: {exc.strerror or exc}") from exc
-    with fileobj:
-        return load(client, fileobj)
+    with fsutil.PinnedFile(tar) as fileobj:  # hashed and loaded through this one open file
+        if verify:
+            _verify_tar(fileobj, sums)
+        else:
+            console.print(
+                f"warning: loading {tar} without checking its SHA-256 (--no-verify)", style="yellow"
+            )
+        loaded = load(client, fileobj)
+        fileobj.check_unchanged()
+        return loaded
 
 
-def _verify_tar(tar: Path, sums: Path | None) -> None:
-    """Check the tar's SHA-256 against its hashes file; a mismatch loads nothing."""
+def _verify_tar(fileobj, sums: Path | None) -> None:
+    """Check the open tar's SHA-256 against its hashes file; a mismatch loads nothing."""
     from ..crossing import sumsfile  # imported here: the one reader of hash files
 
+    tar = fileobj.path
     sums = sums or sumsfile.find_sums(tar)
     if sums is None:
         raise IntegrityError(
@@ -262,7 +262,7 @@ def _verify_tar(tar: Path, sums: Path | None) -> None:
         raise AirgapError(
             f"hashes file {sums} does not exist; pass the SHA256SUMS you were sent with --sums"
         )
-    sumsfile.verify_file(tar, Path(sums))  # raises IntegrityError on a mismatch
+    sumsfile.verify_open(fileobj, Path(sums))  # raises IntegrityError on a mismatch
 
 
 # --- build and prune ------------------------------------------------------------------------------

@@ -7,15 +7,16 @@ checked against its separately delivered hash before anything in it is decrypted
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 
 from ..app import npm
-from ..crossing import bundle, channels, passwords, sumsfile
-from ..crossing.archive import ArchiveReader
+from ..crossing import bundle, channels, passwords
 from ..crossing.manifest import Manifest
+from ..oci import RegistryImage
 from ..settings import Crossing, Incoming, Places
 from ..trust import seal
 from ..trust.signing import TrustedKeys
@@ -55,10 +56,12 @@ def make_bundle(
     *,
     images: list[str],
     files: list[tuple[Path, str]],
+    registry_images: Sequence[RegistryImage] = (),
     sign=None,
 ) -> bundle.Delivery:
     """Write the archive to the media folder, its hash and (new) password to the other two.
 
+    ``images`` are saved from the engine; ``registry_images`` stream from their registries.
     ``sign`` (``trust.seal.signer``) signs the manifest; None leaves the bundle unsigned.
     """
     places = crossing.places
@@ -66,26 +69,20 @@ def make_bundle(
     name = bundle.archive_name(manifest.app, manifest.kind)
     given = outgoing_password(crossing)
     password = given or passwords.new_password()
-    archive_path = places.out_dir / name
-    sha = bundle.create(
+    return bundle.write(  # the three parts made final together, the archive last
         client,
-        archive_path,
+        places.out_dir / name,
         manifest,
         image_refs=images,
         files=files,
         password=password,
         level=crossing.level,
+        registry_images=registry_images,
+        hashes_dir=places.hashes_dir,
+        password_file=None if given else places.password_dir / f"{name}.password",
+        split=crossing.split,
         sign=sign,
     )
-    sums = bundle.deliver(archive_path, sha, places.hashes_dir)
-    if given:
-        return bundle.Delivery(archive_path, sums, None)
-    # Written once the archive is in place; a password file left by an earlier run of the same
-    # bundle belongs to the archive just replaced.
-    password_path = places.password_dir / f"{name}.password"
-    password_path.unlink(missing_ok=True)
-    passwords.write_password(password, password_path, forbidden_dir=places.out_dir)
-    return bundle.Delivery(archive_path, sums, password_path)
 
 
 def app_record(meta: npm.PackageMeta) -> dict:
@@ -109,47 +106,37 @@ def incoming_password(incoming: Incoming) -> str:
 
 
 def open_incoming(
-    incoming: Incoming, kind: str, trusted: TrustedKeys | None = None
+    incoming: Incoming, kind: str | None, trusted: TrustedKeys | None = None, **options
 ) -> bundle.OpenBundle:
-    """The arrived bundle, opened once its archive matched its hash; ``kind`` is what it must be.
+    """The arrived bundle, opened once its archive matched its hash; ``kind`` is what it must be
+    (None: either). ``options`` go to ``bundle.open_verified`` (``require_sums``).
 
     Its signature is checked against ``trusted`` (``trust.keys``) before anything in it is used:
     ``opened.signature`` says who signed it.
     """
     opened = bundle.open_verified(
-        incoming.archive, incoming.sums, incoming_password(incoming), kind=kind
+        incoming.archive, incoming.sums, incoming_password(incoming), kind=kind, **options
     )
     try:
-        opened.signature = seal.check(opened.reader, str(incoming.archive), trusted)
+        opened.signature = seal.check(opened.reader, str(opened.path), trusted)
     except BaseException:
-        opened.reader.close()
+        opened.close()
         raise
     return opened
 
 
 def read_manifest(incoming: Incoming, trusted: TrustedKeys | None = None) -> Manifest:
     """The manifest of a bundle; its archive hash is checked first when a hash file is at hand."""
-    with reading(incoming, trusted) as (_reader, manifest, _verdict):
-        return manifest
+    with reading(incoming, trusted) as opened:
+        return opened.manifest
 
 
 @contextmanager
 def reading(incoming: Incoming, trusted: TrustedKeys | None = None):
-    """A bundle opened to read, not to load: (reader, manifest, signature verdict).
-
-    Its archive hash is checked first when a hash file is at hand, its signature per ``trusted``.
-    """
-    password = incoming_password(incoming)
-    sums = incoming.sums or sumsfile.find_sums(incoming.archive)
-    if sums:
-        sumsfile.verify_file(incoming.archive, sums)
-    else:
-        console.print(
-            f"warning: no hash file for {incoming.archive}; its integrity is not verified"
-        )
-    with ArchiveReader(incoming.archive, password) as reader:
-        manifest = bundle.read_manifest(reader, incoming.archive)
-        yield reader, manifest, seal.check(reader, str(incoming.archive), trusted)
+    """A bundle opened to read, not to load (inspect, sbom): either kind, its archive hash checked
+    when a hash file is at hand, its signature per ``trusted`` (``opened.signature``)."""
+    with open_incoming(incoming, None, trusted, require_sums=False) as opened:
+        yield opened
 
 
 def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:

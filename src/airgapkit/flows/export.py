@@ -1,17 +1,29 @@
-"""Steps 1-2, the connected side: the base image and the packed app in one bundle for the crossing."""
+"""Steps 1-2, the connected side: the base image and the packed app in one bundle for the crossing.
+
+The base image comes from the engine (pulled if missing, ``docker save``d into the bundle) or
+straight from its registry (``oci``: no engine at all, the layers stored compressed as the registry
+holds them); ``base_source`` chooses, and ``auto`` takes the engine when it answers and has the image.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
+
+from .. import oci
 from ..app import npm
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..engine import images
+from ..errors import EngineUnavailable, ImageMissing
 from ..gate import checkpoint
-from ..settings import Crossing, Gate, Trust
+from ..settings import BaseSource, Crossing, Gate, Trust
 from ..trust import seal
 from .bundles import app_record, make_bundle, report_files
+
+console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
 def export(
@@ -40,7 +52,7 @@ def export(
     tgz = npm.pack(app_dir, build_dir)
     app = app_record(meta)
     extras = seal.export_extras(
-        client, app_dir=app_dir, base_image=base_image, app=app, out_dir=build_dir
+        app_dir=app_dir, image=seal.engine_image(client, base_image), app=app, out_dir=build_dir
     )
     manifest = extras.apply(Manifest(kind="base", app=app, gate=verdict.record()))
     return make_bundle(
@@ -51,3 +63,89 @@ def export(
         files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report), *extras.files],
         sign=seal.signer(key),
     )
+
+
+def export_base(
+    connect: Callable[[], object],
+    *,
+    source: BaseSource,
+    app_dir: Path,
+    base_image: str,
+    build_dir: Path,
+    crossing: Crossing,
+    gate: Gate,
+    trust: Trust | None = None,
+) -> bundle.Delivery:
+    """``export`` from the configured source; ``connect`` is called only when the engine is used."""
+    client = engine_for(source, base_image, connect)
+    if client is not None:
+        return export(
+            client,
+            app_dir=app_dir,
+            base_image=base_image,
+            build_dir=build_dir,
+            crossing=crossing,
+            gate=gate,
+            trust=trust,
+        )
+    return export_from_registry(
+        source=source,
+        app_dir=app_dir,
+        base_image=base_image,
+        build_dir=build_dir,
+        crossing=crossing,
+        gate=gate,
+        trust=trust,
+    )
+
+
+def engine_for(source: BaseSource, ref: str, connect: Callable[[], object]):
+    """The engine client when the image is to come from the engine, else None (the registry)."""
+    if source.source == "engine":
+        return connect()
+    if source.source == "registry":
+        return None
+    try:  # auto
+        client = connect()
+    except EngineUnavailable:
+        console.print(f"no Docker Engine answers: reading {ref} from its registry")
+        return None
+    try:
+        images.require_image(client, ref)
+    except ImageMissing:
+        console.print(f"the engine has no {ref}: reading it from its registry")
+        return None
+    return client
+
+
+def export_from_registry(
+    *,
+    source: BaseSource,
+    app_dir: Path,
+    base_image: str,
+    build_dir: Path,
+    crossing: Crossing,
+    gate: Gate,
+    trust: Trust | None = None,
+) -> bundle.Delivery:
+    """The base image straight from its registry, gated on its facts, streamed into the bundle."""
+    key = seal.signing_key(trust)  # a wrong passphrase fails now, not after the long stream
+    with oci.open_image(base_image, platform=source.platform, access=source.access) as remote:
+        verdict = checkpoint.gate_registry(
+            remote.facts(), report=gate.report, limits=gate.limits, accept_risk=gate.accept_risk
+        )
+        meta = npm.read_package(app_dir)
+        tgz = npm.pack(app_dir, build_dir)
+        app = app_record(meta)
+        image = seal.registry_image(base_image, remote)
+        extras = seal.export_extras(app_dir=app_dir, image=image, app=app, out_dir=build_dir)
+        manifest = extras.apply(Manifest(kind="base", app=app, gate=verdict.record()))
+        return make_bundle(
+            None,
+            manifest,
+            crossing,
+            images=[],
+            registry_images=[remote],
+            files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report), *extras.files],
+            sign=seal.signer(key),
+        )

@@ -10,6 +10,7 @@ from ..app import buildcontext, envfiles
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..engine import images, lifecycle
+from ..errors import IntegrityError
 from ..gate import checkpoint
 from ..settings import Crossing, Gate, Incoming, Smoke, Trust
 from ..trust import seal
@@ -78,11 +79,29 @@ def unpack_export(
     it carries for the release (SBOM, contract, its signer)."""
     with open_incoming(incoming, "base", trusted) as opened:
         opened.load_images(client)
+        check_loaded(client, opened.manifest.images)
         app = opened.manifest.app
         tgz = opened.extract(f"app/{app['tgz']}", work)
         report = report or carried_report(opened, work)
         carried = seal.carried(opened, work)
         return app, opened.manifest.images[0]["ref"], tgz, report, carried
+
+
+def check_loaded(client, records: list[dict]) -> None:
+    """Each image the bundle recorded is in the engine under its name with the recorded ID.
+
+    The ID is the digest of the image's config, which names every layer's content; for an image read
+    from its registry, that config is the one its repository digest led to when it was exported.
+    """
+    for record in records:
+        name = record["ref"] if record.get("repo_tags") else record["id"]  # untagged: by its ID
+        loaded = images.require_image(client, name).id
+        if loaded != record["id"]:
+            source = f" (from {record['repo_digest']})" if record.get("repo_digest") else ""
+            raise IntegrityError(
+                f"the image loaded as {record['ref']} has ID {loaded}, not the {record['id']} its "
+                f"bundle recorded{source}; the bundle does not hold what it says: make it again"
+            )
 
 
 def carried_report(opened: bundle.OpenBundle, work: Path) -> Path | None:

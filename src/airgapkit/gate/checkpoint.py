@@ -88,8 +88,15 @@ def gate(
     With ``accept_risk`` (a reason a person gives), failures are printed and recorded instead: the
     caller puts ``result.record()`` in the bundle's manifest.
     """
-    console = console or Console()
     result = evaluate(client, ref, kind=kind, report=report, limits=limits, today=today)
+    return verdict(result, accept_risk, console)
+
+
+def verdict(
+    result: rules.GateResult, accept_risk: str, console: Console | None
+) -> rules.GateResult:
+    """Print the table; stop with one line unless every rule passed or a person accepted the risk."""
+    console = console or Console()
     console.print(render.gate_table(result))
     if result.passed:
         return result
@@ -99,6 +106,35 @@ def gate(
     result.accepted_risk = reason
     console.print(render.accepted_risk_line(result.record()))
     return result
+
+
+def gate_registry(
+    facts: image_facts.ImageFacts,
+    *,
+    report: Path | None,
+    limits: Mapping | Limits | None,
+    accept_risk: str = "",
+    today: date | None = None,
+    console: Console | None = None,
+) -> rules.GateResult:
+    """The base-image rules on facts read from a registry (``oci.image_facts``), with no engine.
+
+    Node's version comes from the config's NODE_VERSION alone (nothing can run ``node --version``
+    here); a report is matched to the image by its ID, the config digest, as for a local image.
+    """
+    limits = resolve(limits)
+    declared = rules.declared_node_version(facts)
+    node = (declared, "NODE_VERSION") if declared else ("", "no NODE_VERSION in the image's config")
+    result = rules.judge(
+        facts,
+        kind="base",
+        limits=limits,
+        schedule=load_schedule(limits.schedule or None),
+        today=today or date.today(),
+        node=node,
+        report=scanreports.load(Path(report)) if report else None,
+    )
+    return verdict(result, accept_risk, console)
 
 
 # --- the Node version ----------------------------------------------------------------------------

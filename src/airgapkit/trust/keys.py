@@ -6,9 +6,11 @@
 compare by phone and what a signature names. The passphrase comes from ``AIRGAPKIT_KEY_PASSPHRASE``,
 a file, or a prompt, never a flag's value. The ``cryptography`` package encrypts PKCS#8 with PBES2
 (PBKDF2-HMAC-SHA256 at a fixed 2,048 iterations, AES-256-CBC), about a thousand guesses a second on
-one core here: the passphrase, not the iteration count, protects a stolen key file, so keygen asks
-for the same estimated 80 bits as archive passwords. A key file of any other kind (RSA, a public key
-where the private one is wanted, an unencrypted key) is refused in one line naming it.
+one core here: the passphrase, not the iteration count, protects a stolen key file, so keygen holds
+it to the archive password rule (``crossing.passwords``: zxcvbn's guess count against a rig of
+eight GPUs; a key file's KDF is a few times slower than WinZip AES's, so the rule errs on the safe
+side). A key file of any other kind (RSA, a public key where the private one is wanted, an
+unencrypted key) is refused in one line naming it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ..errors import AirgapError
 from ..fsutil import AtomicFile
 
 PASSPHRASE_VAR = "AIRGAPKIT_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a value
-MIN_PASSPHRASE_BITS = 80
+YEAR = 31_557_600  # seconds
 PRIVATE_SUFFIX, PUBLIC_SUFFIX = ".key", ".pub"
 KEY_FILE_LIMIT = 64 * 1024  # a PEM key is under 1 KiB; anything this big is something else
 KEY_PASSPHRASE = passwords.Secret(
@@ -104,7 +106,7 @@ def key_paths(out: Path) -> tuple[Path, Path]:
 def keygen(out: Path, passphrase: str, *, allow_weak: bool = False) -> KeyPair:
     """Make an Ed25519 key pair: ``NAME.key`` (encrypted PKCS#8, 0600) and ``NAME.pub`` (0644).
 
-    Refuses to replace either file, and a passphrase estimated under MIN_PASSPHRASE_BITS unless
+    Refuses to replace either file, and a passphrase ``check_passphrase`` finds weak unless
     ``allow_weak``. Both files are written under temporary names and appear only when both are done.
     """
     private_path, public_path = key_paths(out)
@@ -288,11 +290,14 @@ def passphrase(*, passphrase_file: Path | None, confirm: bool) -> str:
 
 
 def check_passphrase(text: str) -> None:
-    """Refuse a passphrase estimated under MIN_PASSPHRASE_BITS (see the module's docstring)."""
-    bits = passwords.estimate_bits(text)
-    if bits < MIN_PASSPHRASE_BITS:
-        raise KeyFileError(
-            f"the key passphrase is weak (about {bits:.0f} bits; {MIN_PASSPHRASE_BITS} needed): a "
-            "stolen key file is guessed at offline; use five or more random words or 16 random "
-            "characters"
-        )
+    """Refuse a passphrase the archive password rule's guessing attack finds within its
+    ``passwords.MIN_YEARS`` (see the module's docstring)."""
+    seconds = passwords.seconds_to_find(text)
+    if seconds >= passwords.MIN_YEARS * YEAR:
+        return
+    raise KeyFileError(
+        f"the key passphrase is weak: a guessing attack at "
+        f"{passwords.RIG_GUESSES_PER_SECOND / 1e6:,.0f} million guesses/s finds it in "
+        f"{passwords.duration(seconds)}, and {passwords.MIN_YEARS} years are needed; use five or "
+        "more unrelated words or 18 random characters"
+    )

@@ -19,8 +19,8 @@ from urllib.parse import quote
 
 from docker.utils import parse_repository_tag
 from rich.table import Table
-from rich.text import Text
 
+from .. import display
 from ..app import npm
 from ..errors import AirgapError
 from ..fsutil import write_atomic
@@ -234,9 +234,9 @@ def table(bom: dict, source: str = "") -> Table:
     title = f"SBOM{' of ' + source if source else ''}: {package_count(bom)} packages" + (
         f", base image {image.ref}" if image else ""
     )
-    out = Table(title=Text(title))
+    out = Table(title=display.text(title))
     for column in ("package", "version", "purl"):
         out.add_column(column)
-    for row in rows(bom):  # Text: names from the document are shown as written, never as markup
-        out.add_row(Text(row.name), Text(row.version), Text(row.purl))
+    for row in rows(bom):  # names from the document: shown escaped, never read as markup
+        out.add_row(display.text(row.name), display.text(row.version), display.text(row.purl))
     return out

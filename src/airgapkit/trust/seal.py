@@ -27,11 +27,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .. import display
 from ..app import envfiles
 from ..crossing.archive import ArchiveReader
 from ..crossing.manifest import MANIFEST, Manifest
+from ..display import safe
 from ..engine import images
-from ..errors import AirgapError, IntegrityError
+from ..errors import AirgapError
 from ..settings import Trust
 from . import contract, keys, sbom, signing
 
@@ -156,19 +158,27 @@ def _sbom_field(bom: dict, identity: sbom.ImageIdentity) -> dict:
     }
 
 
-def export_extras(client, *, app_dir: Path, base_image: str, app: dict, out_dir: Path) -> Extras:
-    """The SBOM of the app's installed tree and its env contract, for the base bundle.
+def engine_image(client, ref: str) -> sbom.ImageIdentity:
+    """The base image's identity as the engine that pulled it knows it (with its repo digest)."""
+    return sbom.ImageIdentity.from_attrs(ref, images.require_image(client, ref).attrs)
+
+
+def registry_image(ref: str, remote) -> sbom.ImageIdentity:
+    """The base image's identity as its registry gave it (``oci.RegistryImage``)."""
+    return sbom.ImageIdentity(ref, remote.image.image_id, remote.repo_digest)
+
+
+def export_extras(*, app_dir: Path, image: sbom.ImageIdentity, app: dict, out_dir: Path) -> Extras:
+    """The SBOM of the app's installed tree and its env contract, for the base bundle; ``image``
+    is recorded as the base image (added to the SBOM itself on the dev side, by release).
 
     Call after ``npm.pack`` (which installs the dependencies ``npm sbom`` reads).
     """
     stem = f"{app['image_name']}-{app['version']}"
     bom = sbom.generate(app_dir)
-    identity = sbom.ImageIdentity.from_attrs(
-        base_image, images.require_image(client, base_image).attrs
-    )
     extras = Extras(
         [(sbom.write(bom, out_dir / f"{stem}-sbom.json"), SBOM_MEMBER)],
-        {"sbom": _sbom_field(bom, identity)},
+        {"sbom": _sbom_field(bom, image)},
     )
     example = Path(app_dir) / ".env.example"
     if example.is_file():
@@ -197,10 +207,14 @@ def carried(opened, work: Path) -> Carried:
     manifest, verdict = opened.manifest, opened.signature
     sbom_path = opened.extract(SBOM_MEMBER, work) if manifest.sbom else None
     contract_path = opened.extract(CONTRACT_MEMBER, work) if manifest.contract else None
+    if verdict is None:  # opened without a trust check: the manifest's hash taken here
+        verdict = signing.Verdict(
+            manifest_sha256=hashlib.sha256(opened.reader.read_bytes(MANIFEST)).hexdigest()
+        )
     base_bundle = {
         "archive": opened.path.name,
-        "manifest_sha256": verdict.manifest_sha256 if verdict else "",
-        "signer": verdict.signer if verdict else None,
+        "manifest_sha256": verdict.manifest_sha256,
+        "signer": verdict.signer,
     }
     return Carried(sbom_path, manifest.sbom, contract_path, manifest.contract, base_bundle)
 
@@ -222,18 +236,22 @@ def release_extras(carried: Carried, work: Path) -> Extras:
     return extras
 
 
-def read_sbom(reader: ArchiveReader, manifest: Manifest, source: Path) -> dict:
-    """The SBOM a bundle carries, checked against the manifest's SHA-256."""
+def read_sbom(opened) -> dict:
+    """The SBOM an opened bundle carries, checked against the manifest's SHA-256 as it is read."""
+    manifest = opened.manifest
     if not manifest.sbom:
-        raise AirgapError(f"{source} carries no SBOM; it was made without one (an older airgapkit)")
-    entry = manifest.member(manifest.sbom["member"])
-    data = reader.read_bytes(entry["path"], limit=sbom.READ_LIMIT)
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        raise IntegrityError(
-            f"{source}: {entry['path']} does not match its SHA-256 in the manifest; the bundle "
-            "was altered: get it again"
+        raise AirgapError(
+            f"{opened.path} carries no SBOM; it was made without one (an older airgapkit)"
         )
-    return sbom.parse(data, f"{source}:{entry['path']}")
+    entry = manifest.member(manifest.sbom["member"])
+    if entry["size"] > sbom.READ_LIMIT:
+        raise sbom.SbomError(
+            f"{opened.path}: {display.safe(entry['path'])} is {entry['size']} bytes, more than "
+            f"an SBOM's {sbom.READ_LIMIT}; refusing to read it"
+        )
+    with opened.open_member(entry["path"]) as stream:
+        data = stream.read()
+    return sbom.parse(data, f"{opened.path}:{display.safe(entry['path'])}")
 
 
 def checked_env(opened, env_file: Path, local_example: Path) -> dict[str, str]:
@@ -274,23 +292,25 @@ def print_trust(
 ) -> None:
     """The bundle's signer, SBOM, env contract and, for a release, the base bundle it came from."""
     out = out or Console()
-    line = functools.partial(out.print, markup=False, highlight=False)  # manifest data, not markup
+    # Manifest data, shown as written: never read as markup, control characters escaped.
+    line = functools.partial(out.print, markup=False, highlight=False)
     line(f"signature: {describe_signature(verdict)}")
     if manifest.sbom:
         image = manifest.sbom.get("base_image") or {}
+        identity = image.get("repo_digest") or image.get("image_id")
         line(
-            f"SBOM: {manifest.sbom['packages']} npm packages ({manifest.sbom['member']}), "
-            f"base image {image.get('ref')} {image.get('repo_digest') or image.get('image_id')}"
+            f"SBOM: {manifest.sbom['packages']} npm packages ({safe(manifest.sbom['member'])}), "
+            f"base image {safe(image.get('ref'))} {safe(identity)}"
         )
     else:
         line("SBOM: none")
     if manifest.contract:
         names = manifest.contract["keys"]
-        line(f"env contract: {len(names)} keys: {', '.join(names)}")
+        line(f"env contract: {len(names)} keys: {safe(', '.join(names))}")
     if manifest.base_bundle:
         base = manifest.base_bundle
-        signed = f"signed by {base['signer']}" if base["signer"] else "unsigned"
-        line(f"made from: {base['archive']}, {signed}")
+        signed = f"signed by {safe(base['signer'])}" if base["signer"] else "unsigned"
+        line(f"made from: {safe(base['archive'])}, {signed}")
 
 
 def history_facts(manifest: Manifest, verdict: signing.Verdict | None) -> dict:

@@ -30,11 +30,12 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 
+from ..crossing.manifest import SIGNATURE
 from ..errors import AirgapError
 from .keys import KeyFileError, PublicKey, SigningKey, load_public_key
 
 ALGORITHM = "ed25519"
-SIGNATURE_MEMBER = "manifest.json.sig"  # inside the archive, beside manifest.json
+SIGNATURE_MEMBER = SIGNATURE  # inside the archive, beside manifest.json
 SIGNATURE_FORMAT = "airgapkit-signature"
 SIGNATURE_FORMAT_VERSION = 1
 SIGNATURE_BYTES = 64  # every Ed25519 signature is 64 bytes

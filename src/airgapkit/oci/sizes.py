@@ -1,0 +1,39 @@
+"""A layer's uncompressed size, which no manifest or config records, from the layer's own gzip trailer.
+
+A gzip stream ends with ISIZE: the uncompressed length modulo 2**32, little-endian (RFC 1952, 2.3.1).
+The layers docker, buildkit and containerd push are one gzip member each, so those four bytes are
+the length of the layer's tar (a little more than ``docker image ls`` counts, which is the files'
+bytes without tar headers). The export reads them from the end of each layer as it streams it,
+after the layer's digest has been checked; the gate, which moves no layer, asks the registry for the
+last four bytes alone (``dxfcompat.blob_tail``).
+
+Past 4 GiB the modulus hides whole multiples of 4 GiB: the smallest length that is consistent with
+the compressed size (deflate never grows data by more than 5 bytes in 65,535) is taken.
+"""
+
+from __future__ import annotations
+
+WRAP = 1 << 32
+TAIL = 4  # bytes of ISIZE at the end of a gzip member
+_SLACK = 1024  # gzip header with a file name and comment, trailer: generous
+
+
+def uncompressed_size(gzip_tail: bytes, compressed_size: int) -> int:
+    """The uncompressed size a gzip member's last four bytes give, lifted past 4 GiB if it must be."""
+    if len(gzip_tail) < TAIL:
+        raise ValueError("a gzip member ends with at least four bytes")
+    isize = int.from_bytes(gzip_tail[-TAIL:], "little")
+    at_least = compressed_size * 65535 // 65540 - _SLACK  # stored blocks: 5 bytes per 65,535
+    while isize < at_least:
+        isize += WRAP
+    return isize
+
+
+class Tail:
+    """The last four bytes of a stream, kept as it passes (for ``uncompressed_size``)."""
+
+    def __init__(self) -> None:
+        self.bytes = b""
+
+    def update(self, chunk: bytes) -> None:
+        self.bytes = (self.bytes + chunk[-TAIL:])[-TAIL:]

@@ -1,0 +1,39 @@
+"""A gzip layer's uncompressed size from its own last four bytes."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import pytest
+
+from airgapkit.oci import sizes
+
+
+@pytest.mark.parametrize("data", [b"", b"x" * 100_000, os.urandom(300_000)])
+def test_the_trailer_gives_the_uncompressed_length(data):
+    blob = gzip.compress(data)
+    assert sizes.uncompressed_size(blob[-4:], len(blob)) == len(data)
+
+
+def test_past_four_gib_the_compressed_size_lifts_the_modulus():
+    # 5 GiB of random data deflates into stored blocks (5 bytes more per 65,535) with gzip's
+    # 18-byte frame: a little over 5 GiB; its ISIZE reads 1 GiB.
+    isize = (5 << 30) % sizes.WRAP
+    tail = isize.to_bytes(4, "little")
+    stored = (5 << 30) + -(-(5 << 30) // 65535) * 5 + 18
+    assert sizes.uncompressed_size(tail, stored) == 5 << 30
+    # A well compressed layer cannot be told apart: the smallest consistent length is taken.
+    assert sizes.uncompressed_size(tail, 100 << 20) == 1 << 30
+
+
+def test_tail_keeps_the_last_four_bytes_across_chunks():
+    tail = sizes.Tail()
+    for chunk in (b"abcdef", b"g", b"", b"hi"):
+        tail.update(chunk)
+    assert tail.bytes == b"fghi"
+
+
+def test_fewer_than_four_bytes_is_no_gzip_trailer():
+    with pytest.raises(ValueError):
+        sizes.uncompressed_size(b"ab", 2)
