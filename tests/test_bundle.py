@@ -205,3 +205,78 @@ def test_a_split_bundle_is_read_from_its_volumes_into_the_engine(
     ) as opened:
         assert opened.load_images(docker_client) == [ref]
     docker_client.images.get(ref)
+
+
+def test_a_watched_image_is_read_once_and_a_refusal_leaves_no_archive(
+    docker_client, unique_name, cleanup_images, tmp_path, monkeypatch
+):
+    """The release's single read: the secrets scan reads the stream that goes into the archive,
+    and the hook that judges it runs while the archive is still a temporary file."""
+    from airgapkit.errors import PolicyViolation
+    from airgapkit.gate import layerscan
+
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / ".env").write_text("DB_PASSWORD=not-for-images\n")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY .env /srv/.env\n")
+    (context / ".dockerignore").write_text("Dockerfile\n")
+    ref = f"{unique_name}:1"
+    images.build(docker_client, context, ref, offline=True)
+    cleanup_images.append(ref)
+    saves = []
+    real_save = images.save_stream
+
+    def counting(client, refs):  # a spy on the real save: it still streams from the engine
+        saves.append(refs)
+        return real_save(client, refs)
+
+    monkeypatch.setattr(images, "save_stream", counting)
+    seen = {}
+
+    def refuse(manifest, findings):
+        seen.update(findings)
+        raise PolicyViolation("an env file in the image")
+
+    dest = tmp_path / "media" / "demo-1-release.zip"
+    with pytest.raises(PolicyViolation):
+        bundle.create(
+            docker_client,
+            dest,
+            Manifest(kind="release", app=dict(APP)),
+            image_refs=[ref],
+            files=[],
+            password=PW,
+            level=5,
+            watch=layerscan.scan_layers,
+            before_manifest=refuse,
+        )
+    assert saves == [[ref]], "the image was saved more than once"
+    assert [f.path for f in seen[ref]] == ["/srv/.env"]
+    assert not dest.parent.exists() or os.listdir(dest.parent) == []
+
+    def accept(manifest, findings):
+        found = ", ".join(f.path for f in findings[ref])
+        rule = {"rule": "secrets", "passed": False, "measured": found, "limit": "none", "why": ""}
+        manifest.gate = {
+            "image": ref,
+            "kind": "app",
+            "passed": False,
+            "failures": ["secrets"],
+            "accepted_risk": "a test",
+            "rules": [rule],
+        }
+
+    sha = bundle.create(
+        docker_client,
+        dest,
+        Manifest(kind="release", app=dict(APP)),
+        image_refs=[ref],
+        files=[],
+        password=PW,
+        level=5,
+        watch=layerscan.scan_layers,
+        before_manifest=accept,
+    ).sha256
+    sums = bundle.deliver(dest, sha, tmp_path / "hashes")
+    with bundle.open_verified(dest, sums, PW, kind="release") as opened:
+        assert opened.manifest.gate["rules"][0]["measured"] == "/srv/.env"

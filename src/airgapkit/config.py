@@ -37,7 +37,7 @@ DEFAULTS = {
         "hashes_dir": "dist-hashes",
         "password_dir": "dist-password",
         # Compression for archives: 0 stores, 1-9 deflate.
-        "compression": 6,
+        "compression": 5,
         # Seconds the SDK waits on one engine call: multi-GB saves and loads outlast the default 60.
         "engine_timeout": 3600,
         # Seconds a started container has to answer its health path.

@@ -58,7 +58,7 @@ class Crossing:
     """How an outgoing archive is protected, and where its three parts go."""
 
     places: Places
-    level: int = 6
+    level: int = 5
     password_file: Path | None = None  # a given password; else one is generated
     allow_weak_password: bool = False
     split: int | None = None  # media volumes of at most this many bytes (crossing/volumes.py)

@@ -60,7 +60,7 @@ class ArchiveWriter:
         self,
         dest: Path,
         password: bytes | str,
-        level: int = 6,
+        level: int = 5,
         progress: bool = True,
         *,
         split: int | None = None,

@@ -14,7 +14,7 @@ Beside it, in other folders, go the archive's SHA-256 (second channel) and its p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
 
-from .. import display
+from .. import display, pipes
 from ..engine import images
 from ..engine.client import tar_name
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
@@ -74,10 +74,16 @@ def create(
     registry_images: Sequence[RegistryImage] = (),
     split: int | None = None,
     commit: bool = True,
+    watch: Callable[[Iterable[bytes]], object] | None = None,
+    before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
     sign: Callable[[bytes], tuple[str, bytes]] | None = None,
 ) -> ArchiveWriter:
     """Write the bundle archive at dest (``commit=False``: left under its temporary name for
     ``write`` to make final last); the writer gives its SHA-256 and parts.
+
+    ``watch`` reads each image's stream beside the archive (the release's secrets scan), and
+    ``before_manifest(manifest, {ref: what watch returned})`` runs while the archive is still a
+    temporary file: it may complete the manifest, or raise to leave nothing under ``dest``.
 
     Images stream from the engine into their members while they are hashed, so a multi-GB image is
     read once and never held in memory. The manifest goes in last, when every hash is known. The
@@ -85,12 +91,16 @@ def create(
     ``sign`` maps the manifest's bytes to a (member name, signature) pair stored after it.
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    watchers = {}
     writer = ArchiveWriter(dest, password, level, split=split, commit=commit)
     with writer as archive:
         for ref in image_refs:
             member = f"images/{tar_name(ref)}"
             record = image_record(client, ref, member)
-            sha, size = archive.add_stream(member, images.save_stream(client, [ref]))
+            chunks = images.save_stream(client, [ref])
+            if watch is not None:
+                chunks, watchers[ref] = pipes.tee(chunks, watch, name=f"watch {ref}")
+            sha, size = archive.add_stream(member, chunks)
             manifest.images.append(record)
             manifest.files.append({"path": member, "size": size, "sha256": sha})
         for image in registry_images:
@@ -98,6 +108,8 @@ def create(
         for path, arcname in files:
             sha, size = archive.add_file(path, arcname)
             manifest.files.append({"path": arcname, "size": size, "sha256": sha})
+        if before_manifest is not None:
+            before_manifest(manifest, {ref: w.result() for ref, w in watchers.items()})
         manifest_bytes = manifest.to_json()
         archive.add_bytes(MANIFEST, manifest_bytes)
         if sign is not None:
@@ -118,6 +130,8 @@ def write(
     password_file: Path | None,
     registry_images: Sequence[RegistryImage] = (),
     split: int | None = None,
+    watch: Callable[[Iterable[bytes]], object] | None = None,
+    before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
     sign: Callable[[bytes], tuple[str, bytes]] | None = None,
 ) -> Delivery:
     """A bundle's three parts: the archive at ``dest`` (media), ``<name>.sha256`` in ``hashes_dir``
@@ -138,6 +152,8 @@ def write(
         registry_images=registry_images,
         split=split,
         commit=False,
+        watch=watch,
+        before_manifest=before_manifest,
         sign=sign,
     )
     sums = hashes_dir / f"{dest.name}.sha256"
@@ -154,7 +170,8 @@ def add_registry_image(archive: ArchiveWriter, manifest: Manifest, image: Regist
     already, so deflating them again would cost time and gain nothing."""
     member = f"images/{tar_name(image.ref)}"
     tar = image.tar()
-    sha, size = archive.add_stream(member, tar, level=0)
+    # the registry read runs on its own thread, beside the hashing and encryption of the member
+    sha, size = archive.add_stream(member, pipes.read_ahead(tar, name=f"pull {image.ref}"), level=0)
     manifest.images.append(image.record(member, tar))
     manifest.files.append({"path": member, "size": size, "sha256": sha})
 

@@ -123,7 +123,7 @@ def create(
     password_file: Path | None = None,
     generate_password: Path | None = None,
     allow_weak: bool = False,
-    level: int = 6,
+    level: int = 5,
     progress: bool = True,
     split: int | None = None,
     force: bool = False,

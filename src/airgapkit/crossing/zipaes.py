@@ -14,7 +14,9 @@ the bytes written and the checks made are pyzipper's:
 - ``ForwardSink``: the archive is written forward only, so each member's sizes go in a data
   descriptor and every byte passes a SHA-256 once, in file order;
 - ``CountingDecompressor``: counts what a member really expands to, since pyzipper silently cuts
-  it at the declared size.
+  it at the declared size;
+- deflate and inflate through ``deflate.py``: a member is deflated on every core (ISA-L or zlib-ng)
+  and inflated by ISA-L, in place of the one-thread zlib objects pyzipper makes.
 
 The pyzipper internals relied on (``zipfile._ZipWriteFile`` and its private fields, ``ZipInfo.
 _compresslevel``, ``ZipExtFile._decompressor``, ``_compress_left``, ``_zinfo``, ``_expected_crc``,
@@ -47,6 +49,8 @@ from pyzipper.zipfile_aes import (
     AESZipExtFile,
     AESZipInfo,
 )
+
+from . import deflate
 
 # AES-256, AE-2 (no CRC; the HMAC authenticates)
 AES_KWARGS = {"nbits": 256, "force_wz_aes_version": 2}
@@ -145,11 +149,15 @@ class AESEncrypter(AESZipEncrypter):
 class WriteFile(_ZipWriteFile):
     """pyzipper's member writer, with two costs per byte removed: the CRC-32 for AE-2 members (they
     store CRC 0 in every header and descriptor; the HMAC authenticates instead), and a copy (the
-    data is encrypted into the encrypter's buffer and written from there). AE-1 keeps its CRC."""
+    data is encrypted into the encrypter's buffer and written from there). AE-1 keeps its CRC.
+    A deflated member goes through ``deflate.ParallelDeflater`` instead of one zlib object."""
 
     def __init__(self, zf, zinfo, zip64, encrypter=None):
         super().__init__(zf, zinfo, zip64, encrypter)
         self._with_crc = getattr(zinfo, "wz_aes_version", None) != WZ_AES_V2
+        if zinfo.compress_type == pyzipper.ZIP_DEFLATED:
+            level = zinfo._compresslevel or deflate.DEFAULT_LEVEL
+            self._compressor = deflate.ParallelDeflater(level)
 
     def write(self, data) -> int:
         if self.closed:
@@ -412,7 +420,8 @@ class MemberStream:
             raise DamagedArchive(_describe(exc)) from exc
         self._counter = None
         if self._fp._decompressor is not None:  # stored members have none
-            self._counter = self._fp._decompressor = CountingDecompressor(self._fp._decompressor)
+            # ISA-L's inflater where installed (about twice zlib's speed); nothing is read yet
+            self._counter = self._fp._decompressor = CountingDecompressor(deflate.inflater())
 
     def read1(self, n: int) -> bytes:
         try:

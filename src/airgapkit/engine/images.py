@@ -29,9 +29,11 @@ from rich.progress import (
 from .. import fsutil
 from ..errors import AirgapError, ImageMissing, IntegrityError
 from ..fsutil import CHUNK, AtomicFile
+from ..pipes import read_ahead
 from .client import console, engine_errors, stream_error, tar_name, validate_ref
 
 BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+WRITEBACK = 64 << 20  # a saved tar's bytes sent on to the disk while the save goes on
 _NOT_IN_REGISTRY = re.compile(r"not found|manifest unknown|does not exist|pull access denied", re.I)
 
 
@@ -119,7 +121,15 @@ def _follow_pull(progress: Progress, events: Iterable[dict], ref: str) -> None:
 
 
 def save_stream(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes]:
-    """The chunks of ``docker save`` for ``refs``, repo tags kept; a missing image: ImageMissing."""
+    """The chunks of ``docker save`` for ``refs``, repo tags kept; a missing image: ImageMissing.
+
+    The engine's response is read on a thread of its own, a few chunks ahead, so the engine never
+    waits while the consumer hashes, deflates or encrypts (errors reach the consumer as they were).
+    """
+    return read_ahead(_save_stream(client, refs), name="docker-save")
+
+
+def _save_stream(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes]:
     for ref in refs:
         validate_ref(ref)
         require_image(client, ref)  # the engine's own error for a missing name is vague
@@ -178,21 +188,34 @@ def save(client: docker.DockerClient, refs: list[str], dest: Path) -> Path:
 
 
 def _save_to(client: docker.DockerClient, refs: list[str], dest: Path, estimate: int) -> int:
-    written = 0
+    written = flushed = 0
     with AtomicFile(dest) as out, _bytes_progress() as progress:
         task = progress.add_task(f"save {dest.name}", total=estimate or None)
         for chunk in save_stream(client, refs):
             out.file.write(chunk)
             written += len(chunk)
             progress.update(task, completed=written, total=max(estimate, written))
+            if written - flushed >= WRITEBACK:
+                flushed = _start_writeback(out.file, flushed, written)
     return written
+
+
+def _start_writeback(file, start: int, end: int) -> int:
+    """Have the kernel start writing ``start:end`` to disk now, without waiting for it, so the
+    fsync that makes the file final has little left to do (it took 1-2 s of a 12 s save here).
+    On Linux POSIX_FADV_DONTNEED starts writeback of dirty pages; elsewhere this does nothing."""
+    file.flush()
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(file.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
+    return end
 
 
 # --- load -----------------------------------------------------------------------------------------
 
 
 def _chunks(fileobj: BinaryIO, progress: Progress, task) -> Iterator[bytes]:
-    """Read an open binary file a chunk at a time: no seek, no whole read, so any stream will do."""
+    """Read an open binary file a chunk at a time: no seek, no whole read, so any stream will do.
+    ``load`` reads it on a thread of its own: decryption and inflate overlap the engine's load."""
     while chunk := fileobj.read(CHUNK):
         progress.advance(task, len(chunk))
         yield chunk
@@ -211,7 +234,8 @@ def load(client: docker.DockerClient, fileobj: BinaryIO, size: int | None = None
     with engine_errors("load the image tar"), _bytes_progress() as progress:
         task = progress.add_task("load", total=size or _size_of(fileobj))
         # A generator body goes out chunked: requests never measures or seeks the stream.
-        for event in client.api.load_image(_chunks(fileobj, progress, task)):
+        chunks = read_ahead(_chunks(fileobj, progress, task), name="docker-load")
+        for event in client.api.load_image(chunks):
             error = stream_error(event)
             if error:
                 raise AirgapError(

@@ -57,6 +57,8 @@ def make_bundle(
     images: list[str],
     files: list[tuple[Path, str]],
     registry_images: Sequence[RegistryImage] = (),
+    watch=None,
+    before_manifest=None,
     sign=None,
 ) -> bundle.Delivery:
     """Write the archive to the media folder, its hash and (new) password to the other two.
@@ -81,6 +83,8 @@ def make_bundle(
         hashes_dir=places.hashes_dir,
         password_file=None if given else places.password_dir / f"{name}.password",
         split=crossing.split,
+        watch=watch,
+        before_manifest=before_manifest,
         sign=sign,
     )
 

@@ -11,7 +11,7 @@ from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..engine import images, lifecycle
 from ..errors import IntegrityError
-from ..gate import checkpoint
+from ..gate import checkpoint, layerscan
 from ..settings import Crossing, Gate, Incoming, Smoke, Trust
 from ..trust import seal
 from ..trust.signing import TrustedKeys
@@ -57,19 +57,36 @@ def release(
             offline=True,
         )
         smoke_test(client, ref, smoke)
-        verdict = checkpoint.gate(
-            client, ref, kind="app", report=report, limits=gate.limits, accept_risk=gate.accept_risk
-        )
         extras = seal.release_extras(carried, work)
-        manifest = extras.apply(Manifest(kind="release", app=app, gate=verdict.record()))
         return make_bundle(
             client,
-            manifest,
+            extras.apply(Manifest(kind="release", app=app)),
             crossing,
             images=[ref],
             files=[*report_files(report), *extras.files],
+            watch=layerscan.scan_layers,
+            before_manifest=gate_scanned(client, ref, report, gate),
             sign=seal.signer(key),
         )
+
+
+def gate_scanned(client, ref: str, report: Path | None, gate: Gate):
+    """The app image's gate, run on the secrets found in the layers as they streamed into the
+    release archive (the image is read once); a failure leaves no archive behind, only its temp."""
+
+    def judge(manifest: Manifest, findings: dict) -> None:
+        verdict = checkpoint.gate(
+            client,
+            ref,
+            kind="app",
+            report=report,
+            limits=gate.limits,
+            accept_risk=gate.accept_risk,
+            findings=findings[ref],
+        )
+        manifest.gate = verdict.record()
+
+    return judge
 
 
 def unpack_export(

@@ -31,8 +31,10 @@ def evaluate(
     report: Path | None,
     limits: Mapping | Limits | None = None,
     today: date | None = None,
+    findings: list[layerscan.SecretFinding] | None = None,
 ) -> rules.GateResult:
-    """Run every rule that applies to ``kind`` ("base" or "app") on a local image."""
+    """Run every rule that applies to ``kind`` ("base" or "app") on a local image. ``findings``:
+    the layers' secrets when already scanned (a release scans them while it archives the image)."""
     rules.check_kind(kind)
     limits = resolve(limits)
     facts = image_facts.from_engine(client, ref)
@@ -44,6 +46,7 @@ def evaluate(
         limits=limits,
         schedule=load_schedule(limits.schedule or None),
         today=today or date.today(),
+        findings=findings,
     )
 
 
@@ -56,10 +59,12 @@ def judge_local(
     limits: Limits,
     schedule: dict[int, NodeRelease],
     today: date,
+    findings: list[layerscan.SecretFinding] | None = None,
 ) -> rules.GateResult:
     """The rules on a local image whose facts and report are at hand: the engine gives the rest
     (the Node version when the image does not declare it; for an app, its layers' secrets)."""
-    findings = layerscan.scan_image(client, facts.image_id) if kind == "app" else None
+    if findings is None and kind == "app":
+        findings = layerscan.scan_image(client, facts.image_id)
     return rules.judge(
         facts,
         kind=kind,
@@ -82,13 +87,16 @@ def gate(
     accept_risk: str = "",
     today: date | None = None,
     console: Console | None = None,
+    findings: list[layerscan.SecretFinding] | None = None,
 ) -> rules.GateResult:
     """Check an image, print the table, and stop with one line unless every rule passes.
 
     With ``accept_risk`` (a reason a person gives), failures are printed and recorded instead: the
     caller puts ``result.record()`` in the bundle's manifest.
     """
-    result = evaluate(client, ref, kind=kind, report=report, limits=limits, today=today)
+    result = evaluate(
+        client, ref, kind=kind, report=report, limits=limits, today=today, findings=findings
+    )
     return verdict(result, accept_risk, console)
 
 
