@@ -204,3 +204,29 @@ def container_absent(client, name: str) -> bool:
         return False
     except docker.errors.NotFound:
         return True
+
+
+# --- containers the lifecycle tests replace (test_lifecycle, test_interrupted) --------------------
+
+
+@pytest.fixture
+def name(unique_name, cleanup_containers) -> str:
+    """A container name of the test's own; it and its NAME-previous are removed at the end."""
+    cleanup_containers.extend([unique_name, f"{unique_name}-previous"])
+    return unique_name
+
+
+@pytest.fixture
+def ports():
+    """The app's port 8080 on a free loopback port."""
+    from invoking import free_port
+
+    from airgapkit.ports import Ports
+
+    return Ports.parse(f"127.0.0.1:{free_port()}:8080")
+
+
+@pytest.fixture
+def in_a_folder_of_its_own(monkeypatch, tmp_path):
+    """Removed containers' logs go to ./logs (Watch's default): here, the test's own folder."""
+    monkeypatch.chdir(tmp_path)

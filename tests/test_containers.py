@@ -32,6 +32,15 @@ def test_published_reads_like_docker_ps():
     assert containers.published(ports) == "127.0.0.1:8080->80/tcp, 9229->9229/tcp, any->53/udp"
 
 
+def test_log_lines_are_shown_as_data():
+    from airgapkit.engine.containers import printable
+
+    assert printable(b"plain text\r") == "plain text"
+    assert printable(b"\x1b[2J\x1b]0;owned\x07gone") == "\\x1b[2J\\x1b]0;owned\\x07gone"
+    assert printable("bidi \u202e".encode()) == "bidi \\u202e"
+    assert printable(b"\xff") == "\ufffd"
+
+
 # --- on a real engine -----------------------------------------------------------------------------
 
 

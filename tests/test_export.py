@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
+from invoking import assert_one_line_error, inv
+from machines import export_flags
+
+from airgapkit import locks
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -25,3 +30,17 @@ def test_each_part_of_a_bundle_lies_in_its_own_place(round_trip):
         ["sha256sum", "-c", str(sums)], cwd=archive.parent, capture_output=True, text=True
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+@pytest.mark.docker
+def test_a_second_export_into_the_same_folder_is_refused_before_any_work(
+    round_trip, app_copy, tmp_path, monkeypatch
+):
+    lock_dir = str(tmp_path / "locks")
+    monkeypatch.setenv(locks.LOCK_DIR_VAR, lock_dir)
+    media = tmp_path / "dist"
+    with locks.held("output", str(media.resolve()), f"export into {media}"):
+        flags = [*export_flags(app_copy, round_trip["base"]), "--out-dir", str(media)]
+        proc = inv(*flags, cwd=tmp_path, env={locks.LOCK_DIR_VAR: lock_dir})
+    assert_one_line_error(proc, rf"^airgapkit: export into {media} is running \(pid {os.getpid()}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locks"]  # nothing pulled, packed, made

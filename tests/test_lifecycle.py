@@ -8,7 +8,6 @@ real release is in test_deploy.py.
 from __future__ import annotations
 
 import pytest
-from invoking import free_port
 
 from airgapkit.engine import client as engine_client
 from airgapkit.engine import lifecycle
@@ -18,6 +17,8 @@ from airgapkit.ports import Ports
 from conftest import container_absent
 
 # --- the decisions (no engine) --------------------------------------------------------------------
+
+pytestmark = pytest.mark.usefixtures("in_a_folder_of_its_own")
 
 
 def test_nothing_to_set_aside_when_no_container_has_the_name():
@@ -70,21 +71,9 @@ def client(docker_client):
     return engine_client.connect(timeout=600)
 
 
-@pytest.fixture
-def name(unique_name, cleanup_containers) -> str:
-    cleanup_containers.extend([unique_name, lifecycle.stale_name(unique_name)])
-    return unique_name
-
-
-@pytest.fixture
-def ports() -> Ports:
-    return Ports.parse(f"127.0.0.1:{free_port()}:8080")
-
-
 def replace(client, ref: str, name: str, ports: Ports, env: dict | None = None):
-    return lifecycle.replace(
-        client, ref, name, env=env or {}, ports=ports, health_path="/", timeout=20
-    )
+    watch = lifecycle.Watch(ports, "/", 20)
+    return lifecycle.replace(client, ref, name, env=env or {}, watch=watch)
 
 
 @pytest.mark.docker
@@ -169,3 +158,15 @@ def test_an_exit_before_a_chosen_port_is_known_is_named_as_an_exit(client, exiti
     with pytest.raises(AirgapError, match=r"container .* exited \(code 1\) before"):
         replace(client, exiting_image, name, Ports.parse("127.0.0.1::8080"))
     assert container_absent(client, name)
+
+
+@pytest.mark.docker
+def test_a_rollback_keeps_the_failed_log_and_names_it(
+    client, http_image, exiting_image, name, ports, tmp_path
+):
+    replace(client, http_image, name, ports)
+    with pytest.raises(AirgapError, match=r"its log is kept in logs/.*\.log; the previous") as info:
+        replace(client, exiting_image, name, ports)
+    (log,) = (tmp_path / "logs").iterdir()
+    assert str(log.relative_to(tmp_path)) in str(info.value)
+    assert log.stat().st_mode & 0o777 == 0o600

@@ -10,7 +10,13 @@ from airgapkit.errors import AirgapError
 from airgapkit.flows import release
 from airgapkit.settings import Smoke
 
-CONFIG = {"ports": "8080:8080", "health_path": "/health", "health_timeout": 30}
+CONFIG = {"ports": "8080:8080", "health_path": "/health", "health_timeout": 30, "log_dir": "logs"}
+
+
+@pytest.fixture
+def config(tmp_path) -> dict:
+    """The smoke test's settings, a failed try's log kept in the test's own folder."""
+    return {**CONFIG, "log_dir": str(tmp_path / "logs")}
 
 
 @pytest.mark.docker
@@ -27,21 +33,24 @@ def smoke_containers(client, ref: str) -> list[str]:
 
 
 @pytest.mark.docker
-def test_the_smoke_test_asks_the_app_port_of_mixed_mappings(docker_client, http_image):
+def test_the_smoke_test_asks_the_app_port_of_mixed_mappings(docker_client, http_image, config):
     """The app's port is the first TCP one, ``/tcp`` written or not; its host port is not used."""
-    smoke = Smoke.from_config({**CONFIG, "ports": "5353:53/udp,127.0.0.1:1:8080/tcp,9229:9229"})
+    smoke = Smoke.from_config({**config, "ports": "5353:53/udp,127.0.0.1:1:8080/tcp,9229:9229"})
     assert smoke.ports.container_port == 8080
     release.smoke_test(docker_client, http_image, smoke)
     assert smoke_containers(docker_client, http_image) == []
 
 
 @pytest.mark.docker
-def test_a_smoke_test_that_fails_leaves_no_container(docker_client, exiting_image):
+def test_a_smoke_test_that_fails_leaves_no_container(docker_client, exiting_image, config):
     with pytest.raises(
         AirgapError, match=r"exited \(code 1\) before http://127\.0\.0\.1:\d+/health"
-    ):
-        release.smoke_test(docker_client, exiting_image, Smoke.from_config(CONFIG))
+    ) as info:
+        release.smoke_test(docker_client, exiting_image, Smoke.from_config(config))
     assert smoke_containers(docker_client, exiting_image) == []
+    kept = list(Path(config["log_dir"]).iterdir())
+    assert len(kept) == 1 and f"its log is kept in {kept[0]}" in str(info.value)
+    assert kept[0].stat().st_mode & 0o777 == 0o600
 
 
 def test_find_dockerfile_falls_back_to_the_packaged_copy(tmp_path):

@@ -78,7 +78,9 @@ def test_incoming_comes_from_flags_alone(tmp_path):
 
 def test_smoke_takes_the_configured_health_and_an_env_file(invoke_cfg):
     smoke = Smoke.from_config(invoke_cfg, env_file=".env.example")
-    assert smoke == Smoke(Ports.parse("8080:8080"), "/health", 60, Path(".env.example"))
+    assert smoke == Smoke(
+        Ports.parse("8080:8080"), "/health", 60, Path(".env.example"), Path("logs")
+    )
     assert Smoke.from_config(invoke_cfg).env_file is None
 
 
@@ -91,6 +93,7 @@ def test_target_reads_env_files_from_its_folder(invoke_cfg, tmp_path):
     assert target.env_example == tmp_path / ".env.example" and target.base_dir == tmp_path
     assert target.ports == Ports.parse("9000:8080")
     assert (target.health_path, target.health_timeout) == ("/health", 60)
+    assert target.log_dir == tmp_path / "logs"  # beside the env files, like them
 
 
 def test_target_defaults_to_the_current_folder(monkeypatch, tmp_path):

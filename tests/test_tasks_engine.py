@@ -16,7 +16,7 @@ import uuid
 
 import docker
 import pytest
-from invoking import assert_one_line_error, free_port, inv
+from invoking import assert_one_line_error, free_port, inv, inv_on_tmpfs, wait_until
 from terminal import in_pty
 
 from airgapkit import fsutil
@@ -38,15 +38,6 @@ def http_get(port: int, deadline_s: float = 30) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-
-
-def wait_until(condition, seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 @pytest.fixture
@@ -202,6 +193,61 @@ def test_load_without_hashes_refuses_then_loads_with_no_verify(docker_client, ow
 def test_load_of_a_missing_file(tmp_path):
     proc = inv("load", "--input", "absent.tar", cwd=tmp_path)
     assert_one_line_error(proc, r"image tar absent\.tar does not exist")
+
+
+# --- destinations and full disks ------------------------------------------------------------------
+
+
+@pytest.mark.faults
+def test_save_refuses_before_writing_when_the_image_cannot_fit(docker_client, base_image, tmp_path):
+    proc, left = inv_on_tmpfs(
+        16 << 20, "save", "--image", base_image, "--output", "full/x.tar", cwd=tmp_path
+    )
+    size = fsutil.human_size(docker_client.images.get(base_image).attrs["Size"])
+    assert_one_line_error(
+        proc,
+        rf"^airgapkit: saving {re.escape(base_image)} needs {size} in full but only 16\.8 MB is "
+        "free there; free some space or choose another folder$",
+    )
+    assert left == []
+
+
+@pytest.mark.faults
+def test_a_disk_that_fills_during_a_save_is_one_line_and_leaves_nothing(
+    docker_client, base_image, tmp_path
+):
+    """Room for the images' size but not for the tar (a little bigger): full mid-way."""
+    size = docker_client.images.get(base_image).attrs["Size"]
+    proc, left = inv_on_tmpfs(
+        size + (1 << 20), "save", "--image", base_image, "--output", "full/x.tar", cwd=tmp_path
+    )
+    assert_one_line_error(
+        proc,
+        r"^airgapkit: no space left in full while writing x\.tar; free some space there or "
+        r"choose another folder \(nothing was left half-written\); saving .* needs about "
+        r"[\d.]+ MB or more$",
+    )
+    assert left == []
+
+
+def test_destination_folders_that_are_files_are_refused_first(base_image, tmp_path):
+    """Before anything is pulled, packed or built: a file where a folder should be."""
+    (tmp_path / "afile").write_text("")
+    app = str(REPO_ROOT / "examples" / "tms-api")
+    assert_one_line_error(
+        inv("pack", "--app", app, "--output", "afile", cwd=tmp_path),
+        r"--output afile: afile is a file, not a folder",
+    )
+    for flag in ("--out-dir", "--hashes-dir", "--password-dir"):
+        export = ["export", "--app", app, "--base-image", base_image, "--accept-risk", "test"]
+        proc = inv(*export, flag, "afile/sub", cwd=tmp_path)
+        assert_one_line_error(proc, rf"{flag} afile/sub: afile is a file, not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing made, nothing packed
+    proc = inv("save", "--image", base_image, "--output", "afile/x.tar", cwd=tmp_path)
+    assert_one_line_error(proc, r"could not write afile/x\.tar: afile is a file, not a folder")
+    workdir = str(tmp_path / "afile")
+    proc = inv("demo", "--base-image", base_image, "--workdir", workdir, cwd=REPO_ROOT)
+    assert_one_line_error(proc, rf"--workdir {workdir}: {workdir} is a file, not a folder")
 
 
 # --- prune ----------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from . import fsutil
 from .app import envfiles
 from .crossing import bundle
 from .flows.deploy import deploy
@@ -41,6 +42,7 @@ def round_trip(client, cfg: Mapping, *, base_image: str, workdir: Path, port: in
     ``cfg`` is the configuration (``c.config.airgapkit``): its app, Dockerfile, policy and
     timeouts are the demo's; the folders are the demo's own.
     """
+    fsutil.require_folder(workdir, "--workdir")
     sides = {side: workdir / side for side in ("connected", "airgapped", "prod")}
     for side in sides.values():
         shutil.rmtree(side, ignore_errors=True)

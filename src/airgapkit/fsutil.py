@@ -188,6 +188,35 @@ def _link_new(tmp: Path, dest: Path) -> None:
     tmp.unlink()
 
 
+# --- destinations ---------------------------------------------------------------------------------
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file that keeps ``folder`` from being (made) a folder: itself or one above it."""
+    folder = Path(folder)
+    for path in (folder, *folder.parents):
+        if path.is_dir():
+            return None
+        if _exists(path):
+            return path
+    return None
+
+
+def require_folder(folder: Path, flag: str) -> Path:
+    """``folder`` if it is a folder or can be made one; else one line naming the file in the way.
+
+    ``flag`` is the option or setting that named it (``--output``, ``out_dir``), so the message
+    says what to change.
+    """
+    blocker = file_in_the_way(folder)
+    if blocker is not None:
+        raise AirgapError(
+            f"{flag} {folder}: {blocker} is a file, not a folder; name a folder, or move that "
+            "file away"
+        )
+    return Path(folder)
+
+
 # --- space on the device ------------------------------------------------------------------------
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)

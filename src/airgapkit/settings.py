@@ -151,11 +151,16 @@ class Smoke:
     health_path: str = "/health"
     timeout: int = 60
     env_file: Path | None = None  # settings the app needs to start (placeholders are fine)
+    log_dir: Path = Path("logs")  # where a failed try's log is kept
 
     @classmethod
     def from_config(cls, cfg: Mapping, *, env_file="") -> Smoke:
         return cls(
-            config_ports(cfg), cfg["health_path"], cfg["health_timeout"], _path_or_none(env_file)
+            config_ports(cfg),
+            cfg["health_path"],
+            cfg["health_timeout"],
+            _path_or_none(env_file),
+            Path(cfg["log_dir"]),
         )
 
 
@@ -177,6 +182,7 @@ class Target:
     name: str = ""
     # The environment as configured: engine or swarm, its registry and swarm settings.
     configured: Environment | None = None
+    log_dir: Path = Path("logs")  # where a failed container's log is kept
 
     @classmethod
     def from_config(
@@ -193,6 +199,7 @@ class Target:
             health_timeout=cfg["health_timeout"],
             name=name,
             configured=environment_of(env, cfg["environments"], base),
+            log_dir=base / cfg["log_dir"],
         )
 
     @property

@@ -580,6 +580,28 @@ def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):
 
 
 @task(
+    help={
+        "env": "Environment whose interrupted deploy to undo (default: prod).",
+        "name": "Container name (default: the image name, from configuration or package.json).",
+    }
+)
+def rollback(c, env="prod", name=""):
+    """Put back the container an interrupted deploy set aside (NAME-previous) and start it."""
+    target = Target.from_config(config(c), env=env, name=name)
+    deploy_flow.rollback(client(c), target=target, name=container_name(c, name))
+
+
+def container_name(c, name: str) -> str:
+    """--name, else the app image's name (configuration, then the app's package.json)."""
+    if name:
+        return name
+    try:
+        return engine_client.default_container_name(app_image(c))
+    except AirgapError as exc:
+        raise AirgapError(f"name the container with --name: {exc}") from exc
+
+
+@task(
     name="debug-shell",
     help={
         "env": "Environment whose env file the shell gets (default: prod).",
@@ -696,6 +718,7 @@ ns = Collection(
     export,
     release,
     deploy,
+    rollback,
     debug_shell,
     push,
     status,

@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -75,8 +76,37 @@ def assert_refusal(proc: subprocess.CompletedProcess, *words: str) -> str:
     return line
 
 
+def wait_until(condition, seconds: float = 20) -> bool:
+    """Whether ``condition()`` came true within ``seconds`` (asked every 0.2 s)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def inv_on_tmpfs(size: int, *args: str, cwd: Path, env: dict | None = None):
+    """``inv ARGS`` with ``cwd/full`` a tmpfs of ``size`` bytes that only this run sees.
+
+    The tmpfs is mounted in a mount namespace of the run's own (``unshare``; root, as under CI),
+    so nothing stays mounted. Returns the run and the names it left in ``full``.
+    """
+    (cwd / "full").mkdir(exist_ok=True)
+    script = (
+        'mount -t tmpfs -o size="$1" tmpfs full || exit 99; shift; "$@"; rc=$?; '
+        'echo "LEFT:$(ls -A full | tr "\\n" " ")"; exit $rc'
+    )
+    unshare = ("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh")
+    invoke = (sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT))
+    proc = inv(*args, cwd=cwd, env=env, program=(*unshare, str(size), *invoke))
+    assert proc.returncode != 99, f"could not mount a tmpfs: {proc.stderr}"
+    left = proc.stdout.rsplit("LEFT:", 1)[-1].split()
+    return proc, left

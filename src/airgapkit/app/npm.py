@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import fsutil
 from ..errors import AirgapError
 from ..fsutil import CHUNK, AtomicFile, temp_path, write_atomic
 from . import envfiles
@@ -383,7 +384,7 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
 
 def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
     """Install and pack ``app_dir`` with its dependencies bundled; return the checked .tgz."""
-    app_dir, out_dir = Path(app_dir), Path(out_dir)
+    app_dir, out_dir = Path(app_dir), fsutil.require_folder(out_dir, "--output")
     meta = _bundled_package(app_dir, fix)
     npm = npm_executable()
     install(app_dir, npm)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import docker
 import requests
+import urllib3
 from rich.console import Console
 
 from ..errors import AirgapError, EngineUnavailable
@@ -23,6 +24,7 @@ from ..errors import AirgapError, EngineUnavailable
 # One notice, one line, even in a CI log; no markup or highlighting: names and paths print as is.
 console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
+START_HINT = "start the engine (systemctl start docker, or dockerd &)"
 PROBE_TIMEOUT = 15  # seconds to wait for the first answer before declaring the engine unreachable
 
 # The distribution reference grammar (github.com/distribution/reference), written out because the
@@ -54,8 +56,7 @@ def connect(timeout: int = 3600) -> docker.DockerClient:
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineUnavailable(
             f"no Docker Engine answers at {engine_address()} (DOCKER_HOST or the default socket); "
-            "start the engine (systemctl start docker, or dockerd &) "
-            "or point DOCKER_HOST at a running one"
+            f"{START_HINT} or point DOCKER_HOST at a running one"
         ) from exc
     client.api.timeout = timeout  # the SDK's default 60 s breaks saves and loads of large images
     return client
@@ -81,12 +82,31 @@ def engine_errors(doing: str):
             f"the Docker Engine did not answer in time while trying to {doing}; "
             "raise airgapkit.engine_timeout in invoke.yaml"
         ) from exc
-    except requests.exceptions.ConnectionError as exc:
-        raise EngineUnavailable(
-            f"lost the Docker Engine at {engine_address()} while trying to {doing}; check it runs"
-        ) from exc
+    except docker.errors.APIError as exc:  # the engine's refusal (also a requests HTTPError)
+        raise AirgapError(f"could not {doing}: {explain(exc)}") from exc
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+        # A stopped or restarting engine: a refused connection, or a stream cut mid-way
+        # (requests' ChunkedEncodingError, urllib3's ProtocolError while a body is read).
+        raise lost(doing) from exc
     except docker.errors.DockerException as exc:
         raise AirgapError(f"could not {doing}: {explain(exc)}") from exc
+
+
+def lost(doing: str) -> EngineUnavailable:
+    """The one line for an engine that went away while airgapkit was using it."""
+    return EngineUnavailable(
+        f"lost the Docker Engine at {engine_address()} while trying to {doing}; {START_HINT}, "
+        "then run the command again"
+    )
+
+
+def answers(client: docker.DockerClient) -> bool:
+    """Whether the engine still answers a ping (within PROBE_TIMEOUT)."""
+    api = client.api
+    try:
+        return api.get(f"{api.base_url}/_ping", timeout=PROBE_TIMEOUT).ok
+    except requests.exceptions.RequestException:
+        return False
 
 
 def stream_error(event: dict) -> str | None:

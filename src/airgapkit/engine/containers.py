@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+import time
+from collections import deque
+from pathlib import Path
 
 import docker
 from docker.models.containers import Container
 
+from .. import display
 from ..errors import AirgapError
-from ..ports import Ports
+from ..fsutil import AtomicFile
+from ..ports import PortMapping, Ports
 from .client import console, engine_errors, explain, validate_container_name, validate_ref
 from .images import require_image
 
@@ -97,6 +102,18 @@ def _start_error(exc: AirgapError, name: str, ports: Ports) -> AirgapError:
     return AirgapError(f"could not start container {name}: {exc}")
 
 
+def bound(container: Container, container_port: int) -> PortMapping | None:
+    """How the engine published a container's TCP port, read from the container itself."""
+    with engine_errors(f"look up the ports of container {container.name}"):
+        container.reload()
+    settings = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
+    found = settings.get(f"{container_port}/tcp") or []
+    if not found:
+        return None
+    ip = found[0].get("HostIp") or ""
+    return PortMapping(container_port, int(found[0]["HostPort"]), "" if ip == "0.0.0.0" else ip)  # noqa: S104
+
+
 def host_port(container: Container, ports: Ports) -> int | None:
     """The host port the engine published the app's mapping on (the one it chose, if it chose)."""
     app = ports.app
@@ -106,6 +123,56 @@ def host_port(container: Container, ports: Ports) -> int | None:
         container.reload()
     bound = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(app.key) or []
     return int(bound[0]["HostPort"]) if bound else None
+
+
+TAIL_LINES = 20  # of a failed container's log, shown before it is removed
+_LONGEST_LINE = 64 * 1024  # a line without an end is cut here: memory stays flat
+
+
+def keep_log(container: Container, folder: Path) -> Path | None:
+    """The container's whole log in a file of its own, and its last lines shown on stderr.
+
+    The file is mode 0600 in a folder of mode 0700: an app may log what its env file holds.
+    Returns the file; None when it could not be written (a warning says why; the container's
+    removal goes on).
+    """
+    folder = Path(folder)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest = folder / f"{container.name}-{stamp}-{container.short_id}.log"
+    tail: deque[bytes] = deque(maxlen=TAIL_LINES)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with (
+            engine_errors(f"read the log of {container.name}"),
+            AtomicFile(dest, mode=0o600) as out,
+        ):
+            _copy_log(container, out.file, tail)
+    except (OSError, AirgapError) as exc:
+        console.print(f"warning: the log of {container.name} could not be kept: {exc}")
+        return None
+    if not tail:
+        console.print(f"the log of {container.name} is empty")
+    else:
+        console.print(f"the last {len(tail)} lines of {container.name}'s log:")
+    for line in tail:
+        console.print(f"  {printable(line)}")
+    return dest
+
+
+def _copy_log(container: Container, out, tail: deque) -> None:
+    pending = b""
+    for chunk in container.logs(stream=True, follow=False, stdout=True, stderr=True):
+        out.write(chunk)
+        *lines, pending = (pending + chunk).split(b"\n")
+        tail.extend(lines)
+        pending = pending[-_LONGEST_LINE:]
+    if pending:
+        tail.append(pending)
+
+
+def printable(line: bytes) -> str:
+    """A log line as text that cannot drive the terminal (``display.safe``)."""
+    return display.safe(line.decode("utf-8", errors="replace").rstrip("\r"))
 
 
 def discard(container: Container) -> None:

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,7 +31,15 @@ from .. import fsutil
 from ..errors import AirgapError, ImageMissing, IntegrityError
 from ..fsutil import CHUNK, AtomicFile
 from ..pipes import read_ahead
-from .client import console, engine_errors, stream_error, tar_name, validate_ref
+from .client import (
+    answers,
+    console,
+    engine_errors,
+    lost,
+    stream_error,
+    tar_name,
+    validate_ref,
+)
 
 BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WRITEBACK = 64 << 20  # a saved tar's bytes sent on to the disk while the save goes on
@@ -123,8 +132,10 @@ def _follow_pull(progress: Progress, events: Iterable[dict], ref: str) -> None:
 def save_stream(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes]:
     """The chunks of ``docker save`` for ``refs``, repo tags kept; a missing image: ImageMissing.
 
-    The engine's response is read on a thread of its own, a few chunks ahead, so the engine never
-    waits while the consumer hashes, deflates or encrypts (errors reach the consumer as they were).
+    A stream the engine ends early, without the tar's end marker, is refused after its last chunk:
+    whoever writes it must not give it a final name. The engine's response is read on a thread of
+    its own, a few chunks ahead, so the engine never waits while the consumer hashes, deflates or
+    encrypts (errors reach the consumer as they were).
     """
     return read_ahead(_save_stream(client, refs), name="docker-save")
 
@@ -136,9 +147,26 @@ def _save_stream(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes
     # The engine reports a failure on the first chunk, so the whole iteration sits inside the guard.
     with engine_errors(f"save {', '.join(refs)}"):
         if len(refs) == 1:
-            yield from client.api.get_image(refs[0], chunk_size=CHUNK)
+            chunks = client.api.get_image(refs[0], chunk_size=CHUNK)
         else:
-            yield from _save_several(client, refs)
+            chunks = _save_several(client, refs)
+        yield from _whole_tar(chunks, refs)
+
+
+TAR_END = bytes(1024)  # a tar ends with two zero blocks; the engine's writer always adds them
+
+
+def _whole_tar(chunks: Iterable[bytes], refs: list[str]) -> Iterator[bytes]:
+    """The chunks as they come; an AirgapError after the last if the tar's end marker is missing."""
+    tail = b""
+    for chunk in chunks:
+        tail = (tail + chunk)[-len(TAR_END) :]
+        yield chunk
+    if tail != TAR_END:
+        raise AirgapError(
+            f"docker save of {', '.join(refs)} ended before the end of its tar (did the engine "
+            "stop?); check that the engine runs and save again"
+        )
 
 
 def _save_several(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes]:
@@ -159,32 +187,63 @@ def _save_several(client: docker.DockerClient, refs: list[str]) -> Iterator[byte
         yield from response.iter_content(CHUNK)
 
 
-def _bytes_progress() -> Progress:
-    return Progress(
+@contextmanager
+def _bytes_progress() -> Iterator[Progress]:
+    """A transfer's bar; one that fails is cleared, so no bar that looks complete stays behind."""
+    progress = Progress(
         TextColumn("{task.description}", markup=False),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         console=console,
     )
+    with progress:
+        try:
+            yield progress
+        except BaseException:
+            progress.live.transient = True
+            raise
 
 
 def save(client: docker.DockerClient, refs: list[str], dest: Path) -> Path:
-    """Stream ``docker save`` of ``refs`` into ``dest``; the file appears only when complete."""
+    """Stream ``docker save`` of ``refs`` into ``dest``; the file appears only when complete.
+
+    The room it takes is checked first: a tar is about the images' size (a little more).
+    """
     refs = [validate_ref(ref) for ref in refs]
     images = {image.id: image for image in (require_image(client, ref) for ref in refs)}
     estimate = sum(image.attrs.get("Size", 0) for image in images.values())  # about the tar's size
     dest = Path(dest)
     if dest.is_dir():  # --output build/ means a file in that folder
         dest = dest / tar_name(refs[0])
+    what = f"saving {', '.join(refs)}"
+    fsutil.remove_leftovers(dest.parent)  # a killed earlier save's temporary tar
+    fsutil.check_free_space(dest.parent, estimate, what)
     try:
         written = _save_to(client, refs, dest, estimate)
     except OSError as exc:
+        raise _write_error(exc, dest) from exc
+    except AirgapError as exc:
+        if fsutil.disk_full(dest, exc.__cause__) is None:
+            raise
+        # AtomicFile's line for a full disk; the tar runs a little over the images' size
         raise AirgapError(
-            f"could not write {dest}: {exc.strerror or exc}; choose another --output or free space"
+            f"{exc}; {what} needs about {fsutil.human_size(estimate)} or more"
         ) from exc
     console.print(f"saved {', '.join(refs)} to {dest} ({human_size(written)})")
     return dest
+
+
+def _write_error(exc: OSError, dest: Path) -> AirgapError:
+    """One line for a tar that could not be written: a file in the way, or what the system said."""
+    blocker = fsutil.file_in_the_way(dest.parent)
+    if blocker is not None:
+        return AirgapError(
+            f"could not write {dest}: {blocker} is a file, not a folder; choose another --output"
+        )
+    return AirgapError(
+        f"could not write {dest}: {exc.strerror or exc}; choose another --output or free space"
+    )
 
 
 def _save_to(client: docker.DockerClient, refs: list[str], dest: Path, estimate: int) -> int:
@@ -346,7 +405,12 @@ def build(
             network_mode="none" if offline else None,
             decode=True,
         )
-        image_id = _follow_build(events, ref, offline)
+        try:
+            image_id = _follow_build(events, ref, offline)
+        except AirgapError as failure:
+            if not answers(client):  # an engine that stops kills the step first: say so instead
+                raise lost(f"build {ref}") from failure
+            raise
     return image_id or client.images.get(ref).id
 
 

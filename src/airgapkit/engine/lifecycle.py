@@ -2,15 +2,18 @@
 
 The decisions are plain functions of what the engine holds and what the health check found
 (``set_aside_steps``, ``after_health``, ``restore_steps``), so each case is testable without an
-engine; ``replace`` and ``trial_run`` carry them out on the engine.
+engine; ``replace`` and ``trial_run`` carry them out.
 
 A replacement under the name NAME goes:
 
-1. set aside the container called NAME: stop it, rename it NAME-previous (a NAME-previous left by
-   an interrupted earlier deploy is removed first);
+1. set aside the container called NAME: stop it, rename it NAME-previous;
 2. start the new one as NAME and wait until its health path answers 200;
-3. healthy: remove NAME-previous. Not healthy (or not started): remove the new one and rename
-   NAME-previous back to NAME; if it was running, start it and wait for its health again.
+3. healthy: remove NAME-previous. Not healthy (or not started): keep the new one's log in a file,
+   remove it, and rename NAME-previous back to NAME; if it was running, start it and wait for its
+   health again.
+
+A NAME-previous that is still there when a replacement starts means an earlier one was killed
+between 1 and 3: ``interrupted.recover`` finishes or undoes it first.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import NoReturn
 
 import docker
@@ -32,6 +37,16 @@ from . import containers
 from .client import console, default_container_name, engine_errors
 
 RUNNING = ("running", "restarting", "paused")  # states in which a container holds its ports
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How a container is judged healthy, and where the log of a failed one is kept."""
+
+    ports: Ports
+    health_path: str = "/health"
+    timeout: int = 60
+    log_dir: Path = Path("logs")
 
 
 # --- the decisions --------------------------------------------------------------------------------
@@ -56,8 +71,8 @@ class Outcome(Enum):
 def set_aside_steps(current: str | None, stale: bool) -> list[Step]:
     """What to do with the container called NAME before its replacement starts.
 
-    ``current`` is its status (None: there is none); ``stale``: a NAME-previous exists. With no
-    current container a stale one is left alone: it is the only copy of whatever ran before.
+    ``current`` is its status (None: there is none); ``stale``: a NAME-previous exists, which
+    ``recover`` resolves first, so here it is only removed when a current container replaces it.
     """
     if current is None:
         return []
@@ -94,7 +109,7 @@ def stale_name(name: str) -> str:
     return f"{name}-previous"
 
 
-def _find(client: docker.DockerClient, name: str) -> Container | None:
+def find(client: docker.DockerClient, name: str) -> Container | None:
     with engine_errors(f"look up container {name}"):
         try:
             return client.containers.get(name)
@@ -102,11 +117,20 @@ def _find(client: docker.DockerClient, name: str) -> Container | None:
             return None
 
 
-def set_aside(client: docker.DockerClient, name: str) -> SetAside | None:
-    """Stop the container called name (if any) and rename it, keeping it for a rollback."""
-    current = _find(client, name)
-    stale = _find(client, stale_name(name))
+Note = Callable[..., None]  # records what a killed run leaves for the next one (locks.Lock.note)
+
+
+def set_aside(client: docker.DockerClient, name: str, note: Note | None = None) -> SetAside | None:
+    """Stop the container called name (if any) and rename it, keeping it for a rollback.
+
+    ``note`` hears, before anything changes, which container is set aside and whether it ran: a
+    deploy killed after the stop still knows that it should run again.
+    """
+    current = find(client, name)
+    stale = find(client, stale_name(name))
     steps = set_aside_steps(current.status if current else None, stale is not None)
+    if current is not None and note is not None:
+        note(previous_id=current.id, previous_was_running=current.status in RUNNING)
     with engine_errors(f"set container {name} aside"):
         for step in steps:
             if step is Step.REMOVE_STALE:
@@ -118,7 +142,7 @@ def set_aside(client: docker.DockerClient, name: str) -> SetAside | None:
     return SetAside(current, current.status in RUNNING) if current else None
 
 
-def restore(previous: SetAside, name: str, ports: Ports, health_path: str, timeout: int) -> None:
+def restore(previous: SetAside, name: str, watch: Watch) -> None:
     """Give the previous container its name back, and its state: running and healthy, or not."""
     with engine_errors(f"put container {name} back"):
         for step in restore_steps(previous.was_running):
@@ -127,9 +151,8 @@ def restore(previous: SetAside, name: str, ports: Ports, health_path: str, timeo
             elif step is Step.START:
                 previous.container.start()
     if Step.WAIT in restore_steps(previous.was_running):
-        wait_healthy(
-            previous.container, health_url(previous.container, ports, health_path), timeout
-        )
+        url = own_health_url(previous.container, watch)
+        wait_healthy(previous.container, url, watch.timeout)
 
 
 def replace(
@@ -138,57 +161,88 @@ def replace(
     name: str,
     *,
     env: dict,
-    ports: Ports,
-    health_path: str,
-    timeout: int,
+    watch: Watch,
+    note: Note | None = None,
 ) -> Container:
     """Start ref as name; the container it replaces waits aside and comes back if ref is unhealthy."""
-    previous = set_aside(client, name)
-    container, failure = _start_and_check(client, ref, name, env, ports, health_path, timeout)
+    previous = set_aside(client, name, note)
+    container, failure = _start_and_check(client, ref, name, env, watch)
     outcome = after_health(failure is None, previous is not None)
     if container is not None and outcome in (Outcome.ROLL_BACK, Outcome.FAIL):
-        containers.discard(container)
+        failure = drop_failed(container, failure, watch.log_dir)
     if outcome is Outcome.FAIL:
         raise failure
     if outcome is Outcome.ROLL_BACK:
-        _roll_back(failure, previous, name, ports, health_path, timeout)
+        _roll_back(failure, previous, name, watch)
     if outcome is Outcome.KEEP_DROP_PREVIOUS:
         containers.discard(previous.container)
-    console.print(f"{name} runs {ref}, healthy at {health_url(container, ports, health_path)}")
+    url = health_url(container, watch.ports, watch.health_path)
+    console.print(f"{name} runs {ref}, healthy at {url}")
     return container
 
 
 def _start_and_check(
-    client, ref: str, name: str, env: dict, ports: Ports, health_path: str, timeout: int
+    client, ref: str, name: str, env: dict, watch: Watch
 ) -> tuple[Container | None, AirgapError | None]:
     """The new container and why it is not healthy (None when it is); a failed start included."""
     try:
         container = containers.run(
-            client, ref, name=name, ports=ports, env=env, detach=True, remove=False
+            client, ref, name=name, ports=watch.ports, env=env, detach=True, remove=False
         )
     except AirgapError as exc:  # e.g. a port another program holds: the previous one comes back
         return None, exc
+    return container, health_failure(container, watch)
+
+
+def health_failure(container: Container, watch: Watch) -> AirgapError | None:
+    """Why the container is not healthy within the watch's timeout; None when it answers."""
     try:
-        wait_healthy(container, health_url(container, ports, health_path), timeout)
+        wait_healthy(
+            container, health_url(container, watch.ports, watch.health_path), watch.timeout
+        )
     except AirgapError as exc:
-        return container, exc
-    return container, None
+        return exc
+    return None
 
 
-def _roll_back(
-    failure: AirgapError, previous: SetAside, name: str, ports: Ports, path: str, timeout: int
-) -> NoReturn:
+def drop_failed(container: Container, failure: AirgapError, log_dir: Path) -> AirgapError:
+    """Keep a failed container's log in a file, show its last lines, remove it.
+
+    Returns the failure with the log file named: once the container is gone, `docker logs` cannot
+    show it any more (under its name it would show the restored container's).
+    """
+    log = containers.keep_log(container, log_dir)
+    containers.discard(container)
+    kept = f"its log is kept in {log}" if log else "its log could not be kept (see above)"
+    error = AirgapError(f"{failure}; {kept}")
+    error.__cause__ = failure
+    return error
+
+
+def _roll_back(failure: AirgapError, previous: SetAside, name: str, watch: Watch) -> NoReturn:
     """Put the previous container back; the error says why the new one failed and how it is."""
     try:
-        restore(previous, name, ports, path, timeout)
+        restore(previous, name, watch)
     except AirgapError as again:
         either = f"the previous container {name} was put back but is not healthy either"
-        raise AirgapError(f"{failure}; {either}: {again}") from again
+        raise AirgapError(f"{failure}; {either}: {again}; see `docker logs {name}`") from again
     state = "runs again" if previous.was_running else "is back, stopped as it was"
     raise AirgapError(f"{failure}; the previous container {name} {state}") from failure
 
 
 # --- health ---------------------------------------------------------------------------------------
+
+
+def own_health_url(container: Container, watch: Watch) -> str:
+    """Where a container made by an earlier run answers: as its own ports were published then."""
+    published = containers.bound(container, watch.ports.container_port)
+    if published is None:
+        _refuse_exited(container, "its port was published")
+        raise AirgapError(
+            f"container {container.name} publishes no port {watch.ports.container_port}/tcp; "
+            "check it with `docker port` and the configured ports"
+        )
+    return Ports((published,)).health_url(watch.health_path)
 
 
 def health_url(container: Container, ports: Ports, path: str) -> str:
@@ -206,7 +260,7 @@ def _refuse_exited(container: Container, before: str) -> None:
     if container.status in ("exited", "dead"):
         raise AirgapError(
             f"container {container.name} exited (code {container.attrs['State']['ExitCode']}) "
-            f"before {before}; see `docker logs {container.name}`"
+            f"before {before}"
         )
 
 
@@ -224,10 +278,7 @@ def wait_healthy(container: Container, url: str, timeout: int) -> None:
         except (urllib.error.URLError, OSError) as exc:
             last = str(getattr(exc, "reason", exc))
         time.sleep(0.5)
-    raise AirgapError(
-        f"{url} did not answer 200 within {timeout} s (last: {last}); "
-        f"see `docker logs {container.name}`"
-    )
+    raise AirgapError(f"{url} did not answer 200 within {timeout} s (last: {last})")
 
 
 def free_port() -> int:
@@ -238,29 +289,25 @@ def free_port() -> int:
 
 
 def trial_run(
-    client: docker.DockerClient,
-    ref: str,
-    *,
-    ports: Ports,
-    health_path: str,
-    timeout: int,
-    env: dict | None = None,
+    client: docker.DockerClient, ref: str, *, watch: Watch, env: dict | None = None
 ) -> None:
     """Start ref on a free loopback port, wait for its health path, then remove it.
 
     Only the app's port is published: the image is tried, not deployed, and its other ports may be
-    in use on this machine.
+    in use on this machine. A failed trial's log is kept in ``watch.log_dir``.
     """
     port = free_port()
-    trial = Ports((PortMapping(ports.container_port, port, "127.0.0.1"),))
+    trial = Ports((PortMapping(watch.ports.container_port, port, "127.0.0.1"),))
     name = f"{default_container_name(ref)}-smoke-{port}"
-    url = trial.health_url(health_path)
+    url = trial.health_url(watch.health_path)
     console.print(f"smoke test: {ref} at {url}")
     container = containers.run(
         client, ref, name=name, ports=trial, env=env, detach=True, remove=False
     )
     try:
-        wait_healthy(container, url, timeout)
+        wait_healthy(container, url, watch.timeout)
+    except AirgapError as failure:
+        raise drop_failed(container, failure, watch.log_dir) from failure
     finally:
         containers.discard(container)
     console.print(f"smoke test passed: {ref}")

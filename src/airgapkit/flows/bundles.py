@@ -7,12 +7,14 @@ checked against its separately delivered hash before anything in it is decrypted
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 
+from .. import fsutil, locks
 from ..app import npm
 from ..crossing import bundle, channels, passwords
 from ..crossing.manifest import Manifest
@@ -25,12 +27,46 @@ console = Console(stderr=True)
 
 
 def check_places(places: Places) -> None:
-    """Refuse places that are the same folder or nested: each part travels on its own."""
+    """Refuse places that are files, or the same folder, or nested: each part travels on its own.
+
+    The flows call it before their first step, so a wrong folder costs no pull, pack or build.
+    """
+    fsutil.require_folder(places.out_dir, "--out-dir")
+    fsutil.require_folder(places.hashes_dir, "--hashes-dir")
+    fsutil.require_folder(places.password_dir, "--password-dir")
     channels.check_separate(
         archive_folder=places.out_dir,
         hashes_folder=places.hashes_dir,
         password_folder=places.password_dir,
     )
+
+
+@contextmanager
+def output_lock(places: Places, doing: str) -> Iterator[None]:
+    """One flow at a time writes into a media folder: two would mix their archives' parts."""
+    folder = places.out_dir.resolve()
+    with locks.held("output", str(folder), f"{doing} into {places.out_dir}") as lock:
+        if lock.stale:
+            console.print(locks.describe_stale(lock.stale))
+        yield
+
+
+def locked_output(doing: str):
+    """Run a flow that takes ``crossing=`` under its media folder's lock (``output_lock``).
+
+    The places are checked first, so a wrong folder is refused before the lock is even taken.
+    """
+
+    def wrap(flow):
+        @functools.wraps(flow)
+        def locked(*args, crossing: Crossing, **kwargs):
+            check_places(crossing.places)
+            with output_lock(crossing.places, doing):
+                return flow(*args, crossing=crossing, **kwargs)
+
+        return locked
+
+    return wrap
 
 
 def outgoing_password(crossing: Crossing) -> str | None:

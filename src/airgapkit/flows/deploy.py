@@ -1,14 +1,22 @@
-"""Step 5, test/prod: a release verified and loaded, and run in place of the previous one."""
+"""Step 5, test/prod: a release verified and loaded, and run in place of the previous one.
+
+One deploy (or rollback) of a container name runs at a time (``locks``); one that was killed
+half-way is seen by the next command for that container, and finished or undone by the next
+deploy (``interrupted.recover``) or undone by ``rollback``.
+"""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker.errors
 
+from .. import locks
 from ..app import envfiles
-from ..engine import containers, lifecycle
-from ..engine.client import default_container_name, engine_errors
+from ..engine import containers, interrupted, lifecycle
+from ..engine.client import console, default_container_name, engine_address, engine_errors
+from ..errors import AirgapError
 from ..settings import Incoming, Target, Trust
 from ..trust import seal
 from . import fleet
@@ -22,6 +30,19 @@ def env_file_of(target: Target) -> Path:
     return env_file
 
 
+def watch_of(target: Target) -> lifecycle.Watch:
+    return lifecycle.Watch(target.ports, target.health_path, target.health_timeout, target.log_dir)
+
+
+@contextmanager
+def container_lock(name: str, doing: str):
+    """The lock of one container name on this engine, held while ``doing`` runs."""
+    with locks.held("container", f"{engine_address()} {name}", f"{doing} of {name}") as lock:
+        if lock.stale:
+            console.print(locks.describe_stale(lock.stale))
+        yield lock
+
+
 def deploy(client, *, incoming: Incoming, target: Target, trust: Trust | None = None):
     """Verify and load a release bundle, then replace the running container; roll back if unhealthy.
 
@@ -33,17 +54,26 @@ def deploy(client, *, incoming: Incoming, target: Target, trust: Trust | None = 
         env = seal.checked_env(opened, env_file, target.env_example)
         opened.load_images(client)
         ref = opened.manifest.images[0]["ref"]
+    name = target.name or default_container_name(ref)
     if target.is_swarm:
         return fleet.deploy(client, ref, env, target)
-    return lifecycle.replace(
-        client,
-        ref,
-        target.name or default_container_name(ref),
-        env=env,
-        ports=target.ports,
-        health_path=target.health_path,
-        timeout=target.health_timeout,
-    )
+    watch = watch_of(target)
+    with container_lock(name, "deploy") as lock:
+        found = interrupted.find_interrupted(client, name, lock.stale)
+        if found is not None:
+            interrupted.recover(client, found, watch)
+        return lifecycle.replace(client, ref, name, env=env, watch=watch, note=lock.note)
+
+
+def rollback(client, *, target: Target, name: str) -> None:
+    """Put back the container an interrupted deploy of name set aside."""
+    if target.is_swarm:  # a service keeps its previous version itself
+        raise AirgapError(
+            f"environment {target.environment} runs on a swarm: roll its service back with "
+            f"`docker service rollback {fleet.service_name(target, name)}`"
+        )
+    with container_lock(name, "rollback") as lock:
+        interrupted.rollback(client, name, watch_of(target), lock.stale)
 
 
 def debug_shell_argv(client, target: Target, image: str) -> list[str]:
@@ -51,11 +81,24 @@ def debug_shell_argv(client, target: Target, image: str) -> list[str]:
     if target.is_swarm:
         return fleet.debug_shell_argv(client, target, image)
     name = target.name or default_container_name(image)
+    warn_if_interrupted(client, name, target)
     if _is_running(client, name):
         return containers.shell_argv(client, container=name)
     env_file = env_file_of(target)
     argv = containers.shell_argv(client, image=image)
     return [*argv[:-2], "--env-file", str(env_file), *argv[-2:]]
+
+
+def warn_if_interrupted(client, name: str, target: Target) -> None:
+    """Say so when a killed deploy left name half replaced; change nothing."""
+    found = interrupted.find_interrupted(client, name)
+    if found is not None:
+        rollback = f"inv rollback --env {target.environment}"
+        rollback += f" --name {name}" if target.name else ""
+        console.print(
+            f"warning: {found.describe()}; `{rollback}` puts the previous container back, "
+            "`inv deploy` finishes or undoes it first"
+        )
 
 
 def _is_running(client, name: str) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .. import oci
+from .. import fsutil, oci
 from ..app import npm
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
@@ -21,11 +21,12 @@ from ..errors import EngineUnavailable, ImageMissing
 from ..gate import checkpoint
 from ..settings import BaseSource, Crossing, Gate, Trust
 from ..trust import seal
-from .bundles import app_record, make_bundle, report_files
+from .bundles import app_record, locked_output, make_bundle, report_files
 
 console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
+@locked_output("export")
 def export(
     client,
     *,
@@ -39,6 +40,7 @@ def export(
     """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing,
     with the app's SBOM and env contract, signed when a signing key is configured or given."""
     key = seal.signing_key(trust)  # a wrong passphrase fails now, not after the long save
+    fsutil.require_folder(build_dir, "build_dir")
     images.pull(client, base_image, if_missing=True)
     verdict = checkpoint.gate(
         client,
@@ -118,6 +120,7 @@ def engine_for(source: BaseSource, ref: str, connect: Callable[[], object]):
     return client
 
 
+@locked_output("export")
 def export_from_registry(
     *,
     source: BaseSource,
@@ -129,6 +132,7 @@ def export_from_registry(
     trust: Trust | None = None,
 ) -> bundle.Delivery:
     """The base image straight from its registry, gated on its facts, streamed into the bundle."""
+    fsutil.require_folder(build_dir, "build_dir")
     key = seal.signing_key(trust)  # a wrong passphrase fails now, not after the long stream
     with oci.open_image(base_image, platform=source.platform, access=source.access) as remote:
         verdict = checkpoint.gate_registry(

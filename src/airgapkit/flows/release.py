@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from .. import fsutil
 from ..app import buildcontext, envfiles
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
@@ -15,11 +16,12 @@ from ..gate import checkpoint, layerscan
 from ..settings import Crossing, Gate, Incoming, Smoke, Trust
 from ..trust import seal
 from ..trust.signing import TrustedKeys
-from .bundles import make_bundle, open_incoming, report_files
+from .bundles import locked_output, make_bundle, open_incoming, report_files
 
 PACKAGED_DOCKERFILES = Path(__file__).resolve().parent.parent / "dockerfiles"
 
 
+@locked_output("release")
 def release(
     client,
     *,
@@ -142,6 +144,7 @@ def build_app(
     offline: bool = True,
 ) -> str:
     """Stage a clean context from the .tgz, build ref from it, drop the untagged first stage."""
+    fsutil.require_folder(work_dir, "build_dir")
     context, dockerfile_name, args = buildcontext.stage(
         tgz,
         find_dockerfile(dockerfile),
@@ -165,14 +168,9 @@ def build_app(
 
 def smoke_test(client, ref: str, smoke: Smoke) -> None:
     """Start the image on a loopback port, wait for its health path, then remove it."""
-    lifecycle.trial_run(
-        client,
-        ref,
-        ports=smoke.ports,
-        health_path=smoke.health_path,
-        timeout=smoke.timeout,
-        env=envfiles.load(smoke.env_file) if smoke.env_file else None,
-    )
+    watch = lifecycle.Watch(smoke.ports, smoke.health_path, smoke.timeout, smoke.log_dir)
+    env = envfiles.load(smoke.env_file) if smoke.env_file else None
+    lifecycle.trial_run(client, ref, watch=watch, env=env)
 
 
 def find_dockerfile(configured: Path) -> Path:
