@@ -315,3 +315,19 @@ def test_env_files_are_recognised():
     for name in ("env.js", "environment.json", ".envrc-notes/readme.md", "src/dotenv.js"):
         assert not envfiles.is_env_file(name), name
     assert envfiles.is_env_template(".env.example") and not envfiles.is_env_template(".env.prod")
+
+
+def test_comments_are_the_lines_directly_above_each_key(tmp_path, no_leak):
+    example = write(
+        tmp_path / ".env.example",
+        "# file header\n\n# first\n#second\nA=1 # inline\n# detached\n\n"
+        'B="x\n# inside the value\ny"\nC=3\n',
+    )
+    notes = envfiles.comments(example)
+    assert notes["A"] == envfiles.KeyNotes(("first", "second"), "A=1 # inline\n")
+    assert notes["B"].comment == () and "# inside the value" in notes["B"].statement
+    assert notes["C"] == envfiles.KeyNotes((), "C=3\n")
+    bad = write(tmp_path / ".env.bad", f"GOOD=1\nBAD='{SECRET}\n")
+    with pytest.raises(envfiles.EnvFileError, match="cannot parse") as exc:
+        envfiles.comments(bad)
+    no_leak(str(exc.value))

@@ -138,3 +138,25 @@ def test_a_malformed_manifest_is_refused_naming_where(change, message):
 def test_a_manifest_without_the_optional_keys_still_reads():
     body = {"format": FORMAT, "format_version": 1, "kind": "base", "app": sample().app}
     assert Manifest.from_json(json.dumps(body).encode(), SOURCE).files == []
+
+
+def test_the_trust_fields_are_optional_and_checked_like_the_rest():
+    manifest = sample()
+    manifest.sbom = {
+        "member": "sbom/cyclonedx.json",
+        "packages": 68,
+        "base_image": {"ref": "node:20-alpine", "image_id": "sha256:ab", "repo_digest": None},
+    }
+    manifest.contract = {"member": "contract/.env.example", "keys": ["PORT", "DB_PASSWORD"]}
+    manifest.base_bundle = {"archive": "demo-1.0.0-base.zip", "manifest_sha256": "d" * 64}
+    manifest.base_bundle["signer"] = "SHA256:abc"
+    assert Manifest.from_json(manifest.to_json(), SOURCE) == manifest
+    for field, change, where in (
+        ("sbom", {"packages": "68"}, "sbom.packages"),
+        ("contract", {"keys": "PORT"}, "contract.keys"),
+        ("base_bundle", {"manifest_sha256": "not-a-sum"}, "base_bundle.manifest_sha256"),
+    ):
+        body = json.loads(manifest.to_json())
+        body[field] = {**body[field], **change}
+        with pytest.raises(AirgapError, match=f"at {where}"):
+            Manifest.from_json(json.dumps(body).encode(), SOURCE)

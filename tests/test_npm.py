@@ -250,6 +250,18 @@ def test_npm_failure_is_one_line(tmp_path):
         npm.pack(app, tmp_path / "out")
 
 
+def test_npm_output_returns_stdout_and_fails_with_npms_reason(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text(json.dumps({"name": "tiny", "version": "1.2.3"}))
+    assert npm.npm_output(["pkg", "get", "version"], app, hint="unused").strip() == '"1.2.3"'
+    with pytest.raises(AirgapError) as exc:
+        npm.npm_output(["run", "absent-script"], app, hint="add the script and retry")
+    message = str(exc.value)
+    assert message.startswith(f"npm run failed in {app}: Missing script") and "\n" not in message
+    assert message.endswith("; add the script and retry")
+
+
 # --- the check of the .tgz ------------------------------------------------------------------------
 
 

@@ -218,3 +218,21 @@ def test_write_password_never_replaces_anything_not_even_a_dangling_link(tmp_pat
     written = passwords.write_password(STRONG, tmp_path / "deeper" / "x.password")
     assert written.read_text() == STRONG + "\n"
     assert os.listdir(tmp_path / "deeper") == ["x.password"]  # no temporary file left beside it
+
+
+def test_another_kind_of_secret_is_named_as_itself(tmp_path, monkeypatch):
+    key = passwords.Secret("passphrase", "Key passphrase", "TEST_KEY_PASSPHRASE", "--key-file FILE")
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(PasswordError, match=r"^passphrase file .* is empty; put the passphrase"):
+        passwords.resolve(
+            password_file=tmp_path / "empty",
+            env_var=key.env_var,
+            confirm=False,
+            allow_weak=True,
+            secret=key,
+        )
+    monkeypatch.setenv("TEST_KEY_PASSPHRASE", STRONG)
+    assert (
+        passwords.resolve(password_file=None, env_var=key.env_var, confirm=False, allow_weak=True)
+        == STRONG
+    )

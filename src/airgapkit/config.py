@@ -52,6 +52,11 @@ DEFAULTS = {
         "env_example": ".env.example",
         # Base-image rules: limits, their meaning and their defaults in gate/limits.py.
         "policy": limits.defaults(),
+        # Signed bundles (trust/signing.py). sign_key: the NAME.key (from inv keygen) that export
+        # and release sign with; empty: bundles go unsigned. keys: the public keys whose signature
+        # an arriving bundle needs, each a path or {file: PATH, revoked: REASON}; empty: unsigned
+        # bundles are accepted with a warning.
+        "trust": {"sign_key": "", "keys": []},
     }
 }
 

@@ -57,9 +57,8 @@ class Entry:
     since: dict | None = None  # what a delta was made against (None: a full bundle)
     outcome: str = ""  # ok, failed, rolled back, interrupted
     message: str = ""  # the one-line error when not ok
-    # Filled by the signing work (issue 13): the signer's key fingerprint, the SBOM's package count.
-    signer: str = ""
-    sbom_packages: int | None = None
+    signer: str = ""  # the fingerprint of the key that signed the bundle ("": unsigned)
+    sbom_packages: int | None = None  # how many packages the bundle's SBOM lists (None: no SBOM)
 
     def started(self) -> Entry:
         self.when = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -73,6 +72,7 @@ class Entry:
         self.images = [_image(record) for record in manifest.images]
         self.requires = [dict(req) for req in manifest.requires]
         self.since = manifest.since
+        self.sbom_packages = manifest.sbom["packages"] if manifest.sbom else None
 
     def held(self) -> list[dict]:
         """The images the far side holds once this bundle arrived: those it carried and needed."""
@@ -182,6 +182,10 @@ class Run:
 
     def note_bundle(self, manifest: Manifest, archive: Path, sha256: str = "") -> None:
         self.entry.bundle(manifest, archive, sha256)
+
+    def note_signer(self, fingerprint: str | None) -> None:
+        """The fingerprint of the key that signed the bundle (None: unsigned)."""
+        self.entry.signer = fingerprint or ""
 
 
 def unrecorded(action: str) -> Run:

@@ -205,3 +205,30 @@ class Target:
     @property
     def is_swarm(self) -> bool:
         return self.configured is not None and self.configured.is_swarm
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Who signs outgoing bundles, and whose signatures arriving ones need (trust/signing.py).
+
+    ``keys`` are the ``trust.keys`` entries as configured (paths, or ``{file, revoked}``), relative
+    paths taken from ``base_dir`` (the current folder for the tasks).
+    """
+
+    keys: tuple = ()
+    sign_key: Path | None = None
+    passphrase_file: Path | None = None  # else AIRGAPKIT_KEY_PASSPHRASE, else a prompt
+    base_dir: Path = Path(".")
+
+    @classmethod
+    def from_config(
+        cls, cfg: Mapping, *, sign_key="", passphrase_file="", base_dir: Path | None = None
+    ) -> Trust:
+        trust = cfg["trust"]
+        keys = trust["keys"] or ()
+        return cls(
+            tuple([keys] if isinstance(keys, str) else keys),
+            _path_or_none(sign_key or trust["sign_key"]),
+            _path_or_none(passphrase_file),
+            Path(base_dir) if base_dir is not None else Path.cwd(),
+        )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from invoke import Collection, Exit
 from invoke import task as invoke_task
+from rich.console import Console
 
 from . import display, history, oci
 from .app import buildcontext, envfiles, npm
@@ -32,7 +33,9 @@ from .flows import release as release_flow
 from .gate import checkpoint
 from .gate.candidates import choose
 from .gate.limits import with_flags
-from .settings import BaseSource, Crossing, Gate, Incoming, Smoke, Target, config_ports
+from .settings import BaseSource, Crossing, Gate, Incoming, Smoke, Target, Trust, config_ports
+from .trust import keys, seal
+from .trust import sbom as sbom_doc
 
 
 def task(*args, **kwargs):
@@ -401,7 +404,7 @@ def archive(
     },
 )
 def extract(c, archive, sums="", dest="", password_file="", force=False):
-    """Check an archive's SHA-256, then decrypt and extract it safely (7z x, verified)."""
+    """Check an archive's SHA-256 (and a bundle's signature), then decrypt and extract it safely (7z x)."""
     if not sums:
         raise AirgapError(
             f"give --sums FILE: the hashes of {archive} that came by the second channel"
@@ -409,8 +412,14 @@ def extract(c, archive, sums="", dest="", password_file="", force=False):
     password = passwords.resolve(
         password_file=Path(password_file) if password_file else None, confirm=False, allow_weak=True
     )
+    vouch = seal.vouch(seal.trusted_keys(trust_of(c)), archive)
     for path in channels.extract(
-        Path(archive), Path(dest or config(c).build_dir), password, Path(sums), force=force
+        Path(archive),
+        Path(dest or config(c).build_dir),
+        password,
+        Path(sums),
+        force=force,
+        vouch=vouch,
     ):
         print(f"extracted {display.safe(path)}")  # member names are data from the other side
 
@@ -433,11 +442,21 @@ GATE_FLAGS = ("report", "accept_risk")
 SINCE_HELP = (
     "Make a delta: last (the previous bundle in the history) or a manifest from inspect --json."
 )
+
+SIGNING_HELP = {
+    "sign_key": "Sign the bundle with this NAME.key (from inv keygen; default: trust.sign_key).",
+    "key_passphrase_file": "File with the key's passphrase (else AIRGAPKIT_KEY_PASSPHRASE, else a prompt).",
+}
 INCOMING_HELP = {
     "bundle": "The archive that came on the media.",
     "sums": "Its SHA-256 file that came by the second channel (default: <bundle>.sha256 beside it).",
     "password_file": "File holding the archive's password (else AIRGAPKIT_PASSWORD, else a prompt).",
 }
+
+
+def trust_of(c, sign_key="", key_passphrase_file="") -> Trust:
+    """Who signs (flag, else trust.sign_key) and whose signatures arriving bundles need (trust.keys)."""
+    return Trust.from_config(config(c), sign_key=sign_key, passphrase_file=key_passphrase_file)
 
 
 def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
@@ -461,6 +480,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
         "since": SINCE_HELP,
         **SOURCE_HELP,
         **CROSSING_HELP,
+        **SIGNING_HELP,
     }
 )
 def export(
@@ -479,6 +499,8 @@ def export(
     hashes_dir="",
     password_dir="",
     split="",
+    sign_key="",
+    key_passphrase_file="",
 ):
     """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
@@ -494,6 +516,7 @@ def export(
         gate=gate,
         crossing=crossing,
         since=since,
+        trust=trust_of(c, sign_key, key_passphrase_file),
     )
     bundles.print_delivery(delivery, "release")
 
@@ -507,6 +530,7 @@ def export(
         "smoke_env": "Env file the smoke test starts the image with (placeholders will do).",
         "since": SINCE_HELP,
         **CROSSING_HELP,
+        **SIGNING_HELP,
     }
 )
 def release(
@@ -528,6 +552,8 @@ def release(
     hashes_dir="",
     password_dir="",
     split="",
+    sign_key="",
+    key_passphrase_file="",
 ):
     """Air-gapped dev: verify the export, build offline, smoke-test, bundle the image for test/prod."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
@@ -546,6 +572,7 @@ def release(
         gate=gate,
         crossing=crossing,
         since=since,
+        trust=trust_of(c, sign_key, key_passphrase_file),
     )
     bundles.print_delivery(delivery, "deploy", "--env prod")
 
@@ -567,6 +594,7 @@ def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):
         client(c),
         incoming=Incoming.from_flags(bundle, sums=sums, password_file=password_file),
         target=Target.from_config(config(c), env=env, name=name, ports=ports),
+        trust=trust_of(c),
     )
 
 
@@ -640,13 +668,14 @@ def status(c, env="prod", name=""):
     }
 )
 def inspect(c, bundle, password_file="", sums="", json=False):
-    """Print a bundle's manifest as tables, extracting nothing else."""
+    """Print a bundle's manifest as tables, its signer, SBOM and env contract, extracting nothing."""
     incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
-    manifest = bundles.read_manifest(incoming)
-    if json:
-        sys.stdout.write(manifest.to_json().decode() + "\n")
-    else:
-        print_manifest(manifest)
+    with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as opened:
+        if json:
+            sys.stdout.write(opened.manifest.to_json().decode() + "\n")
+            return
+        print_manifest(opened.manifest)
+        seal.print_trust(opened.manifest, opened.signature)
 
 
 @task(
@@ -667,6 +696,43 @@ def history_(c, app="", json=False):
     for note in notes:
         sys.stderr.write(f"warning: {note}\n")
     history.show([e for e in entries if not app or e.app == app], as_json=json)
+
+
+@task(
+    help={
+        **INCOMING_HELP,
+        "sums": "Verify the archive against this SHA-256 file first.",
+        "output": "Write the CycloneDX JSON to this file instead of printing a table.",
+    }
+)
+def sbom(c, bundle, password_file="", sums="", output=""):
+    """The packages a bundle carries (its CycloneDX SBOM), as a table or written out as JSON."""
+    incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
+    with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as opened:
+        bom = seal.read_sbom(opened)
+    if output:
+        print(f"wrote {sbom_doc.write(bom, Path(output))}")
+    else:
+        Console().print(sbom_doc.table(bom, incoming.archive.name))
+
+
+@task(
+    help={
+        "out": "NAME of the pair: writes NAME.key (private, encrypted, 0600) and NAME.pub.",
+        "key_passphrase_file": "File holding the new key's passphrase (else AIRGAPKIT_KEY_PASSPHRASE, "
+        "else a prompt asked twice).",
+        "allow_weak_passphrase": "Accept a passphrase the strength rule refuses.",
+    }
+)
+def keygen(c, out, key_passphrase_file="", allow_weak_passphrase=False):
+    """Make an Ed25519 signing key pair; share NAME.pub with the sides that check your bundles."""
+    passphrase = keys.passphrase(
+        passphrase_file=Path(key_passphrase_file) if key_passphrase_file else None, confirm=True
+    )
+    pair = keys.keygen(Path(out), passphrase, allow_weak=allow_weak_passphrase)
+    print(f"private key {pair.private} (mode 0600): keep it on this machine")
+    print(f"public key  {pair.public}: add it to trust.keys where bundles are checked")
+    print(f"fingerprint {pair.fingerprint}")
 
 
 @task(
@@ -706,6 +772,8 @@ ns = Collection(
     status,
     inspect,
     history_,
+    sbom,
+    keygen,
     demo,
     check_image,
     choose_base,

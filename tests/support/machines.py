@@ -86,7 +86,11 @@ def health(ports: str, path: str = "/health") -> dict:
 @pytest.fixture(scope="session")
 def app_copy(tmp_path_factory) -> Path:
     """The example app under a unique name, so its image never collides with a real one."""
-    app = tmp_path_factory.mktemp("app") / "tms-api"
+    return unique_app(tmp_path_factory.mktemp("app") / "tms-api")
+
+
+def unique_app(app: Path) -> Path:
+    """A copy of the example app at ``app`` named ``agk-e2e-<random>``."""
     shutil.copytree(EXAMPLE_APP, app, ignore=shutil.ignore_patterns("node_modules", ".env*"))
     shutil.copy2(EXAMPLE_APP / ".env.example", app / ".env.example")
     name = f"agk-e2e-{uuid.uuid4().hex[:8]}"

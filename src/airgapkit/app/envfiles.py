@@ -34,7 +34,9 @@ from ..errors import AirgapError
 __all__ = [
     "EnvCheck",
     "EnvFileError",
+    "KeyNotes",
     "check",
+    "comments",
     "compare",
     "holds_settings",
     "is_env_file",
@@ -149,8 +151,8 @@ def _statement_line(original) -> int:
     return original.line + len(_NEWLINE.findall(lead))
 
 
-def _parse(env_file: Path) -> tuple[dict[str, str | None], dict[str, int]]:
-    """The file's keys and values, and the line of each bare ``KEY`` written without ``=``."""
+def _statements(env_file: Path) -> tuple[str, list]:
+    """The file's text and python-dotenv's statements; refuses what cannot be read or parsed."""
     env_file = Path(env_file)
     try:
         # utf-8-sig: an editor's byte-order mark would otherwise become part of the first key.
@@ -181,6 +183,12 @@ def _parse(env_file: Path) -> tuple[dict[str, str | None], dict[str, int]]:
             f"{env_file}: cannot parse {_lines(bad_lines)} (content not shown: it may hold a "
             f"secret); write each as KEY=value, quoting values that hold spaces, quotes or #"
         )
+    return text, bindings
+
+
+def _parse(env_file: Path) -> tuple[dict[str, str | None], dict[str, int]]:
+    """The file's keys and values, and the line of each bare ``KEY`` written without ``=``."""
+    text, bindings = _statements(env_file)
     values = dict(dotenv_values(stream=io.StringIO(text), interpolate=False))
     # The last binding of a key wins, as in dotenv_values.
     bare = {
@@ -189,6 +197,40 @@ def _parse(env_file: Path) -> tuple[dict[str, str | None], dict[str, int]]:
         if b.key is not None and values.get(b.key, "") is None
     }
     return values, bare
+
+
+@dataclass(frozen=True)
+class KeyNotes:
+    """What an env file says of a key besides its value (``comments``)."""
+
+    # The comment lines directly above the key (no blank line between), without their '#'.
+    comment: tuple[str, ...] = ()
+    # The key's statement as written: its value and any inline comment. Never for a message.
+    statement: str = ""
+
+
+def comments(env_file: Path) -> dict[str, KeyNotes]:
+    """Per key, the comment lines above it and its own statement (for an example's documentation).
+
+    The statements are python-dotenv's, so a ``#`` inside a quoted multi-line value is never taken
+    for a comment. Refuses what ``read`` refuses.
+    """
+    notes: dict[str, KeyNotes] = {}
+    pending: list[str] = []
+    for binding in _statements(env_file)[1]:
+        raw = binding.original.string
+        statement = raw.lstrip()
+        if "\n" in raw[: len(raw) - len(statement)]:
+            pending = []  # a blank line before it ends the comment block above
+        if binding.key is not None:
+            notes[binding.key], pending = KeyNotes(tuple(pending), statement), []
+            continue
+        for line in statement.splitlines():
+            if line.strip().startswith("#"):
+                pending.append(line.strip()[1:].removeprefix(" ").rstrip())
+            elif not line.strip():
+                pending = []
+    return notes
 
 
 def _lines(numbers) -> str:

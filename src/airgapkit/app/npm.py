@@ -246,6 +246,34 @@ def _run_npm(npm: str, args: list[str], cwd: Path, *, capture: bool = False) -> 
     return proc.stdout or ""
 
 
+def npm_output(args: list[str], cwd: Path, *, hint: str, npm: str | None = None) -> str:
+    """Run npm quietly and return what it printed on stdout (e.g. ``npm sbom``'s document).
+
+    On failure the error carries npm's own reason (its first error line) and then ``hint``.
+    """
+    npm = npm or npm_executable()
+    try:
+        proc = subprocess.run([npm, *args], cwd=cwd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from exc
+    if proc.returncode != 0:
+        raise AirgapError(f"npm {args[0]} failed in {cwd}: {_npm_reason(proc)}; {hint}")
+    return proc.stdout
+
+
+def _npm_reason(proc: subprocess.CompletedProcess) -> str:
+    """npm's explanation: its first error line that is not the error code or the log's path."""
+    for line in proc.stderr.splitlines():
+        text = line.removeprefix("npm error").removeprefix("npm ERR!").strip()
+        if (
+            line.startswith(("npm error", "npm ERR!"))
+            and text
+            and not text.startswith(("code ", "A complete log"))
+        ):
+            return text
+    return f"exit code {proc.returncode}"
+
+
 def install(app_dir: Path, npm: str | None = None) -> None:
     """``npm ci`` when a lockfile exists (exact, reproducible), else ``npm install``."""
     npm = npm or npm_executable()

@@ -5,7 +5,9 @@ A bundle is what crosses the air gap. Inside the archive:
 - ``images/<name>.tar``  each image, streamed straight from ``docker save`` (never staged on disk),
 - ``app/<name>.tgz``     the packed app (base bundles),
 - ``reports/...``        scanner reports carried for the gate on the other side,
-- ``manifest.json``      what the bundle is and the size and SHA-256 of every member.
+- ``manifest.json``      what the bundle is and the size and SHA-256 of every member,
+- ``manifest.json.sig``  when a signing key was given: the signature over manifest.json's bytes
+                         (trust/signing.py), written after it and never listed in it.
 
 Beside it, in other folders, go the archive's SHA-256 (second channel) and its password (third).
 """
@@ -26,7 +28,7 @@ from ..engine.client import tar_name
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
 from . import channels, extraction, sumsfile, volumes
 from .archive import ArchiveReader, ArchiveWriter
-from .manifest import MANIFEST, Manifest
+from .manifest import MANIFEST, SIGNATURE, Manifest
 
 if TYPE_CHECKING:
     from ..oci import RegistryImage
@@ -77,6 +79,7 @@ def create(
     watch: Callable[[Iterable[bytes]], object] | None = None,
     before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
     image_filters: Mapping[str, Callable[[Iterable[bytes]], Iterable[bytes]]] | None = None,
+    sign: Callable[[bytes], tuple[str, bytes]] | None = None,
 ) -> ArchiveWriter:
     """Write the bundle archive at dest (``commit=False``: left under its temporary name for
     ``write`` to make final last); the writer gives its SHA-256 and parts.
@@ -90,6 +93,8 @@ def create(
     archive's own SHA-256 is taken as it is written, so the finished archive is not read again.
     ``image_filters[ref]`` turns an image's whole ``docker save`` stream (watched as it goes by)
     into what its member holds instead: a delta's part of the image.
+
+    ``sign`` maps the manifest's bytes to a (member name, signature) pair stored after it.
     """
     manifest.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     watchers = {}
@@ -113,7 +118,10 @@ def create(
             manifest.files.append({"path": arcname, "size": size, "sha256": sha})
         if before_manifest is not None:
             before_manifest(manifest, {ref: w.result() for ref, w in watchers.items()})
-        archive.add_bytes(MANIFEST, manifest.to_json())
+        manifest_bytes = manifest.to_json()
+        archive.add_bytes(MANIFEST, manifest_bytes)
+        if sign is not None:
+            archive.add_bytes(*sign(manifest_bytes))
     return writer  # hashed as it was written: no second read of the archive
 
 
@@ -133,6 +141,7 @@ def write(
     watch: Callable[[Iterable[bytes]], object] | None = None,
     before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
     image_filters: Mapping[str, Callable[[Iterable[bytes]], Iterable[bytes]]] | None = None,
+    sign: Callable[[bytes], tuple[str, bytes]] | None = None,
 ) -> Delivery:
     """A bundle's three parts: the archive at ``dest`` (media), ``<name>.sha256`` in ``hashes_dir``
     (second channel) and, when given, ``password_file`` (third channel, mode 0600; one left by an
@@ -155,6 +164,7 @@ def write(
         watch=watch,
         before_manifest=before_manifest,
         image_filters=image_filters,
+        sign=sign,
     )
     sums = hashes_dir / f"{dest.name}.sha256"
     secret = (password, password_file) if password_file else None
@@ -182,6 +192,7 @@ class OpenBundle:
 
     def __init__(self, path: Path, reader: ArchiveReader, manifest: Manifest):
         self.path, self.reader, self.manifest = path, reader, manifest
+        self.signature = None  # what the trust check found (trust/signing.Verdict), once made
 
     def open_member(self, path: str) -> IO[bytes]:
         """A decrypting stream of one member, whose SHA-256 is checked when it is read to the end."""
@@ -267,7 +278,7 @@ def check_agrees(reader: ArchiveReader, manifest: Manifest, path: Path) -> None:
     """The archive's members are the manifest's files (and the manifest), of the listed sizes."""
     held = {i.filename: i for i in reader.infos() if not i.filename.endswith("/")}
     listed = {entry["path"]: entry for entry in manifest.files}
-    for name in sorted(set(held) - set(listed) - {MANIFEST}):
+    for name in sorted(set(held) - set(listed) - {MANIFEST, SIGNATURE}):
         raise UnsafeArchive(
             f"{path} holds {display.safe(name)}, which its manifest does not list; refusing it"
         )

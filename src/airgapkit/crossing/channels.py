@@ -11,7 +11,7 @@ safely; ``print_channels`` says which channel each thing takes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,11 +212,14 @@ def extract(
     sums: Path,
     force: bool = False,
     max_total: int = extraction.MAX_TOTAL,
+    vouch: Callable[[ArchiveReader], dict[str, str] | None] | None = None,
 ) -> list[Path]:
     """Verify ``archive`` against ``sums`` (delivered separately) BEFORE decrypting, then extract it
     safely into ``dest``. The archive (a file, or its volumes) is opened once: it is hashed and
     then read through the same open files, and must not change meanwhile. Members listed in
-    ``sums`` must match; if it lists any member, it must list every one."""
+    ``sums`` must match; if it lists any member, it must list every one. ``vouch`` sees the opened
+    archive before anything is extracted: it refuses by raising, or returns the members' hashes it
+    vouches for (a signed bundle's manifest), checked likewise."""
     sums = Path(sums)
     entries = sumsfile.read_sums(sums)
     with volumes.open_archive(Path(archive)) as source:
@@ -224,6 +227,7 @@ def extract(
         with ArchiveReader(source, password) as reader:
             names = [extraction.safe_member_name(n) for n in reader.names() if not n.endswith("/")]
             listed = {n: h for n in names if (h := sumsfile.lookup(entries, Path(n))) is not None}
+            listed |= (vouch(reader) if vouch else None) or {}
             return extraction.extract_all(
                 reader, dest, expected=listed or None, force=force, max_total=max_total
             )

@@ -224,6 +224,12 @@ class ParallelDeflater:
         return b"".join(done)
 
 
+# What the inflater raises for data that is not valid deflate (ISA-L's error is not zlib's).
+INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,) + (
+    (isal_zlib.error,) if isal_zlib is not None else ()
+)
+
+
 def inflater():
     """A raw inflater with ``zlib.decompressobj(-15)``'s interface: ISA-L's where installed."""
     module = isal_zlib if isal_zlib is not None else zlib

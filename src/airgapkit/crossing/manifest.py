@@ -17,6 +17,8 @@ from ..errors import AirgapError
 FORMAT = "airgapkit-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"  # its member name in the archive
+# The signature over manifest.json's bytes (trust/signing.py): made after it, so never listed in it.
+SIGNATURE = "manifest.json.sig"
 
 
 @dataclass
@@ -39,6 +41,10 @@ class Manifest:
     # of, {archive, kind, version}. Empty and None for a full bundle.
     requires: list[dict] = field(default_factory=list)
     since: dict | None = None
+    # Set by trust/seal.py; absent (None) in bundles made without them:
+    sbom: dict | None = None  # the SBOM member: {member, packages, base_image}
+    contract: dict | None = None  # the env contract member: {member, keys}
+    base_bundle: dict | None = None  # a release's base bundle: {archive, manifest_sha256, signer}
 
     def to_json(self) -> bytes:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -115,6 +121,11 @@ FILE = ({"path": str, "size": SIZE, "sha256": SHA256}, {})
 # A delta's prerequisite (an image the far side must hold) and the bundle it is a delta of.
 REQUIREMENT = ({"ref": str, "id": str, "carried_by": str}, {"for": str, "layers": [str]})
 SINCE = ({"archive": str, "kind": str, "version": str}, {})
+# trust/seal.py: the SBOM and the env contract a bundle carries, and a release's base bundle.
+SBOM_IMAGE = ({"ref": str, "image_id": str}, {"repo_digest": Maybe(str)})
+SBOM = ({"member": str, "packages": SIZE}, {"base_image": Maybe(SBOM_IMAGE)})
+CONTRACT = ({"member": str, "keys": [str]}, {})
+BASE_BUNDLE = ({"archive": str, "manifest_sha256": SHA256, "signer": Maybe(str)}, {})
 TOP = (
     {"format": str, "format_version": int, "kind": str, "app": APP},
     {
@@ -125,6 +136,9 @@ TOP = (
         "gate": Maybe(GATE),
         "requires": [REQUIREMENT],
         "since": Maybe(SINCE),
+        "sbom": Maybe(SBOM),
+        "contract": Maybe(CONTRACT),
+        "base_bundle": Maybe(BASE_BUNDLE),
     },
 )
 KINDS = ("base", "release")

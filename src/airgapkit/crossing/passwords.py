@@ -24,6 +24,7 @@ import os
 import secrets
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from zxcvbn import zxcvbn
@@ -42,39 +43,57 @@ GENERATED_BYTES = 24  # 192 bits; token_urlsafe gives 32 characters
 PBKDF2_ITERATIONS = 1000  # fixed by the WinZip AES format
 
 
-def _from_file(path: Path) -> str:
+@dataclass(frozen=True)
+class Secret:
+    """How a kind of secret is named where it is read: an archive password, a key passphrase."""
+
+    noun: str  # "password file X is empty", "the two passwords differ"
+    prompt: str  # what the terminal prompt asks for
+    env_var: str  # the variable that gives it
+    file_hint: str  # how to give it as a file
+
+
+ARCHIVE = Secret(
+    "password",
+    "Archive password",
+    ENV_VAR,
+    "--password-file FILE (or --generate-password when archiving)",
+)
+
+
+def _from_file(path: Path, secret: Secret = ARCHIVE) -> str:
+    noun = secret.noun
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except FileNotFoundError as exc:
-        raise PasswordError(f"password file {path} does not exist; check the path") from exc
+        raise PasswordError(f"{noun} file {path} does not exist; check the path") from exc
     except (PermissionError, IsADirectoryError) as exc:
         raise PasswordError(
-            f"password file {path} cannot be read; check it is a readable file"
+            f"{noun} file {path} cannot be read; check it is a readable file"
         ) from exc
     except UnicodeDecodeError as exc:
         # the cause names the offending byte, never the text around it
-        raise PasswordError(f"password file {path} is not UTF-8 text; save it as UTF-8") from exc
+        raise PasswordError(f"{noun} file {path} is not UTF-8 text; save it as UTF-8") from exc
     password = text.lstrip("\ufeff").rstrip("\r\n")
     if not password:
-        raise PasswordError(f"password file {path} is empty; put the password on its first line")
+        raise PasswordError(f"{noun} file {path} is empty; put the {noun} on its first line")
     if "\n" in password or "\r" in password:
-        raise PasswordError(f"password file {path} has more than one line; keep only the password")
+        raise PasswordError(f"{noun} file {path} has more than one line; keep only the {noun}")
     return password
 
 
-def _prompt(confirm: bool) -> str:
+def _prompt(confirm: bool, secret: Secret = ARCHIVE) -> str:
+    noun = secret.noun
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         raise PasswordError(
-            f"no password given and no terminal to ask on; set {ENV_VAR}, or pass "
-            "--password-file FILE (or --generate-password when archiving)"
+            f"no {noun} given and no terminal to ask on; set {secret.env_var}, or pass "
+            f"{secret.file_hint}"
         )
-    password = getpass.getpass("Archive password: ")
+    password = getpass.getpass(f"{secret.prompt}: ")
     if not password:
-        raise PasswordError(
-            "empty password; type one, or use --password-file or --generate-password"
-        )
-    if confirm and getpass.getpass("Same password again: ") != password:
-        raise PasswordError("the two passwords differ; run the command again")
+        raise PasswordError(f"empty {noun}; type one, or pass {secret.file_hint}")
+    if confirm and getpass.getpass(f"Same {noun} again: ") != password:
+        raise PasswordError(f"the two {noun}s differ; run the command again")
     return password
 
 
@@ -94,24 +113,32 @@ def _from_env(name: str) -> str | None:
 
 
 def resolve(
-    *, password_file: Path | None, env_var: str = ENV_VAR, confirm: bool, allow_weak: bool
+    *,
+    password_file: Path | None,
+    env_var: str = ENV_VAR,
+    confirm: bool,
+    allow_weak: bool,
+    secret: Secret = ARCHIVE,
 ) -> str:
     """The password: from ``env_var``, else ``password_file``, else a prompt (twice when ``confirm``).
 
     Both a variable and a file given is an error rather than a silent choice. Unless ``allow_weak``,
-    a password that ``check_strength`` finds weak is refused.
+    a password that ``check_strength`` finds weak is refused. ``secret`` names what is read in
+    prompts and messages (``ARCHIVE`` by default; a key passphrase gives its own).
     """
     from_env = _from_env(env_var) if env_var else None
     if from_env and password_file:
         raise PasswordError(
-            f"both {env_var} and --password-file {password_file} give a password; unset one of them"
+            f"both {env_var} and the {secret.noun} file {password_file} give a {secret.noun}; "
+            "unset one of them"
         )
     if from_env:
         password, source = from_env, env_var
     elif password_file:
-        password, source = _from_file(Path(password_file)), f"password file {password_file}"
+        password = _from_file(Path(password_file), secret)
+        source = f"{secret.noun} file {password_file}"
     else:
-        password, source = _prompt(confirm), "the typed password"
+        password, source = _prompt(confirm, secret), f"the typed {secret.noun}"
     if not allow_weak:
         check_strength(password, source=source)
     return password

@@ -64,7 +64,7 @@ _MALFORMED = (
     EOFError,
     ValueError,
     struct.error,
-    zlib.error,
+    *deflate.INFLATE_ERRORS,
     NotImplementedError,
     KeyError,
     IndexError,
@@ -432,6 +432,8 @@ class MemberStream:
                 raise self._too_much() from exc
             raise
         except _MALFORMED as exc:
+            if encryption_of(self.info) == "ZipCrypto":
+                raise self._zipcrypto_refusal() from exc
             raise DamagedArchive(_describe(exc)) from exc
         if not data and self._beyond_declared_size():
             raise self._too_much()
@@ -443,6 +445,14 @@ class MemberStream:
                 self._counter, "eof", True
             )
         return self._fp._compress_left > 0
+
+    def _zipcrypto_refusal(self) -> WrongPassword:
+        # ZipCrypto checks one byte of the password up front: one wrong password in 256 passes it,
+        # and only the garbage it decrypts to (bad deflate data, a CRC mismatch) tells.
+        return WrongPassword(
+            f"wrong password for member {self.info.filename!r}, or the member is damaged "
+            "(its legacy ZipCrypto cipher cannot tell which)"
+        )
 
     def _too_much(self) -> DataBeyondDeclaredSize:
         return DataBeyondDeclaredSize(

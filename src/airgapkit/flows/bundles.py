@@ -21,6 +21,8 @@ from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..oci import RegistryImage
 from ..settings import Crossing, Incoming, Places
+from ..trust import seal
+from ..trust.signing import TrustedKeys
 
 console = Console(stderr=True)
 
@@ -95,10 +97,12 @@ def make_bundle(
     watch=None,
     before_manifest=None,
     image_filters: dict | None = None,
+    sign=None,
 ) -> bundle.Delivery:
     """Write the archive to the media folder, its hash and (new) password to the other two.
 
     ``images`` are saved from the engine; ``registry_images`` stream from their registries.
+    ``sign`` (``trust.seal.signer``) signs the manifest; None leaves the bundle unsigned.
     """
     places = crossing.places
     check_places(places)
@@ -120,6 +124,7 @@ def make_bundle(
         watch=watch,
         before_manifest=before_manifest,
         image_filters=image_filters,
+        sign=sign,
     )
 
 
@@ -143,20 +148,38 @@ def incoming_password(incoming: Incoming) -> str:
     return passwords.resolve(password_file=incoming.password_file, confirm=False, allow_weak=True)
 
 
-def open_incoming(incoming: Incoming, kind: str) -> bundle.OpenBundle:
-    """The arrived bundle, opened once its archive matched its hash; ``kind`` is what it must be."""
-    return bundle.open_verified(
-        incoming.archive, incoming.sums, incoming_password(incoming), kind=kind
+def open_incoming(
+    incoming: Incoming, kind: str | None, trusted: TrustedKeys | None = None, **options
+) -> bundle.OpenBundle:
+    """The arrived bundle, opened once its archive matched its hash; ``kind`` is what it must be
+    (None: either). ``options`` go to ``bundle.open_verified`` (``require_sums``).
+
+    Its signature is checked against ``trusted`` (``trust.keys``) before anything in it is used:
+    ``opened.signature`` says who signed it.
+    """
+    opened = bundle.open_verified(
+        incoming.archive, incoming.sums, incoming_password(incoming), kind=kind, **options
     )
+    try:
+        opened.signature = seal.check(opened.reader, str(opened.path), trusted)
+    except BaseException:
+        opened.close()
+        raise
+    return opened
 
 
-def read_manifest(incoming: Incoming) -> Manifest:
+def read_manifest(incoming: Incoming, trusted: TrustedKeys | None = None) -> Manifest:
     """The manifest of a bundle; its archive hash is checked first when a hash file is at hand."""
-    password = incoming_password(incoming)
-    with bundle.open_verified(
-        incoming.archive, incoming.sums, password, kind=None, require_sums=False
-    ) as opened:
+    with reading(incoming, trusted) as opened:
         return opened.manifest
+
+
+@contextmanager
+def reading(incoming: Incoming, trusted: TrustedKeys | None = None):
+    """A bundle opened to read, not to load (inspect, sbom): either kind, its archive hash checked
+    when a hash file is at hand, its signature per ``trusted`` (``opened.signature``)."""
+    with open_incoming(incoming, None, trusted, require_sums=False) as opened:
+        yield opened
 
 
 def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:

@@ -18,7 +18,8 @@ from ..delta import apply
 from ..engine import containers, interrupted, lifecycle
 from ..engine.client import console, default_container_name, engine_address, engine_errors
 from ..errors import AirgapError
-from ..settings import Incoming, Target
+from ..settings import Incoming, Target, Trust
+from ..trust import seal
 from . import fleet
 from .bundles import open_incoming
 
@@ -43,14 +44,27 @@ def container_lock(name: str, doing: str):
         yield lock
 
 
-def deploy(client, *, incoming: Incoming, target: Target, run: history.Run | None = None):
-    """Verify and load a release bundle, then replace the running container; roll back if unhealthy."""
+def deploy(
+    client,
+    *,
+    incoming: Incoming,
+    target: Target,
+    trust: Trust | None = None,
+    run: history.Run | None = None,
+):
+    """Verify and load a release bundle, then replace the running container; roll back if unhealthy.
+
+    Before any image is loaded: the bundle's signature per ``trust.keys``, the environment's env
+    file against the env contract of the version being deployed, and a delta's prerequisites.
+    """
     run = run or history.unrecorded("deploy")
     run.entry.environment = target.environment
-    env = envfiles.load(env_file_of(target))
-    with open_incoming(incoming, "release") as opened:
+    env_file = envfiles.resolve(target.environment, target.environments, target.base_dir)
+    with open_incoming(incoming, "release", seal.trusted_keys(trust)) as opened:
         sha = history.listed_sha256(incoming.archive, incoming.sums)
         run.note_bundle(opened.manifest, incoming.archive, sha)
+        run.note_signer(opened.signature and opened.signature.signer)
+        env = seal.checked_env(opened, env_file, target.env_example)
         apply.check_prerequisites(client, opened.manifest, opened.path)
         apply.load_images(client, opened)
         ref = opened.manifest.images[0]["ref"]

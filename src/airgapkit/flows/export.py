@@ -20,7 +20,8 @@ from ..delta import plan
 from ..engine import images
 from ..errors import EngineUnavailable, ImageMissing
 from ..gate import checkpoint
-from ..settings import BaseSource, Crossing, Gate
+from ..settings import BaseSource, Crossing, Gate, Trust
+from ..trust import seal
 from .bundles import app_record, locked_output, make_bundle, report_files
 
 console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
@@ -36,12 +37,15 @@ def export(
     crossing: Crossing,
     gate: Gate,
     since: str = "",
+    trust: Trust | None = None,
     run: history.Run | None = None,
 ) -> bundle.Delivery:
-    """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing.
+    """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing,
+    with the app's SBOM and env contract, signed when a signing key is configured or given.
 
     ``since`` (``last`` or a manifest file): leave the base image out when the far side has it.
     """
+    key = seal.signing_key(trust)  # a wrong passphrase fails now, not after the long save
     fsutil.require_folder(build_dir, "build_dir")
     run = run or history.unrecorded("export")
     meta = npm.read_package(app_dir)
@@ -57,15 +61,21 @@ def export(
         accept_risk=gate.accept_risk,
     )
     tgz = npm.pack(app_dir, build_dir)
-    manifest = Manifest(kind="base", app=app_record(meta), gate=verdict.record())
+    app = app_record(meta)
+    extras = seal.export_extras(
+        app_dir=app_dir, image=seal.engine_image(client, base_image), app=app, out_dir=build_dir
+    )
+    manifest = extras.apply(Manifest(kind="base", app=app, gate=verdict.record()))
     delivery = make_bundle(
         client,
         manifest,
         crossing,
         images=plan.leave_out_base(client, manifest, base_image, previous),
-        files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report)],
+        files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report), *extras.files],
+        sign=seal.signer(key),
     )
     run.note_bundle(manifest, delivery.archive, delivery.sha256)
+    run.note_signer(key and key.fingerprint)
     return delivery
 
 
@@ -79,6 +89,7 @@ def export_base(
     crossing: Crossing,
     gate: Gate,
     since: str = "",
+    trust: Trust | None = None,
     run: history.Run | None = None,
 ) -> bundle.Delivery:
     """``export`` from the configured source; ``connect`` is called only when the engine is used."""
@@ -92,6 +103,7 @@ def export_base(
             crossing=crossing,
             gate=gate,
             since=since,
+            trust=trust,
             run=run,
         )
     return export_from_registry(
@@ -102,6 +114,7 @@ def export_base(
         crossing=crossing,
         gate=gate,
         since=since,
+        trust=trust,
         run=run,
     )
 
@@ -135,10 +148,12 @@ def export_from_registry(
     crossing: Crossing,
     gate: Gate,
     since: str = "",
+    trust: Trust | None = None,
     run: history.Run | None = None,
 ) -> bundle.Delivery:
     """The base image straight from its registry, gated on its facts, streamed into the bundle."""
     fsutil.require_folder(build_dir, "build_dir")
+    key = seal.signing_key(trust)  # a wrong passphrase fails now, not after the long stream
     run = run or history.unrecorded("export")
     meta = npm.read_package(app_dir)
     run.note_app(app_record(meta))
@@ -149,7 +164,10 @@ def export_from_registry(
             facts, report=gate.report, limits=gate.limits, accept_risk=gate.accept_risk
         )
         tgz = npm.pack(app_dir, build_dir)
-        manifest = Manifest(kind="base", app=app_record(meta), gate=verdict.record())
+        app = app_record(meta)
+        image = seal.registry_image(base_image, remote)
+        extras = seal.export_extras(app_dir=app_dir, image=image, app=app, out_dir=build_dir)
+        manifest = extras.apply(Manifest(kind="base", app=app, gate=verdict.record()))
         held = plan.require_base(manifest, base_image, facts.image_id, previous)
         delivery = make_bundle(
             None,
@@ -157,7 +175,9 @@ def export_from_registry(
             crossing,
             images=[],
             registry_images=[] if held else [remote],
-            files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report)],
+            files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report), *extras.files],
+            sign=seal.signer(key),
         )
         run.note_bundle(manifest, delivery.archive, delivery.sha256)
+        run.note_signer(key and key.fingerprint)
         return delivery

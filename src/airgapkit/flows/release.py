@@ -14,7 +14,9 @@ from ..delta import apply, plan
 from ..engine import images, lifecycle
 from ..errors import IntegrityError
 from ..gate import checkpoint, layerscan
-from ..settings import Crossing, Gate, Incoming, Smoke
+from ..settings import Crossing, Gate, Incoming, Smoke, Trust
+from ..trust import seal
+from ..trust.signing import TrustedKeys
 from .bundles import locked_output, make_bundle, open_incoming, report_files
 
 PACKAGED_DOCKERFILES = Path(__file__).resolve().parent.parent / "dockerfiles"
@@ -32,17 +34,21 @@ def release(
     gate: Gate,
     no_cache: bool = False,
     since: str = "",
+    trust: Trust | None = None,
     run: history.Run | None = None,
 ) -> bundle.Delivery:
     """Verify the export bundle, build the app image offline, smoke-test it, bundle it for prod.
 
+    The export's signature is checked per ``trust.keys`` before its image is loaded; its SBOM and
+    env contract are carried forward, and the release is signed with the dev side's key.
     ``since`` (``last`` or a manifest file): carry only the app layers the far side lacks.
     """
+    key = seal.signing_key(trust)  # a wrong passphrase fails now, not after the build
     run = run or history.unrecorded("release")
     with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as tmp:
         work = Path(tmp)
-        app, base_image, tgz, report, previous = unpack_export(
-            client, incoming, work, gate.report, since=since, run=run
+        app, base_image, tgz, report, previous, carried = unpack_export(
+            client, incoming, work, gate.report, seal.trusted_keys(trust), since=since, run=run
         )
         ref = f"{app['image_name']}:{app['version']}"
         build_app(
@@ -58,18 +64,21 @@ def release(
             offline=True,
         )
         smoke_test(client, ref, smoke)
-        manifest = Manifest(kind="release", app=app)
+        extras = seal.release_extras(carried, work)
+        manifest = extras.apply(Manifest(kind="release", app=app))
         delivery = make_bundle(
             client,
             manifest,
             crossing,
             images=[ref],
-            files=report_files(report),
+            files=[*report_files(report), *extras.files],
             watch=layerscan.scan_layers,
             before_manifest=gate_scanned(client, ref, report, gate),
             image_filters=plan.leave_out_layers(client, manifest, ref, previous),
+            sign=seal.signer(key),
         )
         run.note_bundle(manifest, delivery.archive, delivery.sha256)
+        run.note_signer(key and key.fingerprint)
         return delivery
 
 
@@ -97,16 +106,18 @@ def unpack_export(
     incoming: Incoming,
     work: Path,
     report: Path | None,
+    trusted: TrustedKeys | None = None,
     *,
     since: str = "",
     run: history.Run | None = None,
 ):
-    """Load the export's base image; take out its .tgz and (unless one is given) its report.
+    """Load the export's base image; take out its .tgz, (unless one is given) its report, and what
+    it carries for the release (SBOM, contract, its signer).
 
     Also the delivery ``since`` names (None without it), found before anything is loaded.
     """
     run = run or history.unrecorded("release")
-    with open_incoming(incoming, "base") as opened:
+    with open_incoming(incoming, "base", trusted) as opened:
         app = opened.manifest.app
         run.note_app(app)
         previous = plan.previous(since, history=run.history, app=app["name"], kind="release")
@@ -116,7 +127,8 @@ def unpack_export(
         apply.tag_prerequisites(client, opened.manifest)
         tgz = opened.extract(f"app/{app['tgz']}", work)
         report = report or carried_report(opened, work)
-        return app, apply.base_image_ref(opened.manifest), tgz, report, previous
+        carried = seal.carried(opened, work)
+        return app, apply.base_image_ref(opened.manifest), tgz, report, previous, carried
 
 
 def check_loaded(client, records: list[dict]) -> None:

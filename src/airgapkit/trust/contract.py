@@ -1,0 +1,162 @@
+"""The env contract: the settings a version of the app reads, carried inside its release bundle.
+
+It is made from the app's ``.env.example``: every key, the comment lines directly above it, and its
+placeholder value unless the key is secret-looking. It is written as an env-example file of its own
+(``render``), so it is read back like any ``.env.example`` (by ``app.envfiles``, the one reader of
+env files) and a person can read it too. ``check`` holds a prod env file against the contract of the
+version being deployed: a key the contract lists and the env file lacks is refused by name; values
+of the env file are never printed.
+
+Secret-looking, decided here alone (``is_secret_looking``): a placeholder is dropped when
+
+- the key's name has a word that names a secret (PASSWORD, PASS, PWD, SECRET, TOKEN, KEY, AUTH,
+  CREDENTIALS, PRIVATE, SALT, DSN, ...; words split on ``_``, ``-`` and ``.``), or has PASSWORD,
+  SECRET, TOKEN, CREDENTIAL, PASSPHRASE or APIKEY anywhere in it (``DBPASSWORD``, ``JWTSECRET``),
+- or the comment lines above it, or the rest of its own line (where an inline comment sits), speak
+  of a password, passphrase, secret, token, credential, private or API key, or call it sensitive
+  or confidential; a value that itself says so is dropped too,
+- or the value is a URL that carries a password (``scheme://user:password@host``), whatever the key.
+
+The rule errs toward dropping: a dropped placeholder costs the reader an example, a carried one may
+be a real password someone left in ``.env.example``. The key and its comment always stay.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..app import envfiles
+from ..fsutil import write_atomic
+
+MEMBER = "contract/.env.example"  # inside the release bundle; a template, never a settings file
+
+_NAME_WORDS = frozenset(
+    "PASSWORD PASSWORDS PASSWD PASS PWD PASSPHRASE SECRET SECRETS TOKEN TOKENS KEY KEYS APIKEY "
+    "AUTH CREDENTIAL CREDENTIALS CRED CREDS PRIVATE SALT PEPPER SIGNATURE HMAC JWT BEARER COOKIE "
+    "SESSION PIN OTP DSN PEM CERT".split()
+)
+_NAME_PARTS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "APIKEY")
+_SECRET_TEXT = re.compile(
+    r"pass(word|wd|phrase)|secret|token|credential|private[ _-]?key|api[ _-]?key|"
+    r"sensitive|confidential",
+    re.IGNORECASE,
+)
+_URL_WITH_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
+# A commented-out setting (``# KEY=value``): its value is judged like a key's placeholder.
+_COMMENTED_SETTING = re.compile(r"^(\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=)(.*)$")
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@,+-]*$")
+
+
+class ContractError(envfiles.EnvFileError):
+    """An env file breaks the contract of the version being deployed."""
+
+
+def is_secret_looking(key: str, comment: str = "", value: str | None = None) -> bool:
+    """Whether a setting's placeholder must not travel (the rule is in the module's docstring)."""
+    name = key.upper()
+    words = set(re.split(r"[_.\-]+", name))
+    if words & _NAME_WORDS or any(part in name for part in _NAME_PARTS):
+        return True
+    if _SECRET_TEXT.search(comment):
+        return True
+    return bool(value and _URL_WITH_PASSWORD.match(value))
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    comment: tuple[str, ...] = ()  # the comment lines above the key, without their '#'
+    placeholder: str | None = None  # None: not carried (secret-looking), or empty in the example
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Contract:
+    entries: tuple[Entry, ...]
+    made_from: str = ""  # what it was made from, for the header: "tms-api 1.0.0 .env.example"
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(entry.key for entry in self.entries)
+
+
+def from_example(example: Path, made_from: str = "") -> Contract:
+    """The contract of an app's ``.env.example`` (or of a contract file, which reads the same)."""
+    example = Path(example)
+    values = envfiles.read(example)  # refuses a missing, unreadable or malformed file
+    notes = envfiles.comments(example)
+    entries = []
+    for key, value in values.items():
+        note = notes.get(key, envfiles.KeyNotes())
+        secret = is_secret_looking(key, "\n".join((*note.comment, note.statement)), value)
+        entries.append(
+            Entry(key, _scrub(note.comment), None if secret else (value or None), secret)
+        )
+    return Contract(tuple(entries), made_from or str(example))
+
+
+def _scrub(comment: tuple[str, ...]) -> tuple[str, ...]:
+    """Comment lines with the values of commented-out secret-looking settings removed."""
+    scrubbed = []
+    for line in comment:
+        setting = _COMMENTED_SETTING.match(line)
+        if setting and is_secret_looking(setting.group(2), "", setting.group(3).strip()):
+            line = setting.group(1)
+        scrubbed.append(line)
+    return tuple(scrubbed)
+
+
+def _quote(value: str) -> str:
+    if _PLAIN_VALUE.match(value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r") + '"'
+
+
+def render(contract: Contract) -> bytes:
+    """The contract as an env-example file: header, then each key's comment and placeholder."""
+    out = [
+        f"# Env contract of {contract.made_from}: every key below must be set in the env file.",
+        "# Placeholders of secret-looking keys are not carried; fill in real values.",
+    ]
+    for entry in contract.entries:
+        out.append("")
+        out += [f"# {line}".rstrip() for line in entry.comment]
+        out.append(f"{entry.key}={_quote(entry.placeholder or '')}")
+    return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def write(contract: Contract, dest: Path) -> Path:
+    return write_atomic(Path(dest), render(contract))
+
+
+def check(env_file: Path, contract_file: Path, *, described_as: str) -> envfiles.EnvCheck:
+    """Refuse an env file that lacks a key of the contract; print the other findings as warnings.
+
+    ``described_as`` says which contract this is in every line ("the contract carried by
+    tms-api-1.0.0-release.zip"). Keys are named, values never. Lines without ``=`` are refused as
+    ``envfiles.load`` refuses them.
+    """
+    env_file = Path(env_file)
+    result = envfiles.compare(env_file, Path(contract_file))
+    if result.missing:
+        raise ContractError(
+            f"{env_file} lacks keys that {described_as} requires: {', '.join(result.missing)}; "
+            f"add them to {env_file}"
+        )
+    if result.bare:
+        envfiles.load(env_file, known_keys=envfiles.read(Path(contract_file)))
+    warnings = []
+    if result.unknown:
+        warnings.append(
+            f"{env_file} has keys that {described_as} does not list: "
+            f"{', '.join(result.unknown)}; this version does not read them: check for typos"
+        )
+    # The remaining findings (empty keys, a readable mode) read the same for any example.
+    warnings += replace(result, unknown=(), example=Path(described_as)).warnings
+    for line in warnings:
+        print(f"airgapkit: warning: {line}", file=sys.stderr)
+    return result
