@@ -43,4 +43,6 @@ def test_a_second_export_into_the_same_folder_is_refused_before_any_work(
         flags = [*export_flags(app_copy, round_trip["base"]), "--out-dir", str(media)]
         proc = inv(*flags, cwd=tmp_path, env={locks.LOCK_DIR_VAR: lock_dir})
     assert_one_line_error(proc, rf"^airgapkit: export into {media} is running \(pid {os.getpid()}")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["locks"]  # nothing pulled, packed, made
+    # nothing pulled, packed or made; the history notes the refused run
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".airgapkit", "locks"]
+    assert '"outcome":"failed"' in (tmp_path / ".airgapkit" / "history.jsonl").read_text()

@@ -242,7 +242,10 @@ def test_destination_folders_that_are_files_are_refused_first(base_image, tmp_pa
         export = ["export", "--app", app, "--base-image", base_image, "--accept-risk", "test"]
         proc = inv(*export, flag, "afile/sub", cwd=tmp_path)
         assert_one_line_error(proc, rf"{flag} afile/sub: afile is a file, not a folder")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing made, nothing packed
+    # nothing made, nothing packed; the history notes the three refused exports
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".airgapkit", "afile"]
+    history = (tmp_path / ".airgapkit" / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["outcome"] for line in history] == ["failed"] * 3
     proc = inv("save", "--image", base_image, "--output", "afile/x.tar", cwd=tmp_path)
     assert_one_line_error(proc, r"could not write afile/x\.tar: afile is a file, not a folder")
     workdir = str(tmp_path / "afile")

@@ -1,7 +1,8 @@
 """``airgapkit``: the same tasks as ``inv``, for a machine that has the package but not the project.
 
 On the air-gapped and prod sides a release engineer may only have airgapkit installed; this entry
-point needs no ``tasks.py``. Settings come from ``INVOKE_AIRGAPKIT_*`` variables and flags.
+point needs no ``tasks.py``. Settings come from ``INVOKE_AIRGAPKIT_*`` variables, a file given
+with ``-f FILE.yaml``, and flags (a project's ``invoke.yaml`` is not read).
 """
 
 from invoke import Program

@@ -54,7 +54,7 @@ class UnsafeArchive(AirgapError):
     """An archive member would escape, overwrite, or expand beyond bounds."""
 
 
-# --- base-image and application-image rules (policy.py, scanreports.py) --------------------------
+# --- base-image and application-image rules (gate/) --------------------------
 
 
 class PolicyViolation(AirgapError):

@@ -90,7 +90,7 @@ class Crossing:
 
 @dataclass(frozen=True)
 class Gate:
-    """The image rules to apply (see gate/policy.py), a scanner report and any accepted risk."""
+    """The image rules to apply (see gate/limits.py), a scanner report and any accepted risk."""
 
     limits: dict = field(default_factory=dict)
     report: Path | None = None

@@ -94,7 +94,7 @@ def base_source(c, source: str = "", platform: str = "") -> BaseSource:
 
 @task(
     help={
-        "image": "Image to pull (default: the configured base image, node:20-alpine).",
+        "image": "Image to pull (default: the configured base_image).",
         "if_missing": "Use the local copy when the engine already has the image; pull only if absent.",
         **SOURCE_HELP,
         "output": "With the registry source: the tar to write (default: <build_dir>/<image>.tar).",
@@ -476,7 +476,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
 @task(
     help={
         "app": "Node.js app folder (default: the configured app).",
-        "base_image": "Base image (default: node:20-alpine); a local copy is used when present.",
+        "base_image": "Base image (default: the configured one); from the engine, a local copy is used.",
         "since": SINCE_HELP,
         **SOURCE_HELP,
         **CROSSING_HELP,
@@ -737,7 +737,7 @@ def keygen(c, out, key_passphrase_file="", allow_weak_passphrase=False):
 
 @task(
     help={
-        "base_image": "Base image to use instead of pulling node:20-alpine (for a machine that cannot pull).",
+        "base_image": "Base image to use instead of the configured one (for a machine that cannot pull it).",
         "workdir": "Folder holding the three machines' folders (default: .demo).",
         "port": "Host port the deployed API answers on (default: 8080).",
     }
