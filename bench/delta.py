@@ -1,4 +1,4 @@
-"""Deltas against full bundles: an app-only change of examples/tms-api on a ~1.26 GB base.
+"""Deltas against full bundles: an app-only change of examples/tms-api on the 1.28 GB bench base.
 
 v1 goes out whole (export, release, deploy); then one line of app.js changes (and the version), and
 v2 goes out as deltas (``export --since last``, ``release --since last``) and, for comparison, as a
@@ -13,14 +13,15 @@ full release too. Measured, in one run:
 Each task runs as a child process in its own folder (connected, dev, prod). Not a test: run it by
 hand; everything it makes is removed at the end.
 
-    python bench/delta.py [--layers 2] [--layer-mb 545] [--level 1] [--repeat 3]
+    python bench/delta.py [--random-mb 300] [--lib-mb 850] [--level N] [--repeat 3]
+
+The base is compare.py's bench image (the node stand-in, random bytes, a slice of /usr/lib).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -32,16 +33,15 @@ from pathlib import Path
 import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from round_trip_memory import make_app, measure  # noqa: E402
-from save_load_memory import REPO_ROOT, build_big_image, node_standin  # noqa: E402
+from compare import INV, LIB_MB, RANDOM_MB, build_bench_image, make_app, measure  # noqa: E402
 
 from airgapkit import tarstream  # noqa: E402
+from airgapkit.config import DEFAULTS  # noqa: E402
 from airgapkit.delta import tars  # noqa: E402
 from airgapkit.engine import client as engine_client  # noqa: E402
 from airgapkit.engine import images  # noqa: E402
 
-RISK = "bench: a 1.26 GB base on purpose, no scanner here"
-INV = [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT)]
+RISK = "bench: a 1.28 GB base on purpose, no scanner here"
 
 
 def bundle_flags(folder: Path, kind: str, name: str, version: str) -> list[str]:
@@ -109,9 +109,14 @@ def forget(client, ref: str, container: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--layer-mb", type=int, default=545)  # MiB: 1.26 GB in all
-    parser.add_argument("--level", type=int, default=1, help="compression level of the bundles")
+    parser.add_argument("--random-mb", type=int, default=RANDOM_MB)
+    parser.add_argument("--lib-mb", type=int, default=LIB_MB)
+    parser.add_argument(
+        "--level",
+        type=int,
+        default=DEFAULTS["airgapkit"]["compression"],
+        help="compression level of the bundles (default: airgapkit's default)",
+    )
     parser.add_argument(
         "--repeat", type=int, default=3, help="deploys of v2, full and delta in turn"
     )
@@ -134,24 +139,13 @@ def main() -> int:
     deploy = ["--env", "prod", "--name", container, "--ports", "127.0.0.1:18080:8080"]
     rows, sizes = [], {}
     try:
-        print(f"building {base}: {args.layers} x {args.layer_mb} MB ...", flush=True)
-        with open(os.devnull, "w") as quiet:
-            stdout, sys.stdout = sys.stdout, quiet
-            try:
-                sizes["base image"] = build_big_image(
-                    client,
-                    node_standin.ensure_image(client),
-                    base,
-                    args.layers,
-                    args.layer_mb,
-                    workdir,
-                )
-            finally:
-                sys.stdout = stdout
+        print(f"building {base} ...", flush=True)
+        build_bench_image(client, base, args.random_mb, args.lib_mb)
+        sizes["base image"] = client.images.get(base).attrs["Size"]
         print(f"base image {sizes['base image'] / 1e9:.2f} GB", flush=True)
 
         def step(label: str, side: str, *argv: str) -> None:
-            wall, own, _ = measure([*INV, *argv], sides[side])
+            wall, own = measure([*INV, *argv], sides[side])
             rows.append((label, wall, own))
             print(f"{label}: {wall:.1f} s, {own:.0f} MB", flush=True)
 
