@@ -8,6 +8,7 @@ holds them); ``base_source`` chooses, and ``auto`` takes the engine when it answ
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -22,6 +23,7 @@ from ..errors import EngineUnavailable, ImageMissing
 from ..gate import checkpoint
 from ..settings import BaseSource, Crossing, Gate, Trust
 from ..trust import seal
+from ..trust.keys import SigningKey
 from .bundles import app_record, locked_output, make_bundle, report_files
 
 console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
@@ -45,12 +47,7 @@ def export(
 
     ``since`` (``last`` or a manifest file): leave the base image out when the far side has it.
     """
-    key = seal.signing_key(trust)  # a wrong passphrase fails now, not after the long save
-    fsutil.require_folder(build_dir, "build_dir")
-    run = run or history.unrecorded("export")
-    meta = npm.read_package(app_dir)
-    run.note_app(app_record(meta))
-    previous = plan.previous(since, history=run.history, app=meta.name, kind="base")
+    begun = _begin(app_dir, build_dir, trust, since, run)
     images.pull(client, base_image, if_missing=True)
     verdict = checkpoint.gate(
         client,
@@ -60,23 +57,17 @@ def export(
         limits=gate.limits,
         accept_risk=gate.accept_risk,
     )
-    tgz = npm.pack(app_dir, build_dir)
-    app = app_record(meta)
-    extras = seal.export_extras(
-        app_dir=app_dir, image=seal.engine_image(client, base_image), app=app, out_dir=build_dir
-    )
-    manifest = extras.apply(Manifest(kind="base", app=app, gate=verdict.record()))
+    image = seal.engine_image(client, base_image)
+    manifest, files = _packed(begun, app_dir, build_dir, image, verdict, gate)
     delivery = make_bundle(
         client,
         manifest,
         crossing,
-        images=plan.leave_out_base(client, manifest, base_image, previous),
-        files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report), *extras.files],
-        sign=seal.signer(key),
+        images=plan.leave_out_base(client, manifest, base_image, begun.previous),
+        files=files,
+        sign=seal.signer(begun.key),
     )
-    run.note_bundle(manifest, delivery.archive, delivery.sha256)
-    run.note_signer(key and key.fingerprint)
-    return delivery
+    return begun.recorded(manifest, delivery)
 
 
 def export_base(
@@ -152,32 +143,58 @@ def export_from_registry(
     run: history.Run | None = None,
 ) -> bundle.Delivery:
     """The base image straight from its registry, gated on its facts, streamed into the bundle."""
-    fsutil.require_folder(build_dir, "build_dir")
-    key = seal.signing_key(trust)  # a wrong passphrase fails now, not after the long stream
-    run = run or history.unrecorded("export")
-    meta = npm.read_package(app_dir)
-    run.note_app(app_record(meta))
-    previous = plan.previous(since, history=run.history, app=meta.name, kind="base")
+    begun = _begin(app_dir, build_dir, trust, since, run)
     with oci.open_image(base_image, platform=source.platform, access=source.access) as remote:
         facts = remote.facts()
         verdict = checkpoint.gate_registry(
             facts, report=gate.report, limits=gate.limits, accept_risk=gate.accept_risk
         )
-        tgz = npm.pack(app_dir, build_dir)
-        app = app_record(meta)
         image = seal.registry_image(base_image, remote)
-        extras = seal.export_extras(app_dir=app_dir, image=image, app=app, out_dir=build_dir)
-        manifest = extras.apply(Manifest(kind="base", app=app, gate=verdict.record()))
-        held = plan.require_base(manifest, base_image, facts.image_id, previous)
+        manifest, files = _packed(begun, app_dir, build_dir, image, verdict, gate)
+        held = plan.require_base(manifest, base_image, facts.image_id, begun.previous)
         delivery = make_bundle(
             None,
             manifest,
             crossing,
             images=[],
             registry_images=[] if held else [remote],
-            files=[(tgz, f"app/{tgz.name}"), *report_files(gate.report), *extras.files],
-            sign=seal.signer(key),
+            files=files,
+            sign=seal.signer(begun.key),
         )
-        run.note_bundle(manifest, delivery.archive, delivery.sha256)
-        run.note_signer(key and key.fingerprint)
+        return begun.recorded(manifest, delivery)
+
+
+@dataclass
+class _Begun:
+    """What both exports settle before the base image is touched."""
+
+    key: SigningKey | None
+    run: history.Run
+    meta: npm.PackageMeta
+    previous: plan.Previous | None
+
+    def recorded(self, manifest: Manifest, delivery: bundle.Delivery) -> bundle.Delivery:
+        self.run.note_bundle(manifest, delivery.archive, delivery.sha256)
+        self.run.note_signer(self.key and self.key.fingerprint)
         return delivery
+
+
+def _begin(app_dir: Path, build_dir: Path, trust, since: str, run) -> _Begun:
+    """The checks that fail fast: the signing key's passphrase (not after the long save), the build
+    folder, package.json, and the delivery ``since`` names."""
+    key = seal.signing_key(trust)
+    fsutil.require_folder(build_dir, "build_dir")
+    run = run or history.unrecorded("export")
+    meta = npm.read_package(app_dir)
+    run.note_app(app_record(meta))
+    previous = plan.previous(since, history=run.history, app=meta.name, kind="base")
+    return _Begun(key, run, meta, previous)
+
+
+def _packed(begun: _Begun, app_dir: Path, build_dir: Path, image, verdict, gate: Gate):
+    """The packed app, its SBOM and env contract, and the manifest that lists them."""
+    tgz = npm.pack(app_dir, build_dir)
+    app = app_record(begun.meta)
+    extras = seal.export_extras(app_dir=app_dir, image=image, app=app, out_dir=build_dir)
+    manifest = extras.apply(Manifest(kind="base", app=app, gate=verdict.record()))
+    return manifest, [(tgz, f"app/{tgz.name}"), *report_files(gate.report), *extras.files]
