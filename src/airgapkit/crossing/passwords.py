@@ -27,8 +27,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from zxcvbn import zxcvbn
-
 from .. import fsutil
 from ..errors import AirgapError, PasswordError
 
@@ -148,6 +146,9 @@ def guesses_to_find(password: str) -> float:
     """How many guesses a guessing attack needs for ``password``: zxcvbn's estimate (dictionaries,
     common passwords, names, keyboard patterns, l33t, dates, repeats, then brute force). zxcvbn
     reads at most 72 characters; a longer password is judged by its first 72, a lower bound."""
+    # Imported here: its word lists take 13 MB, and most runs generate their passwords.
+    from zxcvbn import zxcvbn
+
     return float(zxcvbn(password[:72])["guesses"])
 
 
