@@ -168,12 +168,6 @@ def open_incoming(
     return opened
 
 
-def read_manifest(incoming: Incoming, trusted: TrustedKeys | None = None) -> Manifest:
-    """The manifest of a bundle; its archive hash is checked first when a hash file is at hand."""
-    with reading(incoming, trusted) as opened:
-        return opened.manifest
-
-
 @contextmanager
 def reading(incoming: Incoming, trusted: TrustedKeys | None = None):
     """A bundle opened to read, not to load (inspect, sbom): either kind, its archive hash checked
