@@ -13,7 +13,7 @@ from saved_images import layers_of
 from airgapkit.crossing.manifest import Manifest
 from airgapkit.delta import apply, plan, tars
 from airgapkit.engine import images
-from airgapkit.errors import AirgapError, ImageMissing, IntegrityError
+from airgapkit.errors import ImageMissing, IntegrityError
 from airgapkit.tarstream import reader
 
 pytestmark = pytest.mark.docker
@@ -116,9 +116,14 @@ def test_a_prerequisite_without_the_layers_needed_is_refused(docker_client, vers
         apply.check_prerequisites(docker_client, manifest, BUNDLE)
 
 
-def test_a_delta_applied_twice_is_refused(docker_client, versions):
-    with pytest.raises(AirgapError, match="was applied here before; nothing loaded"):
-        apply.check_prerequisites(docker_client, delta(versions), BUNDLE)
+def test_an_image_a_delta_carries_is_known_to_be_held_already_by_its_id(docker_client, versions):
+    """v2 is in the engine (an earlier deploy of the delta loaded it): the prerequisites still
+    pass, and the deploy knows not to load it again; a v2 of another ID is not held."""
+    manifest = delta(versions)
+    apply.check_prerequisites(docker_client, manifest, BUNDLE)
+    assert apply.held_already(docker_client, manifest) == manifest.images
+    manifest.images[0]["id"] = "sha256:" + "ef" * 32
+    assert apply.held_already(docker_client, manifest) == []
 
 
 def test_an_image_needed_whole_gets_its_name_back(docker_client, versions, unique_name):

@@ -241,6 +241,19 @@ def test_since_a_bundle_of_another_app_is_refused(line, tmp_path):
     assert_refusal(proc, "is a bundle of billing, not", "give one of")
 
 
+def test_a_delta_whose_container_went_is_deployed_again_without_loading(docker_client, line):
+    """After a rolled-back deploy the delta's image stays in the engine, and no container runs it:
+    the same delta deploys again (its image, checked by ID, is not loaded twice)."""
+    docker_client.containers.get(f"{line['name']}-prod").remove(force=True)
+    proc = inv(*line["1.0.1"]["deploy"], cwd=line["sides"]["prod"], env=line["tmp"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (
+        f"{line['name']}:1.0.1 is in this engine already (an earlier deploy): not loaded again"
+        in (proc.stdout + proc.stderr)
+    )
+    assert health(line["ports"])["version"] == "1.0.1"
+
+
 def test_a_missing_prerequisite_is_refused_before_anything_is_loaded(docker_client, line):
     """Last: it takes the v1 image away from the engine."""
     name = line["name"]

@@ -20,13 +20,13 @@ from ..crossing.bundle import OpenBundle
 from ..crossing.manifest import Manifest
 from ..engine import images
 from ..engine.client import engine_errors
-from ..errors import AirgapError, ImageMissing, IntegrityError
+from ..errors import ImageMissing, IntegrityError
 from ..fsutil import CHUNK
 from . import tars
 
 
 def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
-    """Refuse a delta whose prerequisites this engine lacks, or that was applied here already."""
+    """Refuse a delta whose prerequisites this engine lacks."""
     for req in manifest.requires:
         held = _local(client, req["id"])
         tagged = _local(client, req["ref"])
@@ -40,12 +40,16 @@ def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
                 f"{bundle.name} needs {len(absent)} layers of {req['ref']} ({req['id'][:19]}) "
                 "that the image here lacks; take a full bundle"
             )
-    for image in manifest.images:
-        if _reuse_for(manifest, image["id"]) and _local(client, image["id"]) is not None:
-            raise AirgapError(
-                f"{image['ref']} ({image['id'][:19]}) is in this engine already: the delta "
-                f"{bundle.name} was applied here before; nothing loaded"
-            )
+
+
+def held_already(client, manifest: Manifest) -> list[dict]:
+    """The images a delta carries in part that this engine holds already, by ID: an earlier deploy
+    of the same delta loaded them (and may have been rolled back since)."""
+    return [
+        image
+        for image in manifest.images
+        if _reuse_for(manifest, image["id"]) and _local(client, image["id"]) is not None
+    ]
 
 
 def _missing(req: dict, tagged, bundle: Path) -> str:
@@ -81,7 +85,12 @@ def load_images(client, opened: OpenBundle) -> list[str]:
     """Every image of the bundle into the engine; one carried in part is put back together first
     and must then have its manifest's ID."""
     loaded: list[str] = []
+    held = {image["id"] for image in held_already(client, opened.manifest)}
     for image in opened.manifest.images:
+        if image["id"] in held:  # its ID is the digest of its content: nothing to load again
+            _tag(client, image)
+            loaded.append(image["ref"])
+            continue
         size = opened.manifest.member(image["member"])["size"]
         req = _reuse_for(opened.manifest, image["id"])
         with opened.open_member(image["member"]) as member:
@@ -92,6 +101,12 @@ def load_images(client, opened: OpenBundle) -> list[str]:
             loaded += images.load(client, stream, size=size + _size(client, req["id"]))
         _check_id(client, image)
     return loaded
+
+
+def _tag(client, image: dict) -> None:
+    repository, tag = parse_repository_tag(image["ref"])
+    with engine_errors(f"tag {image['id'][:19]} as {image['ref']}"):
+        images.require_image(client, image["id"]).tag(repository, tag)
 
 
 def _put_together(client, req: dict, member: IO[bytes], layers: list[str]) -> Iterator[bytes]:

@@ -66,9 +66,11 @@ def deploy(
         run.note_signer(opened.signature and opened.signature.signer)
         env = seal.checked_env(opened, env_file, target.env_example)
         apply.check_prerequisites(client, opened.manifest, opened.path)
-        apply.load_images(client, opened)
         ref = opened.manifest.images[0]["ref"]
-    name = target.name or default_container_name(ref)
+        name = target.name or default_container_name(ref)
+        if not target.is_swarm:
+            refuse_redeploy(client, name, apply.held_already(client, opened.manifest), opened.path)
+        apply.load_images(client, opened)
     if target.is_swarm:
         return fleet.deploy(client, ref, env, target)
     watch = watch_of(target)
@@ -77,6 +79,22 @@ def deploy(
         if found is not None:
             interrupted.recover(client, found, watch)
         return lifecycle.replace(client, ref, name, env=env, watch=watch, note=lock.note)
+
+
+def refuse_redeploy(client, name: str, held: list[dict], bundle: Path) -> None:
+    """A delta whose image runs as ``name`` already was applied here before: nothing to do. (Held
+    but not running, after a rolled-back deploy, it is deployed again without loading.)"""
+    current = lifecycle.find(client, name)
+    running = current.attrs["Image"] if current is not None and current.status == "running" else ""
+    for image in held:
+        if image["id"] == running:
+            raise AirgapError(
+                f"{image['ref']} ({image['id'][:19]}) already runs here as {name}: the delta "
+                f"{bundle.name} was applied here before; nothing loaded"
+            )
+        console.print(
+            f"{image['ref']} is in this engine already (an earlier deploy): not loaded again"
+        )
 
 
 def rollback(client, *, target: Target, name: str) -> None:
