@@ -242,6 +242,7 @@ def test_a_second_deploy_of_the_same_container_is_refused(round_trip, machines, 
             flags = deploy_flags(archive, sums, password, name=name, ports=loopback_ports())
             proc = inv(*flags, cwd=machines["prod"], env=lock_dir)
     assert_refusal(proc, f"deploy of {name} is running (pid {os.getpid()} on", "wait for it")
+    assert "loaded " not in proc.stdout + proc.stderr  # refused before the release was loaded
 
 
 @pytest.fixture

@@ -67,18 +67,22 @@ def deploy(
         env = seal.checked_env(opened, env_file, target.env_example)
         apply.check_prerequisites(client, opened.manifest, opened.path)
         ref = opened.manifest.images[0]["ref"]
+        if target.is_swarm:
+            apply.load_images(client, opened)
+            return fleet.deploy(client, ref, env, target)
         name = target.name or default_container_name(ref)
-        if not target.is_swarm:
+        with container_lock(name, "deploy") as lock:  # before loading: one deploy of name at once
             refuse_redeploy(client, name, apply.held_already(client, opened.manifest), opened.path)
-        apply.load_images(client, opened)
-    if target.is_swarm:
-        return fleet.deploy(client, ref, env, target)
-    watch = watch_of(target)
-    with container_lock(name, "deploy") as lock:
-        found = interrupted.find_interrupted(client, name, lock.stale)
-        if found is not None:
-            interrupted.recover(client, found, watch)
-        return lifecycle.replace(client, ref, name, env=env, watch=watch, note=lock.note)
+            apply.load_images(client, opened)
+            return replace(client, ref, name, env, watch_of(target), lock)
+
+
+def replace(client, ref: str, name: str, env: dict, watch: lifecycle.Watch, lock):
+    """Finish or undo a deploy of name that was killed half-way, then put ref in its place."""
+    found = interrupted.find_interrupted(client, name, lock.stale)
+    if found is not None:
+        interrupted.recover(client, found, watch)
+    return lifecycle.replace(client, ref, name, env=env, watch=watch, note=lock.note)
 
 
 def refuse_redeploy(client, name: str, held: list[dict], bundle: Path) -> None:
