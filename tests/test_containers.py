@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import docker
 import pytest
 from invoking import free_port
@@ -67,6 +69,24 @@ def test_run_publishes_every_mapping(client, http_image, unique_name, cleanup_co
     assert containers.host_port(container, Ports.parse("127.0.0.1::8080")) == int(
         bound["8080/tcp"][0]["HostPort"]
     )
+
+
+@pytest.mark.docker
+def test_an_app_without_a_sigterm_handler_stops_at_once(
+    client, http_image, unique_name, cleanup_containers
+):
+    """http_image's node sets no SIGTERM handler: as PID 1 it would ignore the signal, and a deploy
+    replacing it would wait out the 10 s stop timeout. Under --init it stops at once."""
+    cleanup_containers.append(unique_name)
+    ports = Ports.parse(f"127.0.0.1:{free_port()}:8080")
+    container = containers.run(
+        client, http_image, name=unique_name, ports=ports, detach=True, remove=False
+    )
+    container.reload()
+    assert container.attrs["HostConfig"]["Init"] is True
+    started = time.monotonic()
+    container.stop(timeout=10)
+    assert time.monotonic() - started < 5
 
 
 @pytest.mark.docker

@@ -107,6 +107,7 @@ def test_three_replicas_roll_forward_without_a_failed_request_and_back_when_unhe
         assert answers[0]["db"] == hashlib.sha256(DB_PASSWORD.encode()).hexdigest()
         spec = client.api.inspect_service(unique_name)
         assert spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] == ["GREETING=hello from prod"]
+        assert spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Init"] is True  # SIGTERM forwarded
         assert DB_PASSWORD not in json.dumps(spec)  # a Swarm secret, not plain env
 
         # v1 -> v2, start-first: a bounded loop asks all along and counts every failed request

@@ -32,7 +32,7 @@ def run(
     detach: bool = False,
     remove: bool = True,
 ) -> Container:
-    """``docker run --name NAME --rm -p PORTS --env-file FILE IMAGE``, never pulling.
+    """``docker run --init --name NAME --rm -p PORTS --env-file FILE IMAGE``, never pulling.
 
     ``env`` is the env file's content (``envfiles.load``); its values are passed on, never printed.
     """
@@ -72,6 +72,9 @@ def _create(
             environment=env,
             detach=True,
             auto_remove=auto_remove,
+            # docker run --init: an app with no SIGTERM handler (node as PID 1 ignores it) still
+            # stops at once when a deploy replaces it, instead of after the 10 s stop timeout
+            init=True,
         )
 
 

@@ -134,6 +134,7 @@ def service_kwargs(
             order=update.order,
         ),
         restart_policy=RestartPolicy(condition="any", delay=2 * NS),
+        init=True,  # as containers.run: an app that ignores SIGTERM still stops when replaced
         endpoint_spec=endpoint(env, app.ports),
         networks=list(env.networks),
         constraints=list(env.placement),
