@@ -14,6 +14,7 @@ from archives import PW, flip_byte, write_archive
 from airgapkit.crossing import bundle, digest, sumsfile
 from airgapkit.crossing.archive import ArchiveWriter
 from airgapkit.crossing.manifest import MANIFEST, Manifest
+from airgapkit.delta import apply
 from airgapkit.engine import images
 from airgapkit.engine.client import tar_name
 from airgapkit.errors import AirgapError, IntegrityError
@@ -161,7 +162,7 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
         (record,) = opened.manifest.images
         assert record["ref"] == ref and record["repo_tags"] == [ref]
         assert record["member"] == f"images/{tar_name(ref)}"
-        assert opened.load_images(docker_client) == [ref]
+        assert apply.load_images(docker_client, opened) == [ref]
     assert docker_client.images.get(ref).id == record["id"]
     assert image_id in (record["id"], record["id"].split(":", 1)[-1])
 
@@ -203,7 +204,7 @@ def test_a_split_bundle_is_read_from_its_volumes_into_the_engine(
     with bundle.open_verified(
         media / "demo-1-release.zip.001", delivery.sums, PW, kind="release"
     ) as opened:
-        assert opened.load_images(docker_client) == [ref]
+        assert apply.load_images(docker_client, opened) == [ref]
     docker_client.images.get(ref)
 
 

@@ -9,6 +9,7 @@ read markup (a formatted message, a table cell given as a string).
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 from rich.markup import escape
@@ -35,3 +36,8 @@ def text(value: object, style: str = "") -> Text:
 def markup(value: object) -> str:
     """``value`` escaped, and its square brackets escaped for Rich markup."""
     return escape(safe(value))
+
+
+def warn(line: str) -> None:
+    """One warning line on stderr, as every module words it: ``airgapkit: warning: ...``."""
+    print(f"airgapkit: warning: {line}", file=sys.stderr)

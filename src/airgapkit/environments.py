@@ -163,9 +163,6 @@ class Environment:
     def is_swarm(self) -> bool:
         return self.target == "swarm"
 
-    def env_path(self, base_dir: Path) -> Path:
-        return Path(base_dir) / Path(self.env_file).expanduser()
-
 
 # --- reading the configuration ---------------------------------------------------------------------
 

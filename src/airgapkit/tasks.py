@@ -454,6 +454,11 @@ INCOMING_HELP = {
 }
 
 
+def recorded(c, action: str, flow, *args, **kwargs):
+    """Run a flow and add its line to this machine's history (``airgapkit.history``)."""
+    return history.record(history.from_config(config(c)), action, flow, *args, **kwargs)
+
+
 def trust_of(c, sign_key="", key_passphrase_file="") -> Trust:
     """Who signs (flag, else trust.sign_key) and whose signatures arriving bundles need (trust.keys)."""
     return Trust.from_config(config(c), sign_key=sign_key, passphrase_file=key_passphrase_file)
@@ -504,8 +509,8 @@ def export(
 ):
     """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
-    delivery = history.record(
-        history.from_config(cfg),
+    delivery = recorded(
+        c,
         "export",
         export_flow.export_base,
         lambda: client(c),
@@ -557,8 +562,8 @@ def release(
 ):
     """Air-gapped dev: verify the export, build offline, smoke-test, bundle the image for test/prod."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
-    delivery = history.record(
-        history.from_config(cfg),
+    delivery = recorded(
+        c,
         "release",
         release_flow.release,
         client(c),
@@ -587,8 +592,8 @@ def release(
 )
 def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):
     """Test/prod: verify and load a release, replace the running container, roll back if unhealthy."""
-    history.record(
-        history.from_config(config(c)),
+    recorded(
+        c,
         "deploy",
         deploy_flow.deploy,
         client(c),

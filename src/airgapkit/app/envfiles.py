@@ -21,7 +21,6 @@ import io
 import os
 import re
 import stat
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
+from .. import display
 from ..errors import AirgapError
 
 __all__ = [
@@ -238,7 +238,7 @@ def _lines(numbers) -> str:
     return f"line{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
 
 
-def _bare_refusal(env_file: Path, bare: Mapping[str, int], known_keys) -> str:
+def bare_refusal(env_file: Path, bare: Mapping[str, int], known_keys) -> str:
     """One line about bare ``KEY`` lines; only keys the example lists are named.
 
     A line without ``=`` may be a password pasted on a line of its own, so an unlisted one is
@@ -306,9 +306,9 @@ def check(env_file: Path, example: Path) -> EnvCheck:
             f"{', '.join(result.missing)}; add them to {result.env_file}"
         )
     if result.bare:
-        raise EnvFileError(_bare_refusal(result.env_file, result.bare, _parse(result.example)[0]))
+        raise EnvFileError(bare_refusal(result.env_file, result.bare, _parse(result.example)[0]))
     for line in result.warnings:
-        print(f"airgapkit: warning: {line}", file=sys.stderr)
+        display.warn(line)
     return result
 
 
@@ -322,5 +322,5 @@ def load(env_file: Path, known_keys: Iterable[str] = ()) -> dict[str, str]:
     """
     values, bare = _parse(env_file)
     if bare:
-        raise EnvFileError(_bare_refusal(env_file, bare, known_keys))
+        raise EnvFileError(bare_refusal(env_file, bare, known_keys))
     return {k: v for k, v in values.items() if v is not None}

@@ -25,12 +25,10 @@ from pathlib import Path
 from .. import fsutil
 from ..errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
 from . import digest, layout, passwords, volumes, zipaes
-from .extraction import safe_member_name
+from .extraction import READ_CHUNK, safe_member_name
 
 # archiving reads its input in these: 64 KiB to 1 MiB measured alike here, 4 MiB slower
 WRITE_CHUNK = 256 << 10
-# extraction reads in these: measured faster than 1 MiB here (smaller buffers, reused)
-READ_CHUNK = 256 << 10
 SMALL_MEMBER = 16 << 20  # read_bytes limit by default
 
 

@@ -217,15 +217,6 @@ class OpenBundle:
         self.reader.close()
         self.reader.source.close()
 
-    def load_images(self, client) -> list[str]:
-        """Stream every image member into ``docker load``; return the tags loaded."""
-        loaded: list[str] = []
-        for image in self.manifest.images:
-            size = self.manifest.member(image["member"])["size"]
-            with self.open_member(image["member"]) as stream:
-                loaded += images.load(client, stream, size=size)
-        return loaded
-
 
 def read_manifest(reader: ArchiveReader, path: Path) -> Manifest:
     """The manifest inside an opened bundle archive (read whole: it is small, and capped)."""

@@ -330,31 +330,15 @@ def _undo(plan: Plan, created: list[Path]) -> None:
 
 
 def extract_members(
-    reader: ArchiveReader,
-    names: Iterable[str] | None,
-    dest: Path,
-    *,
-    expected: dict[str, str] | None = None,
-    force: bool = False,
-    max_total: int = MAX_TOTAL,
-    max_ratio: int = MAX_RATIO,
+    reader: ArchiveReader, names: Iterable[str] | None, dest: Path, **options
 ) -> list[Path]:
     """Extract the named members (all when ``names`` is None) safely under ``dest``; the whole
     archive's names and sizes are checked first, whichever members are asked for.
 
-    ``expected`` maps member names to SHA-256 hex: every extracted file must be listed and match.
-    Existing files are never overwritten unless ``force``.
+    ``options`` are ``plan``'s: ``expected`` maps member names to SHA-256 hex (every extracted file
+    must be listed and match); existing files are never overwritten unless ``force``.
     """
-    laid_out = plan(
-        reader,
-        names,
-        dest,
-        expected=expected,
-        force=force,
-        max_total=max_total,
-        max_ratio=max_ratio,
-    )
-    return commit(reader, laid_out)
+    return commit(reader, plan(reader, names, dest, **options))
 
 
 def extract_all(reader: ArchiveReader, dest: Path, **options) -> list[Path]:

@@ -216,20 +216,13 @@ def write_password(password: str, dest: Path, forbidden_dir: Path | None = None)
     Refused when ``dest`` lies inside ``forbidden_dir`` (the folder that carries the archive).
     """
     dest = Path(dest)
-    if forbidden_dir is not None and fsutil.is_inside(dest.parent, forbidden_dir):
-        raise PasswordError(
-            f"password file {dest} would lie inside {forbidden_dir}, which carries the archive; "
-            "write it to a folder that travels separately"
-        )
-    exists = f"password file {dest} already exists; move it away or name another file"
-    if dest.exists() or dest.is_symlink():
-        raise PasswordError(exists)
+    _check_destination(dest, forbidden_dir, overwrite=False)
     try:
         return fsutil.write_atomic(
             dest, password.encode("utf-8") + b"\n", mode=0o600, overwrite=False
         )
     except AirgapError as exc:  # it appeared while the password was written
-        raise PasswordError(exists) from exc
+        raise PasswordError(_exists(dest)) from exc
 
 
 def write_aside(
@@ -256,9 +249,11 @@ def _check_destination(dest: Path, forbidden_dir: Path | None, overwrite: bool) 
             "write it to a folder that travels separately"
         )
     if not overwrite and (dest.exists() or dest.is_symlink()):
-        raise PasswordError(
-            f"password file {dest} already exists; move it away or name another file"
-        )
+        raise PasswordError(_exists(dest))
+
+
+def _exists(dest: Path) -> str:
+    return f"password file {dest} already exists; move it away or name another file"
 
 
 def generate(dest: Path, forbidden_dir: Path | None = None) -> str:

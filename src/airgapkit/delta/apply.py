@@ -28,8 +28,8 @@ from . import tars
 def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
     """Refuse a delta whose prerequisites this engine lacks."""
     for req in manifest.requires:
-        held = _local(client, req["id"])
-        tagged = _local(client, req["ref"])
+        held = images.find_image(client, req["id"])
+        tagged = images.find_image(client, req["ref"])
         moved = tagged if tagged is not None and tagged.id != req["id"] else None
         # An image needed whole (a base to build on) is used by its name: that must be the one.
         if held is None or (moved is not None and not req.get("for")):
@@ -48,7 +48,7 @@ def held_already(client, manifest: Manifest) -> list[dict]:
     return [
         image
         for image in manifest.images
-        if _reuse_for(manifest, image["id"]) and _local(client, image["id"]) is not None
+        if _reuse_for(manifest, image["id"]) and images.find_image(client, image["id"]) is not None
     ]
 
 
@@ -68,7 +68,7 @@ def _missing(req: dict, tagged, bundle: Path) -> str:
 def tag_prerequisites(client, manifest: Manifest) -> None:
     """Give an image needed whole (a base to build on) its name again when it is here by ID only."""
     for req in manifest.requires:
-        if not req.get("for") and _local(client, req["ref"]) is None:
+        if not req.get("for") and images.find_image(client, req["ref"]) is None:
             repository, tag = parse_repository_tag(req["ref"])
             with engine_errors(f"tag {req['id'][:19]} as {req['ref']}"):
                 images.require_image(client, req["id"]).tag(repository, tag)
@@ -130,13 +130,6 @@ def _check_id(client, image: dict) -> None:
 
 def _reuse_for(manifest: Manifest, image_id: str) -> dict | None:
     return next((req for req in manifest.requires if req.get("for") == image_id), None)
-
-
-def _local(client, ref: str):
-    try:
-        return images.require_image(client, ref)
-    except ImageMissing:
-        return None
 
 
 def _size(client, ref: str) -> int:

@@ -195,11 +195,6 @@ def partial(client, ref: str, leave_out: set[str]) -> Callable[[Iterable[bytes]]
     return without_shared
 
 
-def partial_save(client, ref: str, leave_out: set[str]) -> Iterator[bytes]:
-    """``docker save`` of ``ref`` without the layers whose diff IDs are in ``leave_out``."""
-    return partial(client, ref, leave_out)(images.save_stream(client, [ref]))
-
-
 # --- showing it -----------------------------------------------------------------------------------
 
 

@@ -46,10 +46,15 @@ WRITEBACK = 64 << 20  # a saved tar's bytes sent on to the disk while the save g
 _NOT_IN_REGISTRY = re.compile(r"not found|manifest unknown|does not exist|pull access denied", re.I)
 
 
+def find_image(client: docker.DockerClient, ref: str) -> Image | None:
+    """The local image (by name or ID), or None."""
+    with engine_errors(f"look up image {ref}"):
+        return _local_image(client, ref)
+
+
 def require_image(client: docker.DockerClient, ref: str) -> Image:
     """The local image, or ImageMissing naming the tar to load: the air-gapped side never pulls."""
-    with engine_errors(f"look up image {ref}"):
-        image = _local_image(client, ref)
+    image = find_image(client, ref)
     if image is None:
         raise ImageMissing(
             f"image {ref} is not in the local engine; load it with `inv load --input {tar_name(ref)}`"
@@ -81,8 +86,7 @@ def pull(client: docker.DockerClient, ref: str, if_missing: bool = False) -> str
     """Pull ``ref`` with a progress bar per layer; ``if_missing`` uses a local copy as it is."""
     ref = validate_ref(ref)
     if if_missing:
-        with engine_errors(f"look up image {ref}"):
-            local = _local_image(client, ref)
+        local = find_image(client, ref)
         if local is not None:  # the document's "base image on local repository" scenario
             console.print(f"{ref} is already in the local engine ({local.short_id}); not pulling")
             return local.id

@@ -22,7 +22,7 @@ import requests
 
 from ..environments import Registry
 from ..errors import AirgapError, IntegrityError
-from .client import console, explain, stream_error, validate_ref
+from .client import console, explain, lost, stream_error, validate_ref
 from .images import require_image
 
 CERTS_DIR = Path("/etc/docker/certs.d")  # where an engine looks for a registry's CA
@@ -92,7 +92,7 @@ def login(client: docker.DockerClient, registry: Registry, auth: dict) -> None:
     except docker.errors.APIError as exc:
         raise _push_error(explain(exc), registry, f"log in to {registry.address}") from exc
     except requests.exceptions.RequestException as exc:
-        raise AirgapError(f"lost the Docker Engine while logging in to {registry.address}") from exc
+        raise lost(f"log in to {registry.address}") from exc
 
 
 def registry_digest(client: docker.DockerClient, ref: str, registry: Registry) -> str:
@@ -148,7 +148,7 @@ def _push_stream(client, repository: str, tag: str, auth: dict | None, registry:
     except docker.errors.APIError as exc:
         raise _push_error(explain(exc), registry, f"push {repository}") from exc
     except requests.exceptions.RequestException as exc:
-        raise AirgapError(f"lost the Docker Engine while pushing {repository}:{tag}") from exc
+        raise lost(f"push {repository}:{tag}") from exc
     if not digest:
         raise AirgapError(
             f"the push of {repository}:{tag} reported no digest; push again and check the "

@@ -10,13 +10,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-import docker.errors
-
 from .. import history, locks
 from ..app import envfiles
 from ..delta import apply
 from ..engine import containers, interrupted, lifecycle
-from ..engine.client import console, default_container_name, engine_address, engine_errors
+from ..engine.client import console, default_container_name, engine_address
 from ..errors import AirgapError
 from ..settings import Incoming, Target, Trust
 from ..trust import seal
@@ -138,8 +136,5 @@ def warn_if_interrupted(client, name: str, target: Target) -> None:
 
 
 def _is_running(client, name: str) -> bool:
-    with engine_errors(f"look up container {name}"):
-        try:
-            return client.containers.get(name).status == "running"
-        except docker.errors.NotFound:
-            return False
+    container = lifecycle.find(client, name)
+    return container is not None and container.status == "running"

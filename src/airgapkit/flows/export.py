@@ -19,7 +19,7 @@ from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..engine import images
-from ..errors import EngineUnavailable, ImageMissing
+from ..errors import EngineUnavailable
 from ..gate import checkpoint
 from ..settings import BaseSource, Crossing, Gate, Trust
 from ..trust import seal
@@ -71,43 +71,16 @@ def export(
 
 
 def export_base(
-    connect: Callable[[], object],
-    *,
-    source: BaseSource,
-    app_dir: Path,
-    base_image: str,
-    build_dir: Path,
-    crossing: Crossing,
-    gate: Gate,
-    since: str = "",
-    trust: Trust | None = None,
-    run: history.Run | None = None,
+    connect: Callable[[], object], *, source: BaseSource, base_image: str, **job
 ) -> bundle.Delivery:
-    """``export`` from the configured source; ``connect`` is called only when the engine is used."""
+    """``export`` from the configured source; ``connect`` is called only when the engine is used.
+
+    ``job`` holds the other keyword arguments of ``export`` (app_dir, build_dir, crossing, ...).
+    """
     client = engine_for(source, base_image, connect)
     if client is not None:
-        return export(
-            client,
-            app_dir=app_dir,
-            base_image=base_image,
-            build_dir=build_dir,
-            crossing=crossing,
-            gate=gate,
-            since=since,
-            trust=trust,
-            run=run,
-        )
-    return export_from_registry(
-        source=source,
-        app_dir=app_dir,
-        base_image=base_image,
-        build_dir=build_dir,
-        crossing=crossing,
-        gate=gate,
-        since=since,
-        trust=trust,
-        run=run,
-    )
+        return export(client, base_image=base_image, **job)
+    return export_from_registry(source=source, base_image=base_image, **job)
 
 
 def engine_for(source: BaseSource, ref: str, connect: Callable[[], object]):
@@ -121,9 +94,7 @@ def engine_for(source: BaseSource, ref: str, connect: Callable[[], object]):
     except EngineUnavailable:
         console.print(f"no Docker Engine answers: reading {ref} from its registry")
         return None
-    try:
-        images.require_image(client, ref)
-    except ImageMissing:
+    if images.find_image(client, ref) is None:
         console.print(f"the engine has no {ref}: reading it from its registry")
         return None
     return client

@@ -68,18 +68,17 @@ def scan_layers(chunks: Iterable[bytes]) -> list[SecretFinding]:
     deleted: dict[str, set[str]] = {}  # layer -> paths its whiteouts delete
     met: list[str] = []  # layers in the order met, in case the manifest does not say
     listed: list[str] = []  # layers as the manifest lists them, bottom first
-    with tarfile.open(fileobj=tarstream.reader(chunks), mode="r|", bufsize=CHUNK) as saved:
-        for member in saved:
-            if not member.isfile():
-                continue
-            if member.name == "manifest.json":
-                listed = _manifest_layers(saved.extractfile(member))
-            elif member.name.endswith("/layer.tar") or member.name.startswith("blobs/"):
-                layer = _open_layer(saved.extractfile(member))
-                if layer is not None:
-                    met.append(member.name)
-                    with layer:
-                        deleted[member.name] = _scan_layer(layer, member.name, found)
+    for member, data in tarstream.members(chunks):
+        if data is None:
+            continue
+        if member.name == "manifest.json":
+            listed = _manifest_layers(data)
+        elif member.name.endswith("/layer.tar") or member.name.startswith("blobs/"):
+            layer = _open_layer(data)
+            if layer is not None:
+                met.append(member.name)
+                with layer:
+                    deleted[member.name] = _scan_layer(layer, member.name, found)
     return _placed(found, listed or met, deleted)
 
 

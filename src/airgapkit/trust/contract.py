@@ -24,10 +24,10 @@ be a real password someone left in ``.env.example``. The key and its comment alw
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import display
 from ..app import envfiles
 from ..fsutil import write_atomic
 
@@ -148,7 +148,8 @@ def check(env_file: Path, contract_file: Path, *, described_as: str) -> envfiles
             f"add them to {env_file}"
         )
     if result.bare:
-        envfiles.load(env_file, known_keys=envfiles.read(Path(contract_file)))
+        known = envfiles.read(Path(contract_file))
+        raise envfiles.EnvFileError(envfiles.bare_refusal(env_file, result.bare, known))
     warnings = []
     if result.unknown:
         warnings.append(
@@ -158,5 +159,5 @@ def check(env_file: Path, contract_file: Path, *, described_as: str) -> envfiles
     # The remaining findings (empty keys, a readable mode) read the same for any example.
     warnings += replace(result, unknown=(), example=Path(described_as)).warnings
     for line in warnings:
-        print(f"airgapkit: warning: {line}", file=sys.stderr)
+        display.warn(line)
     return result

@@ -20,7 +20,6 @@ import hashlib
 import os
 import re
 import stat
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +28,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
+from .. import display
 from ..crossing import passwords
 from ..errors import AirgapError
 from ..fsutil import AtomicFile
@@ -267,11 +267,7 @@ def load_signing_key(path: Path, passphrase: str) -> SigningKey:
 
 def _warn_if_loose(path: Path) -> None:
     if os.name != "nt" and stat.S_IMODE(path.stat().st_mode) & 0o077:
-        print(
-            f"airgapkit: warning: signing key {path} is readable by group or others; "
-            f"run: chmod 600 {path}",
-            file=sys.stderr,
-        )
+        display.warn(f"signing key {path} is readable by group or others; run: chmod 600 {path}")
 
 
 # --- the passphrase -------------------------------------------------------------------------------

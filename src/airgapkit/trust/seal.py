@@ -42,10 +42,6 @@ CONTRACT_MEMBER = contract.MEMBER
 SIGNATURE_LIMIT = 64 * 1024  # a signature document is a few hundred bytes
 
 
-def warn(line: str) -> None:
-    print(f"airgapkit: warning: {line}", file=sys.stderr)
-
-
 def say(line: str) -> None:
     print(f"airgapkit: {line}", file=sys.stderr)
 
@@ -102,7 +98,7 @@ def _checked(reader: ArchiveReader, source: str, trusted: signing.TrustedKeys | 
     manifest, signature = _signed_parts(reader)
     verdict = signing.verify(manifest, signature, trusted or signing.TrustedKeys(), source=source)
     if verdict.warning:
-        warn(verdict.warning)
+        display.warn(verdict.warning)
     elif verdict.trusted:
         say(f"{source} is {describe_signature(verdict)}")
     return verdict, manifest, signature
@@ -118,7 +114,9 @@ def vouch(trusted: signing.TrustedKeys, source: str) -> Callable[[ArchiveReader]
     def members(reader: ArchiveReader) -> dict | None:
         if MANIFEST not in reader.names():
             if trusted.configured:
-                warn(f"{source} holds no manifest.json: not a bundle, so no signature was checked")
+                display.warn(
+                    f"{source} holds no manifest.json: not a bundle, so no signature was checked"
+                )
             return None
         _, manifest_bytes, signature = _checked(reader, source, trusted)
         listed = {f["path"]: f["sha256"] for f in Manifest.from_json(manifest_bytes, source).files}
@@ -187,7 +185,7 @@ def export_extras(*, app_dir: Path, image: sbom.ImageIdentity, app: dict, out_di
         extras.files.append((path, CONTRACT_MEMBER))
         extras.fields["contract"] = _contract_field(made)
     else:
-        warn(f"{app_dir} has no .env.example: the bundle carries no env contract")
+        display.warn(f"{app_dir} has no .env.example: the bundle carries no env contract")
     return extras
 
 
@@ -229,7 +227,7 @@ def release_extras(carried: Carried, work: Path) -> Extras:
         extras.files.append((sbom.write(bom, work / "release-sbom.json"), SBOM_MEMBER))
         extras.fields["sbom"] = _sbom_field(bom, identity)
     else:
-        warn(f"{source} carries no SBOM: the release bundle carries none either")
+        display.warn(f"{source} carries no SBOM: the release bundle carries none either")
     if carried.contract_path is not None:
         extras.files.append((carried.contract_path, CONTRACT_MEMBER))
         extras.fields["contract"] = carried.contract_field
