@@ -163,11 +163,3 @@ def test_inv_history_prints_the_runs_of_one_app(tmp_path):
 def test_inv_history_with_no_history_kept_says_so(tmp_path):
     proc = inv("history", cwd=tmp_path, env={"INVOKE_AIRGAPKIT_HISTORY": ""})
     assert proc.returncode != 0 and "no history is kept here" in proc.stderr
-
-
-def test_the_archive_hash_as_its_hash_file_lists_it(tmp_path):
-    archive = tmp_path / "a.zip"
-    archive.write_bytes(b"zip")
-    (tmp_path / "a.zip.sha256").write_text(f"{'12' * 32}  a.zip\n")
-    assert history.listed_sha256(archive, None) == "12" * 32
-    assert history.listed_sha256(tmp_path / "b.zip", None) == ""

@@ -24,7 +24,6 @@ variable or a file, never from the configuration or a flag, and is read only whe
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from .config import DEFAULT_ENVIRONMENTS
 from .errors import AirgapError
+from .ports import is_loopback_host
 
 TARGETS = ("engine", "swarm")
 PUBLISH_MODES = ("ingress", "host", "none")
@@ -357,7 +357,7 @@ class _Reader:
         if not isinstance(insecure, bool):
             self.bad("registry.insecure", f"{insecure!r} is not true or false")
             insecure = False
-        if insecure and address and not _is_loopback(_HOST.match(address).group("host")):
+        if insecure and address and not is_loopback_host(_HOST.match(address).group("host")):
             self.bad(
                 "registry.insecure",
                 f"plain HTTP is allowed for a loopback registry only, not {address}; "
@@ -433,16 +433,6 @@ class _Reader:
                 "start-first cannot start a task beside the old one when both bind the node's "
                 "port (publish_mode host); use stop-first",
             )
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _plain(value):

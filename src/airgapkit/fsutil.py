@@ -161,6 +161,21 @@ class AtomicFile:
         return False
 
 
+def write_aside(
+    dest: Path, data: bytes, *, mode: int = 0o644, overwrite: bool = True
+) -> AtomicFile:
+    """A small file written whole and synced under ``dest``'s temporary name; the caller commits it
+    (or discards it) when the files it goes with are final too."""
+    out = AtomicFile(dest, mode=mode, overwrite=overwrite).open()
+    try:
+        out.file.write(data)
+        out.finish()
+    except BaseException:
+        out.discard()
+        raise
+    return out
+
+
 def write_atomic(dest: Path, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> Path:
     """Write a small file whole under ``dest`` (see ``AtomicFile``)."""
     with AtomicFile(dest, mode=mode, overwrite=overwrite) as out:

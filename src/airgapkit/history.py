@@ -198,15 +198,6 @@ def from_config(cfg) -> History | None:
     return History(Path(cfg["history"])) if cfg["history"] else None
 
 
-def listed_sha256(archive: Path, sums: Path | None) -> str:
-    """An arrived archive's SHA-256 as its hash file lists it (checked when it was opened)."""
-    from .crossing import sumsfile
-
-    sums = sums or sumsfile.find_sums(archive)
-    listed = sumsfile.lookup(sumsfile.read_sums(sums), archive, sums.parent) if sums else None
-    return listed or ""
-
-
 def record(history: History | None, action: str, flow: Callable, /, *args, **kwargs) -> Any:
     """Run ``flow(*args, run=..., **kwargs)`` and append its entry, whatever the outcome."""
     run = Run(history, Entry(action).started())

@@ -159,3 +159,14 @@ def _address(ip: str, text: str) -> str:
     if (address.version == 6) != ip.startswith("["):
         raise _malformed(text, "write an IPv6 address in brackets, e.g. [::1]:8080:80")
     return str(address)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address is this machine (Docker allows plain HTTP to it by default)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -192,6 +192,7 @@ class OpenBundle:
 
     def __init__(self, path: Path, reader: ArchiveReader, manifest: Manifest):
         self.path, self.reader, self.manifest = path, reader, manifest
+        self.sha256 = ""  # the archive's, as checked against its hash file ("": none was given)
         self.signature = None  # what the trust check found (trust/signing.Verdict), once made
 
     def open_member(self, path: str) -> IO[bytes]:
@@ -243,9 +244,10 @@ def open_verified(
             f"no hash file for {path}; give the SHA256SUMS that came by the second channel with --sums"
         )
     source = volumes.open_archive(path)
+    sha256 = ""
     try:
         if sums is not None:
-            sumsfile.verify_archive(source, sums)
+            sha256 = sumsfile.verify_archive(source, sums)
         else:
             Console(stderr=True).print(
                 f"warning: no hash file for {display.markup(path)}; its integrity is not verified"
@@ -255,6 +257,7 @@ def open_verified(
         source.close()
         raise
     opened = OpenBundle(source.archive, reader, Manifest(kind="", app={}))
+    opened.sha256 = sha256
     try:
         opened.manifest = read_manifest(reader, source.archive)
         check_agrees(reader, opened.manifest, source.archive)

@@ -232,14 +232,9 @@ def write_aside(
     commits it when the archive it opens is final too. The checks of ``write_password``."""
     dest = Path(dest)
     _check_destination(dest, forbidden_dir, overwrite)
-    out = fsutil.AtomicFile(dest, mode=0o600, overwrite=overwrite).open()
-    try:
-        out.file.write(password.encode("utf-8") + b"\n")
-        out.finish()
-    except BaseException:
-        out.discard()
-        raise
-    return out
+    return fsutil.write_aside(
+        dest, password.encode("utf-8") + b"\n", mode=0o600, overwrite=overwrite
+    )
 
 
 def _check_destination(dest: Path, forbidden_dir: Path | None, overwrite: bool) -> None:

@@ -231,29 +231,27 @@ def format_sums(entries: dict[str, str]) -> str:
 
 def write_sums(entries: dict[str, str], dest: Path) -> None:
     """Write ``{relative name: hex}`` to ``dest`` atomically, in the format ``sha256sum -c`` reads."""
-    for name in entries:
-        if fsutil.leaves_folder(name):
-            raise AirgapError(f"{name}: SHA256SUMS names must be relative to its folder")
-    fsutil.write_atomic(Path(dest), format_sums(entries).encode("utf-8"))
+    fsutil.write_atomic(Path(dest), _sums_bytes(entries))
 
 
 def write_aside(dest: Path, new: dict[str, str]) -> fsutil.AtomicFile:
     """``new`` added to the SHA256SUMS ``dest``, written and synced under a temporary name: the
     caller commits it (``fsutil.AtomicFile``) when the files it lists are final too."""
-    dest = Path(dest)
-    entries = read_sums(dest) if dest.is_file() else {}
-    entries.update(new)
+    return fsutil.write_aside(Path(dest), _sums_bytes(_with(Path(dest), new)))
+
+
+def _sums_bytes(entries: dict[str, str]) -> bytes:
     for name in entries:
         if fsutil.leaves_folder(name):
             raise AirgapError(f"{name}: SHA256SUMS names must be relative to its folder")
-    out = fsutil.AtomicFile(dest).open()
-    try:
-        out.file.write(format_sums(entries).encode("utf-8"))
-        out.finish()
-    except BaseException:
-        out.discard()
-        raise
-    return out
+    return format_sums(entries).encode("utf-8")
+
+
+def _with(dest: Path, new: dict[str, str]) -> dict[str, str]:
+    """The entries the SHA256SUMS ``dest`` holds (none if absent), with ``new`` added or replaced."""
+    entries = read_sums(dest) if dest.is_file() else {}
+    entries.update(new)
+    return entries
 
 
 def names_relative_to(files: Iterable[Path], folder: Path) -> dict[Path, str]:
@@ -287,10 +285,7 @@ def record(files: Iterable[Path], dest: Path, progress: bool = True) -> dict[Pat
 
 def add_entries(dest: Path, new: dict[str, str]) -> None:
     """Add or replace ``{name: hex}`` in the SHA256SUMS ``dest``, keeping the entries it has."""
-    dest = Path(dest)
-    entries = read_sums(dest) if dest.is_file() else {}
-    entries.update(new)
-    write_sums(entries, dest)
+    write_sums(_with(Path(dest), new), dest)
 
 
 # --- checking -----------------------------------------------------------------------------------
@@ -342,32 +337,24 @@ def verify_file(path: Path, sums: Path) -> str:
 
     Returns the hex digest when it matches.
     """
-    path, sums = Path(path), Path(sums)
-    expected = lookup(read_sums(sums), path, sums.parent)
-    if expected is None:
-        raise IntegrityError(f"{path.name} is not listed in {sums}; give the hash file made for it")
-    actual = digest.sha256_file(path)
-    if actual != expected:
-        raise IntegrityError(
-            f"{path}: SHA-256 {actual} differs from {expected} listed in {sums}; the file changed "
-            "or is not the one sent: do not use it, fetch it again"
-        )
-    return actual
+    path = Path(path)
+    return _verified(path, Path(sums), lambda: digest.sha256_file(path))
 
 
 def verify_open(f: fsutil.PinnedFile, sums: Path) -> str:
     """``verify_file`` through a file already open (``fsutil.PinnedFile``): what is checked is what
     the caller then reads from it. Returns the hex digest."""
-    sums = Path(sums)
-    expected = lookup(read_sums(sums), f.path, sums.parent)
+    return _verified(f.path, Path(sums), lambda: digest.sha256_open(f, f.path.name))
+
+
+def _verified(path: Path, sums: Path, sha256_of) -> str:
+    expected = lookup(read_sums(sums), path, sums.parent)
     if expected is None:
-        raise IntegrityError(
-            f"{f.path.name} is not listed in {sums}; give the hash file made for it"
-        )
-    actual = digest.sha256_open(f, f.path.name)
+        raise IntegrityError(f"{path.name} is not listed in {sums}; give the hash file made for it")
+    actual = sha256_of()
     if actual != expected:
         raise IntegrityError(
-            f"{f.path}: SHA-256 {actual} differs from {expected} listed in {sums}; the file changed "
+            f"{path}: SHA-256 {actual} differs from {expected} listed in {sums}; the file changed "
             "or is not the one sent: do not use it, fetch it again"
         )
     return actual

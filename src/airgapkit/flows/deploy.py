@@ -59,8 +59,7 @@ def deploy(
     run.entry.environment = target.environment
     env_file = envfiles.resolve(target.environment, target.environments, target.base_dir)
     with open_incoming(incoming, "release", seal.trusted_keys(trust)) as opened:
-        sha = history.listed_sha256(incoming.archive, incoming.sums)
-        run.note_bundle(opened.manifest, incoming.archive, sha)
+        run.note_bundle(opened.manifest, incoming.archive, opened.sha256)
         run.note_signer(opened.signature and opened.signature.signer)
         env = seal.checked_env(opened, env_file, target.env_example)
         apply.check_prerequisites(client, opened.manifest, opened.path)

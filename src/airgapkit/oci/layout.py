@@ -20,13 +20,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .. import tarstream
 from ..errors import AirgapError
 from . import reference, sizes
 from .manifests import OCI_INDEX, Descriptor
 from .registry import Registry
 from .remote import RemoteImage
 
-BLOCK = 512
+BLOCK = tarstream.BLOCK
 RECORD = 20 * BLOCK  # tar's record: the archive's length is padded to a multiple of it
 OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 NAME_ANNOTATION = "io.containerd.image.name"  # the full name the containerd store gives the image
@@ -107,13 +108,15 @@ class ImageTar:
 
     def _chunks(self, uncompressed: dict[str, int]) -> Iterator[bytes]:
         image, manifest = self.image, self.image.manifest
-        yield from _member("oci-layout", OCI_LAYOUT)
-        yield from _member("index.json", index_json(image, self.tags))
-        yield from _member("manifest.json", docker_manifest_json(image, self.tags))
+        yield from tarstream.file_member("oci-layout", OCI_LAYOUT)
+        yield from tarstream.file_member("index.json", index_json(image, self.tags))
+        yield from tarstream.file_member("manifest.json", docker_manifest_json(image, self.tags))
         yield _header("blobs/", 0, tarfile.DIRTYPE, 0o755)
         yield _header("blobs/sha256/", 0, tarfile.DIRTYPE, 0o755)
-        yield from _member(blob_path(manifest.config), image.config_raw)
-        yield from _member(f"blobs/sha256/{manifest.digest.removeprefix('sha256:')}", manifest.raw)
+        yield from tarstream.file_member(blob_path(manifest.config), image.config_raw)
+        yield from tarstream.file_member(
+            f"blobs/sha256/{manifest.digest.removeprefix('sha256:')}", manifest.raw
+        )
         for n, layer in enumerate(manifest.layers, 1):
             if layer.digest in uncompressed:  # a layer listed twice is stored once
                 continue
@@ -132,14 +135,8 @@ class ImageTar:
 def _header(name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> bytes:
     info = tarfile.TarInfo(name)
     info.size, info.type, info.mode, info.mtime = size, kind, mode, 0  # same bytes every run
-    return info.tobuf(format=tarfile.PAX_FORMAT)
+    return info.tobuf(format=tarstream.FORMAT)
 
 
 def _padding(size: int) -> bytes:
     return bytes(-size % BLOCK)
-
-
-def _member(name: str, data: bytes) -> Iterator[bytes]:
-    yield _header(name, len(data))
-    yield data
-    yield _padding(len(data))

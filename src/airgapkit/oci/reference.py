@@ -9,11 +9,11 @@ repositories live under ``library/``).
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from ..engine.client import IMAGE_ID, REFERENCE, validate_ref
 from ..errors import AirgapError
+from ..ports import is_loopback_host
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"  # where docker.io's registry API answers
@@ -65,13 +65,7 @@ class ImageRef:
     @property
     def is_loopback(self) -> bool:
         """Whether the registry is on this machine (Docker allows plain HTTP there by default)."""
-        host = self.registry.rsplit(":", 1)[0]  # the grammar allows no IPv6 literals
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self.registry.rsplit(":", 1)[0])  # the grammar has no IPv6 literals
 
 
 def parse(ref: str) -> ImageRef:
