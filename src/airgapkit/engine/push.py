@@ -36,6 +36,8 @@ _REFUSED = re.compile(
     re.IGNORECASE,
 )
 _UNTRUSTED = re.compile(r"x509|certificate|tls:|http response to https client", re.IGNORECASE)
+# The containerd image store reports the pushed manifest in a status line, not an aux event.
+_PUSHED = re.compile(r"^(?P<tag>\S+): digest: (?P<digest>sha256:[0-9a-f]{64}) size: \d+$")
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,19 @@ def _engine_is_local() -> bool:
     return os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
 
 
+def pushed_digest(event: dict, tag: str) -> str:
+    """The digest one event of a push names for ``tag``, "" if none: the classic store says it in
+    an ``aux`` event, the containerd image store in a status line ``TAG: digest: sha256:... size: N``.
+    """
+    aux = (event.get("aux") or {}).get("Digest")
+    if aux:
+        return str(aux)
+    said = _PUSHED.match(str(event.get("status") or ""))
+    return said.group("digest") if said and said.group("tag") == tag else ""
+
+
 def _push_stream(client, repository: str, tag: str, auth: dict | None, registry: Registry) -> str:
-    """Follow the push's JSON events; the registry's digest comes in the last ``aux`` event."""
+    """Follow the push's JSON events; the registry's digest comes near their end."""
     digest = ""
     try:
         events = client.api.push(repository, tag=tag, stream=True, decode=True, auth_config=auth)
@@ -144,7 +157,7 @@ def _push_stream(client, repository: str, tag: str, auth: dict | None, registry:
             error = stream_error(event)
             if error:
                 raise _push_error(error, registry, f"push {repository}")
-            digest = (event.get("aux") or {}).get("Digest") or digest
+            digest = pushed_digest(event, tag) or digest
     except docker.errors.APIError as exc:
         raise _push_error(explain(exc), registry, f"push {repository}") from exc
     except requests.exceptions.RequestException as exc:
