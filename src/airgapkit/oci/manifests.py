@@ -31,7 +31,11 @@ GZIP_LAYER_TYPES = (
     "application/vnd.oci.image.layer.v1.tar+gzip",
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
 )
-TAR_LAYER_TYPES = ("application/vnd.oci.image.layer.v1.tar",)
+# Plain tar: what the containerd image store pushes for a layer it keeps uncompressed.
+TAR_LAYER_TYPES = (
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.docker.image.rootfs.diff.tar",
+)
 
 MAX_MANIFEST_BYTES = 4 << 20  # the limit registries themselves apply to a manifest
 MAX_CONFIG_BYTES = 16 << 20  # an image config is a few KB; this bounds what is read into memory
