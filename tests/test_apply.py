@@ -1,5 +1,9 @@
 """The far side of a delta on a real engine: an image made from its partial archive and the image it
-was made against has the same ID; prerequisites are checked by ID before anything else."""
+was made against has the same ID; prerequisites are checked by ID before anything else.
+
+The ID is the config digest (``engine.identity``): what a bundle's manifest records, on both image
+stores; the engine's own ID (``Image.id``) is the config digest on the classic store only.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from saved_images import layers_of
 
 from airgapkit.crossing.manifest import Manifest
 from airgapkit.delta import apply, plan, tars
-from airgapkit.engine import images
+from airgapkit.engine import identity, images
 from airgapkit.errors import ImageMissing, IntegrityError
 from airgapkit.tarstream import reader
 
@@ -58,7 +62,7 @@ def test_a_partial_save_carries_only_the_new_layer(docker_client, versions):
 
 def test_put_together_with_the_prerequisite_loads_the_very_image(docker_client, versions):
     v1, v2 = versions["v1"], versions["v2"]
-    ref, image_id = v2.tags[0], v2.id
+    ref, image_id = v2.tags[0], identity.of(docker_client, v2)
     sent = b"".join(partial_save(docker_client, ref, set(layers(v1))))
     prerequisite = images.save_stream(docker_client, [v1.id])
     whole = b"".join(tars.put_together(prerequisite, layers(v1), iter([sent]), layers(v2)))
@@ -66,23 +70,28 @@ def test_put_together_with_the_prerequisite_loads_the_very_image(docker_client, 
     docker_client.images.remove(ref)  # the far side does not have it yet
     loaded = images.load(docker_client, reader(iter([whole])))
     assert loaded == [ref]
-    assert docker_client.images.get(ref).id == image_id
+    assert identity.of_ref(docker_client, ref) == image_id
 
 
 # --- prerequisites ---------------------------------------------------------------------------------
 
 
-def delta(versions, **req) -> Manifest:
+def ids(client, versions) -> dict[str, str]:
+    return {name: identity.of(client, image) for name, image in versions.items()}
+
+
+def delta(client, versions, **req) -> Manifest:
     v1, v2 = versions["v1"], versions["v2"]
+    v1_id, v2_id = ids(client, versions).values()
     requirement = {
         "ref": v1.tags[0],
-        "id": v1.id,
+        "id": v1_id,
         "carried_by": "app-1.0.0-release.zip",
-        "for": v2.id,
+        "for": v2_id,
         "layers": layers(v1)[:-1],
         **req,
     }
-    image = {"ref": v2.tags[0], "id": v2.id, "layers": layers(v2), "member": "images/x.tar"}
+    image = {"ref": v2.tags[0], "id": v2_id, "layers": layers(v2), "member": "images/x.tar"}
     return Manifest(kind="release", app={"name": "app"}, images=[image], requires=[requirement])
 
 
@@ -90,7 +99,7 @@ def test_a_missing_prerequisite_names_the_image_and_the_bundle_that_carried_it(
     docker_client, versions
 ):
     absent = "sha256:" + "ab" * 32
-    manifest = delta(versions, id=absent, ref="agk-test-gone:1")
+    manifest = delta(docker_client, versions, id=absent, ref="agk-test-gone:1")
     with pytest.raises(ImageMissing) as err:
         apply.check_prerequisites(docker_client, manifest, BUNDLE)
     assert str(err.value) == (
@@ -100,23 +109,23 @@ def test_a_missing_prerequisite_names_the_image_and_the_bundle_that_carried_it(
 
 
 def test_a_base_under_its_tag_but_another_id_is_refused(docker_client, versions, base_image):
-    other = versions["v1"]
+    other = ids(docker_client, versions)["v1"]
     manifest = Manifest(
         kind="base",
         app={"name": "app"},
-        requires=[{"ref": base_image, "id": other.id, "carried_by": "app-1.0.0-base.zip"}],
+        requires=[{"ref": base_image, "id": other, "carried_by": "app-1.0.0-base.zip"}],
     )
-    base_id = docker_client.images.get(base_image).id
+    base_id = identity.of_ref(docker_client, base_image)
     with pytest.raises(ImageMissing) as err:
         apply.check_prerequisites(docker_client, manifest, BUNDLE)
     assert str(err.value).startswith(
-        f"{base_image} here is image {base_id[:19]}, not {other.id[:19]} that "
+        f"{base_image} here is image {base_id[:19]}, not {other[:19]} that "
         "app-1.0.0-base.zip carried"
     )
 
 
 def test_a_prerequisite_without_the_layers_needed_is_refused(docker_client, versions):
-    manifest = delta(versions, layers=["sha256:" + "cd" * 32])
+    manifest = delta(docker_client, versions, layers=["sha256:" + "cd" * 32])
     with pytest.raises(ImageMissing, match="needs 1 layers of .* that the image here lacks"):
         apply.check_prerequisites(docker_client, manifest, BUNDLE)
 
@@ -124,7 +133,7 @@ def test_a_prerequisite_without_the_layers_needed_is_refused(docker_client, vers
 def test_an_image_a_delta_carries_is_known_to_be_held_already_by_its_id(docker_client, versions):
     """v2 is in the engine (an earlier deploy of the delta loaded it): the prerequisites still
     pass, and the deploy knows not to load it again; a v2 of another ID is not held."""
-    manifest = delta(versions)
+    manifest = delta(docker_client, versions)
     apply.check_prerequisites(docker_client, manifest, BUNDLE)
     assert apply.held_already(docker_client, manifest) == manifest.images
     manifest.images[0]["id"] = "sha256:" + "ef" * 32
@@ -132,12 +141,11 @@ def test_an_image_a_delta_carries_is_known_to_be_held_already_by_its_id(docker_c
 
 
 def test_an_image_needed_whole_gets_its_name_back(docker_client, versions, unique_name):
-    image = versions["v1"]
+    image, image_id = versions["v1"], ids(docker_client, versions)["v1"]
     ref = f"{unique_name}:base"
+    requirement = {"ref": ref, "id": image_id, "carried_by": "app-1.0.0-base.zip"}
     manifest = Manifest(
-        kind="base",
-        app={"name": "app"},
-        requires=[{"ref": ref, "id": image.id, "carried_by": "app-1.0.0-base.zip"}],
+        kind="base", app={"name": "app"}, requires=[{**requirement, "layers": layers(image)}]
     )
     try:
         apply.check_prerequisites(docker_client, manifest, BUNDLE)  # here by ID: enough
@@ -149,7 +157,7 @@ def test_an_image_needed_whole_gets_its_name_back(docker_client, versions, uniqu
 
 
 def test_a_loaded_image_with_another_id_than_the_manifest_says_is_refused(docker_client, versions):
-    record = {"ref": versions["v1"].tags[0], "id": versions["v2"].id}
+    record = {"ref": versions["v1"].tags[0], "id": ids(docker_client, versions)["v2"]}
     with pytest.raises(IntegrityError, match="loaded as image .* but the bundle's manifest says"):
         apply._check_id(docker_client, record)
 

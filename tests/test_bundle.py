@@ -15,7 +15,7 @@ from airgapkit.crossing import bundle, digest, sumsfile
 from airgapkit.crossing.archive import ArchiveWriter
 from airgapkit.crossing.manifest import MANIFEST, Manifest
 from airgapkit.delta import apply
-from airgapkit.engine import images
+from airgapkit.engine import identity, images
 from airgapkit.engine.client import tar_name
 from airgapkit.errors import AirgapError, IntegrityError
 
@@ -146,6 +146,7 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
     ref = f"{unique_name}:1"
     image_id = images.build(docker_client, context, ref, offline=True)
     cleanup_images.append(ref)
+    built = identity.of_ref(docker_client, ref)
     dest = tmp_path / "media" / "demo-1-release.zip"
     sha = bundle.create(  # the writer: its hash was taken as it wrote
         docker_client,
@@ -163,8 +164,9 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
         assert record["ref"] == ref and record["repo_tags"] == [ref]
         assert record["member"] == f"images/{tar_name(ref)}"
         assert apply.load_images(docker_client, opened) == [ref]
-    assert docker_client.images.get(ref).id == record["id"]
-    assert image_id in (record["id"], record["id"].split(":", 1)[-1])
+    loaded = docker_client.images.get(ref)
+    assert identity.of(docker_client, loaded) == record["id"] == built  # the config digest
+    assert image_id in (loaded.id, loaded.id.split(":", 1)[-1])  # the engine's own ID, as built
 
 
 @pytest.mark.docker

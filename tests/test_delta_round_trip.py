@@ -21,6 +21,7 @@ from invoking import assert_refusal, free_port, inv
 from machines import DB_PASSWORD, EXAMPLE_APP, RISK, health
 
 from airgapkit import history
+from airgapkit.engine import identity
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -142,6 +143,7 @@ def test_the_base_delta_carries_no_image_and_names_the_base_it_needs(line):
         "ref": v1["images"][0]["ref"],
         "id": v1["images"][0]["id"],
         "carried_by": line["1.0.0"]["exported"][0].name,
+        "layers": v1["images"][0]["layers"],
     }
     assert v2["since"]["archive"] == line["1.0.0"]["exported"][0].name
 
@@ -162,7 +164,7 @@ def test_the_release_delta_carries_only_the_new_layers(line):
 def test_the_deployed_delta_is_the_very_image_released(docker_client, line):
     v2 = manifest_of(line["sides"]["prod"], line["1.0.1"]["released"])
     image = v2["images"][0]
-    assert docker_client.images.get(image["ref"]).id == image["id"]
+    assert identity.of_ref(docker_client, image["ref"]) == image["id"]
     answer = health(line["ports"])
     assert answer["version"] == "1.0.1" and answer["greeting"] == GREETING
 
@@ -259,7 +261,7 @@ def test_a_missing_prerequisite_is_refused_before_anything_is_loaded(docker_clie
     name = line["name"]
     docker_client.containers.get(f"{name}-prod").remove(force=True)
     docker_client.images.remove(f"{name}:1.0.1", force=True)
-    v1_id = docker_client.images.get(f"{name}:1.0.0").id
+    v1_id = identity.of_ref(docker_client, f"{name}:1.0.0")
     docker_client.images.remove(f"{name}:1.0.0", force=True)
     proc = inv(*line["1.0.1"]["deploy"], cwd=line["sides"]["prod"], env=line["tmp"])
     assert_refusal(

@@ -149,13 +149,23 @@ def image_files(client, ref: str):
             f = outer.extractfile(member) if member.isfile() else None
             if f is None:
                 continue
-            if member.name.endswith("layer.tar"):
-                with tarfile.open(fileobj=f, mode="r|") as layer:
+            if is_layer(member.name, f):
+                with tarfile.open(fileobj=f, mode="r|*") as layer:
                     for inner in layer:
                         reader = layer.extractfile(inner) if inner.isfile() else None
                         yield member.name, inner.name, reader
             else:
                 yield "(image)", member.name, f
+
+
+def is_layer(name: str, data) -> bool:
+    """A layer of either ``docker save`` layout: ``<id>/layer.tar`` (classic store), or a blob
+    that is a tar, plain or gzip-compressed (the containerd image store keeps the layers it builds
+    compressed), beside the config and manifests that are JSON."""
+    if name.endswith("layer.tar"):
+        return True
+    head = data.peek(512)[:512]
+    return name.startswith("blobs/") and (head[:2] == b"\x1f\x8b" or head[257:262] == b"ustar")
 
 
 class _IterReader:

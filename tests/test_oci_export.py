@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import registries
 
+from airgapkit.engine import identity
 from airgapkit.fsutil import AtomicFile
 from airgapkit.oci import export_image
 from airgapkit.oci.errors import IntegrityError
@@ -27,7 +28,7 @@ def test_export_with_no_engine_reachable_then_docker_load(
         patched.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
         with AtomicFile(dest) as out:
             exported = export_image(f"{registry}/node:20-alpine", out.file)
-    expected_id = docker_client.images.get(base_image).id
+    expected_id = identity.of_ref(docker_client, base_image)
     assert exported.image.image_id == exported.facts.image_id == expected_id
     assert exported.repo_digest == f"{registry}/node@{exported.image.repo_digest}"
     assert exported.written.size == dest.stat().st_size
@@ -36,7 +37,8 @@ def test_export_with_no_engine_reachable_then_docker_load(
     assert exported.facts.size == sum(exported.written.uncompressed)
     with dest.open("rb") as tar:
         (loaded,) = docker_client.images.load(tar)
-    assert loaded.id == expected_id and f"{registry}/node:20-alpine" in loaded.tags
+    assert identity.of(docker_client, loaded) == expected_id
+    assert f"{registry}/node:20-alpine" in loaded.tags
     docker_client.images.remove(f"{registry}/node:20-alpine")
 
 

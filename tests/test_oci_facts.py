@@ -50,7 +50,9 @@ def test_facts_match_the_engines_for_the_same_image(registry, base_image, docker
     assert from_registry.layers == from_engine.layers
     assert from_registry.env == from_engine.env
     assert from_registry.user == from_engine.user
-    # The registry's size counts each layer's tar (headers, padding); the engine's, the files alone.
-    assert from_engine.size <= from_registry.size <= from_engine.size * 1.05
-    assert 0 < from_registry.compressed_size < from_registry.size
+    # The registry's size counts each layer's tar (headers, padding); the classic store's, the files
+    # alone; the containerd image store's, the disk its snapshots take (a little over the tar).
+    assert abs(from_registry.size - from_engine.size) <= from_engine.size * 0.05
+    # The classic store pushes gzip layers; the containerd store a layer it keeps plain, plain.
+    assert 0 < from_registry.compressed_size <= from_registry.size
     assert from_registry.repo_digests[0].startswith(f"{registry}/node@sha256:")

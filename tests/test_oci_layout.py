@@ -11,6 +11,7 @@ import docker
 import pytest
 import registries
 
+from airgapkit.engine import identity
 from airgapkit.errors import AirgapError
 from airgapkit.oci import layout, platforms, reference
 from airgapkit.oci.registry import Registry
@@ -112,7 +113,7 @@ def test_docker_load_takes_an_image_whose_every_layer_is_new(
     cleanup_images.append(image)
     with path.open("rb") as tar:
         (loaded,) = docker_client.images.load(tar)
-    assert loaded.id == pushed.config_digest  # the registry's config digest is the image ID
+    assert identity.of(docker_client, loaded) == pushed.config_digest  # the image's identity
     assert loaded.tags == [image]
     assert loaded.attrs["Config"]["User"] == "1001"
     assert loaded.attrs["RootFS"]["Layers"] == [registries.sha256(registries.tar_layer(f)) for f in (
@@ -131,6 +132,7 @@ def test_docker_load_takes_a_real_image_pushed_by_docker(
     built, _ = docker_client.images.build(
         path=str(context), tag=remote, pull=False, network_mode="none"
     )
+    built_identity = identity.of(docker_client, built)
     for line in docker_client.api.push(remote, stream=True, decode=True):
         assert "error" not in line, line
     docker_client.images.remove(remote)
@@ -142,7 +144,7 @@ def test_docker_load_takes_a_real_image_pushed_by_docker(
         found, _ = write_tar(remote, sink)
     with path.open("rb") as tar:
         (loaded,) = docker_client.images.load(tar)
-    assert loaded.id == built.id == found.image_id
+    assert identity.of(docker_client, loaded) == built_identity == found.image_id
     cleanup_containers.append(unique_name)
     output = docker_client.containers.run(
         remote, ["cat", "/marker"], name=unique_name, network_mode="none"

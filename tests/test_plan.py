@@ -134,6 +134,7 @@ def test_a_base_the_far_side_holds_is_required_not_carried():
         "ref": "node:20-alpine",
         "id": BASE["id"],
         "carried_by": "tms-api-0.9.0-base.zip",
+        "layers": BASE["layers"],  # what the containerd image store finds it by
     }
     assert plan.held_whole(held, "node:20-alpine", "sha256:" + "cc" * 32) is None  # changed
     assert plan.held_whole(None, "node:20-alpine", BASE["id"]) is None

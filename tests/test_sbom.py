@@ -10,6 +10,7 @@ import pytest
 from npmtree import npm_ls_packages
 from rich.console import Console
 
+from airgapkit.engine import identity as engine_identity
 from airgapkit.trust import sbom
 from airgapkit.trust.sbom import SbomError
 from conftest import EXAMPLE_APP
@@ -83,9 +84,10 @@ def test_image_identity_prefers_the_digest_of_the_repository_named():
         "Id": "sha256:" + "1" * 64,
         "RepoDigests": ["mirror.local/node@sha256:" + "2" * 64, "node@sha256:" + "3" * 64],
     }
-    identity = sbom.ImageIdentity.from_attrs("node:20-alpine", attrs)
-    assert identity.repo_digest == "node@sha256:" + "3" * 64
-    built_here = sbom.ImageIdentity.from_attrs("node:20-alpine", {"Id": "sha256:" + "1" * 64})
+    config = "sha256:" + "4" * 64  # the config digest (engine.identity), not always the Id
+    identity = sbom.ImageIdentity.from_attrs("node:20-alpine", attrs, config)
+    assert identity.repo_digest == "node@sha256:" + "3" * 64 and identity.image_id == config
+    built_here = sbom.ImageIdentity.from_attrs("node:20-alpine", {"Id": attrs["Id"]}, config)
     assert built_here.repo_digest is None
 
 
@@ -113,8 +115,10 @@ def test_the_identity_of_a_pulled_image_names_its_registry_digest(
     ref = f"{registry}/node:20-alpine"
     cleanup_images.append(ref)
     image = docker_client.images.pull(ref)
-    identity = sbom.ImageIdentity.from_attrs(ref, image.attrs)
-    assert identity.image_id == image.id
+    identity = sbom.ImageIdentity.from_attrs(
+        ref, image.attrs, engine_identity.of(docker_client, image)
+    )
+    assert identity.image_id == engine_identity.of(docker_client, image)
     assert identity.repo_digest.startswith(f"{registry}/node@sha256:")
     row = next(
         r for r in sbom.rows(sbom.add_base_image(app_bom, identity)) if r.type == "container"

@@ -8,11 +8,14 @@ for layers and the config, ``index.json``, ``oci-layout`` and ``manifest.json``.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
 import tarfile
 from collections.abc import Iterator
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def sha(data: bytes) -> str:
@@ -104,7 +107,11 @@ def contents(archive: bytes) -> dict[str, bytes | str | None]:
 
 
 def layers_of(archive: bytes) -> list[str]:
-    """The diff IDs of the layers a complete archive's manifest.json points at, links followed."""
+    """The diff IDs of the layers a complete archive's manifest.json points at, links followed.
+
+    A diff ID is the digest of the layer's plain tar: the containerd image store keeps (and saves)
+    the layers it builds gzip-compressed.
+    """
     found = contents(archive)
     manifest = json.loads(found["manifest.json"])
     out = []
@@ -112,7 +119,7 @@ def layers_of(archive: bytes) -> list[str]:
         data = found[path]
         if isinstance(data, str):  # a link, relative to the link's folder
             data = found[str(_join(path, data))]
-        out.append(sha(data))
+        out.append(sha(gzip.decompress(data) if data[:2] == GZIP_MAGIC else data))
     return out
 
 

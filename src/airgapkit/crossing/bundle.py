@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 from rich.console import Console
 
 from .. import display, pipes
-from ..engine import images
+from ..engine import identity, images
 from ..engine.client import tar_name
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
 from . import channels, extraction, sumsfile, volumes
@@ -53,11 +53,12 @@ def archive_name(app: dict, kind: str) -> str:
 
 
 def image_record(client, ref: str, member: str) -> dict:
-    attrs = images.require_image(client, ref).attrs
+    image = images.require_image(client, ref)
+    attrs = image.attrs
     return {
         "ref": ref,
         "member": member,
-        "id": attrs["Id"],
+        "id": identity.of(client, image),  # the config digest, whichever store holds the image
         "repo_tags": attrs.get("RepoTags") or [],
         "layers": attrs.get("RootFS", {}).get("Layers", []),
         "size": attrs.get("Size"),

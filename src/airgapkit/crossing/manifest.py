@@ -36,9 +36,10 @@ class Manifest:
     created_by: str = f"airgapkit {__version__}"
     gate: dict | None = None
     # A delta (--since) leaves out what the far side already holds. ``requires``: every image it
-    # must hold there, {ref, id, carried_by}; an image carried in part names it with "for" (that
-    # image's ID) and "layers" (the diff IDs taken from it). ``since``: the bundle it is a delta
-    # of, {archive, kind, version}. Empty and None for a full bundle.
+    # must hold there, {ref, id, carried_by} and the "layers" (diff IDs) it must have; an image
+    # carried in part names it with "for" (that image's ID) and "layers" (the diff IDs taken from
+    # it). ``since``: the bundle it is a delta of, {archive, kind, version}. Empty and None for a
+    # full bundle.
     requires: list[dict] = field(default_factory=list)
     since: dict | None = None
     # Set by trust/seal.py; absent (None) in bundles made without them:

@@ -1,10 +1,11 @@
 """The far side of a delta: prerequisites checked first, images put back together and loaded.
 
 Before anything of a bundle but its manifest is decrypted, every image its manifest ``requires``
-must be in the engine, by ID; otherwise one line names the missing image and the bundle that
-carried it. An image carried in part is then loaded from a complete archive streamed together from
-the prerequisite's layers (read back from the engine with ``docker save``) and the bundle's own
-member, and its ID is checked against the manifest's.
+must be in the engine, the very image (its config digest, ``engine.identity``, on either image
+store); otherwise one line names the missing image and the bundle that carried it. An image
+carried in part is then loaded from a complete archive streamed together from the prerequisite's
+layers (read back from the engine with ``docker save``) and the bundle's own member, and its config
+digest is checked against the manifest's.
 """
 
 from __future__ import annotations
@@ -18,22 +19,24 @@ from docker.utils import parse_repository_tag
 from .. import tarstream
 from ..crossing.bundle import OpenBundle
 from ..crossing.manifest import Manifest
-from ..engine import images
+from ..engine import identity, images
 from ..engine.client import engine_errors
 from ..errors import ImageMissing, IntegrityError
 from ..fsutil import CHUNK
 from . import tars
 
+RECORDED_TODO = "make the bundle again with this airgapkit"
+
 
 def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
     """Refuse a delta whose prerequisites this engine lacks."""
     for req in manifest.requires:
-        held = images.find_image(client, req["id"])
+        held = _held(client, req)
         tagged = images.find_image(client, req["ref"])
-        moved = tagged if tagged is not None and tagged.id != req["id"] else None
+        moved = tagged if tagged is not None and tagged != held else None
         # An image needed whole (a base to build on) is used by its name: that must be the one.
         if held is None or (moved is not None and not req.get("for")):
-            raise ImageMissing(_missing(req, moved, bundle))
+            raise ImageMissing(_missing(client, req, moved, bundle))
         absent = set(req.get("layers") or ()) - set(held.attrs["RootFS"]["Layers"])
         if absent:
             raise ImageMissing(
@@ -43,20 +46,28 @@ def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
 
 
 def held_already(client, manifest: Manifest) -> list[dict]:
-    """The images a delta carries in part that this engine holds already, by ID: an earlier deploy
-    of the same delta loaded them (and may have been rolled back since)."""
+    """The images a delta carries in part that this engine holds already (the same config digest):
+    an earlier deploy of the same delta loaded them (and may have been rolled back since)."""
     return [
         image
         for image in manifest.images
-        if _reuse_for(manifest, image["id"]) and images.find_image(client, image["id"]) is not None
+        if _reuse_for(manifest, image["id"]) and _held(client, image) is not None
     ]
 
 
-def _missing(req: dict, tagged, bundle: Path) -> str:
+def _held(client, record: dict):
+    """The local image a manifest's record (an image or a requirement) names, or None."""
+    recorded = identity.checked(
+        record["id"], f"the ID of {record['ref']} in the bundle's manifest", RECORDED_TODO
+    )
+    return identity.find(client, recorded, record["ref"], record.get("layers") or ())
+
+
+def _missing(client, req: dict, tagged, bundle: Path) -> str:
     if tagged is not None:
         return (
-            f"{req['ref']} here is image {tagged.id[:19]}, not {req['id'][:19]} that "
-            f"{req['carried_by']} carried and the delta {bundle.name} is made against; take "
+            f"{req['ref']} here is image {identity.of(client, tagged)[:19]}, not {req['id'][:19]} "
+            f"that {req['carried_by']} carried and the delta {bundle.name} is made against; take "
             f"{req['carried_by']} first, or a full bundle"
         )
     return (
@@ -69,9 +80,7 @@ def tag_prerequisites(client, manifest: Manifest) -> None:
     """Give an image needed whole (a base to build on) its name again when it is here by ID only."""
     for req in manifest.requires:
         if not req.get("for") and images.find_image(client, req["ref"]) is None:
-            repository, tag = parse_repository_tag(req["ref"])
-            with engine_errors(f"tag {req['id'][:19]} as {req['ref']}"):
-                images.require_image(client, req["id"]).tag(repository, tag)
+            _tag(client, req)
 
 
 def base_image_ref(manifest: Manifest) -> str:
@@ -87,7 +96,7 @@ def load_images(client, opened: OpenBundle) -> list[str]:
     loaded: list[str] = []
     held = {image["id"] for image in held_already(client, opened.manifest)}
     for image in opened.manifest.images:
-        if image["id"] in held:  # its ID is the digest of its content: nothing to load again
+        if image["id"] in held:  # its config digest names its content: nothing to load again
             _tag(client, image)
             loaded.append(image["ref"])
             continue
@@ -97,30 +106,33 @@ def load_images(client, opened: OpenBundle) -> list[str]:
             if req is None:
                 loaded += images.load(client, member, size=size)
                 continue
-            stream = tarstream.reader(_put_together(client, req, member, image["layers"]))
-            loaded += images.load(client, stream, size=size + _size(client, req["id"]))
+            prerequisite = _held(client, req)  # check_prerequisites found it
+            stream = tarstream.reader(_put_together(client, prerequisite, member, image["layers"]))
+            loaded += images.load(
+                client, stream, size=size + int(prerequisite.attrs.get("Size") or 0)
+            )
         _check_id(client, image)
     return loaded
 
 
-def _tag(client, image: dict) -> None:
-    repository, tag = parse_repository_tag(image["ref"])
-    with engine_errors(f"tag {image['id'][:19]} as {image['ref']}"):
-        images.require_image(client, image["id"]).tag(repository, tag)
+def _tag(client, record: dict) -> None:
+    """Give the image a record names (an image or a requirement held here) the record's name."""
+    repository, tag = parse_repository_tag(record["ref"])
+    with engine_errors(f"tag {record['id'][:19]} as {record['ref']}"):
+        _held(client, record).tag(repository, tag)
 
 
-def _put_together(client, req: dict, member: IO[bytes], layers: list[str]) -> Iterator[bytes]:
-    prerequisite_layers = images.require_image(client, req["id"]).attrs["RootFS"]["Layers"]
+def _put_together(client, prerequisite, member: IO[bytes], layers: list[str]) -> Iterator[bytes]:
     yield from tars.put_together(
-        images.save_stream(client, [req["id"]]),
-        prerequisite_layers,
+        images.save_stream(client, [prerequisite.id]),
+        prerequisite.attrs["RootFS"]["Layers"],
         iter(lambda: member.read(CHUNK), b""),
         layers,
     )
 
 
 def _check_id(client, image: dict) -> None:
-    loaded = images.require_image(client, image["ref"]).id
+    loaded = identity.of_ref(client, image["ref"])
     if loaded != image["id"]:
         raise IntegrityError(
             f"{image['ref']} loaded as image {loaded[:19]}, but the bundle's manifest says "
@@ -130,7 +142,3 @@ def _check_id(client, image: dict) -> None:
 
 def _reuse_for(manifest: Manifest, image_id: str) -> dict | None:
     return next((req for req in manifest.requires if req.get("for") == image_id), None)
-
-
-def _size(client, ref: str) -> int:
-    return int(images.require_image(client, ref).attrs.get("Size") or 0)

@@ -22,7 +22,7 @@ from rich.table import Table
 from .. import display
 from ..crossing.bundle import archive_name
 from ..crossing.manifest import Manifest
-from ..engine import images
+from ..engine import identity, images
 from ..errors import AirgapError
 from ..history import History
 from . import tars
@@ -51,8 +51,19 @@ def previous(ref: str, *, history: History | None, app: str, kind: str) -> Previ
     if not ref:
         return None
     if ref == LAST:
-        return _last(history, app, kind)
-    return _from_manifest_file(Path(ref), app, kind)
+        return _checked(_last(history, app, kind), f"the history {history.path}")
+    return _checked(_from_manifest_file(Path(ref), app, kind), f"--since {ref}")
+
+
+def _checked(found: Previous, where: str) -> Previous:
+    """Every image ID the previous delivery records is a config digest (``engine.identity``)."""
+    for image in found.held:
+        identity.checked(
+            image["id"],
+            f"the ID of {image['ref']} in {where}",
+            "give --since a manifest written by inv inspect BUNDLE --json",
+        )
+    return found
 
 
 def _last(history: History | None, app: str, kind: str) -> Previous:
@@ -107,10 +118,17 @@ def from_manifest(manifest: Manifest) -> Previous:
 
 
 def held_whole(previous: Previous | None, ref: str, image_id: str) -> dict | None:
-    """The requirement for an image the far side holds already (same ID), or None to carry it."""
+    """The requirement for an image the far side holds already (same ID), or None to carry it.
+
+    Its layers go with it when they are known: the containerd image store cannot look an image up
+    by its config digest, and finds it among the images that hold those layers.
+    """
     for image in previous.held if previous else ():
         if image["id"] == image_id:
-            return {"ref": ref, "id": image_id, "carried_by": image["carried_by"]}
+            requirement = {"ref": ref, "id": image_id, "carried_by": image["carried_by"]}
+            return (
+                {**requirement, "layers": image["layers"]} if image.get("layers") else requirement
+            )
     return None
 
 
@@ -143,7 +161,7 @@ def leave_out_base(client, manifest: Manifest, ref: str, previous: Previous | No
     """The images an export carries: its base, unless the far side holds that image already."""
     if previous is None:
         return [ref]
-    held = require_base(manifest, ref, images.require_image(client, ref).id, previous)
+    held = require_base(manifest, ref, identity.of_ref(client, ref), previous)
     return [] if held else [ref]
 
 
@@ -165,8 +183,8 @@ def leave_out_layers(client, manifest: Manifest, ref: str, previous: Previous | 
     if previous is None:
         return {}
     manifest.since = previous.record()
-    attrs = images.require_image(client, ref).attrs
-    requirement = layer_reuse(previous, attrs["Id"], attrs["RootFS"]["Layers"])
+    image = images.require_image(client, ref)
+    requirement = layer_reuse(previous, identity.of(client, image), image.attrs["RootFS"]["Layers"])
     if requirement is None:
         return {}
     manifest.requires.append(requirement)

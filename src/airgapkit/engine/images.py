@@ -153,7 +153,7 @@ def _save_stream(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes
         if len(refs) == 1:
             chunks = client.api.get_image(refs[0], chunk_size=CHUNK)
         else:
-            chunks = _save_several(client, refs)
+            chunks = save_several(client, refs)
         yield from _whole_tar(chunks, refs)
 
 
@@ -173,8 +173,9 @@ def _whole_tar(chunks: Iterable[bytes], refs: list[str]) -> Iterator[bytes]:
         )
 
 
-def _save_several(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes]:
-    """One tar of several images, each tag kept and shared layers stored once.
+def save_several(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes]:
+    """One tar of several images, each tag kept and shared layers stored once. A reader may stop
+    early: closing the generator closes the engine's response.
 
     The SDK's ``get_image`` takes one name; the Engine API's ``GET /images/get?names=a&names=b``
     takes several. It is reached through the SDK's client, which is a ``requests.Session``: its

@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import history, locks
 from ..app import envfiles
 from ..delta import apply
-from ..engine import containers, interrupted, lifecycle
+from ..engine import containers, identity, interrupted, lifecycle
 from ..engine.client import console, default_container_name, engine_address
 from ..errors import AirgapError
 from ..settings import Incoming, Target, Trust
@@ -86,7 +86,9 @@ def refuse_redeploy(client, name: str, held: list[dict], bundle: Path) -> None:
     """A delta whose image runs as ``name`` already was applied here before: nothing to do. (Held
     but not running, after a rolled-back deploy, it is deployed again without loading.)"""
     current = lifecycle.find(client, name)
-    running = current.attrs["Image"] if current is not None and current.status == "running" else ""
+    running = ""
+    if current is not None and current.status == "running":
+        running = identity.of_container(client, current)  # a config digest, as the manifest's
     for image in held:
         if image["id"] == running:
             raise AirgapError(

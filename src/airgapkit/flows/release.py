@@ -11,7 +11,7 @@ from ..app import buildcontext, envfiles
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..delta import apply, plan
-from ..engine import images, lifecycle
+from ..engine import identity, images, lifecycle
 from ..errors import IntegrityError
 from ..gate import checkpoint, layerscan
 from ..settings import Crossing, Gate, Incoming, Smoke, Trust
@@ -134,12 +134,16 @@ def unpack_export(
 def check_loaded(client, records: list[dict]) -> None:
     """Each image the bundle recorded is in the engine under its name with the recorded ID.
 
-    The ID is the digest of the image's config, which names every layer's content; for an image read
-    from its registry, that config is the one its repository digest led to when it was exported.
+    The ID is the digest of the image's config, which names every layer's content (the same on
+    both image stores, ``engine.identity``); for an image read from its registry, that config is
+    the one its repository digest led to when it was exported.
     """
     for record in records:
-        name = record["ref"] if record.get("repo_tags") else record["id"]  # untagged: by its ID
-        loaded = images.require_image(client, name).id
+        if record.get("repo_tags"):
+            loaded = identity.of_ref(client, record["ref"])
+        else:  # untagged: found by its ID and layers, or named missing
+            found = identity.find(client, record["id"], layers=record.get("layers") or ())
+            loaded = record["id"] if found else identity.of_ref(client, record["id"])
         if loaded != record["id"]:
             source = f" (from {record['repo_digest']})" if record.get("repo_digest") else ""
             raise IntegrityError(

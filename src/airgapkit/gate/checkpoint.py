@@ -64,7 +64,7 @@ def judge_local(
     """The rules on a local image whose facts and report are at hand: the engine gives the rest
     (the Node version when the image does not declare it; for an app, its layers' secrets)."""
     if findings is None and kind == "app":
-        findings = layerscan.scan_image(client, facts.image_id)
+        findings = layerscan.scan_image(client, facts.engine_id)
     return rules.judge(
         facts,
         kind=kind,
@@ -153,7 +153,7 @@ def node_version(client: docker.DockerClient, facts: image_facts.ImageFacts) -> 
     declared = rules.declared_node_version(facts)
     if declared:
         return declared, "NODE_VERSION"
-    return run_node_version(client, facts.image_id)
+    return run_node_version(client, facts.engine_id)
 
 
 def run_node_version(client: docker.DockerClient, image_id: str) -> tuple[str, str]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..engine import images
+from ..engine import identity, images
 
 
 @dataclass(frozen=True)
 class ImageFacts:
     ref: str  # the name the user gave
-    image_id: str  # sha256:<hex> of the image config: the image's ID on every engine
+    image_id: str  # sha256:<hex> of the image config: the same on both image stores
     size: int  # bytes, uncompressed, every layer (docker image ls's SIZE)
     layers: tuple[str, ...] = ()  # the layers' diff IDs, bottom first
     env: dict[str, str] = field(default_factory=dict)  # Config.Env
@@ -23,6 +23,7 @@ class ImageFacts:
     repo_tags: tuple[str, ...] = ()
     repo_digests: tuple[str, ...] = ()  # name@sha256:<manifest digest>, where known
     compressed_size: int | None = None  # bytes of the compressed layers, where known (registry)
+    engine_id: str = ""  # what the local engine calls the image (its lookups); "" from a registry
 
     @property
     def names(self) -> list[str]:
@@ -32,17 +33,19 @@ class ImageFacts:
 
 def from_engine(client, ref: str) -> ImageFacts:
     """The facts of a local image (never pulled: ImageMissing says which tar to load)."""
-    attrs = images.require_image(client, ref).attrs
+    image = images.require_image(client, ref)
+    attrs = image.attrs
     config = attrs.get("Config") or {}
     return ImageFacts(
         ref=ref,
-        image_id=attrs["Id"],
+        image_id=identity.of(client, image),
         size=int(attrs.get("Size") or 0),
         layers=tuple((attrs.get("RootFS") or {}).get("Layers") or ()),
         env=parse_env(config.get("Env") or []),
         user=(config.get("User") or "").strip(),
         repo_tags=tuple(attrs.get("RepoTags") or ()),
         repo_digests=tuple(attrs.get("RepoDigests") or ()),
+        engine_id=image.id,
     )
 
 

@@ -114,12 +114,13 @@ class ImageIdentity:
     repo_digest: str | None = None  # none for an image built or imported locally
 
     @classmethod
-    def from_attrs(cls, ref: str, attrs: dict) -> ImageIdentity:
-        """From the engine's image attributes (``docker image inspect``)."""
+    def from_attrs(cls, ref: str, attrs: dict, image_id: str) -> ImageIdentity:
+        """From the engine's image attributes (``docker image inspect``) and the image's config
+        digest (``engine.identity``)."""
         repository = parse_repository_tag(ref)[0]
         digests = attrs.get("RepoDigests") or []
         same_repo = [d for d in digests if d.split("@", 1)[0] == repository]
-        return cls(ref, attrs["Id"], (same_repo or digests or [None])[0])
+        return cls(ref, image_id, (same_repo or digests or [None])[0])
 
 
 def _image_component(image: ImageIdentity) -> dict:

@@ -32,7 +32,7 @@ from ..app import envfiles
 from ..crossing.archive import ArchiveReader
 from ..crossing.manifest import MANIFEST, Manifest
 from ..display import safe
-from ..engine import images
+from ..engine import identity, images
 from ..errors import AirgapError
 from ..settings import Trust
 from . import contract, keys, sbom, signing
@@ -158,7 +158,8 @@ def _sbom_field(bom: dict, identity: sbom.ImageIdentity) -> dict:
 
 def engine_image(client, ref: str) -> sbom.ImageIdentity:
     """The base image's identity as the engine that pulled it knows it (with its repo digest)."""
-    return sbom.ImageIdentity.from_attrs(ref, images.require_image(client, ref).attrs)
+    image = images.require_image(client, ref)
+    return sbom.ImageIdentity.from_attrs(ref, image.attrs, identity.of(client, image))
 
 
 def registry_image(ref: str, remote) -> sbom.ImageIdentity:
