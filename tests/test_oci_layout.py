@@ -130,8 +130,8 @@ def test_docker_load_takes_a_real_image_pushed_by_docker(
     (context / "Dockerfile").write_text(f"FROM {base_image}\nRUN echo {unique_name} > /marker\n")
     remote = f"{registry}/{unique_name}:1"
     built, _ = docker_client.images.build(
-        path=str(context), tag=remote, pull=False, network_mode="none"
-    )
+        path=str(context), tag=remote, pull=False, network_mode="none", rm=True
+    )  # rm: the SDK keeps the RUN step's container otherwise
     built_identity = identity.of(docker_client, built)
     for line in docker_client.api.push(remote, stream=True, decode=True):
         assert "error" not in line, line

@@ -39,8 +39,10 @@ def one_swarm(docker_client):
 
 
 @pytest.fixture(scope="module")
-def versions(docker_client, base_image, tmp_path_factory):
-    """Three local images, v1 and v2 healthy, v3 answering 500 on /health; removed at the end."""
+def versions(docker_client, base_image, registry, tmp_path_factory):
+    """Three local images, v1 and v2 healthy, v3 answering 500 on /health; removed at the end,
+    with what was pushed or pulled of them under the registry's name (on the containerd image
+    store an image of another name is another image, not removed with the local one)."""
     refs = {}
     run = uuid.uuid4().hex[:8]
     for version, health in (("v1", 200), ("v2", 200), ("v3", 500)):
@@ -51,8 +53,9 @@ def versions(docker_client, base_image, tmp_path_factory):
         engine.build(docker_client, context, refs[version], offline=True)
     yield refs
     for ref in refs.values():
-        for image in docker_client.images.list(name=ref.partition(":")[0]):
-            docker_client.images.remove(image.id, force=True)
+        for name in (ref.partition(":")[0], f"{registry}/{ref.partition(':')[0]}"):
+            for image in docker_client.images.list(name=name):
+                docker_client.images.remove(image.id, force=True)
 
 
 def prod(registry: str, **overrides) -> environments.Environment:
@@ -164,7 +167,10 @@ def test_one_replica_in_host_mode_pulls_the_pinned_digest_from_the_registry(
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
             assert json.load(answer)["version"] == "v1"
         pulled = client.images.get(image.pinned)
-        assert pulled.attrs["RepoDigests"] == [image.tagged.rpartition(":")[0] + "@" + image.digest]
+        # The classic store lists the pinned digest among the image's RepoDigests; the containerd
+        # image store names the image by that digest (its ID), and lists none.
+        repo_digest = image.tagged.rpartition(":")[0] + "@" + image.digest
+        assert pulled.attrs["RepoDigests"] == [repo_digest] or pulled.id == image.digest
         assert [t.node for t in status.tasks] == [client.info()["Name"]]
     finally:
         remove_service(client, unique_name)
