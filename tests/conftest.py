@@ -2,6 +2,13 @@
 
 Under CI (``CI`` set) a missing engine or registry binary is an error, never a skip: a run that
 skipped every Docker test would prove nothing.
+
+The engine is the one ``DOCKER_HOST`` names (else the default socket). ``--second-engine`` runs the
+engine tests alone (those marked ``docker``, or using ``docker_client``; not the ``faults`` ones)
+against the engine ``AIRGAPKIT_SECOND_ENGINE`` names, by pointing ``DOCKER_HOST`` at it for the
+whole run: the SDK, the docker CLI and every ``inv`` the tests start follow it. CI runs the suite
+twice, the second time so, with Docker's containerd image store there (see ``.ci/run``). Without
+that variable the engine tests are skipped, and under CI the run is an error.
 """
 
 from __future__ import annotations
@@ -28,12 +35,66 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = REPO_ROOT / "examples" / "tms-api"
 REGISTRY_PORT = 5000
 UNDER_CI = bool(os.environ.get("CI"))
+SECOND_ENGINE = "AIRGAPKIT_SECOND_ENGINE"  # the second engine's address, as DOCKER_HOST takes it
+NO_SECOND_ENGINE = (
+    f"--second-engine: {SECOND_ENGINE} is not set; set it to the second engine's address "
+    "(e.g. unix:///srv/d26/sock/docker.sock), as .ci/run does"
+)
 
 
 def _missing(what: str) -> None:
     if UNDER_CI:
         pytest.fail(f"{what} (CI must provide it: see .ci/run)", pytrace=False)
     pytest.skip(what)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--second-engine",
+        action="store_true",
+        help=f"run the engine tests alone against the engine ${SECOND_ENGINE} names",
+    )
+
+
+def pytest_configure(config):
+    if not config.getoption("--second-engine"):
+        return
+    if os.environ.get(SECOND_ENGINE):
+        os.environ["DOCKER_HOST"] = os.environ[SECOND_ENGINE]
+    elif UNDER_CI:
+        raise pytest.UsageError(f"{NO_SECOND_ENGINE} (CI must provide it)")
+
+
+def pytest_report_header(config):
+    """Which engine the run uses, and which image store it keeps (when it answers)."""
+    from airgapkit.engine import identity
+
+    engine = os.environ.get("DOCKER_HOST") or "the default socket"
+    second = " (--second-engine)" if config.getoption("--second-engine") else ""
+    try:
+        client = docker.from_env(timeout=10)
+        info = client.info()
+        client.close()
+        kept = f", Docker {info.get('ServerVersion')}, {identity.store_of(info)} image store"
+    except Exception:  # noqa: BLE001 - the header only reports; the fixtures say what is wrong
+        kept = ", not answering"
+    return f"Docker Engine: {engine}{second}{kept}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses the engine is marked ``docker``; with --second-engine only those run,
+    the ``faults`` ones left to the first engine, and all are skipped when there is no second."""
+    for item in items:
+        if "docker_client" in item.fixturenames:
+            item.add_marker(pytest.mark.docker)
+    if not config.getoption("--second-engine"):
+        return
+    keep = [i for i in items if "docker" in i.keywords and "faults" not in i.keywords]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep
+    if not os.environ.get(SECOND_ENGINE):
+        for item in keep:
+            item.add_marker(pytest.mark.skip(reason=NO_SECOND_ENGINE))
 
 
 @pytest.fixture(scope="session")
