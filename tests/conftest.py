@@ -36,6 +36,7 @@ EXAMPLE_APP = REPO_ROOT / "examples" / "tms-api"
 REGISTRY_PORT = 5000
 UNDER_CI = bool(os.environ.get("CI"))
 SECOND_ENGINE = "AIRGAPKIT_SECOND_ENGINE"  # the second engine's address, as DOCKER_HOST takes it
+FIRST_ENGINE = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"  # before any change
 NO_SECOND_ENGINE = (
     f"--second-engine: {SECOND_ENGINE} is not set; set it to the second engine's address "
     "(e.g. unix:///srv/d26/sock/docker.sock), as .ci/run does"
@@ -105,6 +106,27 @@ def docker_client():
     except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means the same here
         _missing(f"no Docker Engine answers: {exc}")
     yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def other_engine(pytestconfig, docker_client) -> tuple[str, docker.DockerClient]:
+    """The other engine of the two CI uses (its address and a client), with the node stand-in:
+    the first engine in a --second-engine run, the second engine otherwise. Tests that carry an
+    image from one engine to the other use it, so each run crosses from its store to the other's."""
+    if pytestconfig.getoption("--second-engine"):
+        address = FIRST_ENGINE
+    elif os.environ.get(SECOND_ENGINE):
+        address = os.environ[SECOND_ENGINE]
+    else:
+        _missing(f"no other engine to carry images to: {SECOND_ENGINE} is not set")
+    try:
+        client = docker.DockerClient(base_url=address, timeout=600)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means the same here
+        _missing(f"the other engine at {address} does not answer: {exc}")
+    node_standin.ensure_image(client)
+    yield address, client
     client.close()
 
 
