@@ -115,6 +115,20 @@ def test_a_manifest_of_another_format_version_is_refused(tmp_path):
         plan.previous(str(path), history=None, app="tms-api", kind="release")
 
 
+def test_a_manifest_naming_an_image_by_an_id_of_another_form_is_one_line(tmp_path):
+    """A manifest from elsewhere (or edited) whose image ID is not a config digest."""
+    odd = release_manifest()
+    odd.images[0]["id"] = "0123456789ab"  # a short ID, as docker image ls shows it
+    path = write(tmp_path, odd)
+    with pytest.raises(AirgapError) as err:
+        plan.previous(str(path), history=None, app="tms-api", kind="release")
+    assert str(err.value) == (
+        f"the ID of tms-api:1.0.0 in --since {path} is '0123456789ab', not an image ID airgapkit "
+        "knows (sha256: and 64 hex digits); give --since a manifest written by inv inspect "
+        "BUNDLE --json"
+    )
+
+
 def test_a_missing_manifest_file_is_one_line(tmp_path):
     with pytest.raises(AirgapError, match="--since .*nope.json: No such file") as err:
         plan.previous(str(tmp_path / "nope.json"), history=None, app="tms-api", kind="release")

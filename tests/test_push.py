@@ -141,3 +141,47 @@ def test_the_destination_keeps_the_name_and_tag():
     assert push.destination("old.registry:443/team/api:2", target) == (
         "registry.internal:5000/team/api", "2",
     )  # fmt: skip
+
+
+# The last events of a push as each engine here sends them (recorded): Docker 20.10 with the
+# classic store says the digest in an aux event too; Docker 26.1 with the containerd image store
+# only in the status line.
+DIGEST = "sha256:" + "5d" * 32
+CLASSIC_EVENTS = [
+    {"status": "Pushed", "progressDetail": {}, "id": "2bba9b117f08"},
+    {"status": f"v1: digest: {DIGEST} size: 739"},
+    {"progressDetail": {}, "aux": {"Tag": "v1", "Digest": DIGEST, "Size": 739}},
+]
+CONTAINERD_EVENTS = [
+    {"status": "Pushed", "progressDetail": {}, "id": "2bba9b117f08"},
+    {"status": f"v1: digest: {DIGEST} size: 746"},
+]
+
+
+@pytest.mark.parametrize(
+    "events", [CLASSIC_EVENTS, CONTAINERD_EVENTS], ids=["classic", "containerd"]
+)
+def test_the_pushed_digest_is_read_where_each_store_reports_it(events):
+    assert {push.pushed_digest(event, "v1") for event in events} - {""} == {DIGEST}
+    assert push.pushed_digest(events[1], "v2") == ""  # a line about another tag
+
+
+class _SaysNoDigest:
+    """A client whose push ends without naming a digest. No engine here can be made to do that
+    (both compute the digest of the manifest they push), so this one case is played."""
+
+    class api:  # noqa: N801 - the SDK's attribute name
+        @staticmethod
+        def push(*args, **kwargs):
+            yield {"status": "The push refers to repository [127.0.0.1:5000/app]"}
+            yield {"status": "Pushed", "progressDetail": {}, "id": "2bba9b117f08"}
+
+
+def test_a_push_that_reports_no_digest_is_one_line():
+    target = registry_of("127.0.0.1:5000")
+    with pytest.raises(AirgapError) as caught:
+        push._push_stream(_SaysNoDigest(), "127.0.0.1:5000/app", "v1", None, target)
+    assert str(caught.value) == (
+        "the push of 127.0.0.1:5000/app:v1 reported no digest; push again and check the "
+        "registry's log at 127.0.0.1:5000"
+    )

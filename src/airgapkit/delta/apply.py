@@ -29,7 +29,12 @@ RECORDED_TODO = "make the bundle again with this airgapkit"
 
 
 def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
-    """Refuse a delta whose prerequisites this engine lacks."""
+    """Refuse a delta whose prerequisites this engine lacks; before that, a manifest naming an
+    image by an ID of another form, and an engine whose image store cannot be told (nothing of
+    the bundle is loaded then)."""
+    for record in [*manifest.images, *manifest.requires]:
+        _recorded_id(record)
+    identity.store(client)
     for req in manifest.requires:
         held = _held(client, req)
         tagged = images.find_image(client, req["ref"])
@@ -57,10 +62,13 @@ def held_already(client, manifest: Manifest) -> list[dict]:
 
 def _held(client, record: dict):
     """The local image a manifest's record (an image or a requirement) names, or None."""
-    recorded = identity.checked(
+    return identity.find(client, _recorded_id(record), record["ref"], record.get("layers") or ())
+
+
+def _recorded_id(record: dict) -> str:
+    return identity.checked(
         record["id"], f"the ID of {record['ref']} in the bundle's manifest", RECORDED_TODO
     )
-    return identity.find(client, recorded, record["ref"], record.get("layers") or ())
 
 
 def _missing(client, req: dict, tagged, bundle: Path) -> str:
