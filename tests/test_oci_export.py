@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import registries
 
-from airgapkit.engine import identity
+from airgapkit import oci
+from airgapkit.crossing.manifest import Manifest
+from airgapkit.delta import apply
+from airgapkit.engine import identity, images
+from airgapkit.errors import AirgapError
 from airgapkit.fsutil import AtomicFile
 from airgapkit.oci import export_image
 from airgapkit.oci.errors import IntegrityError
@@ -90,3 +96,41 @@ def test_memory_stays_flat_whatever_the_layer_size(oci_registry, no_engine, tmp_
             tracemalloc.stop()
     assert exported.written.size > 24 << 20
     assert peak < 6 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.docker
+def test_zstd_layers_are_carried_and_loaded_where_the_engine_reads_them(
+    oci_registry, docker_client, tmp_path, cleanup_images
+):
+    """A zstd image straight from its registry: its size counted by decoding, its record says
+    zstd, and the far side loads it where docker load reads zstd (Docker 23.0 and later: the
+    containerd-store engine here) and refuses it in one line before loading where it does not
+    (Docker 20.10 here)."""
+    files = [{"app/one": b"1" * 40_000}, {"app/two": b"2" * 70_000}]
+    pushed = registries.push(oci_registry.addr, "tiny/zstd", "1", files, zstd=True, oci=True)
+    ref = f"{oci_registry.addr}/tiny/zstd:1"
+    cleanup_images.append(ref)
+    member = tmp_path / "zstd.tar"
+    with oci.open_image(ref) as opened, member.open("wb") as sink:
+        facts, tar = opened.facts(), opened.tar()
+        for chunk in tar:
+            sink.write(chunk)
+        record = opened.record("images/zstd.tar", tar)
+    assert facts.size == record["size"] == sum(pushed.layer_tar_sizes)  # decoded, not compressed
+    assert record["compression"] == "zstd" and record["id"] == pushed.config_digest
+    manifest = Manifest(kind="base", app={"name": "tiny"}, images=[record])
+    bundle = Path("tiny-1-base.zip")
+    api = docker_client.version()["ApiVersion"]
+    if tuple(int(p) for p in api.split(".")) < (1, 42):
+        with pytest.raises(AirgapError) as caught:
+            apply.check_prerequisites(docker_client, manifest, bundle)
+        assert str(caught.value) == (
+            f"{ref} in tiny-1-base.zip has zstd-compressed layers, which the Docker Engine here "
+            f"(API {api}) cannot load: Docker 23.0 and later can; deploy it on such an engine, "
+            "or export the image again from a copy with gzip layers"
+        )
+        return
+    apply.check_prerequisites(docker_client, manifest, bundle)
+    with member.open("rb") as tar_file:
+        assert images.load(docker_client, tar_file) == [ref]
+    assert identity.of_ref(docker_client, ref) == pushed.config_digest

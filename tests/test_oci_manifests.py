@@ -33,6 +33,24 @@ def parsed(data, content_type=""):
     return manifests.manifest(raw, media_type, doc, D3, IMAGE)
 
 
+@pytest.mark.parametrize(
+    ("layer_type", "gzipped", "zstd"),
+    [
+        ("application/vnd.docker.image.rootfs.diff.tar.gzip", True, False),
+        ("application/vnd.oci.image.layer.v1.tar+gzip", True, False),
+        ("application/vnd.docker.image.rootfs.diff.tar", False, False),  # the containerd store's
+        ("application/vnd.oci.image.layer.v1.tar", False, False),
+        ("application/vnd.oci.image.layer.v1.tar+zstd", False, True),
+        ("application/vnd.docker.image.rootfs.diff.tar.zstd", False, True),
+    ],
+)
+def test_every_layer_type_docker_load_takes_is_carried(layer_type, gzipped, zstd):
+    manifest = parsed(image_manifest(layer_type=layer_type))
+    assert (manifest.layers[0].gzipped, manifest.layers[0].zstd, manifest.zstd) == (
+        gzipped, zstd, zstd,
+    )  # fmt: skip
+
+
 def test_a_docker_manifest_reads_as_config_and_layers():
     manifest = parsed(image_manifest())
     assert manifest.config.digest == D1 and manifest.config.size == 100
@@ -78,7 +96,8 @@ def test_documents_not_understood_are_refused(raw, content_type, words):
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        (image_manifest(layer_type="application/vnd.oci.image.layer.v1.tar+zstd"), "zstd"),
+        (image_manifest(layer_type="application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"),
+         "nondistributable"),
         (image_manifest(layer_type="application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"), "foreign"),
         (image_manifest(config_type="application/vnd.cncf.helm.config.v1+json"), "not a container image"),
         ({**image_manifest(), "layers": None}, "no list of layers"),

@@ -21,9 +21,11 @@ import tarfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import bcrypt
+import zstandard
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -205,11 +207,13 @@ def push(
     ca: Path | None = None,
     login: tuple[str, str] | None = None,
     oci: bool = False,
+    zstd: bool = False,
 ) -> Pushed:
-    """Push an image made of ``layers`` (gzip) with an image config to ``addr/repo:tag``."""
+    """Push an image made of ``layers`` (gzip, or zstd) with an image config to ``addr/repo:tag``."""
     dxf = dxf_for(addr, repo, ca=ca, login=login)
     tars = [tar_layer(files) for files in layers]
-    blobs = [gzip.compress(t, mtime=0) for t in tars]
+    compress = zstandard.ZstdCompressor().compress if zstd else partial(gzip.compress, mtime=0)
+    blobs = [compress(t) for t in tars]
     image_config = {
         "architecture": arch,
         "os": "linux",
@@ -235,6 +239,8 @@ def push(
             "application/vnd.oci.image.layer.v1.tar+gzip",
         ),
     }[kind]
+    if zstd:  # OCI's zstd type; Docker's manifest carries it too, as containerd writes it
+        types = (*types[:2], "application/vnd.oci.image.layer.v1.tar+zstd")
     manifest = {
         "schemaVersion": 2,
         "mediaType": types[0],

@@ -25,7 +25,8 @@ SIGNATURE = "manifest.json.sig"
 class Manifest:
     """``kind`` is ``base`` (made by export) or ``release`` (made by release). ``images`` holds one
     record per image (ref, member, id, tags, layers, size; an image read from its registry also
-    ``source: registry``, its ``repo_digest`` and ``platform``), ``files`` one ``{path, size,
+    ``source: registry``, its ``repo_digest`` and ``platform``, and ``compression: zstd`` when its
+    layers need Docker 23.0 or later to load), ``files`` one ``{path, size,
     sha256}`` per member, ``gate`` the image rules as they stood when the bundle was made."""
 
     kind: str
@@ -116,7 +117,7 @@ GATE = (
 APP = ({"name": str, "version": str, "image_name": str}, {"tgz": str})
 IMAGE = (
     {"ref": str, "member": str, "id": str, "repo_tags": [str], "layers": [str]},
-    {"size": Maybe(SIZE), "source": str, "repo_digest": str, "platform": str},
+    {"size": Maybe(SIZE), "source": str, "repo_digest": str, "platform": str, "compression": str},
 )
 FILE = ({"path": str, "size": SIZE, "sha256": SHA256}, {})
 # A delta's prerequisite (an image the far side must hold) and the bundle it is a delta of.

@@ -21,11 +21,12 @@ from ..crossing.bundle import OpenBundle
 from ..crossing.manifest import Manifest
 from ..engine import identity, images
 from ..engine.client import engine_errors
-from ..errors import ImageMissing, IntegrityError
+from ..errors import AirgapError, ImageMissing, IntegrityError
 from ..fsutil import CHUNK
 from . import tars
 
 RECORDED_TODO = "make the bundle again with this airgapkit"
+ZSTD_API = (1, 42)  # Docker 23.0's API: its docker load reads zstd layers (20.10's does not)
 
 
 def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
@@ -35,6 +36,7 @@ def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
     for record in [*manifest.images, *manifest.requires]:
         _recorded_id(record)
     identity.store(client)
+    _check_loadable(client, manifest, bundle)
     for req in manifest.requires:
         held = _held(client, req)
         tagged = images.find_image(client, req["ref"])
@@ -48,6 +50,21 @@ def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
                 f"{bundle.name} needs {len(absent)} layers of {req['ref']} ({req['id'][:19]}) "
                 "that the image here lacks; take a full bundle"
             )
+
+
+def _check_loadable(client, manifest: Manifest, bundle: Path) -> None:
+    """Refuse an image whose layers this engine's ``docker load`` cannot read (zstd before 23.0)."""
+    zstd = [image["ref"] for image in manifest.images if image.get("compression") == "zstd"]
+    if not zstd:
+        return
+    with engine_errors("ask the Docker Engine for its API version"):
+        api = str(client.version().get("ApiVersion") or "0")
+    if tuple(int(part) for part in api.split(".") if part.isdigit()) < ZSTD_API:
+        raise AirgapError(
+            f"{zstd[0]} in {bundle.name} has zstd-compressed layers, which the Docker Engine here "
+            f"(API {api}) cannot load: Docker 23.0 and later can; deploy it on such an engine, or "
+            "export the image again from a copy with gzip layers"
+        )
 
 
 def held_already(client, manifest: Manifest) -> list[dict]:

@@ -59,6 +59,7 @@ class RegistryImage:
     def record(self, member: str, tar: ImageTar) -> dict:
         """What a bundle's manifest keeps of the image, once ``tar`` has been streamed whole."""
         platform = self.image.platform
+        zstd = {"compression": "zstd"} if self.image.manifest.zstd else {}  # Docker 23.0 and later
         return {
             "ref": self.ref,
             "member": member,
@@ -69,6 +70,7 @@ class RegistryImage:
             "source": SOURCE,
             "repo_digest": self.repo_digest,
             "platform": str(platform) if platform else "",
+            **zstd,
         }
 
 

@@ -7,7 +7,8 @@ manifest) and the repository digest (what the tag names, the index for a multi-p
 history holds no sizes either; each gzip layer records its own in its last four bytes (``sizes``).
 ``image_facts`` asks the registry for those four bytes of each layer (a ranged read; a registry that
 ignores ranges sends the layer, which is then read through and dropped); an export reads them as
-it streams the layers, after their digests are checked.
+it streams the layers, after their digests are checked. A zstd layer's length is counted by
+decoding it: ``image_facts`` reads such a layer through.
 """
 
 from __future__ import annotations
@@ -55,9 +56,14 @@ def uncompressed_sizes(registry: Registry, image: RemoteImage) -> tuple[int, ...
 
 
 def _uncompressed(registry: Registry, image: RemoteImage, n: int, layer: Descriptor) -> int:
+    what = f"layer {n} of {image.ref.familiar} ({layer.digest})"
+    if layer.zstd:  # its length is nowhere but in its decoded bytes: the layer is read through
+        decoded = sizes.ZstdLength(what)
+        for chunk in registry.blob(layer, what):
+            decoded.update(chunk)
+        return decoded.size
     if not layer.gzipped:
         return layer.size
-    what = f"layer {n} of {image.ref.familiar} ({layer.digest})"
     tail = registry.blob_tail(layer, sizes.TAIL, what)
     if tail is None:  # no ranges here: read the layer through, checked, keeping its last bytes
         kept = sizes.Tail()

@@ -120,16 +120,21 @@ class ImageTar:
         for n, layer in enumerate(manifest.layers, 1):
             if layer.digest in uncompressed:  # a layer listed twice is stored once
                 continue
-            tail = sizes.Tail()
             what = f"layer {n} of {image.ref.familiar} ({layer.digest})"
+            tail, decoded = sizes.Tail(), sizes.ZstdLength(what) if layer.zstd else None
             yield _header(blob_path(layer), layer.size)
             for chunk in self.registry.blob(layer, what):  # checked: length, then digest at the end
                 tail.update(chunk)
+                if decoded is not None:
+                    decoded.update(chunk)
                 yield chunk
             yield _padding(layer.size)
-            uncompressed[layer.digest] = (
-                sizes.uncompressed_size(tail.bytes, layer.size) if layer.gzipped else layer.size
-            )
+            if decoded is not None:
+                uncompressed[layer.digest] = decoded.size
+            elif layer.gzipped:
+                uncompressed[layer.digest] = sizes.uncompressed_size(tail.bytes, layer.size)
+            else:
+                uncompressed[layer.digest] = layer.size
 
 
 def _header(name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> bytes:

@@ -2,8 +2,10 @@
 
 An image in a registry is a manifest (a config blob and an ordered list of layer blobs, each named by
 digest and size), or an index of such manifests, one per platform. Both Docker's (schema 2) and the
-OCI's media types are read. Anything else (schema 1, artifacts, zstd or foreign layers) is refused
-with one line naming the image and the type, before a byte of a layer moves.
+OCI's media types are read, with layers in gzip, zstd or plain tar, as ``docker load`` takes them
+(zstd from Docker 23.0 on: ``delta.apply`` refuses it on an older engine). Anything else (schema 1,
+artifacts, foreign layers) is refused with one line naming the image and the type, before a byte
+of a layer moves.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ TAR_LAYER_TYPES = (
     "application/vnd.oci.image.layer.v1.tar",
     "application/vnd.docker.image.rootfs.diff.tar",
 )
+# zstd: OCI's type, and the Docker-style one containerd and buildkit write.
+ZSTD_LAYER_TYPES = (
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.zstd",
+)
+LAYER_TYPES = GZIP_LAYER_TYPES + ZSTD_LAYER_TYPES + TAR_LAYER_TYPES
 
 MAX_MANIFEST_BYTES = 4 << 20  # the limit registries themselves apply to a manifest
 MAX_CONFIG_BYTES = 16 << 20  # an image config is a few KB; this bounds what is read into memory
@@ -59,6 +67,10 @@ class Descriptor:
     def gzipped(self) -> bool:
         return self.media_type in GZIP_LAYER_TYPES
 
+    @property
+    def zstd(self) -> bool:
+        return self.media_type in ZSTD_LAYER_TYPES
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -73,6 +85,11 @@ class Manifest:
     @property
     def compressed_size(self) -> int:
         return sum(layer.size for layer in self.layers)
+
+    @property
+    def zstd(self) -> bool:
+        """Whether a layer is zstd-compressed: ``docker load`` before Docker 23.0 cannot read it."""
+        return any(layer.zstd for layer in self.layers)
 
 
 def json_object(raw: bytes, what: str) -> dict:
@@ -133,10 +150,10 @@ def manifest(raw: bytes, media_type: str, data: dict, digest: str, image: str) -
         raise UnsupportedManifest(f"the manifest of {image} has no list of layers")
     layers = tuple(descriptor(e, image, f"layer {n}") for n, e in enumerate(entries, 1))
     for n, layer in enumerate(layers, 1):
-        if layer.media_type not in GZIP_LAYER_TYPES + TAR_LAYER_TYPES:
+        if layer.media_type not in LAYER_TYPES:
             raise UnsupportedManifest(
-                f"layer {n} of {image} is of type {layer.media_type!r}; airgapkit carries gzip or "
-                "plain tar layers (Docker 20.10 loads no other); use the engine source for it"
+                f"layer {n} of {image} is of type {layer.media_type!r}; airgapkit carries gzip, "
+                "zstd or plain tar layers (docker load takes no other); use the engine source for it"
             )
     return Manifest(media_type, digest, raw, config, layers)
 

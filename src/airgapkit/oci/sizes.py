@@ -9,9 +9,17 @@ last four bytes alone (``dxfcompat.blob_tail``).
 
 Past 4 GiB the modulus hides whole multiples of 4 GiB: the smallest length that is consistent with
 the compressed size (deflate never grows data by more than 5 bytes in 65,535) is taken.
+
+A zstd layer records its length nowhere a reader can count on (the frame header may leave it out,
+and does when the compressor streams), so it is counted by decoding the layer as it passes, a
+block at a time (``ZstdLength``); a plain tar layer is its own size.
 """
 
 from __future__ import annotations
+
+import zstandard
+
+from ..errors import AirgapError
 
 WRAP = 1 << 32
 TAIL = 4  # bytes of ISIZE at the end of a gzip member
@@ -37,3 +45,29 @@ class Tail:
 
     def update(self, chunk: bytes) -> None:
         self.bytes = (self.bytes + chunk[-TAIL:])[-TAIL:]
+
+
+class ZstdLength:
+    """The decoded length of a zstd stream (one frame or several), counted as it passes.
+
+    zstd's decoder writes into ``self`` a block at a time, so memory stays flat however well the
+    layer compresses. ``what`` names the layer in the error a stream that is not zstd raises.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what, self.size = what, 0
+        decoder = zstandard.ZstdDecompressor()
+        self._decoder = decoder.stream_writer(self, write_return_read=True, closefd=False)
+
+    def update(self, chunk: bytes) -> None:
+        try:
+            self._decoder.write(chunk)
+        except zstandard.ZstdError as exc:
+            raise AirgapError(
+                f"{self.what} is not the zstd stream its media type says ({exc}); the registry's "
+                "copy is damaged or mislabelled: push the image again"
+            ) from exc
+
+    def write(self, data: bytes) -> int:  # the decoder's sink
+        self.size += len(data)
+        return len(data)
