@@ -68,7 +68,7 @@ def pytest_configure(config):
 
 def pytest_report_header(config):
     """Which engine the run uses, and which image store it keeps (when it answers)."""
-    from airgapkit.engine import identity
+    from airgapkit.engine import store
 
     engine = os.environ.get("DOCKER_HOST") or "the default socket"
     second = " (--second-engine)" if config.getoption("--second-engine") else ""
@@ -76,7 +76,7 @@ def pytest_report_header(config):
         client = docker.from_env(timeout=10)
         info = client.info()
         client.close()
-        kept = f", Docker {info.get('ServerVersion')}, {identity.store_of(info)} image store"
+        kept = f", Docker {info.get('ServerVersion')}, {store.store_of(info)} image store"
     except Exception:  # noqa: BLE001 - the header only reports; the fixtures say what is wrong
         kept = ", not answering"
     return f"Docker Engine: {engine}{second}{kept}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from gate_support import inspect_mb, saved
 
 from airgapkit.errors import ImageMissing
 from airgapkit.gate import facts
@@ -13,7 +14,10 @@ pytestmark = pytest.mark.docker
 def test_facts_of_a_local_image(docker_client, base_image):
     found = facts.from_engine(docker_client, base_image)
     attrs = docker_client.images.get(base_image).attrs
-    assert found.image_id == attrs["Id"] and found.size == attrs["Size"]
+    config_digest = saved(docker_client, base_image)[0]
+    assert found.image_id == config_digest and inspect_mb(docker_client, base_image) == (
+        f"{found.size / 1_000_000:.1f} MB"
+    )  # the classic store's Size; on the containerd store the layers' tars, decoded
     assert list(found.layers) == attrs["RootFS"]["Layers"]
     assert found.env["NODE_VERSION"] and found.env["PATH"]
     assert found.names[0] == base_image and base_image in found.repo_tags

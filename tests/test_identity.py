@@ -22,6 +22,7 @@ from saved_images import layer, sha, tar
 from airgapkit.crossing.manifest import Manifest
 from airgapkit.delta import apply
 from airgapkit.engine import identity, images
+from airgapkit.engine import store as stores
 from airgapkit.errors import AirgapError
 
 # What each engine here says of its storage in `docker info` (Driver, DriverStatus), as recorded:
@@ -54,8 +55,8 @@ def config_digest_saved(client, ref: str) -> str:
 
 
 def test_the_store_is_told_from_docker_info():
-    assert identity.store_of(CLASSIC_INFO) == identity.CLASSIC
-    assert identity.store_of(CONTAINERD_INFO) == identity.CONTAINERD
+    assert stores.store_of(CLASSIC_INFO) == stores.CLASSIC
+    assert stores.store_of(CONTAINERD_INFO) == stores.CONTAINERD
 
 
 @pytest.mark.parametrize(
@@ -68,14 +69,14 @@ def test_the_store_is_told_from_docker_info():
 )
 def test_an_engine_whose_store_cannot_be_told_is_one_line(info):
     """No engine here answers so: these are the shapes a proxy or a foreign engine could give."""
-    with pytest.raises(identity.UnknownStore) as caught:
-        identity.store_of(info)
+    with pytest.raises(stores.UnknownStore) as caught:
+        stores.store_of(info)
     message = str(caught.value)
     assert "\n" not in message and "cannot be told" in message and "docker info" in message
 
 
 def test_the_engine_here_is_one_of_the_two_stores(docker_client):
-    assert identity.store(docker_client) in (identity.CLASSIC, identity.CONTAINERD)
+    assert stores.store(docker_client) in (stores.CLASSIC, stores.CONTAINERD)
 
 
 # --- the identity ---------------------------------------------------------------------------------
@@ -86,7 +87,7 @@ def test_the_identity_is_the_config_digest_docker_save_shows(docker_client, base
     expected = config_digest_saved(docker_client, base_image)
     assert identity.of(docker_client, image) == expected
     # what each store reports as the image's ID
-    classic = identity.store(docker_client) == identity.CLASSIC
+    classic = stores.store(docker_client) == stores.CLASSIC
     assert (image.id == expected) == classic
 
 
@@ -207,7 +208,7 @@ def test_images_are_found_by_their_engine_id_not_their_identity(docker_client, b
     image = docker_client.images.get(base_image)
     assert images.find_image(docker_client, image.id) == image
     by_identity = images.find_image(docker_client, identity.of(docker_client, image))
-    assert (by_identity is not None) == (identity.store(docker_client) == identity.CLASSIC)
+    assert (by_identity is not None) == (stores.store(docker_client) == stores.CLASSIC)
 
 
 class _StoreNotSaid:
@@ -221,5 +222,5 @@ def test_an_engine_whose_store_cannot_be_told_loads_nothing_of_a_bundle():
     """The prerequisites are checked before anything of the bundle is loaded: the store first."""
     record = {"ref": "app:1.0.0", "id": "sha256:" + "ab" * 32, "layers": [], "member": "images/a"}
     manifest = Manifest(kind="release", app={"name": "app"}, images=[record])
-    with pytest.raises(identity.UnknownStore, match="cannot be told"):
+    with pytest.raises(stores.UnknownStore, match="cannot be told"):
         apply.check_prerequisites(_StoreNotSaid(), manifest, Path("app-1.0.0-release.zip"))

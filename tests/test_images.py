@@ -50,11 +50,11 @@ def test_save_stream_of_two_images_keeps_both_tags(client, base_image, second_ta
 @pytest.mark.docker
 def test_several_images_through_the_public_client_call(client, base_image, second_tag):
     """GET /images/get?names=... through the SDK's requests session, no SDK internals."""
-    chunks = list(images._save_several(client, [base_image, second_tag]))
+    chunks = list(images.save_several(client, [base_image, second_tag]))
     assert max(len(c) for c in chunks) <= fsutil.CHUNK
     assert tar_tags(b"".join(chunks)) == {base_image, second_tag}
     with pytest.raises(docker.errors.APIError):  # the engine's refusal as the SDK's own error
-        list(images._save_several(client, [base_image, "agk-absent/x:1"]))
+        list(images.save_several(client, [base_image, "agk-absent/x:1"]))
 
 
 @pytest.mark.docker

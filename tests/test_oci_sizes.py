@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 
 import pytest
 
@@ -25,6 +26,18 @@ def test_past_four_gib_the_compressed_size_lifts_the_modulus():
     assert sizes.uncompressed_size(tail, stored) == 5 << 30
     # A well compressed layer cannot be told apart: the smallest consistent length is taken.
     assert sizes.uncompressed_size(tail, 100 << 20) == 1 << 30
+
+
+def test_random_data_in_short_stored_blocks_is_not_taken_for_four_gib_more():
+    """Go's gzip (the containerd image store's) flushes stored blocks more often than every 65,535
+    bytes: incompressible data grows by more than 5 bytes in 65,535, yet is far from 4 GiB."""
+    data = os.urandom(20 << 20)
+    packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # a gzip stream
+    parts = [packer.compress(data[i : i + 4096]) + packer.flush(zlib.Z_FULL_FLUSH)
+             for i in range(0, len(data), 4096)]  # fmt: skip
+    blob = b"".join(parts) + packer.flush()
+    assert len(blob) > len(data) * 65540 // 65535 + 1024  # more growth than 5 bytes in 65,535
+    assert sizes.uncompressed_size(blob[-4:], len(blob)) == len(data)
 
 
 def test_tail_keeps_the_last_four_bytes_across_chunks():

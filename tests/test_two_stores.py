@@ -21,6 +21,7 @@ from invoking import assert_refusal, free_port, inv
 from machines import RISK
 
 from airgapkit.engine import identity
+from airgapkit.engine import store as stores
 from airgapkit.trust import keys
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
@@ -183,7 +184,7 @@ def test_both_engines_agree_on_the_image_by_its_config_digest(docker_client, lin
     for client in (docker_client, line["far"]):
         image = client.images.get(ref)
         assert identity.of(client, image) == recorded
-        assert (image.id == recorded) == (identity.store(client) == identity.CLASSIC)
+        assert (image.id == recorded) == (stores.store(client) == stores.CLASSIC)
 
 
 def test_the_same_delta_again_is_refused_on_the_far_engine(line):

@@ -20,6 +20,7 @@ from .. import tarstream
 from ..crossing.bundle import OpenBundle
 from ..crossing.manifest import Manifest
 from ..engine import identity, images
+from ..engine import store as stores
 from ..engine.client import engine_errors
 from ..errors import AirgapError, ImageMissing, IntegrityError
 from ..fsutil import CHUNK
@@ -35,7 +36,7 @@ def check_prerequisites(client, manifest: Manifest, bundle: Path) -> None:
     the bundle is loaded then)."""
     for record in [*manifest.images, *manifest.requires]:
         _recorded_id(record)
-    identity.store(client)
+    stores.store(client)
     _check_loadable(client, manifest, bundle)
     for req in manifest.requires:
         held = _held(client, req)

@@ -21,67 +21,32 @@ identity is never given to the engine as a name.
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import re
-import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import IO
 
 import docker
 from docker.models.images import Image
 
 from .. import tarstream
 from ..errors import AirgapError
+from ..fsutil import CHUNK
 from .client import engine_address, engine_errors
 from .images import find_image, require_image, save_several
+from .store import CLASSIC, store
 
-CLASSIC = "classic"
-CONTAINERD = "containerd"
-# The storage drivers of the classic store (graph drivers); the containerd store reports its
-# snapshotter as the driver and says so in DriverStatus.
-GRAPH_DRIVERS = frozenset(
-    {"overlay2", "overlay", "fuse-overlayfs", "btrfs", "zfs", "aufs", "devicemapper", "vfs",
-     "windowsfilter", "lcow"}
-)  # fmt: skip
-SNAPSHOTTER = "io.containerd.snapshotter."
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 MAX_DOCUMENT = 4 << 20  # a manifest or an index: the limit registries themselves apply
 ENGINE_TODO = "use a Docker Engine with the classic store or the containerd image store"
 
-_stores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # client -> its store
 _configs: dict[tuple[str, str], str] = {}  # (manifest or index digest, platform) -> config digest
-
-
-class UnknownStore(AirgapError):
-    """The engine does not say which image store it keeps."""
-
-
-def store(client: docker.DockerClient) -> str:
-    """CLASSIC or CONTAINERD: the image store of the engine ``client`` talks to (asked once)."""
-    if client not in _stores:
-        with engine_errors("ask the Docker Engine which image store it keeps"):
-            info = client.info()
-        _stores[client] = store_of(info)
-    return _stores[client]
-
-
-def store_of(info: dict) -> str:
-    """The store an engine's ``docker info`` describes; UnknownStore when it says neither."""
-    status = {
-        str(pair[0]): str(pair[1])
-        for pair in info.get("DriverStatus") or []
-        if isinstance(pair, list | tuple) and len(pair) == 2
-    }
-    if status.get("driver-type", "").startswith(SNAPSHOTTER):
-        return CONTAINERD
-    driver = info.get("Driver") or ""
-    if driver in GRAPH_DRIVERS:
-        return CLASSIC
-    raise UnknownStore(
-        f"the Docker Engine at {engine_address()} reports storage driver {driver!r} and no "
-        "containerd snapshotter, so which image store it keeps cannot be told; check "
-        "`docker info` (Storage Driver) and use an engine with the classic store or the "
-        "containerd image store"
-    )
+# (manifest or index digest, platform) -> the length of its layers' tars
+_sizes: dict[tuple[str, str], int] = {}
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def checked(digest: object, what: str, todo: str) -> str:
@@ -173,39 +138,110 @@ def _config_from_save(client, image: Image) -> str:
     """
     documents: dict[str, dict] = {}
     with engine_errors(f"read the manifest of {_name(image)}"):
-        chunks = save_several(client, [image.id])
-        members = tarstream.members(chunks)
+        blobs = _blobs(client, image)
         try:
-            for info, data in members:
-                _keep_document(info, data, documents)
-                config = _config_digest(documents, image)
-                if config:
-                    return config
+            for digest, data, size in blobs:
+                if size <= MAX_DOCUMENT:
+                    _keep_document(digest, data.read(), documents)
+                manifest = _platform_manifest(documents, image)
+                if manifest is not None:
+                    return _config_of(manifest, image)
         finally:
-            members.close()
-            chunks.close()
-    raise AirgapError(
+            blobs.close()
+    raise _no_manifest(image)
+
+
+def size(client: docker.DockerClient, image: Image) -> int:
+    """The image's size as the image rules measure it, on either store.
+
+    The classic store's ``Size`` counts the image's files. The containerd store's counts its blobs
+    as stored, compressed layers compressed, so there the length of each layer's tar is read from
+    ``docker save`` instead (a gzip layer's trailer, a zstd layer decoded, a plain tar's own
+    length): the whole image is read once, and what was read is kept for the run.
+    """
+    if store(client) == CLASSIC:
+        return int(image.attrs.get("Size") or 0)
+    key = (image.id, _platform(image))
+    if key not in _sizes:
+        _sizes[key] = _size_from_save(client, image)
+    return _sizes[key]
+
+
+def _size_from_save(client, image: Image) -> int:
+    documents: dict[str, dict] = {}
+    lengths: dict[str, int] = {}
+    with engine_errors(f"measure {_name(image)}"):
+        blobs = _blobs(client, image)
+        try:
+            for digest, data, size in blobs:
+                if size <= MAX_DOCUMENT:  # a manifest perhaps, or a small layer
+                    raw = data.read()
+                    _keep_document(digest, raw, documents)
+                    data = io.BytesIO(raw)
+                lengths[digest] = _tar_length(data, size, f"blob {digest} of {_name(image)}")
+        finally:
+            blobs.close()
+    manifest = _platform_manifest(documents, image)
+    if manifest is None:
+        raise _no_manifest(image)
+    _configs[(image.id, _platform(image))] = _config_of(manifest, image)  # learnt on the way
+    return sum(lengths.get(layer.get("digest"), 0) for layer in manifest.get("layers") or [])
+
+
+def _tar_length(data, size: int, what: str) -> int:
+    """The length of the tar a layer blob holds: gzip's trailer says it, zstd is decoded, a plain
+    tar is its own length (a config or manifest is counted too, and not summed)."""
+    from ..oci import sizes  # here: the oci package imports the gate, which imports this module
+
+    head = data.read(CHUNK)
+    chunks = itertools.chain([head], iter(lambda: data.read(CHUNK), b""))  # a chunk at a time
+    if head[:2] == GZIP_MAGIC:
+        tail = sizes.Tail()
+        for chunk in chunks:
+            tail.update(chunk)
+        return sizes.uncompressed_size(tail.bytes, size)
+    if head[:4] == ZSTD_MAGIC:
+        decoded = sizes.ZstdLength(what)
+        for chunk in chunks:
+            decoded.update(chunk)
+        return decoded.size
+    return size
+
+
+def _blobs(client, image: Image) -> Iterator[tuple[str, IO[bytes], int]]:
+    """(digest, data, size) of each blob in the engine's ``docker save`` of ``image``, in the
+    order it writes them; closing the generator closes the engine's stream."""
+    chunks = save_several(client, [image.id])
+    members = tarstream.members(chunks)
+    try:
+        for info, data in members:
+            if data is not None and info.name.startswith("blobs/sha256/"):
+                yield "sha256:" + info.name.rsplit("/", 1)[-1], data, info.size
+    finally:
+        members.close()
+        chunks.close()
+
+
+def _no_manifest(image: Image) -> AirgapError:
+    return AirgapError(
         f"docker save of {_name(image)} holds no manifest for its ID {image.id[:19]}; the "
         "engine's copy of the image is incomplete: pull or load it again"
     )
 
 
-def _keep_document(info, data, documents: dict[str, dict]) -> None:
-    """Keep a blob that may be a manifest or an index (small JSON); layers are passed over."""
-    name = info.name
-    if data is None or not name.startswith("blobs/sha256/") or info.size > MAX_DOCUMENT:
-        return
-    raw = data.read()
+def _keep_document(digest: str, raw: bytes, documents: dict[str, dict]) -> None:
+    """Keep a blob that is a manifest or an index (small JSON); anything else is passed over."""
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return  # a small layer
     if isinstance(document, dict) and ("manifests" in document or "layers" in document):
-        documents["sha256:" + name.rsplit("/", 1)[-1]] = document
+        documents[digest] = document
 
 
-def _config_digest(documents: dict[str, dict], image: Image) -> str:
-    """The config digest once the documents read so far lead to it; "" until then."""
+def _platform_manifest(documents: dict[str, dict], image: Image) -> dict | None:
+    """The manifest the image's ID names, or its platform's entry of the index the ID names, once
+    the documents read so far hold it; None until then."""
     # Imported here: the oci package imports the gate, which imports this module.
     from ..oci import manifests, platforms
     from ..oci.errors import RegistryError
@@ -221,7 +257,10 @@ def _config_digest(documents: dict[str, dict], image: Image) -> str:
                 "manifest that airgapkit reads; pull or load the image again"
             ) from exc
         document = documents.get(entry.digest)
-    if document is None:
-        return ""
-    config = manifests.descriptor(document.get("config"), _name(image), "config")
-    return config.digest
+    return document
+
+
+def _config_of(manifest: dict, image: Image) -> str:
+    from ..oci import manifests  # here: see _platform_manifest
+
+    return manifests.descriptor(manifest.get("config"), _name(image), "config").digest

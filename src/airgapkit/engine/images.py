@@ -459,3 +459,19 @@ def prune_stage_images(client: docker.DockerClient, label: str) -> int:
     with engine_errors("remove untagged build-stage images"):
         reclaimed = client.images.prune(filters={"dangling": True, "label": label})
     return int(reclaimed.get("SpaceReclaimed") or 0)
+
+
+def drop_stage_images(client: docker.DockerClient, label: str) -> None:
+    """After a build: remove the untagged image its first stage left (marked with ``label``), and
+    keep the images of the stage's steps before it: they are the next build's cache.
+
+    The classic store lists only a stage's last image as dangling; the containerd image store lists
+    every step's, and removing them all would rebuild the stage each time (new directory times, new
+    layers, another image under the same tag). The last one is the one no other names as parent.
+    """
+    with engine_errors("remove untagged build-stage images"):
+        stages = client.images.list(filters={"dangling": True, "label": label})
+        parents = {image.attrs.get("Parent") for image in stages}
+        for image in stages:
+            if image.id not in parents:
+                client.images.remove(image.id, noprune=True)

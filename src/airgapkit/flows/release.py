@@ -172,7 +172,8 @@ def build_app(
     no_cache: bool = False,
     offline: bool = True,
 ) -> str:
-    """Stage a clean context from the .tgz, build ref from it, drop the untagged first stage."""
+    """Stage a clean context from the .tgz, build ref from it, drop the untagged first stage (its
+    steps stay as the next build's cache)."""
     fsutil.require_folder(work_dir, "build_dir")
     context, dockerfile_name, args = buildcontext.stage(
         tgz,
@@ -191,7 +192,7 @@ def build_app(
         no_cache=no_cache,
         offline=offline,
     )
-    images.prune_stage_images(client, buildcontext.STAGE_LABEL)
+    images.drop_stage_images(client, buildcontext.STAGE_LABEL)
     return image_id
 
 

@@ -16,7 +16,7 @@ from ..engine import identity, images
 class ImageFacts:
     ref: str  # the name the user gave
     image_id: str  # sha256:<hex> of the image config: the same on both image stores
-    size: int  # bytes, uncompressed, every layer (docker image ls's SIZE)
+    size: int  # bytes, uncompressed, every layer (the classic store's SIZE; engine.identity.size)
     layers: tuple[str, ...] = ()  # the layers' diff IDs, bottom first
     env: dict[str, str] = field(default_factory=dict)  # Config.Env
     user: str = ""  # Config.User ("" means root)
@@ -39,7 +39,7 @@ def from_engine(client, ref: str) -> ImageFacts:
     return ImageFacts(
         ref=ref,
         image_id=identity.of(client, image),
-        size=int(attrs.get("Size") or 0),
+        size=identity.size(client, image),
         layers=tuple((attrs.get("RootFS") or {}).get("Layers") or ()),
         env=parse_env(config.get("Env") or []),
         user=(config.get("User") or "").strip(),
