@@ -17,6 +17,10 @@ kept for the rest of the run.
 
 Looking an image up is the engine's business and uses the engine's own ID (``Image.id``); an
 identity is never given to the engine as a name.
+
+The size the image rules judge differs the same way (``size``): the classic store's ``Size`` counts
+the image's files, the containerd store's its blobs as stored, so there it is read from ``docker
+save`` too: the length of every layer's tar.
 """
 
 from __future__ import annotations
