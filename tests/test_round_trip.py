@@ -12,6 +12,8 @@ import pytest
 from invoking import inv
 from machines import carry, export_flags, health, release_flags
 
+from airgapkit.app.buildcontext import STAGE_LABEL
+
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 
@@ -24,10 +26,18 @@ def state(docker_client, app_name: str, tmp: Path, *folders: Path) -> dict:
             if app_name in c.name or app_name in c.attrs["Config"]["Image"]
         ),
         "images": sorted(t for i in docker_client.images.list() for t in i.tags if app_name in t),
-        "dangling": sorted(i.id for i in docker_client.images.list(filters={"dangling": True})),
+        "dangling": dangling(docker_client),
         "files": sorted(str(p) for f in folders for p in f.rglob("*")),
         "tmp": sorted(p.name for p in tmp.glob("airgapkit-*")),
     }
+
+
+def dangling(docker_client) -> list[str]:
+    """Untagged images that are not the build's cache: the first stage's steps, which the classic
+    store keeps as intermediate images, the containerd image store lists as dangling too."""
+    found = docker_client.images.list(filters={"dangling": True})
+    labels = (i.attrs["Config"].get("Labels") or {} for i in found)
+    return sorted(i.id for i, label in zip(found, labels, strict=True) if STAGE_LABEL not in label)
 
 
 def test_running_the_round_trip_again_gives_the_same_result(
