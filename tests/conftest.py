@@ -27,6 +27,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "support"))
 import node_standin  # noqa: E402
+from engine_client import TestClient  # noqa: E402
 
 # The session's round trip (export, release, deploy) that the flows' tests share.
 pytest_plugins = ["machines"]
@@ -101,7 +102,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def docker_client():
     try:
-        client = docker.from_env(timeout=600)
+        client = TestClient.from_env(timeout=600)
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means the same here
         _missing(f"no Docker Engine answers: {exc}")
@@ -121,7 +122,7 @@ def other_engine(pytestconfig, docker_client) -> tuple[str, docker.DockerClient]
     else:
         _missing(f"no other engine to carry images to: {SECOND_ENGINE} is not set")
     try:
-        client = docker.DockerClient(base_url=address, timeout=600)
+        client = TestClient(base_url=address, timeout=600)
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means the same here
         _missing(f"the other engine at {address} does not answer: {exc}")
