@@ -6,9 +6,13 @@ skipped every Docker test would prove nothing.
 The engine is the one ``DOCKER_HOST`` names (else the default socket). ``--second-engine`` runs the
 engine tests alone (those marked ``docker``, or using ``docker_client``; not the ``faults`` ones)
 against the engine ``AIRGAPKIT_SECOND_ENGINE`` names, by pointing ``DOCKER_HOST`` at it for the
-whole run: the SDK, the docker CLI and every ``inv`` the tests start follow it. CI runs the suite
-twice, the second time so, with Docker's containerd image store there (see ``.ci/run``). Without
-that variable the engine tests are skipped, and under CI the run is an error.
+whole run: the SDK, the docker CLI and every ``inv`` the tests start follow it. Without that
+variable the engine tests are skipped, and under CI the run is an error.
+
+``--both-engines`` (what CI runs) does both at once in one pytest run: two pytest-xdist workers
+(``--dist each``), the first running the whole suite on the first engine, the second the engine
+tests on the second engine (with Docker's containerd image store there, see ``.ci/run``). Most of
+an engine test is spent waiting for the engine, so the two runs' waits overlap on two CPUs.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ NO_SECOND_ENGINE = (
     f"--second-engine: {SECOND_ENGINE} is not set; set it to the second engine's address "
     "(e.g. unix:///srv/d26/sock/docker.sock), as .ci/run does"
 )
+WORKER_ENGINE = "AIRGAPKIT_TEST_ENGINE"  # which engine a --both-engines worker uses: first, second
 
 
 def _missing(what: str) -> None:
@@ -56,31 +61,64 @@ def pytest_addoption(parser):
         action="store_true",
         help=f"run the engine tests alone against the engine ${SECOND_ENGINE} names",
     )
+    parser.addoption(
+        "--both-engines",
+        action="store_true",
+        help="the whole suite on the first engine and, at the same time, the engine tests on the "
+        f"second (${SECOND_ENGINE}): one pytest-xdist worker per engine",
+    )
+
+
+def on_second_engine(config) -> bool:
+    """Whether this run, or this worker of a --both-engines run, uses the second engine."""
+    if config.getoption("--both-engines"):
+        return os.environ.get(WORKER_ENGINE) == "second"
+    return config.getoption("--second-engine")
 
 
 def pytest_configure(config):
-    if not config.getoption("--second-engine"):
+    if config.getoption("--both-engines") and not hasattr(config, "workerinput"):
+        _require_second_engine()
+        # pytest-xdist reads these after this hook: every worker runs all it collects ("each"),
+        # and each worker's engine is set in its environment.
+        config.option.dist = "each"
+        config.option.tx = [f"popen//env:{WORKER_ENGINE}={e}" for e in ("first", "second")]
         return
+    if not on_second_engine(config):
+        return
+    _require_second_engine()
     if os.environ.get(SECOND_ENGINE):
         os.environ["DOCKER_HOST"] = os.environ[SECOND_ENGINE]
-    elif UNDER_CI:
+
+
+def _require_second_engine() -> None:
+    if UNDER_CI and not os.environ.get(SECOND_ENGINE):
         raise pytest.UsageError(f"{NO_SECOND_ENGINE} (CI must provide it)")
 
 
 def pytest_report_header(config):
     """Which engine the run uses, and which image store it keeps (when it answers)."""
+    if config.getoption("--both-engines"):
+        second = os.environ.get(SECOND_ENGINE) or "none (its tests are skipped)"
+        return [
+            f"worker gw0, the whole suite: {_engine(FIRST_ENGINE)}",
+            f"worker gw1, the engine tests: {_engine(second)}",
+        ]
+    flag = " (--second-engine)" if config.getoption("--second-engine") else ""
+    return f"Docker Engine: {_engine(os.environ.get('DOCKER_HOST') or FIRST_ENGINE)}{flag}"
+
+
+def _engine(address: str) -> str:
     from airgapkit.engine import store
 
-    engine = os.environ.get("DOCKER_HOST") or "the default socket"
-    second = " (--second-engine)" if config.getoption("--second-engine") else ""
     try:
-        client = docker.from_env(timeout=10)
+        client = docker.DockerClient(base_url=address, timeout=10)
         info = client.info()
         client.close()
         kept = f", Docker {info.get('ServerVersion')}, {store.store_of(info)} image store"
     except Exception:  # noqa: BLE001 - the header only reports; the fixtures say what is wrong
         kept = ", not answering"
-    return f"Docker Engine: {engine}{second}{kept}"
+    return f"{address}{kept}"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -89,7 +127,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "docker_client" in item.fixturenames:
             item.add_marker(pytest.mark.docker)
-    if not config.getoption("--second-engine"):
+    if not on_second_engine(config):
         return
     keep = [i for i in items if "docker" in i.keywords and "faults" not in i.keywords]
     config.hook.pytest_deselected(items=[i for i in items if i not in keep])
@@ -115,7 +153,7 @@ def other_engine(pytestconfig, docker_client) -> tuple[str, docker.DockerClient]
     """The other engine of the two CI uses (its address and a client), with the node stand-in:
     the first engine in a --second-engine run, the second engine otherwise. Tests that carry an
     image from one engine to the other use it, so each run crosses from its store to the other's."""
-    if pytestconfig.getoption("--second-engine"):
+    if on_second_engine(pytestconfig):
         address = FIRST_ENGINE
     elif os.environ.get(SECOND_ENGINE):
         address = os.environ[SECOND_ENGINE]
@@ -167,13 +205,15 @@ def cleanup_containers(docker_client):
             pass
 
 
-def _free_registry_addr() -> str:
-    """127.0.0.1:5000, or the next free port when another test run already holds it."""
-    for port in range(REGISTRY_PORT, REGISTRY_PORT + 50):
+def _free_registry_addr(config) -> str:
+    """127.0.0.1:5000, or the next free port when another test run already holds it. A run on the
+    second engine starts at 5100: the two workers of --both-engines start theirs at the same time."""
+    first = REGISTRY_PORT + (100 if on_second_engine(config) else 0)
+    for port in range(first, first + 50):
         addr = f"127.0.0.1:{port}"
         if not _port_open(addr):
             return addr
-    pytest.fail("no free port for the test registry in 5000-5049", pytrace=False)
+    pytest.fail(f"no free port for the test registry in {first}-{first + 49}", pytrace=False)
 
 
 def _port_open(addr: str) -> bool:
@@ -184,7 +224,7 @@ def _port_open(addr: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory, docker_client, base_image):
+def registry(pytestconfig, tmp_path_factory, docker_client, base_image):
     """A real registry (Debian's docker-registry) on loopback, started and stopped here.
 
     Its address (``127.0.0.1:5000`` unless taken) is the fixture's value. The node stand-in is pushed to
@@ -193,7 +233,7 @@ def registry(tmp_path_factory, docker_client, base_image):
     binary = shutil.which("docker-registry")
     if not binary:
         _missing("docker-registry is not installed (apt-get install docker-registry)")
-    addr = _free_registry_addr()
+    addr = _free_registry_addr(pytestconfig)
     root = tmp_path_factory.mktemp("registry")
     config = root / "config.yml"
     config.write_text(

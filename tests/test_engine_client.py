@@ -22,7 +22,9 @@ def exists(client, image_id: str) -> bool:
 
 def test_removing_an_image_keeps_the_steps_another_image_was_built_on(docker_client, base_image):
     shared = f"ARG SHARED={uuid.uuid4().hex}\nRUN echo shared > /shared"
-    kept, removed = (build(docker_client, base_image, f"{shared}\nRUN echo {n} > /{n}") for n in "ab")
+    kept, removed = (
+        build(docker_client, base_image, f"{shared}\nRUN echo {n} > /{n}") for n in "ab"
+    )
     try:
         kept_parent = docker_client.images.get(kept).attrs["Parent"]  # RUN echo shared
         removed_parent = docker_client.images.get(removed).attrs["Parent"]

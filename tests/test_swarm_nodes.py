@@ -22,6 +22,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from swarming import swarm_ports
 
 from airgapkit import environments
 from airgapkit.engine import push, swarm
@@ -52,7 +53,13 @@ def _forward(prefix: list[str], listen: str, port: str, to: str) -> subprocess.P
 
 
 @pytest.fixture
-def two_nodes(docker_client, registry):
+def one_swarm_on_this_machine():
+    with swarm_ports():
+        yield
+
+
+@pytest.fixture
+def two_nodes(one_swarm_on_this_machine, docker_client, registry):
     """(manager, worker) clients of a two-node swarm; everything torn down by pid and name."""
     for tool in ("ip", "nsenter", "dockerd"):
         if not shutil.which(tool):

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+# Two engines that share the host's network (the second engine here does) cannot both be swarm
+# managers: the first holds port 2377 (and 7946), the second's `swarm init` fails with "address
+# already in use". Every swarm the tests make is made under this lock, so the two workers of
+# --both-engines, or two test runs on this machine, take turns.
+SWARM_PORTS_LOCK = Path(tempfile.gettempdir()) / "agk-tests-swarm-ports.lock"
 
 # /health answers the version, the greeting, and a hash of DB_PASSWORD: proof that the secret
 # reached the app's environment without a test printing or comparing the value itself.
@@ -21,17 +29,26 @@ process.on('SIGTERM', () => process.exit(0));
 
 
 @contextmanager
+def swarm_ports():
+    """The machine's swarm ports, held until the block ends (waits for another holder)."""
+    with SWARM_PORTS_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, however the block ends
+        yield
+
+
+@contextmanager
 def single_node_swarm(client, advertise_addr: str = "127.0.0.1"):
     """``docker swarm init`` in the test engine; services removed and the swarm left at the end."""
-    if client.info()["Swarm"]["LocalNodeState"] != "inactive":
-        client.swarm.leave(force=True)  # left over by an interrupted run
-    client.swarm.init(advertise_addr=advertise_addr)
-    try:
-        yield client
-    finally:
-        for service in client.services.list():
-            service.remove()
-        client.swarm.leave(force=True)
+    with swarm_ports():
+        if client.info()["Swarm"]["LocalNodeState"] != "inactive":
+            client.swarm.leave(force=True)  # left over by an interrupted run
+        client.swarm.init(advertise_addr=advertise_addr)
+        try:
+            yield client
+        finally:
+            for service in client.services.list():
+                service.remove()
+            client.swarm.leave(force=True)
 
 
 def app_context(folder: Path, base_image: str, version: str, health: int = 200) -> Path:
