@@ -10,7 +10,6 @@ leftovers from a killed run can be told apart from anything else in a folder.
 from __future__ import annotations
 
 import errno
-import fcntl
 import io
 import os
 import re
@@ -21,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import platform
 from .errors import AirgapError
 
 LEFTOVER_GRACE = 2.0  # seconds: a temporary file younger than this may be one being created now
@@ -98,10 +98,16 @@ class AtomicFile:
             raise AirgapError(f"{self.dest} already exists; move it away or choose another name")
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.dest)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | platform.NOFOLLOW | platform.BINARY
         fd = os.open(self.tmp, flags, self.mode)
-        os.fchmod(fd, self.mode)  # whatever the umask made of it
-        fcntl.flock(fd, fcntl.LOCK_EX)  # in use: remove_leftovers leaves it alone
+        try:
+            # whatever the umask made of it; a 0600 file gets an owner-only ACL on Windows
+            platform.set_mode(self.tmp, self.mode, fd)
+            platform.lock(fd)  # in use: remove_leftovers leaves it alone
+        except BaseException:
+            os.close(fd)
+            self.tmp.unlink(missing_ok=True)
+            raise
         self.file = os.fdopen(fd, "wb")
         return self
 
@@ -309,17 +315,16 @@ def remove_leftovers(folder: Path, *, recursive: bool = False) -> list[Path]:
 def _unused(path: Path) -> bool:
     """Whether ``path`` is a regular file no process holds the writer's lock on."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | platform.NOFOLLOW | platform.BINARY)
     except OSError:
         return False
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or time.time() - st.st_mtime < LEFTOVER_GRACE:
             return False  # not a file, or so new its writer may not hold its lock yet
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
+        return platform.try_lock(fd)  # False while a run is writing it
     except OSError:
-        return False  # locked: a run is writing it now
+        return False
     finally:
         os.close(fd)
 
@@ -336,13 +341,13 @@ class PinnedFile(io.FileIO):
     def __init__(self, path: Path):
         self.path = Path(path)
         try:
-            # non-blocking: a FIFO or device given as the archive must not hang the open
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            # a FIFO or device given as the archive must not hang the open
+            fd = platform.open_nohang(self.path)
         except FileNotFoundError as exc:
             raise AirgapError(f"{self.path}: no such file; check the path") from exc
-        except IsADirectoryError as exc:
-            raise AirgapError(f"{self.path} is a folder; name a file") from exc
-        except PermissionError as exc:
+        except (IsADirectoryError, PermissionError) as exc:
+            if self.path.is_dir():  # Windows refuses to open a folder with "permission denied"
+                raise AirgapError(f"{self.path} is a folder; name a file") from exc
             raise AirgapError(f"{self.path}: permission denied; make it readable") from exc
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -350,7 +355,6 @@ class PinnedFile(io.FileIO):
             if stat.S_ISDIR(st.st_mode):
                 raise AirgapError(f"{self.path} is a folder; name a file")
             raise AirgapError(f"{self.path} is not a regular file; give the file itself")
-        os.set_blocking(fd, True)
         super().__init__(fd, "rb", closefd=True)
         self.identity = _identity(st)
         self.size = st.st_size

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from .. import display, fsutil
+from .. import display, fsutil, platform
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ def _write_aside(reader: ArchiveReader, planned: PlannedFile, force: bool) -> No
             planned.out.file.write(data)
     planned.out.finish()
     info = planned.info
-    os.chmod(planned.out.tmp, ((info.external_attr >> 16) & 0o755 or 0o644) | 0o600)
+    platform.set_mode(planned.out.tmp, ((info.external_attr >> 16) & 0o755 or 0o644) | 0o600)
     try:
         mtime = time.mktime(info.date_time + (0, 0, -1))
         os.utime(planned.out.tmp, (mtime, mtime))
