@@ -49,7 +49,17 @@ def test_locks_exclude_another_descriptor_and_keep_the_contents(tmp_path):
     assert path.read_bytes() == b"note"
 
 
-WORDS = ["plain-name_1.0.zip", "with space", "it's", "$HOME", "a,b", "@x", "-x", "back\\slash", "`t"]
+WORDS = [
+    "plain-name_1.0.zip",
+    "with space",
+    "it's",
+    "$HOME",
+    "a,b",
+    "@x",
+    "-x",
+    "back\\slash",
+    "`t",
+]
 
 
 def test_sh_quoting_gives_each_word_back_whole():

@@ -20,11 +20,14 @@ def lock(fd: int) -> None:
 
 
 def try_lock(fd: int) -> bool:
-    """Lock the file open on ``fd`` if nobody holds it; False (and nothing held) if someone does."""
+    """Lock the file open on ``fd`` if nobody holds it; False (and nothing held) if someone does.
+    A file that cannot be locked at all (a file system without locks) is an ``OSError``."""
     try:
         portalocker.lock(fd, NOW)
-    except portalocker.LockException:  # AlreadyLocked is one: held by another, or not lockable
+    except portalocker.AlreadyLocked:
         return False
+    except portalocker.LockException as exc:
+        raise OSError(f"the file system refused a lock ({exc})") from exc
     return True
 
 
