@@ -80,7 +80,9 @@ class AtomicFile:
     cleanly and removes the temporary file when it ends by an exception (Ctrl-C included). Several
     files that must appear together call ``finish()`` on each, then ``commit()`` on each in the
     order they should appear. ``overwrite=False`` refuses to replace an existing ``dest``, even one
-    that appears while the file is written. ``mode`` is set before any byte is written.
+    that appears while the file is written. ``mode`` is set before any byte is written; a mode
+    with no group or other bits (``0o600``) makes a secret file, which on Windows (no mode bits
+    there) gets an ACL that lets its owner alone in (``platform.set_mode``).
     """
 
     def __init__(self, dest: Path, *, mode: int = 0o644, overwrite: bool = True):

@@ -33,6 +33,7 @@ from .flows import release as release_flow
 from .gate import checkpoint
 from .gate.candidates import choose
 from .gate.limits import with_flags
+from .platform import PRIVATE
 from .settings import BaseSource, Crossing, Gate, Incoming, Smoke, Target, Trust, config_ports
 from .trust import keys, seal
 from .trust import sbom as sbom_doc
@@ -354,7 +355,8 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
         "output": "Archive to write (default: <out_dir>/<first file's name>.zip): goes on the media.",
         "sums": "Its SHA256SUMS (default: <hashes_dir>/SHA256SUMS): goes by a second channel.",
         "password_file": "File holding the password (else AIRGAPKIT_PASSWORD, else a prompt asked twice).",
-        "generate_password": "Make a 192-bit password, written to <password_dir>/<archive>.password (0600).",
+        "generate_password": "Make a 192-bit password, written to <password_dir>/<archive>.password "
+        f"({PRIVATE}).",
         "level": "Compression: 0 stores, 1-9 deflate (default: the configured compression, 5).",
         "allow_weak_password": "Accept a password the strength rule refuses (PBKDF2 at 1,000 rounds).",
         "split": "Write media volumes NAME.zip.001, .002, ... of at most this size (4g, 4.7G, 700m).",
@@ -723,7 +725,7 @@ def sbom(c, bundle, password_file="", sums="", output=""):
 
 @task(
     help={
-        "out": "NAME of the pair: writes NAME.key (private, encrypted, 0600) and NAME.pub.",
+        "out": f"NAME of the pair: writes NAME.key (private, encrypted, {PRIVATE}) and NAME.pub.",
         "key_passphrase_file": "File holding the new key's passphrase (else AIRGAPKIT_KEY_PASSPHRASE, "
         "else a prompt asked twice).",
         "allow_weak_passphrase": "Accept a passphrase the strength rule refuses.",
@@ -735,7 +737,7 @@ def keygen(c, out, key_passphrase_file="", allow_weak_passphrase=False):
         passphrase_file=Path(key_passphrase_file) if key_passphrase_file else None, confirm=True
     )
     pair = keys.keygen(Path(out), passphrase, allow_weak=allow_weak_passphrase)
-    print(f"private key {pair.private} (mode 0600): keep it on this machine")
+    print(f"private key {pair.private} ({PRIVATE}): keep it on this machine")
     print(f"public key  {pair.public}: add it to trust.keys where bundles are checked")
     print(f"fingerprint {pair.fingerprint}")
 

@@ -18,9 +18,7 @@ Typical use (``deploy`` and ``debug-shell``)::
 from __future__ import annotations
 
 import io
-import os
 import re
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
-from .. import display
+from .. import display, platform
 from ..errors import AirgapError
 
 __all__ = [
@@ -114,7 +112,7 @@ class EnvCheck:
         if self.loose_mode is not None:
             lines.append(
                 f"{self.env_file} is readable by group or others (mode {self.loose_mode:03o}) "
-                f"and holds passwords; run: chmod 600 {self.env_file}"
+                f"and holds passwords; run: {platform.private_command(self.env_file)}"
             )
         return lines
 
@@ -261,10 +259,7 @@ def read(env_file: Path) -> dict[str, str | None]:
 
 def loose_mode(env_file: Path) -> int | None:
     """The file's permission bits if group or others may access it, else None (and on Windows)."""
-    if os.name == "nt":
-        return None
-    mode = stat.S_IMODE(Path(env_file).stat().st_mode)
-    return mode if mode & 0o077 else None
+    return platform.loose_mode(Path(env_file))
 
 
 def compare(env_file: Path, example: Path) -> EnvCheck:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import display, fsutil
+from .. import display, fsutil, platform
 from ..errors import AirgapError, PasswordError
 from . import digest, extraction, passwords, sumsfile, volumes
 from .archive import ArchiveReader, ArchiveWriter
@@ -246,7 +246,7 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
     table.add_row("archive (AES-256)", display.text(archive), "on the transfer media")
     table.add_row("SHA-256", display.text(sums), "by a second channel, never with the archive")
     table.add_row(
-        "password (mode 0600)" if password_file else "password",
+        f"password ({platform.PRIVATE})" if password_file else "password",
         display.text(password_file) if password_file else "(the one you gave)",
         "by a third channel (in person, by phone); delete it here once delivered",
     )

@@ -209,7 +209,8 @@ def new_password() -> str:
 
 
 def write_password(password: str, dest: Path, forbidden_dir: Path | None = None) -> Path:
-    """Write ``password`` to a new file ``dest`` of mode 0600, atomically, never overwriting.
+    """Write ``password`` to a new file ``dest`` of mode 0600 (on Windows: readable by its owner
+    alone, through its ACL), atomically, never overwriting.
 
     The temporary file is created 0600 (it never exists with a wider mode), filled, synced, then
     given the name ``dest`` only if nothing has that name (``fsutil.AtomicFile``, overwrite=False).

@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 from docker.models.containers import Container
 
-from .. import display
+from .. import display, platform
 from ..errors import AirgapError
 from ..fsutil import AtomicFile
 from ..ports import PortMapping, Ports
@@ -135,7 +135,8 @@ _LONGEST_LINE = 64 * 1024  # a line without an end is cut here: memory stays fla
 def keep_log(container: Container, folder: Path) -> Path | None:
     """The container's whole log in a file of its own, and its last lines shown on stderr.
 
-    The file is mode 0600 in a folder of mode 0700: an app may log what its env file holds.
+    The file is private (mode 0600 in a folder of mode 0700; on Windows, owner-only ACLs): an app
+    may log what its env file holds.
     Returns the file; None when it could not be written (a warning says why; the container's
     removal goes on).
     """
@@ -144,7 +145,7 @@ def keep_log(container: Container, folder: Path) -> Path | None:
     dest = folder / f"{container.name}-{stamp}-{container.short_id}.log"
     tail: deque[bytes] = deque(maxlen=TAIL_LINES)
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        platform.private_folder(folder)
         with (
             engine_errors(f"read the log of {container.name}"),
             AtomicFile(dest, mode=0o600) as out,
