@@ -92,3 +92,29 @@ def test_the_private_wording_says_what_each_system_does():
     assert "ACL" in windows.PRIVATE and "0600" not in windows.PRIVATE
     assert posix.private_command("my key.key") == "chmod 600 'my key.key'"
     assert windows.private_command("my key.key").startswith("icacls 'my key.key' /inheritance:r")
+
+
+def test_for_either_gives_one_line_when_both_shells_read_it_alike():
+    argv = ["inv", "deploy", "a-1.0.0-release.zip", "--sums", "x.sha256"]
+    assert shells.for_either(argv) == [("", "inv deploy a-1.0.0-release.zip --sums x.sha256")]
+    assert shells.for_either(["inv", "deploy", "it's.zip"]) == [
+        ("sh", "inv deploy 'it'\"'\"'s.zip'"),
+        ("PowerShell", "inv deploy 'it''s.zip'"),
+    ]
+
+
+@pytest.mark.parametrize("several", [False, True])
+def test_the_printed_sha256sum_line_checks_the_files(tmp_path, several):
+    (tmp_path / "a.zip").write_bytes(b"archive")
+    sums = subprocess.run(
+        ["sha256sum", "a.zip"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
+    if several:
+        sums += "0" * 64 + "  something-not-here.zip\n"
+    (tmp_path / "a.zip.sha256").write_text(sums)
+    (system, line), (windows_system, powershell) = shells.sha256_checks("a.zip.sha256", several)
+    assert system == "Linux, macOS" and windows_system == "Windows PowerShell"
+    proc = subprocess.run(["sh", "-c", line], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0 and "a.zip: OK" in proc.stdout, proc.stdout + proc.stderr
+    assert "Get-FileHash -LiteralPath $n -Algorithm SHA256" in powershell
+    assert powershell.startswith("Get-Content -LiteralPath a.zip.sha256 |")

@@ -7,7 +7,6 @@ The root ``tasks.py`` of a project imports ``ns`` from here and adds or override
 from __future__ import annotations
 
 import functools
-import shlex
 import sys
 from pathlib import Path
 
@@ -238,9 +237,9 @@ def shell_debug(c, image="", container=""):
     ref = "" if container else image or app_image(c)
     argv = containers.shell_argv(client(c), image=ref, container=container)
     # The shell's own exit status is the task's; no invoke report on top of what the user saw.
-    result = c.run(shlex.join(argv), pty=True, warn=True)
-    if result.exited:
-        raise Exit(code=result.exited)
+    status = containers.open_shell(argv)
+    if status:
+        raise Exit(code=status)
 
 
 # --- the base-image rules (gate/) -----------------------------------------------------------------
@@ -638,8 +637,7 @@ def container_name(c, name: str) -> str:
 def debug_shell(c, env="prod", image="", name=""):
     """A shell in an environment's container if it runs, else in a fresh --rm one with its env file."""
     target = Target.from_config(config(c), env=env, name=name)
-    argv = deploy_flow.debug_shell_argv(client(c), target, image or app_image(c))
-    c.run(shlex.join(argv), pty=True, warn=True)
+    containers.open_shell(deploy_flow.debug_shell_argv(client(c), target, image or app_image(c)))
 
 
 @task(

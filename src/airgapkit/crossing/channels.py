@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import display, fsutil, platform
 from ..errors import AirgapError, PasswordError
+from ..platform import shells
 from . import digest, extraction, passwords, sumsfile, volumes
 from .archive import ArchiveReader, ArchiveWriter
 
@@ -250,7 +251,17 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
         display.text(password_file) if password_file else "(the one you gave)",
         "by a third channel (in person, by phone); delete it here once delivered",
     )
-    digest.console().print(table)
+    out = digest.console()
+    out.print(table)
+    several = len(sumsfile.read_sums(sums)) > 1  # volumes and their whole, or other files
+    out.print(
+        "Check the archive by hand on the other side, in the folder holding it and its hash "
+        "file (airgapkit checks it too):",
+        markup=False,
+        highlight=False,
+    )
+    for system, line in shells.sha256_checks(sums.name, several):
+        out.print(f"  {system}: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 def print_crossing(crossing: Crossing) -> None:

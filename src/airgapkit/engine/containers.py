@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 import time
 from collections import deque
@@ -223,6 +224,18 @@ def shell_argv(client: docker.DockerClient, image: str = "", container: str = ""
         return ["docker", "exec", "-it", container, "sh"]
     require_image(client, validate_ref(image))  # docker run would pull a missing image
     return ["docker", "run", "-it", "--rm", image, "sh"]
+
+
+def open_shell(argv: list[str]) -> int:
+    """Run the docker CLI's interactive shell ``argv`` on this terminal; the shell's exit status.
+
+    The docker CLI gets the terminal airgapkit runs in as it is: no pseudo-terminal of airgapkit's
+    own (Windows has none) and no shell in between (nothing to quote), the same on every system.
+    """
+    try:
+        return subprocess.call([shutil.which(argv[0]) or argv[0], *argv[1:]])
+    except OSError as exc:
+        raise AirgapError(f"could not start {argv[0]}: {exc}; check that it is installed") from exc
 
 
 def _require_running(client: docker.DockerClient, name: str) -> None:

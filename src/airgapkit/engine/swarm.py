@@ -425,8 +425,9 @@ class ShellPlace:
             raise AirgapError(f"no task of service {service} runs; deploy it first")
         raise AirgapError(
             f"no task of service {service} runs on this node; its tasks run on "
-            f"{', '.join(self.nodes)}: open the shell there with docker exec -it "
-            f"$(docker ps -q -f label={APP_LABEL}={service} | head -n 1) sh"
+            f"{', '.join(self.nodes)}: open the shell there: `docker ps -q -f "
+            f"label={APP_LABEL}={service}` names its containers, `docker exec -it CONTAINER sh` "
+            "opens one"
         )
 
 

@@ -20,6 +20,7 @@ from ..crossing import bundle, channels, digest, passwords
 from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..oci import RegistryImage
+from ..platform import shells
 from ..settings import Crossing, Incoming, Places
 from ..trust import seal
 from ..trust.signing import TrustedKeys
@@ -177,14 +178,18 @@ def reading(incoming: Incoming, trusted: TrustedKeys | None = None):
 
 
 def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
-    """Say exactly what to carry, by which channel, and what to run on the other side."""
+    """Say exactly what to carry, by which channel, and what to run on the other side (in either
+    shell: the other side's system is not known here)."""
     channels.print_channels(delivery.archive, delivery.sums, delivery.password)
     print_requirements(delivery.manifest)
-    password = f"--password-file {delivery.password.name}" if delivery.password else ""
-    Console(soft_wrap=True).print(  # one line, to copy whole
-        f"On the other side: inv {next_task} {delivery.archive.name} {flags} "
-        f"--sums {delivery.sums.name} {password}".replace("  ", " ").rstrip()
-    )
+    argv = ["inv", next_task, delivery.archive.name, *flags.split(), "--sums", delivery.sums.name]
+    if delivery.password:
+        argv += ["--password-file", delivery.password.name]
+    for shell, line in shells.for_either(argv):  # one line each, to copy whole
+        label = f" ({shell})" if shell else ""
+        Console(soft_wrap=True).print(
+            f"On the other side{label}: {line}", markup=False, highlight=False
+        )
 
 
 def print_requirements(manifest: Manifest | None) -> None:

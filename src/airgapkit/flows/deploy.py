@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import history, locks
+from .. import history, locks, platform
 from ..app import envfiles
 from ..delta import apply
 from ..engine import containers, interrupted, lifecycle
@@ -101,9 +101,10 @@ def refuse_redeploy(client, name: str, held: list[dict], bundle: Path) -> None:
 def rollback(client, *, target: Target, name: str) -> None:
     """Put back the container an interrupted deploy of name set aside."""
     if target.is_swarm:  # a service keeps its previous version itself
+        command = platform.join(["docker", "service", "rollback", fleet.service_name(target, name)])
         raise AirgapError(
             f"environment {target.environment} runs on a swarm: roll its service back with "
-            f"`docker service rollback {fleet.service_name(target, name)}`"
+            f"`{command}`"
         )
     with container_lock(name, "rollback") as lock:
         interrupted.rollback(client, name, watch_of(target), lock.stale)
@@ -126,8 +127,8 @@ def warn_if_interrupted(client, name: str, target: Target) -> None:
     """Say so when a killed deploy left name half replaced; change nothing."""
     found = interrupted.find_interrupted(client, name)
     if found is not None:
-        rollback = f"inv rollback --env {target.environment}"
-        rollback += f" --name {name}" if target.name else ""
+        argv = ["inv", "rollback", "--env", target.environment]
+        rollback = platform.join(argv + (["--name", name] if target.name else []))
         console.print(
             f"warning: {found.describe()}; `{rollback}` puts the previous container back, "
             "`inv deploy` finishes or undoes it first"

@@ -34,3 +34,25 @@ def sh_join(argv: Iterable[str]) -> str:
 
 def powershell_join(argv: Iterable[str]) -> str:
     return " ".join(powershell_quote(str(word)) for word in argv)
+
+
+def for_either(argv: Iterable[str]) -> list[tuple[str, str]]:
+    """A command for a machine whose shell is not known here: one line when it reads the same in
+    both shells, else ``(shell, line)`` for each."""
+    words = [str(word) for word in argv]
+    sh, ps = sh_join(words), powershell_join(words)
+    return [("", sh)] if sh == ps else [("sh", sh), ("PowerShell", ps)]
+
+
+def sha256_checks(sums_name: str, several: bool) -> list[tuple[str, str]]:
+    """How a person checks files against the hash file ``sums_name`` by hand, in the folder
+    holding both: ``sha256sum -c`` (Linux, macOS) and ``Get-FileHash`` (Windows PowerShell).
+    ``several``: it lists files that need not all be there (media volumes and their whole)."""
+    sh = ["sha256sum", "-c", *(["--ignore-missing"] if several else []), sums_name]
+    ps = (
+        f"Get-Content -LiteralPath {powershell_quote(sums_name)} | ForEach-Object "
+        "{ $h, $n = $_ -split '\\s+', 2; if (Test-Path -LiteralPath $n) { "
+        "if ((Get-FileHash -LiteralPath $n -Algorithm SHA256).Hash -eq $h) "
+        '{ "${n}: OK" } else { "${n}: FAILED" } } }'
+    )
+    return [("Linux, macOS", sh_join(sh)), ("Windows PowerShell", ps)]
