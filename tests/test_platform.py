@@ -3,13 +3,16 @@ that need no Windows run here for real (reads and writes at an offset by seeking
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
+import sys
 
 import pytest
 
 from airgapkit import platform
 from airgapkit.platform import posix, shells, windows
+from conftest import REPO_ROOT, UNDER_CI
 
 
 def test_both_systems_offer_the_same_names():
@@ -118,3 +121,28 @@ def test_the_printed_sha256sum_line_checks_the_files(tmp_path, several):
     assert proc.returncode == 0 and "a.zip: OK" in proc.stdout, proc.stdout + proc.stderr
     assert "Get-FileHash -LiteralPath $n -Algorithm SHA256" in powershell
     assert powershell.startswith("Get-Content -LiteralPath a.zip.sha256 |")
+
+
+def ruff(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    if importlib.util.find_spec("ruff") is None:  # CI installs it (.ci/run: the lint extra)
+        (pytest.fail if UNDER_CI else pytest.skip)(
+            "ruff is not installed: pip install -e '.[lint]'"
+        )
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "TID251", *args],
+        cwd=REPO_ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_lint_rule_keeps_posix_only_calls_in_the_platform_package():
+    snippet = "import fcntl\nimport os\n\nos.pread(0, 1, 0)\n"
+    outside = ruff("--stdin-filename", "src/airgapkit/crossing/new.py", "-", stdin=snippet)
+    assert outside.returncode == 1
+    assert "`fcntl` is banned" in outside.stdout and "`os.pread` is banned" in outside.stdout
+    inside = ruff("--stdin-filename", "src/airgapkit/platform/new.py", "-", stdin=snippet)
+    assert inside.returncode == 0, inside.stdout
+    whole = ruff("src")
+    assert whole.returncode == 0, whole.stdout
