@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from airgapkit.crossing.manifest import FORMAT, FORMAT_VERSION, Manifest
+from airgapkit import __version__
+from airgapkit.crossing.manifest import FORMAT, FORMAT_VERSION, READABLE_FORMATS, Manifest
 from airgapkit.errors import AirgapError
 
 SOURCE = Path("media/demo-1.0.0-base.zip")
@@ -160,3 +161,21 @@ def test_the_trust_fields_are_optional_and_checked_like_the_rest():
         body[field] = {**body[field], **change}
         with pytest.raises(AirgapError, match=f"at {where}"):
             Manifest.from_json(json.dumps(body).encode(), SOURCE)
+
+
+def test_a_bundle_newer_than_this_airgapkit_is_refused_naming_both_versions():
+    body = json.loads(sample().to_json())
+    body.update(format_version=FORMAT_VERSION + 1, created_by="airgapkit 9.1.0")
+    with pytest.raises(AirgapError) as exc:
+        Manifest.from_json(json.dumps(body).encode(), SOURCE)
+    assert str(exc.value) == (
+        f"{SOURCE} is a bundle of format version {FORMAT_VERSION + 1}, made by airgapkit 9.1.0; "
+        f"this airgapkit {__version__} reads up to format version {FORMAT_VERSION}: carry the "
+        "newer airgapkit across (its kit, made by inv kit where it is installed), install it "
+        "here, then run this again"
+    )
+
+
+def test_every_format_it_ever_wrote_is_readable():
+    assert FORMAT_VERSION in READABLE_FORMATS
+    assert list(READABLE_FORMATS) == list(range(1, FORMAT_VERSION + 1))

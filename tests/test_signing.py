@@ -186,3 +186,13 @@ def test_a_tampered_manifest_reencrypted_with_the_right_password_is_refused(tmp_
     path = _bundle(tmp_path / "tampered.zip", tampered, document, ARCHIVE_PASSWORD)
     with pytest.raises(SignatureError, match="made over another manifest"):
         _verify_archive(path, ARCHIVE_PASSWORD, trusting(pair.public))
+
+
+def test_a_signature_of_a_newer_format_says_to_carry_the_newer_airgapkit(signer):
+    document = json.loads(signing.sign(MANIFEST, signer))
+    document["format_version"] = signing.SIGNATURE_FORMAT_VERSION + 1
+    with pytest.raises(
+        SignatureError, match="format version 2; this airgapkit .* reads version 1"
+    ) as exc:
+        signing.read_signature(json.dumps(document).encode(), "b.zip")
+    assert "carry the newer airgapkit across" in str(exc.value)

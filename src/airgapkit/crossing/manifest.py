@@ -1,8 +1,16 @@
 """The bundle's manifest: what a bundle is, and the size and SHA-256 of every member.
 
 It travels inside the archive as ``manifest.json``, written last, when every member's hash is known.
-``format`` and ``format_version`` say which airgapkit can read it; a bundle of another version is
-refused with a message saying so, never half understood.
+``format`` and ``format_version`` say which airgapkit can read it.
+
+The format's rule: this airgapkit reads every bundle format it ever wrote (``READABLE_FORMATS``: a
+prod that updated airgapkit must still deploy last month's release to roll back;
+``tests/fixtures/bundles/`` keeps a bundle of each earlier format, and a test reads them). A bundle
+of a newer format than this airgapkit writes is refused with one line that names both versions and
+says to carry the newer airgapkit (its kit) across; never half understood. A field added to the
+schema below as an optional key needs no new format version: older bundles lack it and stay valid.
+A change that older readers would misread (a key's meaning, a required key, the archive's layout)
+takes the next version, and the reader keeps a path for each earlier one.
 """
 
 from __future__ import annotations
@@ -15,7 +23,8 @@ from .. import __version__, display
 from ..errors import AirgapError
 
 FORMAT = "airgapkit-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # the bundle format this airgapkit writes
+READABLE_FORMATS = (1,)  # every format it reads: each one airgapkit ever wrote, none ever dropped
 MANIFEST = "manifest.json"  # its member name in the archive
 # The signature over manifest.json's bytes (trust/signing.py): made after it, so never listed in it.
 SIGNATURE = "manifest.json.sig"
@@ -60,10 +69,13 @@ class Manifest:
             raise AirgapError(
                 f"{source}: manifest.json is not a JSON object; not an airgapkit bundle"
             )
-        if body.get("format") != FORMAT or body.get("format_version") != FORMAT_VERSION:
+        version = body.get("format_version")
+        if body.get("format") == FORMAT and _is_number(version) and version > FORMAT_VERSION:
+            raise AirgapError(newer_format(source, version, body.get("created_by")))
+        if body.get("format") != FORMAT or version not in READABLE_FORMATS:
             raise AirgapError(
                 f"{source}: not an airgapkit bundle of format version {FORMAT_VERSION} "
-                f"(found {body.get('format')!r} {body.get('format_version')!r}); "
+                f"(found {body.get('format')!r} {version!r}); "
                 "make it again with this airgapkit version"
             )
         problem = _problem(body, TOP, "")
@@ -83,6 +95,20 @@ class Manifest:
 
     def members(self, prefix: str) -> list[dict]:
         return [entry for entry in self.files if entry["path"].startswith(prefix)]
+
+
+def newer_format(source: Path, version: int, made_by: object) -> str:
+    """The one line refusing a bundle newer than this airgapkit reads."""
+    by = f", made by {display.safe(made_by):.40}" if isinstance(made_by, str) and made_by else ""
+    return (
+        f"{source} is a bundle of format version {version}{by}; this airgapkit {__version__} "
+        f"reads up to format version {FORMAT_VERSION}: carry the newer airgapkit across (its "
+        "kit, made by inv kit where it is installed), install it here, then run this again"
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # --- the schema: every key declared, its type checked; unknown and missing keys refused --------------

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 
+from .. import __version__
 from ..crossing.manifest import SIGNATURE
 from ..errors import AirgapError
 from .keys import KeyFileError, PublicKey, SigningKey, load_public_key
@@ -83,9 +84,16 @@ def read_signature(document: bytes, source: str) -> Signature:
         ) from exc
     if not isinstance(body, dict) or body.get("format") != SIGNATURE_FORMAT:
         raise SignatureError(f"{where} is not an airgapkit signature; make the bundle again")
-    if body.get("format_version") != SIGNATURE_FORMAT_VERSION:
+    version = body.get("format_version")
+    if isinstance(version, int) and version > SIGNATURE_FORMAT_VERSION:
         raise SignatureError(
-            f"{where} has format version {body.get('format_version')!r}; this airgapkit reads "
+            f"{where} has format version {version}; this airgapkit {__version__} reads "
+            f"version {SIGNATURE_FORMAT_VERSION}: carry the newer airgapkit across (its kit, made "
+            "by inv kit where it is installed), install it here, then run this again"
+        )
+    if version != SIGNATURE_FORMAT_VERSION:
+        raise SignatureError(
+            f"{where} has format version {version!r}; this airgapkit reads "
             f"version {SIGNATURE_FORMAT_VERSION}"
         )
     if body.get("algorithm") != ALGORITHM:
