@@ -92,7 +92,7 @@ def _image(record: dict) -> dict:
 def _user() -> str:
     try:
         return getpass.getuser()
-    except (KeyError, OSError):  # no login name in a bare container
+    except (KeyError, OSError, ImportError):  # no login name (Windows: getpass tries pwd)
         return ""
 
 

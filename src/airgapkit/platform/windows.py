@@ -101,8 +101,12 @@ def private_command(path: Path) -> str:
 
 
 def user_key() -> str:
-    """This user, as a name for a per-user folder: the login name."""
-    return getpass.getuser()
+    """This user, as a name for a per-user folder: the login name (``USERNAME``, which Windows
+    sets). Without one, a fixed name: the temporary folder is the user's own on Windows anyway."""
+    try:
+        return getpass.getuser()
+    except (ImportError, OSError, KeyError):  # getpass falls back to pwd, which Windows lacks
+        return "user"
 
 
 def owns(path: Path) -> bool:
