@@ -105,7 +105,9 @@ def pull(c, image="", if_missing=False, source="", platform="", output=""):
     ref, base = image or config(c).base_image, base_source(c, source, platform)
     engine = export_flow.engine_for(base, ref, lambda: client(c))
     if engine is not None:
-        images.pull(engine, ref, if_missing=if_missing)
+        images.pull(
+            engine, ref, if_missing=if_missing, otherwise="use --if-missing with a local copy"
+        )
         return
     dest = Path(output) if output else Path(config(c).build_dir) / engine_client.tar_name(ref)
     oci.export_to_file(ref, dest, platform=base.platform, access=base.access)
@@ -134,7 +136,13 @@ def save(c, image=None, output=""):
 )
 def pack(c, app="", output="", fix=False):
     """Install and pack the app with its bundled dependencies (npm install && npm pack)."""
-    npm.pack(Path(app or config(c).app), Path(output or config(c).build_dir), fix=fix)
+    out_named = "--output" if output else "build_dir"
+    npm.pack(
+        Path(app or config(c).app),
+        Path(output or config(c).build_dir),
+        fix=fix,
+        out_named=out_named,
+    )
 
 
 @task(
@@ -279,7 +287,11 @@ def check_image(
     if engine is None:
         facts = oci.image_facts(image, platform=base.platform, access=base.access)
         checkpoint.gate_registry(
-            facts, report=Path(report) if report else None, limits=limits, today=parse_day(today)
+            facts,
+            report=Path(report) if report else None,
+            limits=limits,
+            today=parse_day(today),
+            can_accept=False,
         )
         return
     checkpoint.gate(
@@ -289,6 +301,7 @@ def check_image(
         report=Path(report) if report else None,
         limits=limits,
         today=parse_day(today),
+        can_accept=False,
     )
 
 
@@ -580,7 +593,7 @@ def release(
         since=since,
         trust=trust_of(c, sign_key, key_passphrase_file),
     )
-    bundles.print_delivery(delivery, "deploy", "--env prod")
+    bundles.print_delivery(delivery, "deploy", ["--env", "prod"])
 
 
 @task(

@@ -131,7 +131,7 @@ def _check_variant(variant: str) -> None:
 def _check_tgz_path(tgz: Path) -> Path:
     tgz = Path(tgz)
     if not tgz.is_file():
-        raise AirgapError(f"{tgz} not found: pass --tgz with the .tgz made by pack, or pack first")
+        raise AirgapError(f"{tgz} not found: give the .tgz made by pack, or pack first")
     return tgz
 
 
@@ -258,8 +258,8 @@ def _check_inputs(tgz: Path, dockerfile: Path, variant: str) -> tuple[Path, Path
     tgz = _check_tgz_path(tgz)
     if not dockerfile.is_file():
         raise AirgapError(
-            f"Dockerfile {dockerfile} not found: "
-            "pass --dockerfile, or keep the project's dockerfiles/ folder"
+            f"Dockerfile {dockerfile} not found: name an existing Dockerfile, or keep the "
+            "project's dockerfiles/ folder"
         )
     if not _SAFE_FILE_NAME.match(tgz.name):
         raise AirgapError(
@@ -276,7 +276,7 @@ def _unpack(tgz: Path, work: Path, variant: str) -> Path:
         kind = "template" if envfiles.is_env_template(rel) else "env file"
         _say(
             f"dropped {kind} {rel} from {tgz.name}: "
-            "settings are given at run time (--env-file), never built into the image"
+            "settings are given at run time (docker run --env-file), never built into the image"
         )
     return package
 

@@ -71,7 +71,9 @@ def docker_name(text: str) -> str:
     name = re.sub(r"[^a-z0-9._-]+", "-", text.lower())
     name = re.sub(r"[._-]{2,}", "-", name).strip("._-")
     if not name:
-        raise AirgapError(f"cannot make an image name from {text!r}: pass --image NAME")
+        raise AirgapError(
+            f"cannot make an image name from {text!r}: name the image in invoke.yaml (image: NAME)"
+        )
     return name
 
 
@@ -146,13 +148,11 @@ def read_package(app_dir: Path) -> PackageMeta:
     app_dir = Path(app_dir)
     if not app_dir.exists():
         raise AirgapError(
-            f"app folder {app_dir} does not exist: "
-            "pass --app with the folder that holds package.json"
+            f"app folder {app_dir} does not exist: name the folder that holds package.json "
+            "(the app setting in invoke.yaml, or the task's app flag where it has one)"
         )
     if not app_dir.is_dir():
-        raise AirgapError(
-            f"{app_dir} is not a folder: pass --app with the folder that holds package.json"
-        )
+        raise AirgapError(f"{app_dir} is not a folder: name the folder that holds package.json")
     path = app_dir / "package.json"
     return meta_from_dict(_load_json(path), path)
 
@@ -382,9 +382,10 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
 # --- the step -------------------------------------------------------------------------------------
 
 
-def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
-    """Install and pack ``app_dir`` with its dependencies bundled; return the checked .tgz."""
-    app_dir, out_dir = Path(app_dir), fsutil.require_folder(out_dir, "--output")
+def pack(app_dir: Path, out_dir: Path, *, fix: bool = False, out_named: str = "build_dir") -> Path:
+    """Install and pack ``app_dir`` with its dependencies bundled; return the checked .tgz.
+    ``out_named``: what named ``out_dir`` (a setting, or the pack task's flag), for messages."""
+    app_dir, out_dir = Path(app_dir), fsutil.require_folder(out_dir, out_named)
     meta = _bundled_package(app_dir, fix)
     npm = npm_executable()
     install(app_dir, npm)
@@ -404,7 +405,7 @@ def _bundled_package(app_dir: Path, fix: bool) -> PackageMeta:
     if not fix:
         raise AirgapError(
             f"{meta.path}: dependencies not bundled ({', '.join(unbundled)}); add "
-            '"bundledDependencies": true to package.json, or run pack with --fix'
+            '"bundledDependencies": true to package.json, or let inv pack --fix set it'
         )
     fix_bundled(meta)
     return read_package(app_dir)

@@ -226,7 +226,7 @@ def _place(dest: Path, root: Path, name: str, force: bool) -> Path:
         raise UnsafeArchive(f"{final} exists and is not a regular file; move it away first")
     if final.exists() and not force:
         raise AirgapError(
-            f"{final} already exists; move it away or pass --force to overwrite it "
+            f"{final} already exists; move it away (inv extract --force overwrites it) "
             "(nothing extracted)"
         )
     return final
@@ -263,7 +263,8 @@ def commit(reader: ArchiveReader, plan: Plan) -> list[Path]:
         for planned in plan.files:  # every member checked: now give them their names
             if planned.final.exists() and not plan.force:
                 raise AirgapError(
-                    f"{planned.final} appeared during extraction; move it away or pass --force"
+                    f"{planned.final} appeared during extraction; move it away (inv extract "
+                    "--force overwrites it)"
                 )
             planned.out.commit()
     except OSError as exc:

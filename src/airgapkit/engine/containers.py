@@ -63,7 +63,7 @@ def _create(
         if exists(client, name):
             raise AirgapError(
                 f"a container named {name} already exists; "
-                f"remove it (docker rm -f {name}) or choose another --name"
+                f"remove it (docker rm -f {name}) or choose another name"
             )
         # Attached runs remove the container themselves, after reading its exit status.
         return client.containers.create(
@@ -101,7 +101,7 @@ def _start_error(exc: AirgapError, name: str, ports: Ports) -> AirgapError:
         port = taken.group(1) if taken else ", ".join(str(m.host) for m in ports.mappings)
         return AirgapError(
             f"port {port} is already in use on this machine; "
-            "stop what uses it or choose another with --ports HOST:CONTAINER"
+            "stop what uses it or choose another host port"
         )
     return AirgapError(f"could not start container {name}: {exc}")
 

@@ -82,8 +82,11 @@ def _pull_progress() -> Progress:
     )
 
 
-def pull(client: docker.DockerClient, ref: str, if_missing: bool = False) -> str:
-    """Pull ``ref`` with a progress bar per layer; ``if_missing`` uses a local copy as it is."""
+def pull(
+    client: docker.DockerClient, ref: str, if_missing: bool = False, otherwise: str = ""
+) -> str:
+    """Pull ``ref`` with a progress bar per layer; ``if_missing`` uses a local copy as it is.
+    ``otherwise``: what the caller's task offers when the registry cannot be reached (its flag)."""
     ref = validate_ref(ref)
     if if_missing:
         local = find_image(client, ref)
@@ -100,9 +103,8 @@ def pull(client: docker.DockerClient, ref: str, if_missing: bool = False) -> str
             raise ImageMissing(
                 f"image {ref} was not found in its registry; check the name and tag ({exc})"
             ) from exc
-        raise AirgapError(
-            f"{exc}; check that its registry is reachable, or use --if-missing with a local copy"
-        ) from exc
+        instead = f", or {otherwise}" if otherwise else ""
+        raise AirgapError(f"{exc}; check that its registry is reachable{instead}") from exc
     image = client.images.get(ref)
     console.print(f"pulled {ref} ({image.short_id})")
     return image.id
@@ -373,9 +375,7 @@ def _check_build_inputs(context: Path, dockerfile: str) -> None:
         raise AirgapError(f"build context {context} is not a folder; pass the app folder")
     path = Path(dockerfile) if Path(dockerfile).is_absolute() else context / dockerfile
     if not path.is_file():
-        raise AirgapError(
-            f"Dockerfile {path} does not exist; pass an existing one with --dockerfile"
-        )
+        raise AirgapError(f"Dockerfile {path} does not exist; name an existing Dockerfile")
 
 
 def build(

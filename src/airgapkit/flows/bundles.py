@@ -177,12 +177,12 @@ def reading(incoming: Incoming, trusted: TrustedKeys | None = None):
         yield opened
 
 
-def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
+def print_delivery(delivery: bundle.Delivery, next_task: str, flags: Sequence[str] = ()) -> None:
     """Say exactly what to carry, by which channel, and what to run on the other side (in either
     shell: the other side's system is not known here)."""
     channels.print_channels(delivery.archive, delivery.sums, delivery.password)
     print_requirements(delivery.manifest)
-    argv = ["inv", next_task, delivery.archive.name, *flags.split(), "--sums", delivery.sums.name]
+    argv = ["inv", next_task, delivery.archive.name, *flags, "--sums", delivery.sums.name]
     if delivery.password:
         argv += ["--password-file", delivery.password.name]
     for shell, line in shells.for_either(argv):  # one line each, to copy whole

@@ -48,7 +48,9 @@ def export(
     ``since`` (``last`` or a manifest file): leave the base image out when the far side has it.
     """
     begun = _begin(app_dir, build_dir, trust, since, run)
-    images.pull(client, base_image, if_missing=True)
+    images.pull(
+        client, base_image, if_missing=True, otherwise="name a local image with --base-image"
+    )
     verdict = checkpoint.gate(
         client,
         base_image,

@@ -88,20 +88,22 @@ def gate(
     today: date | None = None,
     console: Console | None = None,
     findings: list[layerscan.SecretFinding] | None = None,
+    can_accept: bool = True,
 ) -> rules.GateResult:
     """Check an image, print the table, and stop with one line unless every rule passes.
 
     With ``accept_risk`` (a reason a person gives), failures are printed and recorded instead: the
-    caller puts ``result.record()`` in the bundle's manifest.
+    caller puts ``result.record()`` in the bundle's manifest. ``can_accept`` False (check-image, a
+    check that has no --accept-risk): the refusal does not offer it.
     """
     result = evaluate(
         client, ref, kind=kind, report=report, limits=limits, today=today, findings=findings
     )
-    return verdict(result, accept_risk, console)
+    return verdict(result, accept_risk, console, can_accept)
 
 
 def verdict(
-    result: rules.GateResult, accept_risk: str, console: Console | None
+    result: rules.GateResult, accept_risk: str, console: Console | None, can_accept: bool = True
 ) -> rules.GateResult:
     """Print the table; stop with one line unless every rule passed or a person accepted the risk."""
     console = console or Console()
@@ -110,7 +112,7 @@ def verdict(
         return result
     reason = (accept_risk or "").strip()
     if not reason:
-        raise PolicyViolation(result.message())
+        raise PolicyViolation(result.message(can_accept))
     result.accepted_risk = reason
     console.print(render.accepted_risk_line(result.record()))
     return result
@@ -124,6 +126,7 @@ def gate_registry(
     accept_risk: str = "",
     today: date | None = None,
     console: Console | None = None,
+    can_accept: bool = True,
 ) -> rules.GateResult:
     """The base-image rules on facts read from a registry (``oci.image_facts``), with no engine.
 
@@ -142,7 +145,7 @@ def gate_registry(
         node=node,
         report=scanreports.load(Path(report)) if report else None,
     )
-    return verdict(result, accept_risk, console)
+    return verdict(result, accept_risk, console, can_accept)
 
 
 # --- the Node version ----------------------------------------------------------------------------

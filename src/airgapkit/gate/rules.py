@@ -77,8 +77,11 @@ class RuleResult:
     report: scanreports.VulnReport | None = field(default=None, compare=False, repr=False)
     findings: tuple[SecretFinding, ...] = field(default=(), compare=False)  # secrets
 
-    def line(self) -> str:
-        """The failure as one line: rule, measured value against the limit, what to do."""
+    def line(self, can_accept: bool = True) -> str:
+        """The failure as one line: rule, measured value against the limit, what to do
+        (``can_accept``: the task may go on with --accept-risk, which check-image may not)."""
+        if not can_accept:
+            return f"{self.rule}: {self.why}; {self.fix}"
         return f'{self.rule}: {self.why}; {self.fix} or pass --accept-risk "reason"'
 
     def record(self) -> dict:
@@ -112,12 +115,14 @@ class GateResult:
     def result(self, rule: str) -> RuleResult:
         return next(r for r in self.results if r.rule == rule)
 
-    def message(self) -> str:
+    def message(self, can_accept: bool = True) -> str:
         """One line for a failing gate; several failures share it, the table has the details."""
         failed = self.failures
         if len(failed) == 1:
-            return failed[0].line()
+            return failed[0].line(can_accept)
         causes = "; ".join(f"{r.rule}: {r.why}" for r in failed)
+        if not can_accept:
+            return f"{causes}; see the table"
         return f'{causes}; see the table, fix them or pass --accept-risk "reason"'
 
     def record(self) -> dict:
