@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from invoking import assert_refusal, inv
 
 from airgapkit.tasks import ns
 from conftest import REPO_ROOT
@@ -251,3 +252,17 @@ def test_check_image_does_not_offer_accept_risk():
     failed = rules.RuleResult("size", False, "300 MB", "200 MB", "over the limit", "pick another")
     assert failed.line(can_accept=False) == "size: over the limit; pick another"
     assert failed.line().endswith('or pass --accept-risk "reason"')
+
+
+def test_a_demo_that_cannot_pull_names_its_own_flag(docker_client, tmp_path):
+    """As the new user met it: the demo on a machine that cannot pull its base image."""
+    proc = inv(
+        "demo",
+        "--base-image",
+        "127.0.0.1:1/agk-absent:1",  # nothing answers there: the pull fails at once
+        "--workdir",
+        str(tmp_path / "demo"),
+        cwd=REPO_ROOT,  # the configured app is relative to the project
+    )
+    line = assert_refusal(proc, "could not pull 127.0.0.1:1/agk-absent:1", "--base-image")
+    assert "--if-missing" not in line
