@@ -44,7 +44,7 @@ DEFAULTS = {
         "engine_timeout": 3600,
         # Seconds a started container has to answer its health path.
         "health_timeout": 60,
-        # Where the whole log of a container that failed its health check is kept (files 0600).
+        # Where the whole log of a container that failed its health check is kept (private files).
         "log_dir": "logs",
         # Environment name -> env file or mapping (environments.py), for deploy, debug-shell,
         # push and status; DEFAULT_ENVIRONMENTS below are added for the names not configured here.
