@@ -24,6 +24,7 @@ from invoking import inv
 from airgapkit import history
 from airgapkit.fsutil import TEMP_NAME
 from conftest import REPO_ROOT
+from test_oci_tasks import trivy_report
 
 pytest_plugins = ["oci_fixtures"]
 
@@ -134,18 +135,7 @@ def test_check_image_from_the_registry(on_windows, oci_registry, tmp_path):
         oci_registry.addr, "tiny/windows", "1", [{"app/x": b"x" * 1000}], config=config
     )
     image = f"{oci_registry.addr}/tiny/windows:1"
-    report = tmp_path / "trivy.json"
-    report.write_text(
-        json.dumps(
-            {
-                "SchemaVersion": 2,
-                "ArtifactName": image,
-                "ArtifactType": "container_image",
-                "Metadata": {"ImageID": pushed.config_digest, "RepoTags": [image]},
-                "Results": [],
-            }
-        )
-    )
+    report = trivy_report(tmp_path / "trivy.json", image, pushed.config_digest)
     proc = on_windows(
         "check-image",
         image,

@@ -7,25 +7,9 @@ import stat
 from pathlib import Path
 
 from . import shells
+from .names import NAMES
 
-__all__ = [
-    "SYSTEM",
-    "SHELL",
-    "BINARY",
-    "NOFOLLOW",
-    "PRIVATE",
-    "open_nohang",
-    "pread",
-    "pwrite",
-    "set_mode",
-    "private_folder",
-    "loose_mode",
-    "private_command",
-    "user_key",
-    "owns",
-    "quote",
-    "join",
-]
+__all__ = list(NAMES)
 
 SYSTEM = "posix"
 SHELL = "sh"

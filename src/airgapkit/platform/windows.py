@@ -13,25 +13,9 @@ import os
 from pathlib import Path
 
 from . import shells, winacl
+from .names import NAMES
 
-__all__ = [
-    "SYSTEM",
-    "SHELL",
-    "BINARY",
-    "NOFOLLOW",
-    "PRIVATE",
-    "open_nohang",
-    "pread",
-    "pwrite",
-    "set_mode",
-    "private_folder",
-    "loose_mode",
-    "private_command",
-    "user_key",
-    "owns",
-    "quote",
-    "join",
-]
+__all__ = list(NAMES)
 
 SYSTEM = "windows"
 SHELL = "PowerShell"
@@ -49,22 +33,22 @@ def open_nohang(path: Path) -> int:
 
 
 def pread(fd: int, size: int, offset: int) -> bytes:
-    """Up to ``size`` bytes at ``offset``, by seeking; the file's position is put back. Callers
-    use it on a descriptor no other thread moves meanwhile."""
-    here = os.lseek(fd, 0, os.SEEK_CUR)
-    try:
-        os.lseek(fd, offset, os.SEEK_SET)
-        return os.read(fd, size)
-    finally:
-        os.lseek(fd, here, os.SEEK_SET)
+    """Up to ``size`` bytes at ``offset``, by seeking; the file's position is put back."""
+    return _at(fd, offset, lambda: os.read(fd, size))
 
 
 def pwrite(fd: int, data: bytes, offset: int) -> int:
     """``data`` written at ``offset``, by seeking; the file's position is put back."""
+    return _at(fd, offset, lambda: os.write(fd, data))
+
+
+def _at(fd: int, offset: int, act):
+    """``act()`` with the file's position at ``offset``, then back where it was. Callers use it on
+    a descriptor no other thread moves meanwhile (os.pread and os.pwrite are POSIX only)."""
     here = os.lseek(fd, 0, os.SEEK_CUR)
     try:
         os.lseek(fd, offset, os.SEEK_SET)
-        return os.write(fd, data)
+        return act()
     finally:
         os.lseek(fd, here, os.SEEK_SET)
 
