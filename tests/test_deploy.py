@@ -208,6 +208,28 @@ def test_refusals_are_one_clear_line(docker_client, round_trip, machines, tmp_pa
         docker_client.containers.get(f"{round_trip['container']}-never")
 
 
+def test_a_nul_byte_in_env_prod_is_refused_before_the_engine_quotes_it(
+    docker_client, round_trip, machines, tmp_path
+):
+    """Docker refuses a NUL in an env value only at the container's start, quoting the whole
+    KEY=VALUE; the deploy refuses it first, by line, and neither prints nor records the value."""
+    prod = tmp_path / "prod"
+    prod.mkdir()
+    shutil.copy2(machines["prod"] / ".env.example", prod / ".env.example")
+    env_prod = (machines["prod"] / ".env.prod").read_text()
+    (prod / ".env.prod").write_text(env_prod.replace(DB_PASSWORD, f"{DB_PASSWORD}\x00x"))
+    (prod / ".env.prod").chmod(0o600)
+    name = f"{round_trip['container']}-nul"
+    archive, sums, password = round_trip["release_inbox"]
+    proc = inv(*deploy_flags(archive, sums, password, name=name, ports=loopback_ports()), cwd=prod)
+    line = assert_refusal(proc, ".env.prod", "line 6 (DB_PASSWORD)", "NUL")
+    history = (prod / ".airgapkit" / "history.jsonl").read_text()
+    assert DB_PASSWORD not in proc.stdout + proc.stderr + history
+    assert json.loads(history.splitlines()[-1])["message"] == line.removeprefix("airgapkit: ")
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(name)
+
+
 def test_a_rollback_shows_and_keeps_the_failed_containers_log(
     docker_client, round_trip, machines, failing_release
 ):

@@ -183,7 +183,25 @@ def _statements(env_file: Path) -> tuple[str, list]:
             f"{env_file}: cannot parse {_lines(bad_lines)} (content not shown: it may hold a "
             f"secret); write each as KEY=value, quoting values that hold spaces, quotes or #"
         )
+    _refuse_nul(env_file, bindings)
     return text, bindings
+
+
+def _refuse_nul(env_file: Path, bindings: list) -> None:
+    """Refuse a NUL byte in a key or value: no process environment can hold one, and the engine
+    refuses the container only when it starts, quoting ``KEY=VALUE`` whole in its error."""
+    held = [b for b in bindings if "\x00" in (b.key or "") + (b.value or "")]
+    if held:
+        # A key with a NUL in it may be a pasted secret: such a line is named by number only.
+        named = [
+            f"line {_statement_line(b.original)} "
+            + ("(content not shown)" if "\x00" in b.key else f"({b.key})")
+            for b in held
+        ]
+        raise EnvFileError(
+            f"{env_file}: a NUL byte on {', '.join(named)}, which no container's environment can "
+            "carry (value not shown); remove it"
+        )
 
 
 def _parse(env_file: Path) -> tuple[dict[str, str | None], dict[str, int]]:

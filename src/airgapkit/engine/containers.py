@@ -38,9 +38,10 @@ def run(
     """
     require_image(client, validate_ref(ref))  # containers.run would pull a missing image on its own
     validate_container_name(name)
-    container = _create(client, ref, name, ports, dict(env or {}), auto_remove=remove and detach)
+    env = dict(env or {})
+    container = _create(client, ref, name, ports, env, auto_remove=remove and detach)
     try:
-        with engine_errors(f"start container {name}"):
+        with engine_errors(f"start container {name}", hide=env):  # the engine may quote KEY=VALUE
             container.start()
     except AirgapError as exc:
         discard(container)  # a created, never-started container would block the name
@@ -58,7 +59,7 @@ def run(
 def _create(
     client: docker.DockerClient, ref: str, name: str, ports: Ports, env: dict, auto_remove: bool
 ) -> Container:
-    with engine_errors(f"create container {name}"):
+    with engine_errors(f"create container {name}", hide=env):
         if exists(client, name):
             raise AirgapError(
                 f"a container named {name} already exists; "

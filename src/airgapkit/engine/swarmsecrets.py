@@ -31,7 +31,7 @@ from docker.types import SecretReference
 from dotenv.parser import parse_stream
 
 from ..errors import AirgapError
-from .client import explain
+from .client import explain, scrub
 
 SERVICE_LABEL = "org.airgapkit.service"
 KEY_LABEL = "org.airgapkit.key"
@@ -92,9 +92,11 @@ def create(
             made.append(SecretReference(secret.id, name, filename=key))
     except docker.errors.APIError as exc:
         remove_unused(client, service, keep=())
+        said = scrub(explain(exc), values)  # never a value, should the engine quote one
+        cause = exc if said == explain(exc) else None
         raise AirgapError(
-            f"could not create the Swarm secrets of service {service}: {explain(exc)}"
-        ) from exc
+            f"could not create the Swarm secrets of service {service}: {said}"
+        ) from cause
     return made
 
 
