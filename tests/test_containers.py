@@ -160,3 +160,13 @@ def test_an_engine_refusal_never_quotes_an_env_value(
     assert "could not start container" in str(info.value)
     assert secret not in chain(info.value)  # what AIRGAPKIT_DEBUG prints
     assert secret not in str(info.value) and "DB_PASSWORD=***" in str(info.value)
+
+
+@pytest.mark.docker
+def test_a_failed_start_is_said_once(client, http_image, unique_name, cleanup_containers):
+    cleanup_containers.append(unique_name)
+    with pytest.raises(AirgapError) as info:  # a NUL in a value: the engine refuses the start
+        containers.run(client, http_image, name=unique_name, env={"K": "a\x00b"}, detach=True)
+    assert str(info.value).startswith(f"could not start container {unique_name}: ")
+    assert str(info.value).count("could not start container") == 1
+    assert not containers.exists(client, unique_name)  # the created one was removed

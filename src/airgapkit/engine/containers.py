@@ -45,7 +45,10 @@ def run(
             container.start()
     except AirgapError as exc:
         discard(container)  # a created, never-started container would block the name
-        raise _start_error(exc, name, ports) from exc
+        conflict = _port_conflict(exc, ports)
+        if conflict is None:
+            raise  # "could not start container NAME: <the engine's words>" already
+        raise conflict from exc
     console.print(
         f"started {name} ({container.short_id}) from {ref}, ports {published(ports)}, "
         f"{len(env or {})} environment variable(s)"
@@ -94,16 +97,16 @@ def published(ports: Ports) -> str:
     )
 
 
-def _start_error(exc: AirgapError, name: str, ports: Ports) -> AirgapError:
-    """A port conflict named as such; any other start failure as the engine said it."""
-    if re.search(r"address already in use|port is already allocated", str(exc)):
-        taken = re.search(r"(?:listen \w+ |Bind for )\S*?:(\d+)", str(exc))
-        port = taken.group(1) if taken else ", ".join(str(m.host) for m in ports.mappings)
-        return AirgapError(
-            f"port {port} is already in use on this machine; "
-            "stop what uses it or choose another with --ports HOST:CONTAINER"
-        )
-    return AirgapError(f"could not start container {name}: {exc}")
+def _port_conflict(exc: AirgapError, ports: Ports) -> AirgapError | None:
+    """A start that failed on a port in use, named as such; None for any other failure."""
+    if not re.search(r"address already in use|port is already allocated", str(exc)):
+        return None
+    taken = re.search(r"(?:listen \w+ |Bind for )\S*?:(\d+)", str(exc))
+    port = taken.group(1) if taken else ", ".join(str(m.host) for m in ports.mappings)
+    return AirgapError(
+        f"port {port} is already in use on this machine; "
+        "stop what uses it or choose another with --ports HOST:CONTAINER"
+    )
 
 
 def bound(container: Container, container_port: int) -> PortMapping | None:
