@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
 
 import docker
 import pytest
 from archives import write_archive
-from invoking import assert_refusal, inv
+from invoking import assert_one_line_error, assert_refusal, inv
 from machines import (
     DB_PASSWORD,
     GREETING,
@@ -216,6 +218,27 @@ def test_inv_sbom_writes_the_release_sbom_with_the_pulled_base_image(trip, tmp_p
     assert image.repo_digest.startswith(trip["base"].rsplit(":", 1)[0] + "@sha256:")
     table = inv(*common, cwd=trip["sides"]["prod"], check=True).stdout
     assert "express" in table and f"{sbom.package_count(bom)} packages" in " ".join(table.split())
+
+
+def test_inv_sbom_output_replaces_no_special_file_and_makes_no_folder(trip, tmp_path):
+    archive, sums, password = trip["release_inbox"]
+    common = ["-f", str(trip["trust"]["prod"]), "sbom", str(archive), "--sums", str(sums)]
+    common += ["--password-file", str(password)]
+    device, fifo, link = tmp_path / "full", tmp_path / "fifo", tmp_path / "link"
+    os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 7))  # /dev/full's numbers, made here
+    os.mkfifo(fifo)
+    (tmp_path / "kept.json").write_text("kept")
+    link.symlink_to(tmp_path / "kept.json")
+    for dest, kind in ((device, "device"), (fifo, "FIFO"), (link, "symbolic link")):
+        before = os.lstat(dest)
+        proc = inv(*common, "--output", str(dest), cwd=trip["sides"]["prod"])
+        assert_one_line_error(proc, rf"{dest} is a {kind}, not a regular file")
+        assert (os.lstat(dest).st_mode, os.lstat(dest).st_ino) == (before.st_mode, before.st_ino)
+    assert (tmp_path / "kept.json").read_text() == "kept"
+    missing = tmp_path / "nonexistent" / "dir" / "x.json"
+    proc = inv(*common, "--output", str(missing), cwd=trip["sides"]["prod"])
+    assert_one_line_error(proc, rf"--output {missing}: {missing.parent} does not exist")
+    assert not (tmp_path / "nonexistent").exists()
 
 
 def remade(archive: Path, dest: Path, change) -> tuple[Path, Path, Path]:

@@ -94,6 +94,7 @@ class AtomicFile:
     def open(self) -> AtomicFile:
         if self.dest.is_dir():
             raise AirgapError(f"{self.dest} is a folder; name a file to write")
+        refuse_special(self.dest)
         if not self.overwrite and _exists(self.dest):
             raise AirgapError(f"{self.dest} already exists; move it away or choose another name")
         self.dest.parent.mkdir(parents=True, exist_ok=True)
@@ -230,6 +231,45 @@ def require_folder(folder: Path, flag: str) -> Path:
             "file away"
         )
     return Path(folder)
+
+
+def refuse_special(dest: Path) -> None:
+    """Refuse a ``dest`` that exists and is not a regular file: a rename onto a symbolic link,
+    a FIFO or a device node would replace it with a file (``/dev/full`` made a 74 KB file)."""
+    try:
+        mode = os.lstat(dest).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        kind = _SPECIAL.get(stat.S_IFMT(mode), "special file")
+        raise AirgapError(
+            f"{dest} is a {kind}, not a regular file; airgapkit writes only files it may "
+            "replace: name another file"
+        )
+
+
+_SPECIAL = {
+    stat.S_IFLNK: "symbolic link",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFCHR: "device",
+    stat.S_IFBLK: "device",
+    stat.S_IFSOCK: "socket",
+}
+
+
+def output_file(path: Path, flag: str) -> Path:
+    """A file the user named to be written (``--output``): checked before any work is done. Its
+    folder must exist (a typo must not make folders), and it must not be a folder or a special
+    file (``refuse_special``)."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if _exists(folder) else "does not exist"
+        raise AirgapError(f"{flag} {path}: {folder} {what}; make the folder first or name another")
+    if path.is_dir():
+        raise AirgapError(f"{flag} {path} is a folder; name a file to write")
+    refuse_special(path)
+    return path
 
 
 # --- space on the device ------------------------------------------------------------------------

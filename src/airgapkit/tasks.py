@@ -15,7 +15,7 @@ from invoke import Collection, Exit
 from invoke import task as invoke_task
 from rich.console import Console
 
-from . import display, history, oci
+from . import display, fsutil, history, oci
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
 from .crossing import channels, digest, passwords, sumsfile
@@ -342,9 +342,8 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
         sumsfile.print_report(report)
         return report.raise_for_problems()
     paths = digest.expand(files)
-    sumsfile.print_hashes(
-        sumsfile.record(paths, Path(output or paths[0].parent / sumsfile.SUMS_NAME))
-    )
+    dest = fsutil.output_file(Path(output), "--output") if output else None
+    sumsfile.print_hashes(sumsfile.record(paths, dest or paths[0].parent / sumsfile.SUMS_NAME))
 
 
 @task(
@@ -712,11 +711,12 @@ def history_(c, app="", json=False):
 )
 def sbom(c, bundle, password_file="", sums="", output=""):
     """The packages a bundle carries (its CycloneDX SBOM), as a table or written out as JSON."""
+    dest = fsutil.output_file(Path(output), "--output") if output else None
     incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
     with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as opened:
         bom = seal.read_sbom(opened)
-    if output:
-        print(f"wrote {sbom_doc.write(bom, Path(output))}")
+    if dest:
+        print(f"wrote {sbom_doc.write(bom, dest)}")
     else:
         Console().print(sbom_doc.table(bom, incoming.archive.name))
 
