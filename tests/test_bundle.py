@@ -208,6 +208,31 @@ def test_a_split_bundle_is_read_from_its_volumes_into_the_engine(
     docker_client.images.get(ref)
 
 
+def test_a_bundle_written_again_with_fewer_volumes_lists_only_its_own(tmp_path):
+    """The same bundle written again into the same folders, split larger: its hash file lists the
+    new volumes only, and the far side opens it."""
+    (tmp_path / "image.tar").write_bytes(os.urandom(300_000))
+    media, hashes = tmp_path / "media", tmp_path / "hashes"
+    for split in (64_000, 128_000):
+        delivery = bundle.write(
+            None,
+            media / "demo-1-base.zip",
+            Manifest(kind="base", app=dict(APP)),
+            image_refs=[],
+            files=[(tmp_path / "image.tar", "app/image.tar")],
+            password=PW,
+            level=0,
+            hashes_dir=hashes,
+            password_file=tmp_path / "secret" / "demo-1-base.zip.password",
+            split=split,
+        )
+    volumes = sorted(p.name for p in media.iterdir())
+    assert len(volumes) == 3
+    assert set(sumsfile.read_sums(delivery.sums)) == {"demo-1-base.zip", *volumes}
+    with bundle.open_verified(media / volumes[0], delivery.sums, PW, kind="base") as opened:
+        assert opened.manifest.member("app/image.tar")["size"] == 300_000
+
+
 def test_a_watched_image_is_read_once_and_a_refusal_leaves_no_archive(
     docker_client, unique_name, cleanup_images, tmp_path, monkeypatch
 ):

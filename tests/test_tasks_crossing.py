@@ -284,3 +284,18 @@ def test_hash_output_replaces_no_special_file_and_makes_no_folder(work):
     proc = inv("hash", "--files", "build/module.tgz", "--output", "no/dir/SHA256SUMS", cwd=work)
     assert_one_line_error(proc, r"--output no/dir/SHA256SUMS: no/dir does not exist")
     assert not (work / "no").exists()
+
+
+def test_archive_split_again_with_force_lists_only_its_new_volumes(work):
+    env = {"AIRGAPKIT_PASSWORD": PW}
+    flags = ["archive", "--files", "build/node20a.tar", "--output", "dist/app.zip", "--level", "0"]
+    inv(*flags, "--split", "64k", cwd=work, env=env, check=True)
+    assert len(os.listdir(work / "dist")) == 4
+    inv(*flags, "--split", "128k", "--force", cwd=work, env=env, check=True)
+    assert sorted(os.listdir(work / "dist")) == ["app.zip.001", "app.zip.002"]
+    sums = "dist-hashes/SHA256SUMS"
+    opened = inv("extract", "dist/app.zip.001", "--sums", sums, "--dest", "in", cwd=work, env=env)
+    assert opened.returncode == 0, opened.stderr
+    assert (work / "in" / "node20a.tar").read_bytes() == (
+        work / "build" / "node20a.tar"
+    ).read_bytes()

@@ -185,15 +185,15 @@ def finalise(
     forbidden_dir: Path,
     replace_password: bool = False,
 ) -> None:
-    """Make a crossing's parts final together: its hash file (``entries`` added to what ``sums``
-    holds) and its password file (``secret``: password, path) are written aside first, then given
-    their names, and the archive (already written aside by ``writer``) last. A failure anywhere
-    leaves none of the new files, and the archive not at all."""
+    """Make a crossing's parts final together: its hash file (``entries`` in place of what
+    ``sums`` held for this archive) and its password file (``secret``: password, path) are written
+    aside first, then given their names, and the archive (already written aside by ``writer``)
+    last. A failure anywhere leaves none of the new files, and the archive not at all."""
     aside: list[fsutil.AtomicFile] = []
     try:
         if secret is not None:
             aside.append(passwords.write_aside(*secret, forbidden_dir, overwrite=replace_password))
-        aside.append(sumsfile.write_aside(sums, entries))
+        aside.append(sumsfile.write_aside(sums, entries, archive=writer.dest.name))
         for out in aside:
             out.commit()
         writer.commit()
