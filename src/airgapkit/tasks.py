@@ -436,6 +436,7 @@ CROSSING_HELP = {
     "split": "Write media volumes NAME.zip.001, .002, ... of at most this size (4g, 4.7G, 700m).",
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
+    "force": "Replace an earlier delivery of this bundle in these folders (archive, hash, password).",
 }
 GATE_FLAGS = ("report", "accept_risk")
 SINCE_HELP = (
@@ -503,6 +504,7 @@ def export(
     hashes_dir="",
     password_dir="",
     split="",
+    force=False,
     sign_key="",
     key_passphrase_file="",
 ):
@@ -556,6 +558,7 @@ def release(
     hashes_dir="",
     password_dir="",
     split="",
+    force=False,
     sign_key="",
     key_passphrase_file="",
 ):
