@@ -331,3 +331,10 @@ def test_fix_replaces_package_json_whole_and_keeps_its_mode(tmp_path):
     npm.fix_bundled(npm.read_package(tmp_path))
     assert path.stat().st_mode & 0o777 == 0o664
     assert [p.name for p in tmp_path.iterdir()] == ["package.json"]  # no temporary file left
+
+
+@needs_npm
+def test_pack_into_a_folder_it_cannot_write_is_one_line(tmp_path, immutable):
+    app = copy_app(EXAMPLE_APP, tmp_path / "app")
+    with pytest.raises(AirgapError, match=rf"^cannot write tms-api-1.0.0.tgz in {immutable} \("):
+        npm.pack(app, immutable)

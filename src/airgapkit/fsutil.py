@@ -19,6 +19,8 @@ import shutil
 import stat
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import AirgapError
@@ -97,10 +99,12 @@ class AtomicFile:
         refuse_special(self.dest)
         if not self.overwrite and _exists(self.dest):
             raise AirgapError(f"{self.dest} already exists; move it away or choose another name")
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = temp_path(self.dest)
+        tmp = temp_path(self.dest)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(self.tmp, flags, self.mode)
+        with creating(self.dest):
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, self.mode)
+        self.tmp = tmp
         os.fchmod(fd, self.mode)  # whatever the umask made of it
         fcntl.flock(fd, fcntl.LOCK_EX)  # in use: remove_leftovers leaves it alone
         self.file = os.fdopen(fd, "wb")
@@ -270,6 +274,32 @@ def output_file(path: Path, flag: str) -> Path:
         raise AirgapError(f"{flag} {path} is a folder; name a file to write")
     refuse_special(path)
     return path
+
+
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+@contextmanager
+def creating(dest: Path) -> Iterator[None]:
+    """Make what ``dest`` needs (its folder, its temporary name) in the block; a folder that does
+    not let this user do so, or a full disk, is one line (``not_writable``), not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if (refused := not_writable(dest, exc)) is not None:
+            raise refused from exc
+        raise
+
+
+def not_writable(dest: Path, exc: BaseException) -> AirgapError | None:
+    """The one-line error for a file ``dest`` its folder does not let this user make (permissions,
+    ``chattr +i``, a read-only mount), or for a full disk (``disk_full``); None for other errors."""
+    if isinstance(exc, OSError) and exc.errno in _NOT_WRITABLE:
+        return AirgapError(
+            f"cannot write {Path(dest).name} in {Path(dest).parent} ({exc.strerror}); choose a "
+            "folder this user may write in, or make it writable"
+        )
+    return disk_full(dest, exc)
 
 
 # --- space on the device ------------------------------------------------------------------------

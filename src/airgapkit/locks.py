@@ -40,13 +40,23 @@ def lock_dir() -> Path:
     """This user's lock folder (mode 0700), refused if someone else owns it."""
     default = Path(tempfile.gettempdir()) / f"airgapkit-locks-{os.getuid()}"
     folder = Path(os.environ.get(LOCK_DIR_VAR) or default)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unusable(folder, exc) from exc
     if folder.stat().st_uid != os.getuid():
         raise AirgapError(
             f"lock folder {folder} belongs to another user; remove it, or set {LOCK_DIR_VAR} "
             "to a folder of your own"
         )
     return folder
+
+
+def _unusable(folder: Path, exc: OSError) -> AirgapError:
+    return AirgapError(
+        f"cannot keep locks in {folder} ({exc.strerror or exc}); set {LOCK_DIR_VAR} to a folder "
+        "this user may write in"
+    )
 
 
 def lock_path(kind: str, key: str) -> Path:
@@ -89,7 +99,10 @@ def held(kind: str, key: str, what: str) -> Iterator[Lock]:
     refusal.
     """
     path = lock_path(kind, key)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise _unusable(path.parent, exc) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:

@@ -26,6 +26,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from .. import fsutil
 from ..crossing.extraction import safe_member_name
 from ..errors import AirgapError, UnsafeArchive
 from ..fsutil import temp_path
@@ -239,8 +240,9 @@ def stage(
     tgz, dockerfile = _check_inputs(tgz, Path(dockerfile), variant)
     meta = read_tgz_package(tgz)
     final = Path(dest) / f"{tgz.name.removesuffix('.tgz')}-{variant}"
-    final.parent.mkdir(parents=True, exist_ok=True)
     work = temp_path(final)  # airgapkit's temporary shape: a killed run's leftover is recognisable
+    with fsutil.creating(final):
+        work.mkdir(parents=True)
     try:
         package = _unpack(tgz, work, variant)
         _add_build_files(package, tgz, dockerfile, variant)

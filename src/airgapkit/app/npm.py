@@ -414,9 +414,9 @@ def _pack_checked(
     npm: str, app_dir: Path, meta: PackageMeta, required: list[str], out_dir: Path
 ) -> Path:
     """npm pack into a staging folder; the .tgz gets its final name only once it is checked."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     staging = temp_path(out_dir / "npm-pack")  # airgapkit's temporary shape: leftovers recognisable
-    staging.mkdir()
+    with fsutil.creating(out_dir / meta.tgz_name):
+        staging.mkdir(parents=True)
     try:
         report = _run_npm(
             npm,
