@@ -24,7 +24,7 @@ from .crossing.volumes import parse_size
 from .demo import round_trip
 from .engine import client as engine_client
 from .engine import containers, images
-from .errors import AirgapError, chain, debug_enabled
+from .errors import AirgapError, Interrupted, chain, debug_enabled
 from .flags import parse_day, parse_report_pairs
 from .flows import bundles, fleet
 from .flows import deploy as deploy_flow
@@ -36,6 +36,8 @@ from .gate.limits import with_flags
 from .settings import BaseSource, Crossing, Gate, Incoming, Smoke, Target, Trust, config_ports
 from .trust import keys, seal
 from .trust import sbom as sbom_doc
+
+NOTHING_LEFT = "nothing was left under a final name"
 
 
 def task(*args, **kwargs):
@@ -51,9 +53,8 @@ def task(*args, **kwargs):
                     sys.stderr.write(chain(exc))
                 raise Exit(f"airgapkit: {exc}", code=1) from exc
             except KeyboardInterrupt as exc:
-                raise Exit(
-                    "airgapkit: interrupted; nothing was left under a final name", code=130
-                ) from exc
+                left = str(exc) if isinstance(exc, Interrupted) else NOTHING_LEFT
+                raise Exit(f"airgapkit: interrupted; {left}", code=130) from exc
 
         return invoke_task(**kwargs)(guarded)
 
