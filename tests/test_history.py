@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from invoking import assert_one_line_error, inv
@@ -17,6 +18,7 @@ from airgapkit import history
 from airgapkit.crossing.manifest import Manifest
 from airgapkit.delta import plan
 from airgapkit.errors import AirgapError, RolledBack
+from airgapkit.trust import signing
 
 IMAGE = {"ref": "tms-api:1.0.0", "id": "sha256:" + "ab" * 32, "layers": ["sha256:" + "01" * 32]}
 
@@ -236,3 +238,16 @@ def test_a_history_that_is_a_fifo_is_refused_at_once(tmp_path):
     with pytest.raises(subprocess.CalledProcessError) as info:  # the library's reader too
         subprocess.run([sys.executable, "-c", child], check=True, capture_output=True, timeout=30)
     assert "is not a regular file" in info.value.stderr.decode()
+
+
+def test_a_signer_is_recorded_as_the_signer_only_once_checked():
+    checked = signing.Verdict(signer="SHA256:checked", key_source=Path("team.pub"))
+    unchecked = signing.Verdict(signer="SHA256:named", warning="not checked")
+    for verdict, signer, unchecked_signer in (
+        (checked, "SHA256:checked", ""),
+        (unchecked, "", "SHA256:named"),
+        (None, "", ""),
+    ):
+        run = history.unrecorded("deploy")
+        run.note_signature(verdict)
+        assert (run.entry.signer, run.entry.unchecked_signer) == (signer, unchecked_signer)

@@ -10,6 +10,7 @@ sums, strip the signature, or ship a version whose contract gained a key prod's 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -291,6 +292,36 @@ def test_a_tampered_or_stripped_base_bundle_is_refused_before_its_image_is_loade
         )
         assert_refusal(proc, *words)
         assert base_absent(docker_client, trip["base"]), f"{name}: the base image was loaded"
+
+
+def test_a_forged_signer_is_never_recorded_as_a_fact(trip, tmp_path):
+    """No trust.keys on the dev side: a base bundle whose signature is random bytes naming the
+    connected side's fingerprint is accepted, "not checked" (as designed); the release made from it
+    must not then say "signed by" that key as if it had been checked."""
+    fingerprint = trip["keys"]["connected"].fingerprint
+
+    def forge(members: dict) -> dict:
+        document = json.loads(members[signing.SIGNATURE_MEMBER])
+        document["signature"] = base64.b64encode(os.urandom(signing.SIGNATURE_BYTES)).decode()
+        return {**members, signing.SIGNATURE_MEMBER: json.dumps(document).encode()}
+
+    inbox = remade(trip["base_inbox"][0], tmp_path / "forged", forge)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    smoke = ["--smoke-env", str(trip["app"] / ".env.example")]
+    proc = inv(*release_flags(*inbox), *smoke, cwd=dev, env=trip["env"], check=True)
+    assert f"is signed by {fingerprint}, not checked" in proc.stderr
+    released = carried(dev, "release", trip["app_name"])
+    shown = inv("inspect", str(released[0]), "--password-file", str(released[2]), cwd=dev)
+    text = " ".join(shown.stdout.split())  # the console may wrap long lines
+    assert f"made from: {inbox[0].name}, signed by {fingerprint} (not checked" in text, text
+    manifest = json.loads(
+        inv(
+            "inspect", str(released[0]), "--password-file", str(released[2]), "--json", cwd=dev
+        ).stdout
+    )
+    assert manifest["base_bundle"]["signer"] is None
+    assert manifest["base_bundle"]["unchecked_signer"] == fingerprint
 
 
 def test_a_wrong_password_is_a_password_error_not_a_signature_error(trip, tmp_path):

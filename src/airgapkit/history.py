@@ -58,7 +58,8 @@ class Entry:
     since: dict | None = None  # what a delta was made against (None: a full bundle)
     outcome: str = ""  # ok, failed, rolled back, interrupted
     message: str = ""  # the one-line error when not ok
-    signer: str = ""  # the fingerprint of the key that signed the bundle ("": unsigned)
+    signer: str = ""  # the fingerprint of the key that signed the bundle, checked ("": none)
+    unchecked_signer: str = ""  # the key a signature named where none could be checked
     sbom_packages: int | None = None  # how many packages the bundle's SBOM lists (None: no SBOM)
 
     def started(self) -> Entry:
@@ -183,7 +184,8 @@ def _parse(raw: bytes) -> Entry | None:
 # An entry's schema, for the lines read back: each field of Entry with the type it holds. A field
 # left out takes its default (older lines); a field of another type makes the line damaged.
 _TEXT_FIELDS = (
-    "when user host app version environment archive archive_sha256 outcome message signer"
+    "when user host app version environment archive archive_sha256 outcome message signer "
+    "unchecked_signer"
 ).split()
 
 
@@ -254,8 +256,16 @@ class Run:
         self.entry.bundle(manifest, archive, sha256)
 
     def note_signer(self, fingerprint: str | None) -> None:
-        """The fingerprint of the key that signed the bundle (None: unsigned)."""
+        """The fingerprint of the key this run signed the bundle with (None: unsigned)."""
         self.entry.signer = fingerprint or ""
+
+    def note_signature(self, verdict) -> None:
+        """Who signed a bundle that arrived (``trust.signing.Verdict``; None: not checked): the
+        signer only once checked against trust.keys, else as ``unchecked_signer``."""
+        signer = verdict.signer if verdict is not None else None
+        trusted = verdict is not None and verdict.trusted
+        self.entry.signer = (signer or "") if trusted else ""
+        self.entry.unchecked_signer = "" if trusted else (signer or "")
 
 
 def unrecorded(action: str) -> Run:

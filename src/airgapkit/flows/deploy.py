@@ -60,7 +60,7 @@ def deploy(
     env_file = envfiles.resolve(target.environment, target.environments, target.base_dir)
     with open_incoming(incoming, "release", seal.trusted_keys(trust)) as opened:
         run.note_bundle(opened.manifest, incoming.archive, opened.sha256)
-        run.note_signer(opened.signature and opened.signature.signer)
+        run.note_signature(opened.signature)
         env = seal.checked_env(opened, env_file, target.env_example)
         apply.check_prerequisites(client, opened.manifest, opened.path)
         ref = opened.manifest.images[0]["ref"]

@@ -212,8 +212,10 @@ def carried(opened, work: Path) -> Carried:
     base_bundle = {
         "archive": opened.path.name,
         "manifest_sha256": verdict.manifest_sha256,
-        "signer": verdict.signer,
+        "signer": verdict.signer if verdict.trusted else None,  # a fact only once checked
     }
+    if verdict.signed and not verdict.trusted:
+        base_bundle["unchecked_signer"] = verdict.signer
     return Carried(sbom_path, manifest.sbom, contract_path, manifest.contract, base_bundle)
 
 
@@ -307,5 +309,16 @@ def print_trust(
         line(f"env contract: {len(names)} keys: {safe(', '.join(names))}")
     if manifest.base_bundle:
         base = manifest.base_bundle
-        signed = f"signed by {safe(base['signer'])}" if base["signer"] else "unsigned"
-        line(f"made from: {safe(base['archive'])}, {signed}")
+        line(f"made from: {safe(base['archive'])}, {_base_signer(base)}")
+
+
+def _base_signer(base: dict) -> str:
+    """Who signed a release's base bundle, as checked when the release was made."""
+    if base["signer"]:
+        return f"signed by {safe(base['signer'])}"
+    if base.get("unchecked_signer"):
+        return (
+            f"signed by {safe(base['unchecked_signer'])} (not checked: no trusted keys were "
+            "configured where the release was made)"
+        )
+    return "unsigned"
