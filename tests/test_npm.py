@@ -157,6 +157,7 @@ def test_pack_example(example_tgz):
     assert "package/node_modules/express/package.json" in names
     # transitive runtime dependencies travel too
     assert "package/node_modules/body-parser/package.json" in names
+    assert "package/.env.example" not in names  # the env contract travels on its own
 
 
 @needs_npm
@@ -197,6 +198,21 @@ def test_pack_refuses_a_tgz_that_would_carry_env_files(tmp_path):
     assert ".env" in message and '"files"' in message and ".npmignore" in message
     assert "never-in-a-bundle-0815" not in message
     assert not list((tmp_path / "out").iterdir())  # nothing left under any name
+
+
+@needs_npm
+def test_pack_refuses_a_tgz_that_would_carry_an_env_example_too(tmp_path):
+    """An example may hold a real token left in by mistake; its keys and comments travel in the
+    bundle's env contract, with such values dropped: the .tgz must not carry it whole."""
+    app = copy_app(EXAMPLE_APP, tmp_path / "app")
+    pkg = json.loads((app / "package.json").read_text())
+    pkg["files"] = ["app.js", ".env.example"]
+    (app / "package.json").write_text(json.dumps(pkg, indent=2) + "\n")
+    with pytest.raises(AirgapError) as info:
+        npm.pack(app, tmp_path / "out")
+    message = str(info.value)
+    assert "would carry env files (.env.example)" in message and "env contract" in message
+    assert not list((tmp_path / "out").iterdir())
 
 
 @needs_npm

@@ -351,7 +351,8 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
                 if not name.startswith("package/"):
                     continue
                 rel = name[len("package/") :]
-                if envfiles.holds_settings(rel) and not rel.startswith("node_modules/"):
+                # an example too: its keys travel in the bundle's env contract, its values may not
+                if envfiles.is_env_file(rel) and not rel.startswith("node_modules/"):
                     env_files.append(rel)
                 if rel.endswith("/package.json") and rel.startswith("node_modules/"):
                     present.add(rel[: -len("/package.json")])
@@ -429,7 +430,8 @@ def _pack_checked(
         if contents.env_files:  # they hold an environment's secrets: they must not cross
             raise AirgapError(
                 f"{packed.name} would carry env files ({', '.join(contents.env_files)}); list the "
-                f'files to pack in "files" of {meta.path}, or name the env files in an .npmignore'
+                f'files to pack in "files" of {meta.path}, or name the env files in an .npmignore '
+                "(an .env.example travels as the bundle's env contract, its secrets left out)"
             )
         return _publish(packed, out_dir)
     finally:
