@@ -66,7 +66,7 @@ def test_deploy_with_two_mappings_checks_health_on_the_app_port(
 
 def debug_shell(prod: Path, *flags: str) -> str:
     argv = [
-        shutil.which("inv"),
+        str(Path(sys.executable).parent / "inv"),  # this environment's, with this airgapkit
         "--search-root",
         str(REPO_ROOT),
         "debug-shell",
@@ -340,3 +340,26 @@ def test_the_next_deploy_undoes_a_killed_one_before_it_starts(docker_client, mac
     assert health(killable["ports"])["greeting"] == GREETING
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(f"{name}-previous")
+
+
+def test_status_rollback_and_debug_shell_on_prod_need_no_app_folder(
+    docker_client, round_trip, machines, tmp_path, cleanup_containers
+):
+    """Prod holds what was carried and its env files, never the app's source: the container (and
+    its image) are those of the last deploy to the environment, from this machine's history."""
+    prod = tmp_path / "prod"
+    prod.mkdir()
+    for name in (".env.example", ".env.prod"):
+        shutil.copy2(machines["prod"] / name, prod / name)
+    container = f"{round_trip['container']}-noapp"
+    cleanup_containers.append(container)
+    archive, sums, password = round_trip["release_inbox"]
+    flags = deploy_flags(archive, sums, password, name=container, ports=loopback_ports())
+    inv(*flags, cwd=prod, check=True)
+    status = inv("status", "--env", "prod", cwd=prod)
+    assert status.returncode == 0, status.stderr
+    assert f"container {container} (engine): {round_trip['app_name']}:1.0.0" in status.stdout
+    assert "app folder" not in status.stderr
+    rollback = inv("rollback", "--env", "prod", cwd=prod)
+    assert_refusal(rollback, "nothing to roll back", f"{container}-previous")
+    assert f"greeting={GREETING} uid=1001" in debug_shell(prod)

@@ -51,6 +51,7 @@ class Entry:
     app: str = ""
     version: str = ""
     environment: str = ""  # deploy: the environment whose env file the container got
+    name: str = ""  # deploy: the container or service it ran as
     archive: str = ""  # the bundle's archive: the one made (export, release) or deployed
     archive_sha256: str = ""
     images: list[dict] = field(default_factory=list)  # {ref, id, layers} of the images it carried
@@ -167,6 +168,15 @@ class History:
         done = [e for e in entries if e.app == app and e.action == action and e.outcome == OK]
         return done[-1] if done else None
 
+    def last_deploy(self, environment: str) -> Entry | None:
+        """The latest deploy to ``environment`` here that went through: what runs there."""
+        entries, notes = self.read()
+        for note in notes:
+            display.warn(note)
+        done = [e for e in entries if e.action == "deploy" and e.outcome == OK and e.images]
+        done = [e for e in done if e.environment == environment]
+        return done[-1] if done else None
+
 
 def _ends_a_line(log) -> bool:
     log.seek(-1, os.SEEK_END)
@@ -184,7 +194,7 @@ def _parse(raw: bytes) -> Entry | None:
 # An entry's schema, for the lines read back: each field of Entry with the type it holds. A field
 # left out takes its default (older lines); a field of another type makes the line damaged.
 _TEXT_FIELDS = (
-    "when user host app version environment archive archive_sha256 outcome message signer "
+    "when user host app version environment name archive archive_sha256 outcome message signer "
     "unchecked_signer"
 ).split()
 

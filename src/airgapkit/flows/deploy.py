@@ -65,10 +65,11 @@ def deploy(
         apply.check_prerequisites(client, opened.manifest, opened.path)
         ref = opened.manifest.images[0]["ref"]
         if target.is_swarm:
+            run.entry.name = fleet.service_name(target, ref)
             apply.load_images(client, opened)
             with said_on_interrupt(fleet.update_goes_on(target, ref)):
                 return fleet.deploy(client, ref, env, target)
-        name = target.name or default_container_name(ref)
+        name = run.entry.name = target.name or default_container_name(ref)
         with container_lock(name, "deploy") as lock, state_on_interrupt(client, name, target):
             finish_interrupted(client, name, watch_of(target), lock)  # first, then judge
             refuse_redeploy(client, name, apply.held_already(client, opened.manifest), opened.path)
