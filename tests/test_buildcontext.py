@@ -126,3 +126,15 @@ def test_build_args_take_the_container_port_of_the_configured_mappings(tmp_path)
         "BASE_IMAGE": "node:22-alpine",
         "APP_PORT": "8080",
     }
+
+
+def test_a_killed_stagings_folder_is_removed_by_the_next_stage(tmp_path, capsys):
+    tgz = craft_tgz(tmp_path / "x-1.0.0.tgz", PACKAGE)
+    left = fsutil.temp_path(tmp_path / "ctx" / "x-1.0.0-inside")  # as a kill -9 leaves it
+    (left / "package").mkdir(parents=True)
+    final, _, _ = buildcontext.stage(tgz, DOCKERFILES / "Dockerfile", tmp_path / "ctx")
+    assert [p.name for p in (tmp_path / "ctx").iterdir()] == [final.name]
+    assert (
+        f"removed 1 leftover folder(s) of an interrupted airgapkit run in {tmp_path / 'ctx'}: {left.name}"
+        in (capsys.readouterr().err)
+    )

@@ -376,6 +376,23 @@ def remove_leftovers(folder: Path, *, recursive: bool = False) -> list[Path]:
     return removed
 
 
+def remove_leftover_folders(folder: Path) -> list[Path]:
+    """Remove the folders of airgapkit's temporary shape in ``folder`` (a killed run's staging, as
+    ``npm pack``'s), and say so. A folder holds no writer's lock of its own: the caller holds the
+    lock of the work that makes such folders there, so none of them is in use."""
+    folder = Path(folder)
+    found = [p for p in folder.iterdir() if is_leftover(p) and p.is_dir() and not p.is_symlink()]
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    if found:
+        print(
+            f"airgapkit: removed {len(found)} leftover folder(s) of an interrupted airgapkit run in "
+            f"{folder}: {', '.join(p.name for p in found)}",
+            file=sys.stderr,
+        )
+    return found
+
+
 def _unused(path: Path) -> bool:
     """Whether ``path`` is a regular file no process holds the writer's lock on."""
     try:

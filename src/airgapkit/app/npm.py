@@ -8,17 +8,21 @@ of ``dependencies``). This module checks that before and after packing.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import fsutil
+from .. import fsutil, locks
 from ..errors import AirgapError
 from ..fsutil import CHUNK, AtomicFile, temp_path, write_atomic
 from . import envfiles
@@ -226,6 +230,25 @@ def npm_executable() -> str:
     return npm
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _ends_with_airgapkit():
+    """For ``subprocess``'s ``preexec_fn``: on Linux, the npm started is sent SIGKILL when the
+    airgapkit that started it dies, kill -9 included (``prctl(PR_SET_PDEATHSIG)``), so a killed
+    pack leaves no npm writing into its folder. None elsewhere (Linux-only: a platform call)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent = os.getpid()
+
+    def die_with_parent() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # it died before the call took effect
+            os._exit(1)
+
+    return die_with_parent
+
+
 def _run_npm(npm: str, args: list[str], cwd: Path, *, capture: bool = False) -> str:
     """Run npm with its progress streamed to the terminal; return stdout when ``capture``."""
     _say(f"npm {' '.join(args)}  (in {cwd})")
@@ -236,6 +259,7 @@ def _run_npm(npm: str, args: list[str], cwd: Path, *, capture: bool = False) -> 
             text=True,
             check=False,
             stdout=subprocess.PIPE if capture else None,
+            preexec_fn=_ends_with_airgapkit(),  # only prctl, before exec
         )
     except OSError as exc:
         raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from exc
@@ -253,7 +277,14 @@ def npm_output(args: list[str], cwd: Path, *, hint: str, npm: str | None = None)
     """
     npm = npm or npm_executable()
     try:
-        proc = subprocess.run([npm, *args], cwd=cwd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [npm, *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            preexec_fn=_ends_with_airgapkit(),  # only prctl, before exec
+        )
     except OSError as exc:
         raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from exc
     if proc.returncode != 0:
@@ -414,10 +445,22 @@ def _bundled_package(app_dir: Path, fix: bool) -> PackageMeta:
 def _pack_checked(
     npm: str, app_dir: Path, meta: PackageMeta, required: list[str], out_dir: Path
 ) -> Path:
-    """npm pack into a staging folder; the .tgz gets its final name only once it is checked."""
+    """npm pack into a staging folder; the .tgz gets its final name only once it is checked. One
+    pack into ``out_dir`` at a time: a staging folder found there is a killed run's, removed."""
     staging = temp_path(out_dir / "npm-pack")  # airgapkit's temporary shape: leftovers recognisable
     with fsutil.creating(out_dir / meta.tgz_name):
-        staging.mkdir(parents=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with locks.held("pack", str(out_dir.resolve()), f"npm pack into {out_dir}"):
+        fsutil.remove_leftover_folders(out_dir)
+        with fsutil.creating(out_dir / meta.tgz_name):
+            staging.mkdir()
+        return _pack_into(npm, app_dir, meta, required, staging)
+
+
+def _pack_into(
+    npm: str, app_dir: Path, meta: PackageMeta, required: list[str], staging: Path
+) -> Path:
+    out_dir = staging.parent
     try:
         report = _run_npm(
             npm,

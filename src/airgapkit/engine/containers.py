@@ -31,15 +31,19 @@ def run(
     env: dict | None = None,
     detach: bool = False,
     remove: bool = True,
+    labels: dict[str, str] | None = None,
 ) -> Container:
     """``docker run --init --name NAME --rm -p PORTS --env-file FILE IMAGE``, never pulling.
 
     ``env`` is the env file's content (``envfiles.load``); its values are passed on, never printed.
+    ``labels`` mark the container (``docker run --label``).
     """
     require_image(client, validate_ref(ref))  # containers.run would pull a missing image on its own
     validate_container_name(name)
     env = dict(env or {})
-    container = _create(client, ref, name, ports, env, auto_remove=remove and detach)
+    container = _create(
+        client, ref, name, ports, env, auto_remove=remove and detach, labels=labels or {}
+    )
     try:
         with engine_errors(f"start container {name}", hide=env):  # the engine may quote KEY=VALUE
             container.start()
@@ -60,7 +64,13 @@ def run(
 
 
 def _create(
-    client: docker.DockerClient, ref: str, name: str, ports: Ports, env: dict, auto_remove: bool
+    client: docker.DockerClient,
+    ref: str,
+    name: str,
+    ports: Ports,
+    env: dict,
+    auto_remove: bool,
+    labels: dict[str, str],
 ) -> Container:
     with engine_errors(f"create container {name}", hide=env):
         if exists(client, name):
@@ -76,6 +86,7 @@ def _create(
             environment=env,
             detach=True,
             auto_remove=auto_remove,
+            labels=labels,
             # docker run --init: an app with no SIGTERM handler (node as PID 1 ignores it) still
             # stops at once when a deploy replaces it, instead of after the 10 s stop timeout
             init=True,

@@ -7,12 +7,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import fsutil, history
+from .. import fsutil, history, locks
 from ..app import buildcontext, envfiles
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..delta import apply, plan
 from ..engine import images, lifecycle
+from ..engine.client import engine_address
 from ..errors import IntegrityError
 from ..gate import checkpoint, layerscan
 from ..settings import Crossing, Gate, Incoming, Smoke, Trust
@@ -204,10 +205,13 @@ def build_app(
 
 
 def smoke_test(client, ref: str, smoke: Smoke) -> None:
-    """Start the image on a loopback port, wait for its health path, then remove it."""
+    """Start the image on a loopback port, wait for its health path, then remove it. One smoke
+    test of an image name at a time on this engine: a container one killed left is removed."""
     watch = lifecycle.Watch(smoke.ports, smoke.health_path, smoke.timeout, smoke.log_dir)
     env = envfiles.load(smoke.env_file) if smoke.env_file else None
-    lifecycle.trial_run(client, ref, watch=watch, env=env)
+    key = f"{engine_address()} {lifecycle.trials_of(ref)}"
+    with locks.held("smoke", key, f"smoke test of {ref}"):
+        lifecycle.trial_run(client, ref, watch=watch, env=env)
 
 
 def find_dockerfile(configured: Path) -> Path:
