@@ -261,7 +261,7 @@ def checked_env(opened, env_file: Path, local_example: Path) -> dict[str, str]:
         contract_file, described_as = env_contract(opened, Path(tmp), local_example)
         say(f"{env_file} checked against {described_as}")
         contract.check(env_file, contract_file, described_as=described_as)
-    return envfiles.load(env_file)
+    return envfiles.load(env_file, warn=False)  # check warned of what there is to warn
 
 
 def env_contract(opened, work: Path, local_example: Path) -> tuple[Path, str]:
