@@ -22,6 +22,7 @@ from airgapkit.delta import apply
 from airgapkit.engine import images
 from airgapkit.engine.client import tar_name
 from airgapkit.errors import AirgapError, IntegrityError
+from conftest import UNDER_CI
 
 APP = {"name": "demo", "version": "1", "image_name": "demo"}
 
@@ -300,14 +301,25 @@ def test_an_earlier_delivery_is_replaced_only_with_force(tmp_path):
     assert opens_with_what_lies_beside_it(tmp_path)
 
 
-@pytest.mark.skipif(not shutil.which("strace"), reason="strace holds the writer in the window")
-def test_a_kill_between_the_final_renames_leaves_no_mixed_delivery(tmp_path):
+@pytest.fixture
+def strace() -> str:
+    """strace, which holds a process at a chosen system call (CI installs it: see .ci/run)."""
+    found = shutil.which("strace")
+    if not found:
+        missing = "strace is not installed (apt-get install strace)"
+        if UNDER_CI:
+            pytest.fail(missing, pytrace=False)
+        pytest.skip(missing)
+    return found
+
+
+def test_a_kill_between_the_final_renames_leaves_no_mixed_delivery(tmp_path, strace):
     (tmp_path / "image.tar").write_bytes(os.urandom(300_000))
     write_bundle(tmp_path, 64_000, PW)
     earlier = (tmp_path / "hashes" / "demo-1-base.zip.sha256").read_bytes()
     hold = 20_000_000  # microseconds after each open of the hash folder
     writer = subprocess.Popen(
-        ["strace", "-f", "-qq", "-o", "/dev/null", "-P", str(tmp_path / "hashes"),
+        [strace, "-f", "-qq", "-o", "/dev/null", "-P", str(tmp_path / "hashes"),
          "-e", "trace=openat", "-e", f"inject=openat:delay_exit={hold}",
          sys.executable, "-c", KILLED_WRITE.format(APP=APP), str(tmp_path), PW + "-new", "128000"],
     )  # fmt: skip
