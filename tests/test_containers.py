@@ -159,7 +159,8 @@ def test_an_engine_refusal_never_quotes_an_env_value(
         containers.run(client, http_image, name=unique_name, env=env, detach=True)
     assert "could not start container" in str(info.value)
     assert secret not in chain(info.value)  # what AIRGAPKIT_DEBUG prints
-    assert secret not in str(info.value) and "DB_PASSWORD=***" in str(info.value)
+    # Docker 20.10's runc quotes "DB_PASSWORD=<value>" (scrubbed to ***); 26.1's names the key only
+    assert secret not in str(info.value) and "x00tail" not in str(info.value)
 
 
 @pytest.mark.docker
