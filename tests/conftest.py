@@ -230,3 +230,13 @@ def ports():
 def in_a_folder_of_its_own(monkeypatch, tmp_path):
     """Removed containers' logs go to ./logs (Watch's default): here, the test's own folder."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def immutable(tmp_path):
+    """A folder no one may write in, root included (``chattr +i``), made writable again after."""
+    folder = tmp_path / "immutable"
+    folder.mkdir()
+    subprocess.run(["chattr", "+i", str(folder)], check=True)
+    yield folder
+    subprocess.run(["chattr", "-i", str(folder)], check=True)

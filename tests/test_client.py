@@ -125,3 +125,22 @@ def test_stream_error_reads_both_shapes():
     assert engine_client.stream_error({"error": "no\nspace  left"}) == "no space left"
     assert engine_client.stream_error({"errorDetail": {"message": "denied"}}) == "denied"
     assert engine_client.stream_error({"stream": "Step 1/2"}) is None
+
+
+def test_scrub_hides_values_as_written_and_as_the_engine_quotes_them():
+    hide = {"DB_PASSWORD": 'pa"ss\x00word', "APP_ENV": "dev"}
+    said = (
+        'env "DB_PASSWORD=pa\\"ss\\x00word": unknown; json {"v":"pa\\"ss\\u0000word"}; '
+        'raw pa"ss\x00word; APP_ENV=dev in /dev/null'
+    )
+    assert engine_client.scrub(said, hide) == (
+        'env "DB_PASSWORD=***": unknown; json {"v":"***"}; raw ***; APP_ENV=*** in /dev/null'
+    )
+
+
+def test_engine_errors_scrub_an_airgap_error_passing_through():
+    cause = AirgapError("quoted s3cr3t-v4lue")
+    with pytest.raises(AirgapError, match=r"^failed: \*\*\*$") as info:
+        with engine_client.engine_errors("do anything", hide={"K": "s3cr3t-v4lue"}):
+            raise AirgapError("failed: s3cr3t-v4lue") from cause
+    assert info.value.__cause__ is None  # it quoted the value too

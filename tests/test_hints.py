@@ -181,6 +181,7 @@ CANNOT_ARISE = {
     ("demo", "--hashes-dir"): "likewise its second-channel folders",
     ("demo", "--password-dir"): "likewise its third-channel folders",
     ("demo", "--dest"): "a bundle's member is extracted into a folder made for it",
+    ("demo", "--force"): "the demo writes each delivery into folders it has just emptied",
     ("release", "--dest"): "a bundle's member is extracted into a folder made for it",
     ("deploy", "--dest"): "a bundle's member is extracted into a folder made for it",
     # a password that is read, not made, is never judged for strength (allow_weak=True)

@@ -125,6 +125,34 @@ def test_another_key_and_a_revoked_key_are_refused(tmp_path, pair, signer):
     assert signing.verify(MANIFEST, other_doc, revoked, source="b.zip").trusted
 
 
+def test_a_revoked_key_is_never_named_among_the_trusted_ones(tmp_path, pair, signer):
+    other = keys.keygen(tmp_path / "other", PASSPHRASE)
+    lost = {"file": str(pair.public), "revoked": "laptop lost"}
+    trusted = trusting(str(other.public), lost)
+    document = signing.sign(MANIFEST, keys.load_signing_key(
+        keys.keygen(tmp_path / "third", PASSPHRASE).private, PASSPHRASE))  # fmt: skip
+    for signature in (None, document):
+        with pytest.raises(SignatureError) as exc:
+            signing.verify(MANIFEST, signature, trusted, source="b.zip")
+        assert str(other.public) in str(exc.value) and str(pair.public) not in str(exc.value)
+
+
+@pytest.mark.parametrize("revoked", ["", None, True, "stolen"])
+def test_a_revoked_entry_is_revoked_whatever_its_reason_says(pair, signer, revoked):
+    trusted = trusting({"file": str(pair.public), "revoked": revoked})
+    with pytest.raises(SignatureError, match="a revoked key"):
+        signing.verify(MANIFEST, signing.sign(MANIFEST, signer), trusted, source="b.zip")
+
+
+def test_revoked_false_is_not_revoked_and_an_unknown_key_is_refused(pair, signer):
+    trusted = trusting({"file": str(pair.public), "revoked": False})
+    assert signing.verify(MANIFEST, signing.sign(MANIFEST, signer), trusted, source="b.zip").trusted
+    with pytest.raises(KeyFileError, match="unknown key 'revokd'.*{file: PATH, revoked: REASON}"):
+        trusting({"file": str(pair.public), "revokd": "stolen"})
+    with pytest.raises(KeyFileError, match="revoked: REASON"):
+        trusting({"file": str(pair.public), "revoked": ["a list"]})
+
+
 def test_trusted_key_files_empty_unreadable_or_missing_refuse_the_whole_list(tmp_path, pair):
     (tmp_path / "empty.pub").write_text("")
     (tmp_path / "folder.pub").mkdir()

@@ -18,6 +18,8 @@ import shutil
 import stat
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import platform
@@ -96,12 +98,15 @@ class AtomicFile:
     def open(self) -> AtomicFile:
         if self.dest.is_dir():
             raise AirgapError(f"{self.dest} is a folder; name a file to write")
+        refuse_special(self.dest)
         if not self.overwrite and _exists(self.dest):
             raise AirgapError(f"{self.dest} already exists; move it away or choose another name")
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = temp_path(self.dest)
+        tmp = temp_path(self.dest)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | platform.NOFOLLOW | platform.BINARY
-        fd = os.open(self.tmp, flags, self.mode)
+        with creating(self.dest):
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, self.mode)
+        self.tmp = tmp
         try:
             # whatever the umask made of it; a 0600 file gets an owner-only ACL on Windows
             platform.set_mode(self.tmp, self.mode, fd)
@@ -240,6 +245,71 @@ def require_folder(folder: Path, flag: str) -> Path:
     return Path(folder)
 
 
+def refuse_special(dest: Path) -> None:
+    """Refuse a ``dest`` that exists and is not a regular file: a rename onto a symbolic link,
+    a FIFO or a device node would replace it with a file (``/dev/full`` made a 74 KB file)."""
+    try:
+        mode = os.lstat(dest).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        kind = _SPECIAL.get(stat.S_IFMT(mode), "special file")
+        raise AirgapError(
+            f"{dest} is a {kind}, not a regular file; airgapkit writes only files it may "
+            "replace: name another file"
+        )
+
+
+_SPECIAL = {
+    stat.S_IFLNK: "symbolic link",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFCHR: "device",
+    stat.S_IFBLK: "device",
+    stat.S_IFSOCK: "socket",
+}
+
+
+def output_file(path: Path, flag: str) -> Path:
+    """A file the user named to be written (``--output``): checked before any work is done. Its
+    folder must exist (a typo must not make folders), and it must not be a folder or a special
+    file (``refuse_special``)."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if _exists(folder) else "does not exist"
+        raise AirgapError(f"{flag} {path}: {folder} {what}; make the folder first or name another")
+    if path.is_dir():
+        raise AirgapError(f"{flag} {path} is a folder; name a file to write")
+    refuse_special(path)
+    return path
+
+
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+@contextmanager
+def creating(dest: Path) -> Iterator[None]:
+    """Make what ``dest`` needs (its folder, its temporary name) in the block; a folder that does
+    not let this user do so, or a full disk, is one line (``not_writable``), not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if (refused := not_writable(dest, exc)) is not None:
+            raise refused from exc
+        raise
+
+
+def not_writable(dest: Path, exc: BaseException) -> AirgapError | None:
+    """The one-line error for a file ``dest`` its folder does not let this user make (permissions,
+    ``chattr +i``, a read-only mount), or for a full disk (``disk_full``); None for other errors."""
+    if isinstance(exc, OSError) and exc.errno in _NOT_WRITABLE:
+        return AirgapError(
+            f"cannot write {Path(dest).name} in {Path(dest).parent} ({exc.strerror}); choose a "
+            "folder this user may write in, or make it writable"
+        )
+    return disk_full(dest, exc)
+
+
 # --- space on the device ------------------------------------------------------------------------
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -312,6 +382,23 @@ def remove_leftovers(folder: Path, *, recursive: bool = False) -> list[Path]:
             file=sys.stderr,
         )
     return removed
+
+
+def remove_leftover_folders(folder: Path) -> list[Path]:
+    """Remove the folders of airgapkit's temporary shape in ``folder`` (a killed run's staging, as
+    ``npm pack``'s), and say so. A folder holds no writer's lock of its own: the caller holds the
+    lock of the work that makes such folders there, so none of them is in use."""
+    folder = Path(folder)
+    found = [p for p in folder.iterdir() if is_leftover(p) and p.is_dir() and not p.is_symlink()]
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    if found:
+        print(
+            f"airgapkit: removed {len(found)} leftover folder(s) of an interrupted airgapkit run in "
+            f"{folder}: {', '.join(p.name for p in found)}",
+            file=sys.stderr,
+        )
+    return found
 
 
 def _unused(path: Path) -> bool:

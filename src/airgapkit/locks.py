@@ -43,13 +43,23 @@ def lock_dir() -> Path:
     """This user's lock folder (private: mode 0700, or an owner-only ACL), refused if someone else
     owns it."""
     default = Path(tempfile.gettempdir()) / f"airgapkit-locks-{platform.user_key()}"
-    folder = platform.private_folder(Path(os.environ.get(LOCK_DIR_VAR) or default))
+    try:
+        folder = platform.private_folder(Path(os.environ.get(LOCK_DIR_VAR) or default))
+    except OSError as exc:
+        raise _unusable(Path(os.environ.get(LOCK_DIR_VAR) or default), exc) from exc
     if not platform.owns(folder):
         raise AirgapError(
             f"lock folder {folder} belongs to another user; remove it, or set {LOCK_DIR_VAR} "
             "to a folder of your own"
         )
     return folder
+
+
+def _unusable(folder: Path, exc: OSError) -> AirgapError:
+    return AirgapError(
+        f"cannot keep locks in {folder} ({exc.strerror or exc}); set {LOCK_DIR_VAR} to a folder "
+        "this user may write in"
+    )
 
 
 def lock_path(kind: str, key: str) -> Path:
@@ -93,7 +103,10 @@ def held(kind: str, key: str, what: str) -> Iterator[Lock]:
     """
     path = lock_path(kind, key)
     flags = os.O_RDWR | os.O_CREAT | platform.NOFOLLOW | platform.BINARY
-    fd = os.open(path, flags, 0o600)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise _unusable(path.parent, exc) from exc
     if not _try_lock(fd, path):
         holder = _read(fd)
         os.close(fd)

@@ -62,6 +62,7 @@ class Crossing:
     password_file: Path | None = None  # a given password; else one is generated
     allow_weak_password: bool = False
     split: int | None = None  # media volumes of at most this many bytes (crossing/volumes.py)
+    force: bool = False  # replace an earlier delivery of the same bundle in these places
 
     @classmethod
     def from_config(
@@ -75,6 +76,7 @@ class Crossing:
         allow_weak_password=False,
         level=-1,
         split="",
+        force=False,
     ) -> Crossing:
         """``level`` below 0 means the configured compression."""
         return cls(
@@ -85,6 +87,7 @@ class Crossing:
             _path_or_none(new_password_file),
             allow_weak_password,
             _split_or_none(split),
+            force,
         )
 
 

@@ -14,7 +14,7 @@ from invoke import Collection, Exit
 from invoke import task as invoke_task
 from rich.console import Console
 
-from . import display, history, oci
+from . import display, fsutil, history, oci
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
 from .crossing import channels, digest, passwords, sumsfile
@@ -23,7 +23,7 @@ from .crossing.volumes import parse_size
 from .demo import round_trip
 from .engine import client as engine_client
 from .engine import containers, images
-from .errors import AirgapError, chain, debug_enabled
+from .errors import AirgapError, Interrupted, chain, debug_enabled
 from .flags import parse_day, parse_report_pairs
 from .flows import bundles, fleet
 from .flows import deploy as deploy_flow
@@ -36,6 +36,8 @@ from .platform import PRIVATE
 from .settings import BaseSource, Crossing, Gate, Incoming, Smoke, Target, Trust, config_ports
 from .trust import keys, seal
 from .trust import sbom as sbom_doc
+
+NOTHING_LEFT = "nothing was left under a final name"
 
 
 def task(*args, **kwargs):
@@ -51,9 +53,8 @@ def task(*args, **kwargs):
                     sys.stderr.write(chain(exc))
                 raise Exit(f"airgapkit: {exc}", code=1) from exc
             except KeyboardInterrupt as exc:
-                raise Exit(
-                    "airgapkit: interrupted; nothing was left under a final name", code=130
-                ) from exc
+                left = str(exc) if isinstance(exc, Interrupted) else NOTHING_LEFT
+                raise Exit(f"airgapkit: interrupted; {left}", code=130) from exc
 
         return invoke_task(**kwargs)(guarded)
 
@@ -355,9 +356,8 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
         sumsfile.print_report(report)
         return report.raise_for_problems()
     paths = digest.expand(files)
-    sumsfile.print_hashes(
-        sumsfile.record(paths, Path(output or paths[0].parent / sumsfile.SUMS_NAME))
-    )
+    dest = fsutil.output_file(Path(output), "--output") if output else None
+    sumsfile.print_hashes(sumsfile.record(paths, dest or paths[0].parent / sumsfile.SUMS_NAME))
 
 
 @task(
@@ -451,6 +451,7 @@ CROSSING_HELP = {
     "split": "Write media volumes NAME.zip.001, .002, ... of at most this size (4g, 4.7G, 700m).",
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
+    "force": "Replace an earlier delivery of this bundle in these folders (archive, hash, password).",
 }
 GATE_FLAGS = ("report", "accept_risk")
 SINCE_HELP = (
@@ -518,6 +519,7 @@ def export(
     hashes_dir="",
     password_dir="",
     split="",
+    force=False,
     sign_key="",
     key_passphrase_file="",
 ):
@@ -571,6 +573,7 @@ def release(
     hashes_dir="",
     password_dir="",
     split="",
+    force=False,
     sign_key="",
     key_passphrase_file="",
 ):
@@ -620,18 +623,19 @@ def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):
 @task(
     help={
         "env": "Environment whose interrupted deploy to undo (default: prod).",
-        "name": "Container name (default: the image name, from configuration or package.json).",
+        "name": "Container name (default: the last deploy's here, else the image name).",
     }
 )
 def rollback(c, env="prod", name=""):
     """Put back the container an interrupted deploy set aside (NAME-previous) and start it."""
     target = Target.from_config(config(c), env=env, name=name)
-    deploy_flow.rollback(client(c), target=target, name=container_name(c, name))
+    deploy_flow.rollback(client(c), target=target, name=container_name(c, name, env))
 
 
-def container_name(c, name: str) -> str:
-    """--name, else the app image's name (configuration, then the app's package.json)."""
-    if name:
+def container_name(c, name: str, env: str) -> str:
+    """--name, else what the last deploy to env here ran as (the history: prod holds no app
+    folder), else the app image's name (configuration, then the app's package.json)."""
+    if name or (name := deployed(c, env)[0]):
         return name
     try:
         return engine_client.default_container_name(app_image(c))
@@ -639,41 +643,56 @@ def container_name(c, name: str) -> str:
         raise AirgapError(f"name the container with --name: {exc}") from exc
 
 
+def deployed(c, env: str) -> tuple[str, str]:
+    """The name and image the last deploy to env on this machine ran (the history); ("", "")
+    when none is recorded."""
+    log = history.from_config(config(c))
+    last = log.last_deploy(env) if log is not None else None
+    if last is None:
+        return "", ""
+    image = last.images[0]["ref"]
+    return last.name or engine_client.default_container_name(image), image
+
+
 @task(
     name="debug-shell",
     help={
         "env": "Environment whose env file the shell gets (default: prod).",
-        "image": "Image to open when no container of that name runs (default: the app image).",
-        "name": "Container to exec into when it runs (default: the image name).",
+        "image": "Image to open when no container runs (default: the last deploy's here, else the app's).",
+        "name": "Container to exec into when it runs (default: the last deploy's here, else the image name).",
     },
 )
 def debug_shell(c, env="prod", image="", name=""):
     """A shell in an environment's container if it runs, else in a fresh --rm one with its env file."""
-    target = Target.from_config(config(c), env=env, name=name)
-    containers.open_shell(deploy_flow.debug_shell_argv(client(c), target, image or app_image(c)))
+    last_name, last_image = deployed(c, env)
+    target = Target.from_config(config(c), env=env, name=name or last_name)
+    containers.open_shell(
+        deploy_flow.debug_shell_argv(client(c), target, image or last_image or app_image(c))
+    )
 
 
 @task(
     help={
         "env": "Environment whose registry gets the image (default: prod).",
-        "image": "Local image to push (default: the app image).",
+        "image": "Local image to push (default: the last deploy's here, else the app image).",
     }
 )
 def push(c, env="prod", image=""):
     """Push a loaded image into the environment's registry; print it pinned by its digest."""
     target = Target.from_config(config(c), env=env)
-    print(fleet.push(client(c), image or app_image(c), target).pinned)
+    print(fleet.push(client(c), image or deployed(c, env)[1] or app_image(c), target).pinned)
 
 
 @task(
     help={
         "env": "Environment to report on (default: prod).",
-        "name": "Service or container name (default: configured, else the image name).",
+        "name": "Service or container name (default: configured, else the last deploy's here, else "
+        "the image name).",
     }
 )
 def status(c, env="prod", name=""):
     """What runs in an environment: image, digest, replicas, tasks and earlier deploys."""
-    target = Target.from_config(config(c), env=env, name=name)
+    target = Target.from_config(config(c), env=env, name=name or deployed(c, env)[0])
     image = "" if fleet.names_itself(target) else app_image(c)
     fleet.print_status(fleet.status(client(c), target, image))
 
@@ -725,11 +744,12 @@ def history_(c, app="", json=False):
 )
 def sbom(c, bundle, password_file="", sums="", output=""):
     """The packages a bundle carries (its CycloneDX SBOM), as a table or written out as JSON."""
+    dest = fsutil.output_file(Path(output), "--output") if output else None
     incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
     with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as opened:
         bom = seal.read_sbom(opened)
-    if output:
-        print(f"wrote {sbom_doc.write(bom, Path(output))}")
+    if dest:
+        print(f"wrote {sbom_doc.write(bom, dest)}")
     else:
         Console().print(sbom_doc.table(bom, incoming.archive.name))
 

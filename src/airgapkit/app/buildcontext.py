@@ -26,6 +26,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from .. import fsutil, locks
 from ..crossing.extraction import safe_member_name
 from ..errors import AirgapError, UnsafeArchive
 from ..fsutil import temp_path
@@ -239,16 +240,24 @@ def stage(
     tgz, dockerfile = _check_inputs(tgz, Path(dockerfile), variant)
     meta = read_tgz_package(tgz)
     final = Path(dest) / f"{tgz.name.removesuffix('.tgz')}-{variant}"
-    final.parent.mkdir(parents=True, exist_ok=True)
     work = temp_path(final)  # airgapkit's temporary shape: a killed run's leftover is recognisable
-    try:
-        package = _unpack(tgz, work, variant)
-        _add_build_files(package, tgz, dockerfile, variant)
-        if meta.main != "." and not _entry_exists(package, meta.main):
-            _say(f'warning: the entry file {meta.main} (package.json "main") is not in {tgz.name}')
-        _replace_folder(package, final)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with fsutil.creating(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+    # one staging at a time in dest: a staging folder found there is a killed run's
+    with locks.held("context", str(final.parent.resolve()), f"build context in {final.parent}"):
+        fsutil.remove_leftover_folders(final.parent)
+        with fsutil.creating(final):
+            work.mkdir()
+        try:
+            package = _unpack(tgz, work, variant)
+            _add_build_files(package, tgz, dockerfile, variant)
+            if meta.main != "." and not _entry_exists(package, meta.main):
+                _say(
+                    f'warning: the entry file {meta.main} (package.json "main") is not in {tgz.name}'
+                )
+            _replace_folder(package, final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     _say(f"{final} ({variant}: {dockerfile.name}) for {meta.name} {meta.version}")
     return final, dockerfile.name, build_args(meta, tgz, variant, base_image, port)
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import fsutil
+from .. import fsutil, locks, platform
 from ..errors import AirgapError
 from ..fsutil import CHUNK, AtomicFile, temp_path, write_atomic
 from . import envfiles
@@ -236,6 +236,7 @@ def _run_npm(npm: str, args: list[str], cwd: Path, *, capture: bool = False) -> 
             text=True,
             check=False,
             stdout=subprocess.PIPE if capture else None,
+            preexec_fn=platform.dies_with_parent(),  # only prctl, before exec
         )
     except OSError as exc:
         raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from exc
@@ -253,7 +254,14 @@ def npm_output(args: list[str], cwd: Path, *, hint: str, npm: str | None = None)
     """
     npm = npm or npm_executable()
     try:
-        proc = subprocess.run([npm, *args], cwd=cwd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [npm, *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            preexec_fn=platform.dies_with_parent(),  # only prctl, before exec
+        )
     except OSError as exc:
         raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from exc
     if proc.returncode != 0:
@@ -351,7 +359,8 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
                 if not name.startswith("package/"):
                     continue
                 rel = name[len("package/") :]
-                if envfiles.holds_settings(rel) and not rel.startswith("node_modules/"):
+                # an example too: its keys travel in the bundle's env contract, its values may not
+                if envfiles.is_env_file(rel) and not rel.startswith("node_modules/"):
                     env_files.append(rel)
                 if rel.endswith("/package.json") and rel.startswith("node_modules/"):
                     present.add(rel[: -len("/package.json")])
@@ -414,10 +423,22 @@ def _bundled_package(app_dir: Path, fix: bool) -> PackageMeta:
 def _pack_checked(
     npm: str, app_dir: Path, meta: PackageMeta, required: list[str], out_dir: Path
 ) -> Path:
-    """npm pack into a staging folder; the .tgz gets its final name only once it is checked."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """npm pack into a staging folder; the .tgz gets its final name only once it is checked. One
+    pack into ``out_dir`` at a time: a staging folder found there is a killed run's, removed."""
     staging = temp_path(out_dir / "npm-pack")  # airgapkit's temporary shape: leftovers recognisable
-    staging.mkdir()
+    with fsutil.creating(out_dir / meta.tgz_name):
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with locks.held("pack", str(out_dir.resolve()), f"npm pack into {out_dir}"):
+        fsutil.remove_leftover_folders(out_dir)
+        with fsutil.creating(out_dir / meta.tgz_name):
+            staging.mkdir()
+        return _pack_into(npm, app_dir, meta, required, staging)
+
+
+def _pack_into(
+    npm: str, app_dir: Path, meta: PackageMeta, required: list[str], staging: Path
+) -> Path:
+    out_dir = staging.parent
     try:
         report = _run_npm(
             npm,
@@ -430,7 +451,8 @@ def _pack_checked(
         if contents.env_files:  # they hold an environment's secrets: they must not cross
             raise AirgapError(
                 f"{packed.name} would carry env files ({', '.join(contents.env_files)}); list the "
-                f'files to pack in "files" of {meta.path}, or name the env files in an .npmignore'
+                f'files to pack in "files" of {meta.path}, or name the env files in an .npmignore '
+                "(an .env.example travels as the bundle's env contract, its secrets left out)"
             )
         return _publish(packed, out_dir)
     finally:

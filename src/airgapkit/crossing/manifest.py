@@ -53,7 +53,9 @@ class Manifest:
     # Set by trust/seal.py; absent (None) in bundles made without them:
     sbom: dict | None = None  # the SBOM member: {member, packages, base_image}
     contract: dict | None = None  # the env contract member: {member, keys}
-    base_bundle: dict | None = None  # a release's base bundle: {archive, manifest_sha256, signer}
+    base_bundle: dict | None = (
+        None  # a release's base bundle: {archive, manifest_sha256, signer, ...}
+    )
 
     def to_json(self) -> bytes:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -151,7 +153,12 @@ SINCE = ({"archive": str, "kind": str, "version": str}, {})
 SBOM_IMAGE = ({"ref": str, "image_id": str}, {"repo_digest": Maybe(str)})
 SBOM = ({"member": str, "packages": SIZE}, {"base_image": Maybe(SBOM_IMAGE)})
 CONTRACT = ({"member": str, "keys": [str]}, {})
-BASE_BUNDLE = ({"archive": str, "manifest_sha256": SHA256, "signer": Maybe(str)}, {})
+# ``signer``: a key checked against trust.keys when the release was made; ``unchecked_signer``: the
+# key a signature named when none could be checked (no trust.keys), never taken for a fact.
+BASE_BUNDLE = (
+    {"archive": str, "manifest_sha256": SHA256, "signer": Maybe(str)},
+    {"unchecked_signer": str},
+)
 TOP = (
     {"format": str, "format_version": int, "kind": str, "app": APP},
     {

@@ -32,20 +32,28 @@ def run(
     env: dict | None = None,
     detach: bool = False,
     remove: bool = True,
+    labels: dict[str, str] | None = None,
 ) -> Container:
     """``docker run --init --name NAME --rm -p PORTS --env-file FILE IMAGE``, never pulling.
 
     ``env`` is the env file's content (``envfiles.load``); its values are passed on, never printed.
+    ``labels`` mark the container (``docker run --label``).
     """
     require_image(client, validate_ref(ref))  # containers.run would pull a missing image on its own
     validate_container_name(name)
-    container = _create(client, ref, name, ports, dict(env or {}), auto_remove=remove and detach)
+    env = dict(env or {})
+    container = _create(
+        client, ref, name, ports, env, auto_remove=remove and detach, labels=labels or {}
+    )
     try:
-        with engine_errors(f"start container {name}"):
+        with engine_errors(f"start container {name}", hide=env):  # the engine may quote KEY=VALUE
             container.start()
     except AirgapError as exc:
         discard(container)  # a created, never-started container would block the name
-        raise _start_error(exc, name, ports) from exc
+        conflict = _port_conflict(exc, ports)
+        if conflict is None:
+            raise  # "could not start container NAME: <the engine's words>" already
+        raise conflict from exc
     console.print(
         f"started {name} ({container.short_id}) from {ref}, ports {published(ports)}, "
         f"{len(env or {})} environment variable(s)"
@@ -57,9 +65,15 @@ def run(
 
 
 def _create(
-    client: docker.DockerClient, ref: str, name: str, ports: Ports, env: dict, auto_remove: bool
+    client: docker.DockerClient,
+    ref: str,
+    name: str,
+    ports: Ports,
+    env: dict,
+    auto_remove: bool,
+    labels: dict[str, str],
 ) -> Container:
-    with engine_errors(f"create container {name}"):
+    with engine_errors(f"create container {name}", hide=env):
         if exists(client, name):
             raise AirgapError(
                 f"a container named {name} already exists; "
@@ -73,6 +87,7 @@ def _create(
             environment=env,
             detach=True,
             auto_remove=auto_remove,
+            labels=labels,
             # docker run --init: an app with no SIGTERM handler (node as PID 1 ignores it) still
             # stops at once when a deploy replaces it, instead of after the 10 s stop timeout
             init=True,
@@ -94,16 +109,16 @@ def published(ports: Ports) -> str:
     )
 
 
-def _start_error(exc: AirgapError, name: str, ports: Ports) -> AirgapError:
-    """A port conflict named as such; any other start failure as the engine said it."""
-    if re.search(r"address already in use|port is already allocated", str(exc)):
-        taken = re.search(r"(?:listen \w+ |Bind for )\S*?:(\d+)", str(exc))
-        port = taken.group(1) if taken else ", ".join(str(m.host) for m in ports.mappings)
-        return AirgapError(
-            f"port {port} is already in use on this machine; "
-            "stop what uses it or choose another host port"
-        )
-    return AirgapError(f"could not start container {name}: {exc}")
+def _port_conflict(exc: AirgapError, ports: Ports) -> AirgapError | None:
+    """A start that failed on a port in use, named as such; None for any other failure."""
+    if not re.search(r"address already in use|port is already allocated", str(exc)):
+        return None
+    taken = re.search(r"(?:listen \w+ |Bind for )\S*?:(\d+)", str(exc))
+    port = taken.group(1) if taken else ", ".join(str(m.host) for m in ports.mappings)
+    return AirgapError(
+        f"port {port} is already in use on this machine; "
+        "stop what uses it or choose another host port"
+    )
 
 
 def bound(container: Container, container_port: int) -> PortMapping | None:

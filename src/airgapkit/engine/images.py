@@ -278,11 +278,14 @@ def _start_writeback(file, start: int, end: int) -> int:
 # --- load -----------------------------------------------------------------------------------------
 
 
-def _chunks(fileobj: BinaryIO, progress: Progress, task) -> Iterator[bytes]:
+def _chunks(fileobj: BinaryIO, progress: Progress, task, total: int | None) -> Iterator[bytes]:
     """Read an open binary file a chunk at a time: no seek, no whole read, so any stream will do.
-    ``load`` reads it on a thread of its own: decryption and inflate overlap the engine's load."""
+    ``load`` reads it on a thread of its own: decryption and inflate overlap the engine's load.
+    ``total`` may be an estimate (a delta put back together): a longer stream moves it up."""
+    done = 0
     while chunk := fileobj.read(CHUNK):
-        progress.advance(task, len(chunk))
+        done += len(chunk)
+        progress.update(task, completed=done, total=max(total, done) if total else None)
         yield chunk
 
 
@@ -297,9 +300,10 @@ def load(client: docker.DockerClient, fileobj: BinaryIO, size: int | None = None
     """``docker load`` from an open binary file object; returns the tags (or ids) loaded."""
     loaded: list[str] = []
     with engine_errors("load the image tar"), _bytes_progress() as progress:
-        task = progress.add_task("load", total=size or _size_of(fileobj))
+        total = size or _size_of(fileobj)
+        task = progress.add_task("load", total=total)
         # A generator body goes out chunked: requests never measures or seeks the stream.
-        chunks = read_ahead(_chunks(fileobj, progress, task), name="docker-load")
+        chunks = read_ahead(_chunks(fileobj, progress, task, total), name="docker-load")
         for event in client.api.load_image(chunks):
             error = stream_error(event)
             if error:

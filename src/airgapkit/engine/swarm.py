@@ -163,7 +163,7 @@ def endpoint(env: Environment, ports: Ports) -> EndpointSpec:
 
 def deploy(client: docker.DockerClient, release: Release, app: App, env: Environment):
     """Create or update the service, then wait for the rollout; see the module's description."""
-    with engine_errors(f"deploy service {app.service}"):
+    with engine_errors(f"deploy service {app.service}", hide=app.values):
         _require_manager(client)
         _require_networks(client, env)
         current = find(client, app.service)

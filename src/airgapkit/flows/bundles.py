@@ -126,7 +126,17 @@ def make_bundle(
         before_manifest=before_manifest,
         image_filters=image_filters,
         sign=sign,
+        force=crossing.force,
     )
+
+
+def check_earlier(crossing: Crossing, app: dict, kind: str) -> None:
+    """Refuse, unless ``--force``, to write over an earlier delivery of the same bundle in these
+    places (``channels.check_earlier``); the flows ask before their first step."""
+    places, name = crossing.places, bundle.archive_name(app, kind)
+    password = None if crossing.password_file else places.password_dir / f"{name}.password"
+    sums = places.hashes_dir / f"{name}.sha256"
+    channels.check_earlier(places.out_dir / name, (sums, password), crossing.force)
 
 
 def app_record(meta: npm.PackageMeta) -> dict:

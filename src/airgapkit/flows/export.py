@@ -24,7 +24,7 @@ from ..gate import checkpoint
 from ..settings import BaseSource, Crossing, Gate, Trust
 from ..trust import seal
 from ..trust.keys import SigningKey
-from .bundles import app_record, locked_output, make_bundle, report_files
+from .bundles import app_record, check_earlier, locked_output, make_bundle, report_files
 
 console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
@@ -48,6 +48,7 @@ def export(
     ``since`` (``last`` or a manifest file): leave the base image out when the far side has it.
     """
     begun = _begin(app_dir, build_dir, trust, since, run)
+    check_earlier(crossing, app_record(begun.meta), "base")
     images.pull(
         client, base_image, if_missing=True, otherwise="name a local image with --base-image"
     )
@@ -117,6 +118,7 @@ def export_from_registry(
 ) -> bundle.Delivery:
     """The base image straight from its registry, gated on its facts, streamed into the bundle."""
     begun = _begin(app_dir, build_dir, trust, since, run)
+    check_earlier(crossing, app_record(begun.meta), "base")
     with oci.open_image(base_image, platform=source.platform, access=source.access) as remote:
         facts = remote.facts()
         verdict = checkpoint.gate_registry(

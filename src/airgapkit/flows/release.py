@@ -4,20 +4,22 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from .. import fsutil, history
+from .. import fsutil, history, locks
 from ..app import buildcontext, envfiles
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..delta import apply, plan
 from ..engine import images, lifecycle
+from ..engine.client import engine_address
 from ..errors import IntegrityError
 from ..gate import checkpoint, layerscan
 from ..settings import Crossing, Gate, Incoming, Smoke, Trust
 from ..trust import seal
 from ..trust.signing import TrustedKeys
-from .bundles import locked_output, make_bundle, open_incoming, report_files
+from .bundles import check_earlier, locked_output, make_bundle, open_incoming, report_files
 
 PACKAGED_DOCKERFILES = Path(__file__).resolve().parent.parent / "dockerfiles"
 
@@ -48,7 +50,14 @@ def release(
     with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as tmp:
         work = Path(tmp)
         app, base_image, tgz, report, previous, carried = unpack_export(
-            client, incoming, work, gate.report, seal.trusted_keys(trust), since=since, run=run
+            client,
+            incoming,
+            work,
+            gate.report,
+            seal.trusted_keys(trust),
+            since=since,
+            run=run,
+            before_load=lambda app: check_earlier(crossing, app, "release"),
         )
         ref = f"{app['image_name']}:{app['version']}"
         build_app(
@@ -110,16 +119,20 @@ def unpack_export(
     *,
     since: str = "",
     run: history.Run | None = None,
+    before_load: Callable[[dict], None] | None = None,
 ):
     """Load the export's base image; take out its .tgz, (unless one is given) its report, and what
     it carries for the release (SBOM, contract, its signer).
 
-    Also the delivery ``since`` names (None without it), found before anything is loaded.
+    Also the delivery ``since`` names (None without it), found before anything is loaded;
+    ``before_load(app)`` may refuse then too.
     """
     run = run or history.unrecorded("release")
     with open_incoming(incoming, "base", trusted) as opened:
         app = opened.manifest.app
         run.note_app(app)
+        if before_load is not None:
+            before_load(app)
         previous = plan.previous(since, history=run.history, app=app["name"], kind="release")
         apply.check_prerequisites(client, opened.manifest, opened.path)
         apply.load_images(client, opened)
@@ -192,10 +205,13 @@ def build_app(
 
 
 def smoke_test(client, ref: str, smoke: Smoke) -> None:
-    """Start the image on a loopback port, wait for its health path, then remove it."""
+    """Start the image on a loopback port, wait for its health path, then remove it. One smoke
+    test of an image name at a time on this engine: a container one killed left is removed."""
     watch = lifecycle.Watch(smoke.ports, smoke.health_path, smoke.timeout, smoke.log_dir)
     env = envfiles.load(smoke.env_file) if smoke.env_file else None
-    lifecycle.trial_run(client, ref, watch=watch, env=env)
+    key = f"{engine_address()} {lifecycle.trials_of(ref)}"
+    with locks.held("smoke", key, f"smoke test of {ref}"):
+        lifecycle.trial_run(client, ref, watch=watch, env=env)
 
 
 def find_dockerfile(configured: Path) -> Path:

@@ -118,12 +118,18 @@ def load(path: Path) -> VulnReport:
             f"vulnerability report {path} is not readable JSON ({exc}); write it with trivy image "
             "-f json or grype -o json"
         ) from exc
-    if isinstance(doc, dict) and isinstance(doc.get("matches"), list):
-        return _grype(path, doc)
-    if isinstance(doc, dict) and (
-        "SchemaVersion" in doc or "Results" in doc or "ArtifactName" in doc
-    ):
-        return _trivy(path, doc)
+    try:
+        if isinstance(doc, dict) and isinstance(doc.get("matches"), list):
+            return _grype(path, doc)
+        if isinstance(doc, dict) and (
+            "SchemaVersion" in doc or "Results" in doc or "ArtifactName" in doc
+        ):
+            return _trivy(path, doc)
+    except (AttributeError, TypeError, KeyError) as exc:  # a list where a mapping goes, ...
+        raise ScanReportError(
+            f"{path} is damaged: a field holds the wrong type ({exc}); write it again with "
+            "trivy image -f json or grype -o json"
+        ) from exc
     raise ScanReportError(
         f"{path} is neither a Trivy nor a Grype JSON report; write it with "
         "trivy image -f json or grype -o json"

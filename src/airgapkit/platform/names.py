@@ -15,6 +15,7 @@ NAMES = (
     "private_command",
     "user_key",
     "owns",
+    "dies_with_parent",
     "quote",
     "join",
 )

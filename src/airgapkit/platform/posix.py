@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import stat
+import sys
 from pathlib import Path
 
 from . import shells
@@ -73,3 +76,22 @@ def user_key() -> str:
 def owns(path: Path) -> bool:
     """Whether this user owns ``path``."""
     return Path(path).stat().st_uid == os.getuid()
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def dies_with_parent():
+    """For ``subprocess``'s ``preexec_fn``: on Linux, the child is sent SIGKILL when the airgapkit
+    that started it dies, kill -9 included (``prctl(PR_SET_PDEATHSIG)``), so a killed run leaves
+    no child writing into its folder. None on macOS, which has no such call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent = os.getpid()
+
+    def die_with_parent() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # it died before the call took effect
+            os._exit(1)
+
+    return die_with_parent

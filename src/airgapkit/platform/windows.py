@@ -96,3 +96,8 @@ def user_key() -> str:
 def owns(path: Path) -> bool:
     """Whether this user (or the owner its files get, for an administrator) owns ``path``."""
     return winacl.owned_by_me(Path(path))
+
+
+def dies_with_parent():
+    """None: Windows has no preexec_fn (a child outlives a killed airgapkit there)."""
+    return None

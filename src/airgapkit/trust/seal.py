@@ -212,8 +212,10 @@ def carried(opened, work: Path) -> Carried:
     base_bundle = {
         "archive": opened.path.name,
         "manifest_sha256": verdict.manifest_sha256,
-        "signer": verdict.signer,
+        "signer": verdict.signer if verdict.trusted else None,  # a fact only once checked
     }
+    if verdict.signed and not verdict.trusted:
+        base_bundle["unchecked_signer"] = verdict.signer
     return Carried(sbom_path, manifest.sbom, contract_path, manifest.contract, base_bundle)
 
 
@@ -259,7 +261,7 @@ def checked_env(opened, env_file: Path, local_example: Path) -> dict[str, str]:
         contract_file, described_as = env_contract(opened, Path(tmp), local_example)
         say(f"{env_file} checked against {described_as}")
         contract.check(env_file, contract_file, described_as=described_as)
-    return envfiles.load(env_file)
+    return envfiles.load(env_file, warn=False)  # check warned of what there is to warn
 
 
 def env_contract(opened, work: Path, local_example: Path) -> tuple[Path, str]:
@@ -307,5 +309,16 @@ def print_trust(
         line(f"env contract: {len(names)} keys: {safe(', '.join(names))}")
     if manifest.base_bundle:
         base = manifest.base_bundle
-        signed = f"signed by {safe(base['signer'])}" if base["signer"] else "unsigned"
-        line(f"made from: {safe(base['archive'])}, {signed}")
+        line(f"made from: {safe(base['archive'])}, {_base_signer(base)}")
+
+
+def _base_signer(base: dict) -> str:
+    """Who signed a release's base bundle, as checked when the release was made."""
+    if base["signer"]:
+        return f"signed by {safe(base['signer'])}"
+    if base.get("unchecked_signer"):
+        return (
+            f"signed by {safe(base['unchecked_signer'])} (not checked: no trusted keys were "
+            "configured where the release was made)"
+        )
+    return "unsigned"
