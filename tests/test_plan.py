@@ -108,7 +108,7 @@ def test_a_manifest_of_another_app_or_kind_is_refused(tmp_path, change, words):
 
 def test_a_manifest_of_another_format_version_is_refused(tmp_path):
     doc = json.loads(release_manifest().to_json())
-    doc["format_version"] = 2
+    doc["format_version"] = 3
     path = tmp_path / "m.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(AirgapError, match="not an airgapkit bundle of format version 1"):

@@ -59,6 +59,8 @@ class Entry:
     message: str = ""  # the one-line error when not ok
     signer: str = ""  # the fingerprint of the key that signed the bundle ("": unsigned)
     sbom_packages: int | None = None  # how many packages the bundle's SBOM lists (None: no SBOM)
+    # The app's packages' known vulnerabilities: {source, date, counts}; None: no report carried.
+    app_vulnerabilities: dict | None = None
 
     def started(self) -> Entry:
         self.when = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -73,6 +75,10 @@ class Entry:
         self.requires = [dict(req) for req in manifest.requires]
         self.since = manifest.since
         self.sbom_packages = manifest.sbom["packages"] if manifest.sbom else None
+        report = manifest.app_report
+        self.app_vulnerabilities = (
+            {key: report[key] for key in ("source", "date", "counts")} if report else None
+        )
 
     def held(self) -> list[dict]:
         """The images the far side holds once this bundle arrived: those it carried and needed."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import shlex
 import sys
+from datetime import date
 from pathlib import Path
 
 from invoke import Collection, Exit
@@ -16,6 +17,7 @@ from invoke import task as invoke_task
 from rich.console import Console
 
 from . import display, history, oci
+from .app import audit as app_audit
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
 from .crossing import channels, digest, passwords, sumsfile
@@ -30,7 +32,7 @@ from .flows import bundles, fleet
 from .flows import deploy as deploy_flow
 from .flows import export as export_flow
 from .flows import release as release_flow
-from .gate import checkpoint
+from .gate import checkpoint, render
 from .gate.candidates import choose
 from .gate.limits import with_flags
 from .settings import BaseSource, Crossing, Gate, Incoming, Smoke, Target, Trust, config_ports
@@ -83,6 +85,12 @@ SOURCE_HELP = {
     "(default: base_source, engine).",
     "platform": "With the registry: the platform of a multi-platform image (default: linux/amd64).",
 }
+
+
+APP_REPORT_HELP = (
+    "Report on the app's npm packages made beforehand: npm audit --json (npm 7+), or Trivy, Grype "
+    "or OSV-Scanner JSON of the app's SBOM (default: npm audit runs now)."
+)
 
 
 def base_source(c, source: str = "", platform: str = "") -> BaseSource:
@@ -251,6 +259,10 @@ def shell_debug(c, image="", container=""):
         "image": "Image to check: local (never pulled), or read from its registry (--source).",
         "report": "Scanner JSON report made on the connected side (trivy image -f json, grype -o json).",
         "kind": "base: size, Node LTS, vulnerabilities; app: also non-root and no secrets in any layer.",
+        "app_report": "Also judge the app's npm packages by this report (npm audit --json, or Trivy, "
+        "Grype, OSV-Scanner JSON of the app's SBOM).",
+        "app": "With --app-report: the app folder (installed) whose SBOM the report must match "
+        "(default: the configured app).",
         "max_size_mb": "Size limit in MB of 10^6 bytes (default: policy.max_size_mb, 200).",
         "min_support_months": "Months of Node support that must be left (default: 6).",
         "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
@@ -267,6 +279,8 @@ def check_image(
     today="",
     source="",
     platform="",
+    app_report="",
+    app="",
 ):
     """Check an image against the selection rules: a table, and a non-zero exit when one fails."""
     limits = with_flags(
@@ -276,19 +290,45 @@ def check_image(
     engine = export_flow.engine_for(base, image, lambda: client(c))
     if engine is None and kind != "base":
         raise AirgapError("the app rules read the image's layers: check an app image in the engine")
+    report_path = Path(report) if report else None
     if engine is None:
         facts = oci.image_facts(image, platform=base.platform, access=base.access)
         checkpoint.gate_registry(
-            facts, report=Path(report) if report else None, limits=limits, today=parse_day(today)
+            facts, report=report_path, limits=limits, today=parse_day(today), fresh_as_of=date.today()
         )
         return
+    packages = (
+        app_audit.judged_report(Path(app or config(c).app), Path(app_report), limits=limits)
+        if app_report
+        else None
+    )
     checkpoint.gate(
         engine,
         image,
         kind=kind,
-        report=Path(report) if report else None,
+        report=report_path,
         limits=limits,
         today=parse_day(today),
+        app=packages,
+        fresh_as_of=date.today(),
+    )
+
+
+@task(
+    help={
+        "app": "Node.js app folder (default: the configured app); its dependencies are installed first.",
+        "app_report": APP_REPORT_HELP,
+    }
+)
+def audit(c, app="", app_report=""):
+    """Check the app's own npm packages for known vulnerabilities, as export will: a table."""
+    cfg = config(c)
+    app_audit.audit(
+        Path(app or cfg.app),
+        given=Path(app_report) if app_report else None,
+        build_dir=Path(cfg.build_dir),
+        registry=cfg.audit_registry,
+        limits=cfg.policy,
     )
 
 
@@ -438,7 +478,7 @@ CROSSING_HELP = {
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
 }
-GATE_FLAGS = ("report", "accept_risk")
+GATE_FLAGS = ("report", "accept_risk", "app_report")  # app_report: export's alone
 SINCE_HELP = (
     "Make a delta: last (the previous bundle in the history) or a manifest from inspect --json."
 )
@@ -470,7 +510,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
     ``export`` and ``release`` take the same flags; Invoke reads flags from each function's own
     parameters, so both list them, and this reads them in one place.
     """
-    gate_flags = {name: flags[name] for name in GATE_FLAGS}
+    gate_flags = {name: flags[name] for name in GATE_FLAGS if name in flags}
     crossing_flags = {name: flags[name] for name in CROSSING_HELP if name not in GATE_FLAGS}
     return (
         Crossing.from_config(config(c), **crossing_flags),
@@ -483,6 +523,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
         "app": "Node.js app folder (default: the configured app).",
         "base_image": "Base image (default: the configured one); from the engine, a local copy is used.",
         "since": SINCE_HELP,
+        "app_report": APP_REPORT_HELP,
         **SOURCE_HELP,
         **CROSSING_HELP,
         **SIGNING_HELP,
@@ -496,6 +537,7 @@ def export(
     source="",
     platform="",
     report="",
+    app_report="",
     accept_risk="",
     new_password_file="",
     allow_weak_password=False,
@@ -714,11 +756,13 @@ def sbom(c, bundle, password_file="", sums="", output=""):
     """The packages a bundle carries (its CycloneDX SBOM), as a table or written out as JSON."""
     incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
     with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as opened:
-        bom = seal.read_sbom(opened)
+        bom, packages = seal.read_sbom(opened), opened.manifest.app_report
     if output:
         print(f"wrote {sbom_doc.write(bom, Path(output))}")
     else:
         Console().print(sbom_doc.table(bom, incoming.archive.name))
+        if packages:
+            Console().print(render.app_report_table(packages))
 
 
 @task(
@@ -781,6 +825,7 @@ ns = Collection(
     keygen,
     demo,
     check_image,
+    audit,
     choose_base,
     hash_,
     archive,

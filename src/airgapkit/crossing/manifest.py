@@ -15,7 +15,10 @@ from .. import __version__, display
 from ..errors import AirgapError
 
 FORMAT = "airgapkit-bundle"
-FORMAT_VERSION = 1
+# 2 added app_report, which a reader of 1 would refuse as unknown. Every key a version adds is
+# optional, so the one schema below reads the bundles of every version listed here.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"  # its member name in the archive
 # The signature over manifest.json's bytes (trust/signing.py): made after it, so never listed in it.
 SIGNATURE = "manifest.json.sig"
@@ -45,6 +48,9 @@ class Manifest:
     sbom: dict | None = None  # the SBOM member: {member, packages, base_image}
     contract: dict | None = None  # the env contract member: {member, keys}
     base_bundle: dict | None = None  # a release's base bundle: {archive, manifest_sha256, signer}
+    # The app's npm packages judged on the connected side (gate/appreports.AppSummary.record()):
+    # {source, date, dated_by, packages, counts, unscored, worst, member}; None: no report was had.
+    app_report: dict | None = None
 
     def to_json(self) -> bytes:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -60,10 +66,12 @@ class Manifest:
             raise AirgapError(
                 f"{source}: manifest.json is not a JSON object; not an airgapkit bundle"
             )
-        if body.get("format") != FORMAT or body.get("format_version") != FORMAT_VERSION:
+        version = body.get("format_version")
+        if body.get("format") != FORMAT or version not in READABLE_VERSIONS:
+            readable = " or ".join(map(str, READABLE_VERSIONS))
             raise AirgapError(
-                f"{source}: not an airgapkit bundle of format version {FORMAT_VERSION} "
-                f"(found {body.get('format')!r} {body.get('format_version')!r}); "
+                f"{source}: not an airgapkit bundle of format version {readable} "
+                f"(found {body.get('format')!r} {version!r}); "
                 "make it again with this airgapkit version"
             )
         problem = _problem(body, TOP, "")
@@ -126,6 +134,24 @@ SBOM_IMAGE = ({"ref": str, "image_id": str}, {"repo_digest": Maybe(str)})
 SBOM = ({"member": str, "packages": SIZE}, {"base_image": Maybe(SBOM_IMAGE)})
 CONTRACT = ({"member": str, "keys": [str]}, {})
 BASE_BUNDLE = ({"archive": str, "manifest_sha256": SHA256, "signer": Maybe(str)}, {})
+# gate/appreports.py: the app packages' report, its counts per severity and its worst findings.
+APP_FINDING = (
+    {"package": str, "version": str, "id": str, "severity": str, "score": str, "fixed": str},
+    {},
+)
+SEVERITY_COUNTS = (dict.fromkeys(("critical", "high", "medium", "low", "none", "unspecified"), SIZE), {})
+APP_REPORT = (
+    {
+        "source": str,
+        "date": str,
+        "dated_by": str,
+        "packages": SIZE,
+        "counts": SEVERITY_COUNTS,
+        "unscored": SIZE,
+        "worst": [APP_FINDING],
+    },
+    {"member": Maybe(str)},
+)
 TOP = (
     {"format": str, "format_version": int, "kind": str, "app": APP},
     {
@@ -139,6 +165,7 @@ TOP = (
         "sbom": Maybe(SBOM),
         "contract": Maybe(CONTRACT),
         "base_bundle": Maybe(BASE_BUNDLE),
+        "app_report": Maybe(APP_REPORT),  # format version 2
     },
 )
 KINDS = ("base", "release")
