@@ -294,7 +294,11 @@ def check_image(
     if engine is None:
         facts = oci.image_facts(image, platform=base.platform, access=base.access)
         checkpoint.gate_registry(
-            facts, report=report_path, limits=limits, today=parse_day(today), fresh_as_of=date.today()
+            facts,
+            report=report_path,
+            limits=limits,
+            today=parse_day(today),
+            fresh_as_of=date.today(),
         )
         return
     packages = (

@@ -139,7 +139,10 @@ APP_FINDING = (
     {"package": str, "version": str, "id": str, "severity": str, "score": str, "fixed": str},
     {},
 )
-SEVERITY_COUNTS = (dict.fromkeys(("critical", "high", "medium", "low", "none", "unspecified"), SIZE), {})
+SEVERITY_COUNTS = (
+    dict.fromkeys(("critical", "high", "medium", "low", "none", "unspecified"), SIZE),
+    {},
+)
 APP_REPORT = (
     {
         "source": str,

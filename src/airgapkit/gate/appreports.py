@@ -261,7 +261,9 @@ def _is_npm_error(doc: dict) -> bool:
 
 
 def _npm_message(doc: dict) -> str:
-    return display.safe(str(doc.get("message", "")).splitlines()[0][:200] if doc.get("message") else "")
+    return display.safe(
+        str(doc.get("message", "")).splitlines()[0][:200] if doc.get("message") else ""
+    )
 
 
 def _npm(path: Path, doc: dict, listed: set, tree: Mapping[str, str]) -> AppReport:
@@ -276,7 +278,9 @@ def _npm(path: Path, doc: dict, listed: set, tree: Mapping[str, str]) -> AppRepo
     for name, entry in doc["vulnerabilities"].items():
         if not isinstance(entry, dict) or not isinstance(entry.get("via"), list):
             raise ScanReportError(f"{path}: vulnerabilities.{display.safe(name)} has no via list")
-        versions = {_npm_version(path, name, node, listed, tree) for node in entry.get("nodes") or []}
+        versions = {
+            _npm_version(path, name, node, listed, tree) for node in entry.get("nodes") or []
+        }
         for via in entry["via"]:
             if not isinstance(via, dict):
                 continue  # a package it depends on: that package's own entry holds the advisory

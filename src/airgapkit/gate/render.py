@@ -58,20 +58,20 @@ def app_report_table(record: Mapping) -> Table:
     findings (package, version, advisory, severity, fixed-in). ``record`` may come from a bundle:
     every value is shown as data."""
     dated = " (its file's date)" if record["dated_by"] == "file time" else ""
-    title = (
-        f"App packages: {counts_text(record['counts'])}; {record['source']} of "
-        f"{record['packages']} packages, as of {record['date']}{dated}"
+    about = f"{record['source']} of {record['packages']} packages, as of {record['date']}{dated}"
+    if record["unscored"]:
+        about += f"; {record['unscored']} with no CVSS score counted by {record['source']}'s own severity"
+    out = Table(
+        title=display.text(f"App packages: {counts_text(record['counts'])}"),
+        title_justify="left",
+        caption=display.text(about),
+        caption_justify="left",
     )
-    out = Table(title=display.text(title), title_justify="left")
     for column in ("Package", "Version", "Advisory", "Severity", "CVSS", "Fixed in"):
         out.add_column(column, overflow="fold")
     for row in record["worst"]:
         cells = ("package", "version", "id", "severity", "score", "fixed")
         out.add_row(*(display.text(row[key] or "-") for key in cells))
-    if record["unscored"]:
-        out.caption = display.text(
-            f"{record['unscored']} with no CVSS score counted by {record['source']}'s own severity"
-        )
     return out
 
 

@@ -312,9 +312,7 @@ def rule_app_vulnerabilities(app: AppEvidence, allowed: Mapping[str, int]) -> Ru
     measured = f"{counts_text(counts)} ({app.source}, {app.date})"
     source = f"{app.source} of {app.packages} packages as of {app.date}"
     if app.unscored:
-        source += (
-            f"; {app.unscored} with no CVSS score counted by {app.source}'s own severity"
-        )
+        source += f"; {app.unscored} with no CVSS score counted by {app.source}'s own severity"
     over = over_limit(counts, allowed)
     if over:
         found = " and ".join(f"{counts[s]} {s}" for s in over)

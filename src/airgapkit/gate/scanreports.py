@@ -223,7 +223,9 @@ def _trivy(path: Path, doc: dict) -> VulnReport:
             label = vuln.get("Severity") or ""
             severity = _place(score, label, path, vid)
             fixed = str(vuln.get("FixedVersion") or "")
-            report.findings.append(Finding(vid, key[1], key[2], target, score, label, severity, fixed))
+            report.findings.append(
+                Finding(vid, key[1], key[2], target, score, label, severity, fixed)
+            )
     return report
 
 
