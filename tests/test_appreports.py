@@ -417,12 +417,8 @@ def test_a_stale_report_is_refused_with_its_date():
         ScanReportError,
         match="dated 2026-11-30 \\(report\\), 8 days before 2026-12-08; policy.max_report_age_days allows 7",
     ):
-        scanreports.refuse_stale(
-            "app report x", report.dated, report.dated_by, as_of=date(2026, 12, 8), max_days=7
-        )
-    scanreports.refuse_stale(
-        "app report x", report.dated, report.dated_by, as_of=date(2026, 12, 7), max_days=7
-    )
+        scanreports.refuse_stale(report, "app report x", as_of=date(2026, 12, 8), max_days=7)
+    scanreports.refuse_stale(report, "app report x", as_of=date(2026, 12, 7), max_days=7)
 
 
 # --- the rule, the manifest, the table, the history -------------------------------------------------

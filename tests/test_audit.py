@@ -89,6 +89,14 @@ def test_real_npm_audit_counts_what_npm_found_for_the_installed_tree(installed, 
     assert summary.member == "reports/app-npm-audit.json"
 
 
+def test_npm_configured_offline_still_asks_the_service(installed, tmp_path, monkeypatch):
+    """Offline, npm answers an empty report without asking anyone: that would be a silent pass."""
+    monkeypatch.setenv("npm_config_offline", "true")
+    with advisory_service.serve(advisory_service.recorded("tms-api")) as service:
+        summary, _ = check(installed, tmp_path, registry=service.url)
+    assert service.asked and summary.counts["critical"] == 1
+
+
 @pytest.mark.parametrize(
     ("status", "said"),
     [(405, "405 Method Not Allowed - POST http://127.0.0.1:"), (500, "500 Internal Server Error")],

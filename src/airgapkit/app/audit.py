@@ -29,7 +29,9 @@ from ..gate.limits import Limits, resolve
 from ..trust import sbom
 from . import npm
 
-AUDIT_ARGS = ["audit", "--json", "--omit=dev"]
+# offline (an npmrc may set it) would make npm answer with an empty report without asking: a
+# silent pass. The audit always asks.
+AUDIT_ARGS = ["audit", "--json", "--omit=dev", "--offline=false"]
 INSTALLED_LOCKS = ("node_modules/.package-lock.json", "package-lock.json", "npm-shrinkwrap.json")
 _USERINFO = re.compile(r"(://)[^/@\s]+@")  # a registry URL's user:password, never repeated
 
@@ -65,13 +67,8 @@ def check(
     if given is None:
         report.dated, report.dated_by = today, "run"
     else:
-        scanreports.refuse_stale(
-            f"app report {path}",
-            report.dated,
-            report.dated_by,
-            as_of=today,
-            max_days=limits.max_report_age_days,
-        )
+        days = limits.max_report_age_days
+        scanreports.refuse_stale(report, f"app report {path}", as_of=today, max_days=days)
     return report.summary(len(listed), member_name(report.source)), path
 
 

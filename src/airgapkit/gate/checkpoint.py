@@ -63,12 +63,9 @@ def load_report(
         return None
     report = scanreports.load(Path(path))
     if fresh_as_of is not None:
+        days = limits.max_report_age_days
         scanreports.refuse_stale(
-            f"vulnerability report {path}",
-            report.dated,
-            report.dated_by,
-            as_of=fresh_as_of,
-            max_days=limits.max_report_age_days,
+            report, f"vulnerability report {path}", as_of=fresh_as_of, max_days=days
         )
     return report
 

@@ -170,13 +170,13 @@ def dated(report: VulnReport, stamp) -> VulnReport:
     return report
 
 
-def refuse_stale(what: str, day: date, dated_by: str, *, as_of: date, max_days: int) -> None:
-    """Refuse a report older than ``max_days`` on ``as_of``: advisories published since it was
-    made are not in it."""
-    age = (as_of - day).days
+def refuse_stale(report, what: str, *, as_of: date, max_days: int) -> None:
+    """Refuse a report (its ``dated`` and ``dated_by``) older than ``max_days`` on ``as_of``:
+    advisories published since it was made are not in it."""
+    age = (as_of - report.dated).days
     if age > max_days:
         raise ScanReportError(
-            f"{what} is dated {day} ({dated_by}), {age} days before {as_of}; "
+            f"{what} is dated {report.dated} ({report.dated_by}), {age} days before {as_of}; "
             f"policy.max_report_age_days allows {max_days}: make the report again"
         )
 
