@@ -187,3 +187,15 @@ def test_check_image_judges_the_app_packages_with_the_image(installed, tmp_path,
     assert "non-root" in line  # the stand-in runs as root: the image's rules still apply
     row = next(r for r in proc.stdout.splitlines() if r.startswith("│ app-vulnerabilities"))
     assert "critical 1, high 1, medium 1, low 1, unspecified 0 (trivy," in row
+
+
+def test_an_image_read_from_its_registry_is_judged_with_the_app_packages_too():
+    """check-image --source registry --app-report: the packages' row joins the registry's facts."""
+    from airgapkit.gate import checkpoint
+    from airgapkit.gate.facts import ImageFacts
+
+    facts = ImageFacts("node:24-alpine", "sha256:" + "ab" * 32, 50_000_000)
+    packages = appreports.Unavailable("npm audit got no advisories")
+    result = checkpoint.judge_registry(facts, report=None, limits=None, app=packages)
+    assert [r.rule for r in result.results][-1] == "app-vulnerabilities"
+    assert "app-vulnerabilities" in [r.rule for r in result.failures]

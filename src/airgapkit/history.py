@@ -3,7 +3,8 @@
 Every run of a flow appends one line to ``.airgapkit/history.jsonl`` (the ``history`` setting), ok
 or not: when and by whom, the app and version, the bundle's archive and SHA-256, each image's ID
 and layers, what a delta was made against, the counts of the app packages' known vulnerabilities,
-and the outcome (failed, rolled back, interrupted included). ``--since last`` finds the previous delivery here; ``inv history`` prints it.
+and the outcome (failed, rolled back, interrupted included). ``--since last`` finds the previous
+delivery here; ``inv history`` prints it.
 
 The file is append-only: a line is added whole and synced, earlier lines are never rewritten. A
 run killed while writing can leave a damaged last line; reading reports it and skips it, and the

@@ -290,32 +290,22 @@ def check_image(
     engine = export_flow.engine_for(base, image, lambda: client(c))
     if engine is None and kind != "base":
         raise AirgapError("the app rules read the image's layers: check an app image in the engine")
-    report_path = Path(report) if report else None
+    app_dir = Path(app or config(c).app)
+    packages = (
+        app_audit.judged_report(app_dir, Path(app_report), limits=limits) if app_report else None
+    )
+    judged = {
+        "report": Path(report) if report else None,
+        "limits": limits,
+        "today": parse_day(today),
+        "fresh_as_of": date.today(),  # the connected side: a fresher report can be had
+        "app": packages,
+    }
     if engine is None:
         facts = oci.image_facts(image, platform=base.platform, access=base.access)
-        checkpoint.gate_registry(
-            facts,
-            report=report_path,
-            limits=limits,
-            today=parse_day(today),
-            fresh_as_of=date.today(),
-        )
-        return
-    packages = (
-        app_audit.judged_report(Path(app or config(c).app), Path(app_report), limits=limits)
-        if app_report
-        else None
-    )
-    checkpoint.gate(
-        engine,
-        image,
-        kind=kind,
-        report=report_path,
-        limits=limits,
-        today=parse_day(today),
-        app=packages,
-        fresh_as_of=date.today(),
-    )
+        checkpoint.gate_registry(facts, **judged)
+    else:
+        checkpoint.gate(engine, image, kind=kind, **judged)
 
 
 @task(

@@ -157,10 +157,11 @@ def gate_registry(
     today: date | None = None,
     console: Console | None = None,
     fresh_as_of: date | None = None,
+    app: rules.AppEvidence | None = None,
 ) -> rules.GateResult:
     """The base-image rules on facts read from a registry (``oci.image_facts``), with no engine."""
     result = judge_registry(
-        facts, report=report, limits=limits, today=today, fresh_as_of=fresh_as_of
+        facts, report=report, limits=limits, today=today, fresh_as_of=fresh_as_of, app=app
     )
     return verdict(result, accept_risk, console)
 
@@ -172,6 +173,7 @@ def judge_registry(
     limits: Mapping | Limits | None,
     today: date | None = None,
     fresh_as_of: date | None = None,
+    app: rules.AppEvidence | None = None,
 ) -> rules.GateResult:
     """The base-image rules on a registry's facts, judged, not yet shown.
 
@@ -189,6 +191,7 @@ def judge_registry(
         today=today or date.today(),
         node=node,
         report=load_report(report, limits, fresh_as_of),
+        app=app,
     )
 
 
