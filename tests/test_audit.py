@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import advisory_service
+import docker
 import pytest
 from invoking import REPO_ROOT, assert_refusal, free_port, inv
 
@@ -199,3 +200,17 @@ def test_an_image_read_from_its_registry_is_judged_with_the_app_packages_too():
     result = checkpoint.judge_registry(facts, report=None, limits=None, app=packages)
     assert [r.rule for r in result.results][-1] == "app-vulnerabilities"
     assert "app-vulnerabilities" in [r.rule for r in result.failures]
+
+
+def test_export_refuses_a_report_of_no_known_tool_before_pulling_anything(
+    installed, tmp_path, remote_only, docker_client
+):
+    app, bom = installed
+    given = tmp_path / "sbom.json"
+    given.write_text(json.dumps(bom))  # the SBOM itself given by mistake
+    export = ["export", "--app", str(app), "--base-image", remote_only, "--app-report", str(given)]
+    proc = inv(*export, cwd=tmp_path)
+    assert_refusal(proc, "is not a vulnerability report airgapkit reads (found an object with keys")
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(remote_only)  # refused before the pull
+    assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())

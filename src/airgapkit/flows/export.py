@@ -24,7 +24,7 @@ from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..engine import images
 from ..errors import AirgapError, EngineUnavailable
-from ..gate import checkpoint, rules
+from ..gate import appreports, checkpoint, rules
 from ..gate.limits import resolve
 from ..settings import BaseSource, Crossing, Gate, Trust
 from ..trust import seal
@@ -52,7 +52,7 @@ def export(
 
     ``since`` (``last`` or a manifest file): leave the base image out when the far side has it.
     """
-    begun = _begin(app_dir, build_dir, trust, since, run)
+    begun = _begin(app_dir, build_dir, trust, since, run, gate)
     images.pull(client, base_image, if_missing=True)
     judged = checkpoint.evaluate(
         client,
@@ -119,7 +119,7 @@ def export_from_registry(
     run: history.Run | None = None,
 ) -> bundle.Delivery:
     """The base image straight from its registry, gated on its facts, streamed into the bundle."""
-    begun = _begin(app_dir, build_dir, trust, since, run)
+    begun = _begin(app_dir, build_dir, trust, since, run, gate)
     with oci.open_image(base_image, platform=source.platform, access=source.access) as remote:
         facts = remote.facts()
         judged = checkpoint.judge_registry(
@@ -155,11 +155,13 @@ class _Begun:
         return delivery
 
 
-def _begin(app_dir: Path, build_dir: Path, trust, since: str, run) -> _Begun:
+def _begin(app_dir: Path, build_dir: Path, trust, since: str, run, gate: Gate) -> _Begun:
     """The checks that fail fast: the signing key's passphrase (not after the long save), the build
-    folder, package.json, and the delivery ``since`` names."""
+    folder, a given report on the app's packages, package.json, and the delivery ``since`` names."""
     key = seal.signing_key(trust)
     fsutil.require_folder(build_dir, "build_dir")
+    if gate.app_report is not None:
+        appreports.detect(gate.app_report)
     run = run or history.unrecorded("export")
     meta = npm.read_package(app_dir)
     run.note_app(app_record(meta))

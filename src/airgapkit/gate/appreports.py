@@ -151,33 +151,52 @@ def read(
     """
     path, listed = Path(path), set(packages)
     doc = _load(path)
-    if isinstance(doc, dict) and "auditReportVersion" in doc:
+    source = _source(path, doc)
+    if source == NPM:
         report = _npm(path, doc, listed, tree or {})
-    elif isinstance(doc, dict) and "auditReportVersion" not in doc and _is_npm_error(doc):
-        raise ScanReportError(
-            f"{path} is npm audit's error output, not a report ({_npm_message(doc)}); "
-            f"{FORMATS_HINT}"
-        )
-    elif isinstance(doc, dict) and isinstance(doc.get("advisories"), dict):
-        raise ScanReportError(
-            f"{path} is npm 6's audit format (no auditReportVersion); run npm audit --json with npm "
-            "7 or later"
-        )
-    elif isinstance(doc, dict) and isinstance(doc.get("results"), list):
+    elif source == OSV:
         report = _osv(path, doc)
-    elif isinstance(doc, dict) and (
-        isinstance(doc.get("matches"), list)
-        or any(key in doc for key in ("SchemaVersion", "Results", "ArtifactName"))
-    ):
-        report = _scanner(scanreports.load(path), doc)
     else:
+        report = _scanner(scanreports.load(path), doc)
+    _check_labels(report)
+    _check_listed(report, listed)
+    return report
+
+
+def detect(path: Path) -> str:
+    """Which tool wrote a report (npm audit, trivy, grype, osv-scanner), refusing anything else:
+    the check a flow makes before its long steps, so a wrong file costs no pull."""
+    return _source(Path(path), _load(Path(path)))
+
+
+def _source(path: Path, doc) -> str:
+    if not isinstance(doc, dict):
         raise ScanReportError(
             f"{path} is not a vulnerability report airgapkit reads (found {_shape(doc)}); "
             f"{FORMATS_HINT}"
         )
-    _check_labels(report)
-    _check_listed(report, listed)
-    return report
+    if "auditReportVersion" in doc:
+        return NPM
+    if _is_npm_error(doc):
+        raise ScanReportError(
+            f"{path} is npm audit's error output, not a report ({_npm_message(doc)}); "
+            f"{FORMATS_HINT}"
+        )
+    if isinstance(doc.get("advisories"), dict):
+        raise ScanReportError(
+            f"{path} is npm 6's audit format (no auditReportVersion); run npm audit --json with npm "
+            "7 or later"
+        )
+    if isinstance(doc.get("results"), list):
+        return OSV
+    if isinstance(doc.get("matches"), list):
+        return GRYPE
+    if any(key in doc for key in ("SchemaVersion", "Results", "ArtifactName")):
+        return TRIVY
+    raise ScanReportError(
+        f"{path} is not a vulnerability report airgapkit reads (found {_shape(doc)}); "
+        f"{FORMATS_HINT}"
+    )
 
 
 def _load(path: Path):
