@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from invoke import Collection, Exit
+from invoke import Collection, Exit, Task
 from invoke import task as invoke_task
 from rich.console import Console
 
@@ -40,6 +40,14 @@ from .trust import keys, seal
 from .trust import sbom as sbom_doc
 
 
+class _Task(Task):
+    """Invoke's task, whose automatic short flag is never the dash of a dashed name: ``--`` (what
+    ``--app-report`` got after ``-a``, ``-p`` and ``-r`` were taken) would be no usable flag."""
+
+    def arg_opts(self, name, default, taken_names):
+        return super().arg_opts(name, default, {*taken_names, "-"})
+
+
 def task(*args, **kwargs):
     """Invoke's ``@task``, with every AirgapError turned into one clear line and a non-zero exit."""
 
@@ -57,7 +65,7 @@ def task(*args, **kwargs):
                     "airgapkit: interrupted; nothing was left under a final name", code=130
                 ) from exc
 
-        return invoke_task(**kwargs)(guarded)
+        return invoke_task(klass=_Task, **kwargs)(guarded)
 
     if len(args) == 1 and callable(args[0]) and not kwargs:  # bare @task
         return decorate(args[0])
@@ -531,7 +539,6 @@ def export(
     source="",
     platform="",
     report="",
-    app_report="",
     accept_risk="",
     new_password_file="",
     allow_weak_password=False,
@@ -542,6 +549,7 @@ def export(
     split="",
     sign_key="",
     key_passphrase_file="",
+    app_report="",  # last: the short flags the others had before it came stay theirs
 ):
     """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
