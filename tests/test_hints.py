@@ -182,6 +182,7 @@ CANNOT_ARISE = {
     ("demo", "--password-dir"): "likewise its third-channel folders",
     ("demo", "--dest"): "a bundle's member is extracted into a folder made for it",
     ("demo", "--force"): "the demo writes each delivery into folders it has just emptied",
+    ("demo", "--app-report"): "an advisory service that does not answer is a failed rule the demo accepts",
     ("release", "--dest"): "a bundle's member is extracted into a folder made for it",
     ("deploy", "--dest"): "a bundle's member is extracted into a folder made for it",
     # a password that is read, not made, is never judged for strength (allow_weak=True)

@@ -72,7 +72,10 @@ def test_members_are_found_by_path_and_prefix():
     [
         (b"{not json", "not valid JSON"),
         (b"[1, 2]", "not a JSON object"),
-        (json.dumps({"format": FORMAT, "format_version": 99}).encode(), "format version 1"),
+        (
+            json.dumps({"format": FORMAT, "format_version": 99}).encode(),
+            "format version 99; .*reads up to format version 2",
+        ),
         (json.dumps({"format": "something-else", "format_version": 1}).encode(), "format version"),
         (
             json.dumps({"format": FORMAT, "format_version": 1, "kind": "base"}).encode(),

@@ -52,6 +52,10 @@ DEFAULTS = {
         "env_example": ".env.example",
         # Base-image rules: limits, their meaning and their defaults in gate/limits.py.
         "policy": limits.defaults(),
+        # The registry npm audit asks for the app packages' advisories (export, audit); empty: the
+        # one npm installs the app from (its .npmrc). One that serves no advisory endpoint (many
+        # mirrors) gives no report: pass --app-report, or name a registry here that serves it.
+        "audit_registry": "",
         # Signed bundles (trust/signing.py). sign_key: the NAME.key (from inv keygen) that export
         # and release sign with; empty: bundles go unsigned. keys: the public keys whose signature
         # an arriving bundle needs, each a path or {file: PATH, revoked: REASON}; empty: unsigned

@@ -2,8 +2,9 @@
 
 Every run of a flow appends one line to ``.airgapkit/history.jsonl`` (the ``history`` setting), ok
 or not: when and by whom, the app and version, the bundle's archive and SHA-256, each image's ID
-and layers, what a delta was made against, and the outcome (failed, rolled back, interrupted
-included). ``--since last`` finds the previous delivery here; ``inv history`` prints it.
+and layers, what a delta was made against, the counts of the app packages' known vulnerabilities,
+and the outcome (failed, rolled back, interrupted included). ``--since last`` finds the previous
+delivery here; ``inv history`` prints it.
 
 The file is append-only: a line is added whole and synced, earlier lines are never rewritten. A
 run killed while writing can leave a damaged last line; reading reports it and skips it, and the
@@ -62,6 +63,8 @@ class Entry:
     signer: str = ""  # the fingerprint of the key that signed the bundle, checked ("": none)
     unchecked_signer: str = ""  # the key a signature named where none could be checked
     sbom_packages: int | None = None  # how many packages the bundle's SBOM lists (None: no SBOM)
+    # The app's packages' known vulnerabilities: {source, date, counts}; None: no report carried.
+    app_vulnerabilities: dict | None = None
 
     def started(self) -> Entry:
         self.when = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -76,6 +79,10 @@ class Entry:
         self.requires = [dict(req) for req in manifest.requires]
         self.since = manifest.since
         self.sbom_packages = manifest.sbom["packages"] if manifest.sbom else None
+        report = manifest.app_report
+        self.app_vulnerabilities = (
+            {key: report[key] for key in ("source", "date", "counts")} if report else None
+        )
 
     def held(self) -> list[dict]:
         """The images the far side holds once this bundle arrived: those it carried and needed."""

@@ -93,15 +93,24 @@ class Crossing:
 
 @dataclass(frozen=True)
 class Gate:
-    """The image rules to apply (see gate/limits.py), a scanner report and any accepted risk."""
+    """The image rules to apply (see gate/limits.py), a scanner report and any accepted risk; for
+    the app's packages, a report made beforehand, else the registry npm audit asks ("": npm's)."""
 
     limits: dict = field(default_factory=dict)
     report: Path | None = None
     accept_risk: str = ""
+    app_report: Path | None = None
+    audit_registry: str = ""
 
     @classmethod
-    def from_config(cls, cfg: Mapping, *, report="", accept_risk="") -> Gate:
-        return cls(dict(cfg["policy"]), _path_or_none(report), accept_risk)
+    def from_config(cls, cfg: Mapping, *, report="", accept_risk="", app_report="") -> Gate:
+        return cls(
+            dict(cfg["policy"]),
+            _path_or_none(report),
+            accept_risk,
+            _path_or_none(app_report),
+            cfg["audit_registry"],
+        )
 
 
 @dataclass(frozen=True)

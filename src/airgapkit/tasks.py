@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import functools
 import sys
+from datetime import date
 from pathlib import Path
 
-from invoke import Collection, Exit
+from invoke import Collection, Exit, Task
 from invoke import task as invoke_task
 from rich.console import Console
 
 from . import display, fsutil, history, oci
+from .app import audit as app_audit
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
 from .crossing import channels, digest, passwords, sumsfile
@@ -29,7 +31,7 @@ from .flows import bundles, fleet
 from .flows import deploy as deploy_flow
 from .flows import export as export_flow
 from .flows import release as release_flow
-from .gate import checkpoint
+from .gate import checkpoint, render
 from .gate.candidates import choose
 from .gate.limits import with_flags
 from .platform import PRIVATE
@@ -38,6 +40,14 @@ from .trust import keys, seal
 from .trust import sbom as sbom_doc
 
 NOTHING_LEFT = "nothing was left under a final name"
+
+
+class _Task(Task):
+    """Invoke's task, whose automatic short flag is never the dash of a dashed name: ``--`` (what
+    ``--app-report`` got after ``-a``, ``-p`` and ``-r`` were taken) would be no usable flag."""
+
+    def arg_opts(self, name, default, taken_names):
+        return super().arg_opts(name, default, {*taken_names, "-"})
 
 
 def task(*args, **kwargs):
@@ -56,7 +66,7 @@ def task(*args, **kwargs):
                 left = str(exc) if isinstance(exc, Interrupted) else NOTHING_LEFT
                 raise Exit(f"airgapkit: interrupted; {left}", code=130) from exc
 
-        return invoke_task(**kwargs)(guarded)
+        return invoke_task(klass=_Task, **kwargs)(guarded)
 
     if len(args) == 1 and callable(args[0]) and not kwargs:  # bare @task
         return decorate(args[0])
@@ -84,6 +94,12 @@ SOURCE_HELP = {
     "(default: base_source, engine).",
     "platform": "With the registry: the platform of a multi-platform image (default: linux/amd64).",
 }
+
+
+APP_REPORT_HELP = (
+    "Report on the app's npm packages made beforehand: npm audit --json (npm 7+), or Trivy, Grype "
+    "or OSV-Scanner JSON of the app's SBOM (default: npm audit runs now)."
+)
 
 
 def base_source(c, source: str = "", platform: str = "") -> BaseSource:
@@ -260,6 +276,10 @@ def shell_debug(c, image="", container=""):
         "image": "Image to check: local (never pulled), or read from its registry (--source).",
         "report": "Scanner JSON report made on the connected side (trivy image -f json, grype -o json).",
         "kind": "base: size, Node LTS, vulnerabilities; app: also non-root and no secrets in any layer.",
+        "app_report": "Also judge the app's npm packages by this report (npm audit --json, or Trivy, "
+        "Grype, OSV-Scanner JSON of the app's SBOM).",
+        "app": "With --app-report: the app folder (installed) whose SBOM the report must match "
+        "(default: the configured app).",
         "max_size_mb": "Size limit in MB of 10^6 bytes (default: policy.max_size_mb, 200).",
         "min_support_months": "Months of Node support that must be left (default: 6).",
         "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
@@ -276,6 +296,8 @@ def check_image(
     today="",
     source="",
     platform="",
+    app_report="",
+    app="",
 ):
     """Check an image against the selection rules: a table, and a non-zero exit when one fails."""
     limits = with_flags(
@@ -285,24 +307,40 @@ def check_image(
     engine = export_flow.engine_for(base, image, lambda: client(c))
     if engine is None and kind != "base":
         raise AirgapError("the app rules read the image's layers: check an app image in the engine")
+    app_dir = Path(app or config(c).app)
+    packages = (
+        app_audit.judged_report(app_dir, Path(app_report), limits=limits) if app_report else None
+    )
+    judged = {
+        "report": Path(report) if report else None,
+        "limits": limits,
+        "today": parse_day(today),
+        "fresh_as_of": date.today(),  # the connected side: a fresher report can be had
+        "app": packages,
+        "can_accept": False,  # check-image has no --accept-risk
+    }
     if engine is None:
         facts = oci.image_facts(image, platform=base.platform, access=base.access)
-        checkpoint.gate_registry(
-            facts,
-            report=Path(report) if report else None,
-            limits=limits,
-            today=parse_day(today),
-            can_accept=False,
-        )
-        return
-    checkpoint.gate(
-        engine,
-        image,
-        kind=kind,
-        report=Path(report) if report else None,
-        limits=limits,
-        today=parse_day(today),
-        can_accept=False,
+        checkpoint.gate_registry(facts, **judged)
+    else:
+        checkpoint.gate(engine, image, kind=kind, **judged)
+
+
+@task(
+    help={
+        "app": "Node.js app folder (default: the configured app); its dependencies are installed first.",
+        "app_report": APP_REPORT_HELP,
+    }
+)
+def audit(c, app="", app_report=""):
+    """Check the app's own npm packages for known vulnerabilities, as export will: a table."""
+    cfg = config(c)
+    app_audit.audit(
+        Path(app or cfg.app),
+        given=Path(app_report) if app_report else None,
+        build_dir=Path(cfg.build_dir),
+        registry=cfg.audit_registry,
+        limits=cfg.policy,
     )
 
 
@@ -453,7 +491,7 @@ CROSSING_HELP = {
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
     "force": "Replace an earlier delivery of this bundle in these folders (archive, hash, password).",
 }
-GATE_FLAGS = ("report", "accept_risk")
+GATE_FLAGS = ("report", "accept_risk", "app_report")  # app_report: export's alone
 SINCE_HELP = (
     "Make a delta: last (the previous bundle in the history) or a manifest from inspect --json."
 )
@@ -485,7 +523,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
     ``export`` and ``release`` take the same flags; Invoke reads flags from each function's own
     parameters, so both list them, and this reads them in one place.
     """
-    gate_flags = {name: flags[name] for name in GATE_FLAGS}
+    gate_flags = {name: flags[name] for name in GATE_FLAGS if name in flags}
     crossing_flags = {name: flags[name] for name in CROSSING_HELP if name not in GATE_FLAGS}
     return (
         Crossing.from_config(config(c), **crossing_flags),
@@ -498,6 +536,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
         "app": "Node.js app folder (default: the configured app).",
         "base_image": "Base image (default: the configured one); from the engine, a local copy is used.",
         "since": SINCE_HELP,
+        "app_report": APP_REPORT_HELP,
         **SOURCE_HELP,
         **CROSSING_HELP,
         **SIGNING_HELP,
@@ -522,6 +561,7 @@ def export(
     force=False,
     sign_key="",
     key_passphrase_file="",
+    app_report="",  # last: the short flags the others had before it came stay theirs
 ):
     """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
@@ -747,11 +787,13 @@ def sbom(c, bundle, password_file="", sums="", output=""):
     dest = fsutil.output_file(Path(output), "--output") if output else None
     incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
     with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as opened:
-        bom = seal.read_sbom(opened)
+        bom, packages = seal.read_sbom(opened), opened.manifest.app_report
     if dest:
         print(f"wrote {sbom_doc.write(bom, dest)}")
     else:
         Console().print(sbom_doc.table(bom, incoming.archive.name))
+        if packages:
+            Console().print(render.app_report_table(packages))
 
 
 @task(
@@ -814,6 +856,7 @@ ns = Collection(
     keygen,
     demo,
     check_image,
+    audit,
     choose_base,
     hash_,
     archive,

@@ -265,11 +265,11 @@ def npm_output(args: list[str], cwd: Path, *, hint: str, npm: str | None = None)
     except OSError as exc:
         raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from exc
     if proc.returncode != 0:
-        raise AirgapError(f"npm {args[0]} failed in {cwd}: {_npm_reason(proc)}; {hint}")
+        raise AirgapError(f"npm {args[0]} failed in {cwd}: {npm_reason(proc)}; {hint}")
     return proc.stdout
 
 
-def _npm_reason(proc: subprocess.CompletedProcess) -> str:
+def npm_reason(proc: subprocess.CompletedProcess) -> str:
     """npm's explanation: its first error line that is not the error code or the log's path."""
     for line in proc.stderr.splitlines():
         text = line.removeprefix("npm error").removeprefix("npm ERR!").strip()

@@ -1,5 +1,6 @@
-"""What a bundle holds, printed for a person: its kind and app, its images, its members, and the
-image rules as they stood when it was made (``inv inspect``).
+"""What a bundle holds, printed for a person: its kind and app, its images, its members, the
+image rules as they stood when it was made, and the app packages' known vulnerabilities
+(``inv inspect``).
 
 Everything in a manifest came across the air gap: it is shown as data (``display``), never as
 terminal sequences or Rich markup.
@@ -33,6 +34,8 @@ def print_manifest(manifest: Manifest) -> None:
         out.print(render.record_table(gate))
         if risk := render.accepted_risk_line(gate):
             out.print(risk)
+    if manifest.app_report:  # the app's packages, as the connected side counted them
+        out.print(render.app_report_table(manifest.app_report))
 
 
 def _escaped(value):

@@ -8,9 +8,10 @@ prod that updated airgapkit must still deploy last month's release to roll back;
 ``tests/fixtures/bundles/`` keeps a bundle of each earlier format, and a test reads them). A bundle
 of a newer format than this airgapkit writes is refused with one line that names both versions and
 says to carry the newer airgapkit (its kit) across; never half understood. A field added to the
-schema below as an optional key needs no new format version: older bundles lack it and stay valid.
-A change that older readers would misread (a key's meaning, a required key, the archive's layout)
-takes the next version, and the reader keeps a path for each earlier one.
+schema takes the next format version (an older reader refuses a key it does not know), as an
+optional key, so bundles of the earlier versions (which lack it) stay valid under the one schema. A
+change that older readers would misread (a key's meaning, a required key, the archive's layout)
+takes the next version too, and the reader keeps a path for each earlier one.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from .. import __version__, display
 from ..errors import AirgapError
 
 FORMAT = "airgapkit-bundle"
-FORMAT_VERSION = 1  # the bundle format this airgapkit writes
-READABLE_FORMATS = (1,)  # every format it reads: each one airgapkit ever wrote, none ever dropped
+# 2 added app_report, base_bundle.unchecked_signer and stack, which a reader of 1 refuses as unknown
+# keys. Every key a version adds is optional, so the one schema below reads every version listed.
+FORMAT_VERSION = 2  # the bundle format this airgapkit writes
+READABLE_FORMATS = (1, 2)  # every format it reads: each one airgapkit ever wrote, none ever dropped
 MANIFEST = "manifest.json"  # its member name in the archive
 # The signature over manifest.json's bytes (trust/signing.py): made after it, so never listed in it.
 SIGNATURE = "manifest.json.sig"
@@ -54,8 +57,11 @@ class Manifest:
     sbom: dict | None = None  # the SBOM member: {member, packages, base_image}
     contract: dict | None = None  # the env contract member: {member, keys}
     base_bundle: dict | None = (
-        None  # a release's base bundle: {archive, manifest_sha256, signer, ...}
+        None  # a release's base bundle: {archive, manifest_sha256, signer, unchecked_signer}
     )
+    # The app's npm packages judged on the connected side (gate/appreports.AppSummary.record()):
+    # {source, date, dated_by, packages, counts, unscored, worst, member}; None: no report was had.
+    app_report: dict | None = None
 
     def to_json(self) -> bytes:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -75,8 +81,9 @@ class Manifest:
         if body.get("format") == FORMAT and _is_number(version) and version > FORMAT_VERSION:
             raise AirgapError(newer_format(source, version, body.get("created_by")))
         if body.get("format") != FORMAT or version not in READABLE_FORMATS:
+            readable = " or ".join(map(str, READABLE_FORMATS))
             raise AirgapError(
-                f"{source}: not an airgapkit bundle of format version {FORMAT_VERSION} "
+                f"{source}: not an airgapkit bundle of format version {readable} "
                 f"(found {body.get('format')!r} {version!r}); "
                 "make it again with this airgapkit version"
             )
@@ -159,6 +166,27 @@ BASE_BUNDLE = (
     {"archive": str, "manifest_sha256": SHA256, "signer": Maybe(str)},
     {"unchecked_signer": str},
 )
+# gate/appreports.py: the app packages' report, its counts per severity and its worst findings.
+APP_FINDING = (
+    {"package": str, "version": str, "id": str, "severity": str, "score": str, "fixed": str},
+    {},
+)
+SEVERITY_COUNTS = (
+    dict.fromkeys(("critical", "high", "medium", "low", "none", "unspecified"), SIZE),
+    {},
+)
+APP_REPORT = (
+    {
+        "source": str,
+        "date": str,
+        "dated_by": str,
+        "packages": SIZE,
+        "counts": SEVERITY_COUNTS,
+        "unscored": SIZE,
+        "worst": [APP_FINDING],
+    },
+    {"member": Maybe(str)},
+)
 TOP = (
     {"format": str, "format_version": int, "kind": str, "app": APP},
     {
@@ -172,6 +200,7 @@ TOP = (
         "sbom": Maybe(SBOM),
         "contract": Maybe(CONTRACT),
         "base_bundle": Maybe(BASE_BUNDLE),
+        "app_report": Maybe(APP_REPORT),  # format version 2
     },
 )
 KINDS = ("base", "release")

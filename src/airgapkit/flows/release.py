@@ -15,7 +15,7 @@ from ..delta import apply, plan
 from ..engine import images, lifecycle
 from ..engine.client import engine_address
 from ..errors import IntegrityError
-from ..gate import checkpoint, layerscan
+from ..gate import appreports, checkpoint, layerscan, rules
 from ..settings import Crossing, Gate, Incoming, Smoke, Trust
 from ..trust import seal
 from ..trust.signing import TrustedKeys
@@ -82,7 +82,7 @@ def release(
             images=[ref],
             files=[*report_files(report), *extras.files],
             watch=layerscan.scan_layers,
-            before_manifest=gate_scanned(client, ref, report, gate),
+            before_manifest=gate_scanned(client, ref, report, gate, carried_packages(carried)),
             image_filters=plan.leave_out_layers(client, manifest, ref, previous),
             sign=seal.signer(key),
         )
@@ -91,9 +91,11 @@ def release(
         return delivery
 
 
-def gate_scanned(client, ref: str, report: Path | None, gate: Gate):
+def gate_scanned(client, ref: str, report: Path | None, gate: Gate, packages=None):
     """The app image's gate, run on the secrets found in the layers as they streamed into the
-    release archive (the image is read once); a failure leaves no archive behind, only its temp."""
+    release archive (the image is read once); a failure leaves no archive behind, only its temp.
+
+    ``packages``: the app's packages as the export judged them (``carried_packages``)."""
 
     def judge(manifest: Manifest, findings: dict) -> None:
         verdict = checkpoint.gate(
@@ -104,10 +106,22 @@ def gate_scanned(client, ref: str, report: Path | None, gate: Gate):
             limits=gate.limits,
             accept_risk=gate.accept_risk,
             findings=findings[ref],
+            app=packages,
         )
         manifest.gate = verdict.record()
 
     return judge
+
+
+def carried_packages(carried: seal.Carried) -> rules.AppEvidence:
+    """The app packages' report the export carried, judged again here under this side's policy;
+    the dev side has no network and no installed tree, so it judges the counts the export made."""
+    if carried.app_report_field is not None:
+        return appreports.AppSummary.from_record(carried.app_report_field)
+    return appreports.Unavailable(
+        f"{carried.base_bundle['archive']} carries no report on the app's packages; export it again "
+        "with one"
+    )
 
 
 def unpack_export(
@@ -162,8 +176,10 @@ def check_loaded(client, records: list[dict]) -> None:
 
 
 def carried_report(opened: bundle.OpenBundle, work: Path) -> Path | None:
-    """The scanner report that came in the export bundle, if one did."""
-    reports = opened.manifest.members("reports/")
+    """The image's scanner report that came in the export bundle, if one did (not the report on
+    the app's packages, which ``seal.carried`` takes)."""
+    app_member = (opened.manifest.app_report or {}).get("member")
+    reports = [r for r in opened.manifest.members("reports/") if r["path"] != app_member]
     return opened.extract(reports[0]["path"], work) if reports else None
 
 

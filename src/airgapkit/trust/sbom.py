@@ -238,6 +238,11 @@ def counts(bom: dict) -> Counter:
     return Counter(row.type for row in rows(bom))
 
 
+def packages(bom: dict) -> set[tuple[str, str]]:
+    """The npm packages in the SBOM, as (name, version): what a report on them must be about."""
+    return {(row.name, row.version) for row in rows(bom) if row.type == "library"}
+
+
 def package_count(bom: dict) -> int:
     """The npm packages in the SBOM (the app itself, in ``metadata``, is not counted)."""
     return counts(bom)["library"]
