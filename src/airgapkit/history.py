@@ -59,6 +59,7 @@ class Entry:
     message: str = ""  # the one-line error when not ok
     signer: str = ""  # the fingerprint of the key that signed the bundle ("": unsigned)
     sbom_packages: int | None = None  # how many packages the bundle's SBOM lists (None: no SBOM)
+    predeploy: dict | None = None  # deploy: the one-off command's {command, exit_code, seconds}
 
     def started(self) -> Entry:
         self.when = datetime.now(timezone.utc).isoformat(timespec="seconds")

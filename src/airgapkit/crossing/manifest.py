@@ -45,6 +45,9 @@ class Manifest:
     sbom: dict | None = None  # the SBOM member: {member, packages, base_image}
     contract: dict | None = None  # the env contract member: {member, keys}
     base_bundle: dict | None = None  # a release's base bundle: {archive, manifest_sha256, signer}
+    # A stack (flows/stack.py): its Compose file, the app's service, every other service's image
+    # and env contract; None for a single app.
+    stack: dict | None = None
 
     def to_json(self) -> bytes:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -126,6 +129,16 @@ SBOM_IMAGE = ({"ref": str, "image_id": str}, {"repo_digest": Maybe(str)})
 SBOM = ({"member": str, "packages": SIZE}, {"base_image": Maybe(SBOM_IMAGE)})
 CONTRACT = ({"member": str, "keys": [str]}, {})
 BASE_BUNDLE = ({"archive": str, "manifest_sha256": SHA256, "signer": Maybe(str)}, {})
+# flows/stack.py: the Compose file carried, each service's image and env contract.
+STACK_SERVICE = (
+    {"name": str, "image": str, "id": str},
+    {"repo_digest": str, "gate": Maybe(GATE)},
+)
+STACK_CONTRACT = ({"service": str, "env_file": str, "member": str, "keys": [str]}, {})
+STACK = (
+    {"member": str, "pinned": bool, "app_service": str, "services": [STACK_SERVICE]},
+    {"contracts": [STACK_CONTRACT]},
+)
 TOP = (
     {"format": str, "format_version": int, "kind": str, "app": APP},
     {
@@ -139,6 +152,7 @@ TOP = (
         "sbom": Maybe(SBOM),
         "contract": Maybe(CONTRACT),
         "base_bundle": Maybe(BASE_BUNDLE),
+        "stack": Maybe(STACK),
     },
 )
 KINDS = ("base", "release")

@@ -7,18 +7,20 @@ deploy (``interrupted.recover``) or undone by ``rollback``.
 
 from __future__ import annotations
 
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from .. import history, locks
 from ..app import envfiles
 from ..delta import apply
-from ..engine import containers, interrupted, lifecycle
+from ..engine import containers, interrupted, lifecycle, oneoff
 from ..engine.client import console, default_container_name, engine_address
 from ..errors import AirgapError
 from ..settings import Incoming, Target, Trust
 from ..trust import seal
 from . import fleet
+from . import stack as stack_flow
 from .bundles import open_incoming
 
 
@@ -62,6 +64,9 @@ def deploy(
         run.note_bundle(opened.manifest, incoming.archive, opened.sha256)
         run.note_signer(opened.signature and opened.signature.signer)
         env = seal.checked_env(opened, env_file, target.env_example)
+        stack_flow.check_bundle(opened, target)
+        if target.is_stack:
+            return deploy_stack(client, opened, target, env, env_file, run)
         apply.check_prerequisites(client, opened.manifest, opened.path)
         ref = opened.manifest.images[0]["ref"]
         if target.is_swarm:
@@ -71,7 +76,28 @@ def deploy(
         with container_lock(name, "deploy") as lock:  # before loading: one deploy of name at once
             refuse_redeploy(client, name, apply.held_already(client, opened.manifest), opened.path)
             apply.load_images(client, opened)
+            if target.predeploy:
+                predeploy(client, ref, env, target, run)
             return replace(client, ref, name, env, watch_of(target), lock)
+
+
+def deploy_stack(client, opened, target: Target, env: dict, env_file: Path, run: history.Run):
+    """A stack (flows/stack.py), its app's env checked against the contract the release carries."""
+    with tempfile.TemporaryDirectory(prefix="airgapkit-contract-") as tmp:
+        contract, _ = seal.env_contract(opened, Path(tmp), target.env_example)
+        return stack_flow.deploy(
+            client, opened, target, app_env=env, app_env_file=env_file, app_contract=contract,
+            run=run,
+        )  # fmt: skip
+
+
+def predeploy(client, ref: str, env: dict, target: Target, run: history.Run) -> None:
+    """The one-off command from the new image, before the running container is touched; its
+    outcome goes in the history either way."""
+    stack_flow.noted_predeploy(
+        run,
+        lambda: oneoff.run_once(client, ref, target.predeploy, env=env, log_dir=target.log_dir),
+    )
 
 
 def replace(client, ref: str, name: str, env: dict, watch: lifecycle.Watch, lock):
