@@ -19,6 +19,7 @@ See docs/stacks.md.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import date
@@ -343,37 +344,46 @@ def noted_predeploy(run: history.Run, doing) -> None:
 def deploy_compose(
     client, prepared: Prepared, target: Target, project: str, app_env: dict, run: history.Run
 ) -> None:
-    """``target: compose``: the file with each service's env files, ``up --wait``; the file that
-    ran before is kept in ``.airgapkit/stacks/<project>/`` to be brought back on a failure."""
-    doc = dict(
-        prepared.doc,
-        services={
-            name: {**service, "env_file": [str(p) for p in prepared.env_files.get(name, [])]}
-            if prepared.env_files.get(name)
-            else service
-            for name, service in prepared.doc["services"].items()
-        },
-    )
+    """``target: compose``: ``up --wait`` with the file and a copy of each service's env files,
+    made in ``.airgapkit/stacks/<project>/next``; kept as ``current`` once it runs, so that the
+    next deploy brings back exactly this stack (its env values included) when it fails."""
     state = target.base_dir / STATE_DIR / project
-    state.mkdir(parents=True, exist_ok=True)
-    current, new = state / "compose.yaml", state / "compose.new.yaml"
-    fsutil.write_atomic(new, compose.dump(doc), mode=0o600)
+    current, new = state / "current", state / "next"
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(mode=0o700, parents=True)
+    services = {}
+    for name, service in prepared.doc["services"].items():
+        copies = [
+            _copy_private(path, new / f"{name}-{i}.env")
+            for i, path in enumerate(prepared.env_files.get(name, []))
+        ]
+        services[name] = {**service, "env_file": copies} if copies else service
+    file = fsutil.write_atomic(
+        new / "compose.yaml", compose.dump({**prepared.doc, "services": services}), mode=0o600
+    )
     if target.predeploy:
+        app = prepared.stack.app_service
         noted_predeploy(
             run,
-            lambda: engine_compose.run_once(
-                project, new, prepared.stack.app_service, target.predeploy, target.log_dir
-            ),
+            lambda: engine_compose.run_once(project, file, app, target.predeploy, target.log_dir),
         )
+    previous = current / "compose.yaml"
     engine_compose.deploy(
         client,
         project=project,
-        file=new,
-        previous=current if current.is_file() else None,
+        file=file,
+        previous=previous if previous.is_file() else None,
         timeout=target.health_timeout,
         log_dir=target.log_dir,
     )
-    new.replace(current)
+    shutil.rmtree(current, ignore_errors=True)
+    new.rename(current)
+
+
+def _copy_private(source: Path, dest: Path) -> str:
+    """A copy of an env file only its owner reads; its name relative to the file's folder."""
+    fsutil.write_atomic(dest, Path(source).read_bytes(), mode=0o600)
+    return f"./{dest.name}"
 
 
 def deploy_swarm(

@@ -1,0 +1,85 @@
+"""A stack on one engine (``target: compose``, Docker Compose v2) through the tasks, as a user runs
+them in prod's folder: deploy, status, a failing predeploy, an update of the app alone, and an update
+whose app fails its health check (the previous stack brought back)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from invoking import assert_refusal, inv
+from stacking import STACK_PREDEPLOY_FAILS, prod_folder
+
+pytestmark = [pytest.mark.docker, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def prod(stack, tmp_path_factory, docker_client):
+    folder = prod_folder(tmp_path_factory.mktemp("compose-prod"), stack, {"target": "compose"})
+    yield folder
+    from airgapkit.engine import compose
+
+    state = folder / ".airgapkit" / "stacks" / stack.project() / "current"
+    compose.down(stack.project(), state / "compose.yaml")
+
+
+def task(prod, *args, config="airgapkit.yaml"):
+    return inv("-f", str(prod / config), *args, cwd=prod, timeout=600)
+
+
+def containers(client, project: str) -> dict[str, str]:
+    found = client.containers.list(filters={"label": f"com.docker.compose.project={project}"})
+    return {c.labels["com.docker.compose.service"]: c.id for c in found}
+
+
+def test_deploy_runs_every_service_healthy_and_status_shows_them(stack, prod, docker_client):
+    proc = task(prod, *stack.bundles["1.0.0"].deploy_args())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "stack-secret-4711" not in proc.stdout + proc.stderr
+    answer = stack.through_proxy()
+    assert answer["version"] == "1.0.0" and answer["greeting"] == "hello from the stack"
+    status = task(prod, "status", "--env", "prod")
+    assert status.returncode == 0, status.stderr
+    for service in ("api", "kv", "proxy"):
+        assert service in status.stdout
+    assert f"{stack.kv}" in status.stdout and "healthy" in status.stdout
+
+
+def test_a_failing_predeploy_stops_the_deploy_and_changes_nothing(stack, prod, docker_client):
+    import yaml
+
+    config = yaml.safe_load((prod / "airgapkit.yaml").read_text())
+    config["airgapkit"]["stack"] = {"predeploy": STACK_PREDEPLOY_FAILS}
+    (prod / "predeploy.yaml").write_text(yaml.safe_dump(config))
+    before = containers(docker_client, stack.project())
+    proc = task(prod, *stack.bundles["1.1.0"].deploy_args(), config="predeploy.yaml")
+    line = assert_refusal(proc, "predeploy command", "exited with code 1", "nothing was replaced")
+    assert "migrating..." in proc.stderr, proc.stderr
+    assert containers(docker_client, stack.project()) == before
+    assert stack.through_proxy()["version"] == "1.0.0", line
+    history = [
+        json.loads(x) for x in (prod / ".airgapkit" / "history.jsonl").read_text().splitlines()
+    ]
+    assert history[-1]["predeploy"]["exit_code"] == 1 and history[-1]["outcome"] == "failed"
+
+
+def test_an_update_of_the_app_alone_leaves_the_other_services_running(stack, prod, docker_client):
+    before = containers(docker_client, stack.project())
+    proc = task(prod, *stack.bundles["1.1.0"].deploy_args())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = containers(docker_client, stack.project())
+    assert after["kv"] == before["kv"] and after["proxy"] == before["proxy"]
+    assert after["api"] != before["api"]
+    assert stack.through_proxy()["version"] == "1.1.0"
+
+
+def test_an_unhealthy_app_brings_the_previous_stack_back_and_names_the_service(
+    stack, prod, docker_client
+):
+    (prod / "kv.env.prod").write_text("KV_NAME=kv-prod-changed\n")  # kv changes too
+    proc = task(prod, *stack.bundles["1.2.0"].deploy_args())
+    line = assert_refusal(proc, "service api", "the previous stack runs again")
+    assert "unhealthy" in line, line
+    assert stack.through_proxy()["version"] == "1.1.0"
+    kv = docker_client.containers.get(containers(docker_client, stack.project())["kv"])
+    assert "KV_NAME=kv-prod" in kv.attrs["Config"]["Env"]
