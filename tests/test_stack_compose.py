@@ -38,7 +38,7 @@ def test_deploy_runs_every_service_healthy_and_status_shows_them(stack, prod, do
     assert "stack-secret-4711" not in proc.stdout + proc.stderr
     answer = stack.through_proxy()
     assert answer["version"] == "1.0.0" and answer["greeting"] == "hello from the stack"
-    status = task(prod, "status", "--env", "prod")
+    status = task(prod, "status", "--env", "prod", "--name", stack.project())
     assert status.returncode == 0, status.stderr
     for service in ("api", "kv", "proxy"):
         assert service in status.stdout

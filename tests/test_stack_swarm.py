@@ -66,7 +66,7 @@ def test_deploy_pins_every_image_and_keeps_secrets_out_of_the_specs(
     assert "KV_NAME=kv-prod" in env_of(found["kv"])
     answer = stack.through_proxy()
     assert answer["version"] == "1.0.0" and answer["greeting"] == "hello from the stack"
-    status = task(prod, "status", "--env", "prod")
+    status = task(prod, "status", "--env", "prod", "--name", stack.project())
     assert status.returncode == 0, status.stderr
     for name in ("api", "kv", "proxy"):
         assert f"{stack.project()}_{name}" in status.stdout

@@ -657,14 +657,14 @@ def push(c, env="prod", image=""):
 @task(
     help={
         "env": "Environment to report on (default: prod).",
-        "name": "Service or container name (default: configured, else the image name).",
+        "name": "Service, container or stack name (default: configured, else from the image name).",
     }
 )
 def status(c, env="prod", name=""):
     """What runs in an environment: image, digest, replicas, tasks and earlier deploys."""
     target = Target.from_config(config(c), env=env, name=name)
     if target.is_stack:  # every service of the stack
-        project = stack_flow.default_project(target, app_image(c))
+        project = stack_flow.project_of(target, name, lambda: app_image(c))
         stack_flow.print_status(stack_flow.status(client(c), target, project))
         return
     image = "" if fleet.names_itself(target) else app_image(c)

@@ -561,6 +561,16 @@ def print_status(found: StackStatus) -> None:
     out.print(table)
 
 
-def default_project(target: Target, image: str) -> str:
-    """The project name for ``status`` without a bundle: from the app's image name."""
+def project_of(target: Target, name: str, app_image) -> str:
+    """The stack ``status`` reports on: ``--name``, else configured, else ``<app>-<environment>``
+    from the app's image name (``app_image()``, which needs the app folder)."""
+    if name or target.configured.project:
+        return name or target.configured.project
+    try:
+        image = app_image()
+    except AirgapError as exc:
+        raise AirgapError(
+            f"name the stack with --name or airgapkit.environments.{target.environment}.project: "
+            f"{exc}"
+        ) from exc
     return project_name(target, {"image_name": default_container_name(image)})
