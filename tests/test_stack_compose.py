@@ -5,6 +5,7 @@ whose app fails its health check (the previous stack brought back)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from invoking import assert_refusal, inv
@@ -83,3 +84,54 @@ def test_an_unhealthy_app_brings_the_previous_stack_back_and_names_the_service(
     assert stack.through_proxy()["version"] == "1.1.0"
     kv = docker_client.containers.get(containers(docker_client, stack.project())["kv"])
     assert "KV_NAME=kv-prod" in kv.attrs["Config"]["Env"]
+
+
+def test_inspect_lists_the_stack_and_the_bundles_record_every_image(stack, prod):
+    v1 = stack.bundles["1.0.0"]
+    shown = task(prod, "inspect", str(v1.archive), "--sums", str(v1.sums),
+                 "--password-file", str(v1.password))  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "Stack (stack/compose.yaml, pinned)" in shown.stdout
+    assert stack.kv in shown.stdout and stack.proxy in shown.stdout
+    records = {i["ref"]: i for i in v1.manifest["images"]}
+    assert set(records) == {f"{stack.app_name}:1.0.0", stack.kv, stack.proxy}
+    services = {s["name"]: s for s in v1.manifest["stack"]["services"]}
+    assert (
+        services["kv"]["id"] == records[stack.kv]["id"]
+        and services["kv"]["gate"]["kind"] == "service"
+    )
+    assert [c["keys"] for c in v1.manifest["stack"]["contracts"]] == [["KV_NAME"], ["UPSTREAM"]]
+
+
+def test_the_app_only_delta_carries_the_app_alone(stack):
+    delta = stack.bundles["1.1.0"].manifest
+    assert [i["ref"] for i in delta["images"]] == [f"{stack.app_name}:1.1.0"]
+    required = {r["ref"] for r in delta["requires"]}
+    assert {stack.kv, stack.proxy, f"{stack.app_name}:1.0.0"} <= required
+    assert Path(stack.bundles["1.1.0"].archive).stat().st_size < (
+        Path(stack.bundles["1.0.0"].archive).stat().st_size / 20
+    )
+
+
+def test_bad_input_on_the_far_side_is_refused_before_anything_changes(stack, prod, docker_client):
+    before = containers(docker_client, stack.project())
+    kv_env = prod / "kv.env.prod"
+    kept = kv_env.read_text()
+    kv_env.unlink()
+    try:
+        proc = task(prod, *stack.bundles["1.1.0"].deploy_args())
+    finally:
+        kv_env.write_text(kept)
+        kv_env.chmod(0o600)
+    assert_refusal(proc, "service kv: its env file", "kv.env.prod", "is missing")
+    (prod / "proxy.env.prod").write_text("NOTHING=here\n")
+    try:
+        proc = task(prod, *stack.bundles["1.1.0"].deploy_args())
+    finally:
+        (prod / "proxy.env.prod").write_text("UPSTREAM=http://api:8080\n")
+    assert_refusal(proc, "proxy.env.prod lacks keys", "service proxy", "UPSTREAM")
+    (prod / ".env.test").write_text((prod / ".env.prod").read_text())
+    (prod / ".env.test").chmod(0o600)
+    single = task(prod, *stack.bundles["1.1.0"].deploy_args("test"))
+    assert_refusal(single, "carries a stack", "set its target to compose or stack")
+    assert containers(docker_client, stack.project()) == before

@@ -45,7 +45,7 @@ ip=$(nslookup "$host" 2>/dev/null | awk '/^Address: / { a = $2 } END { print a }
 printf 'GET /health HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' "$host" | nc -w 3 "${ip:-$host}" "$port" |
   sed '1,/^\\r$/d' | grep . || echo '{"proxy": "no answer"}'
 """
-STACK_PREDEPLOY_FAILS = "node -e console.log('migrating...');process.exit(1)"
+STACK_PREDEPLOY_FAILS = "node -e \"console.log('migrating...'); process.exit(1)\""
 
 
 def busybox_image(client, folder: Path, ref: str, *, cgi: str, port: int, health: bool) -> str:

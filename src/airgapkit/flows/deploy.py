@@ -63,8 +63,8 @@ def deploy(
     with open_incoming(incoming, "release", seal.trusted_keys(trust)) as opened:
         run.note_bundle(opened.manifest, incoming.archive, opened.sha256)
         run.note_signer(opened.signature and opened.signature.signer)
-        env = seal.checked_env(opened, env_file, target.env_example)
         stack_flow.check_bundle(opened, target)
+        env = seal.checked_env(opened, env_file, target.env_example)
         if target.is_stack:
             return deploy_stack(client, opened, target, env, env_file, run)
         apply.check_prerequisites(client, opened.manifest, opened.path)
