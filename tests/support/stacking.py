@@ -158,7 +158,9 @@ def _release(app: Path, version: str, sides: dict, env: dict, since: bool) -> St
         "release", str(base), "--sums", str(hashes), "--password-file", str(password),
         "--accept-risk", RISK, "--smoke-env", str(app / ".env.example"),
     ]  # fmt: skip
-    inv(*release, *delta, cwd=sides["airgapped"], env=env, check=True)
+    # the app's health check gives up after 20 s, so a failing update fails in about that time
+    quick = {**env, "INVOKE_AIRGAPKIT_HEALTH_TIMEOUT": "20"}
+    inv(*release, *delta, cwd=sides["airgapped"], env=quick, check=True)
     made = sides["airgapped"]
     archive = made / "dist" / f"{stem}-release.zip"
     sums = made / "dist-hashes" / f"{stem}-release.zip.sha256"

@@ -131,9 +131,9 @@ def failures(client, project: str, log_dir: Path) -> list[str]:
     for state in states(client, project):
         if state.ok:
             continue
-        how = (
-            state.health if state.state == "running" else f"{state.state} (exit {state.exit_code})"
-        )
+        how = f"{state.state} (exit {state.exit_code})"
+        if state.state == "running":  # starting: its health check had not passed in the time given
+            how = "not healthy in time (starting)" if state.health == "starting" else state.health
         kept = _keep_log(client, state.container, log_dir)
         lines.append(f"service {state.service} ({state.container}) is {how}{kept}")
     return lines
