@@ -160,3 +160,23 @@ def test_the_trust_fields_are_optional_and_checked_like_the_rest():
         body[field] = {**body[field], **change}
         with pytest.raises(AirgapError, match=f"at {where}"):
             Manifest.from_json(json.dumps(body).encode(), SOURCE)
+
+
+def test_a_stack_is_recorded_and_read_back_and_a_manifest_without_one_still_reads():
+    manifest = sample()
+    assert Manifest.from_json(manifest.to_json(), SOURCE).stack is None  # format 1 as before
+    manifest.stack = {
+        "member": "stack/compose.yaml",
+        "pinned": True,
+        "app_service": "api",
+        "services": [{"name": "kv", "image": "kv:1", "id": "sha256:cd", "repo_digest": ""}],
+        "contracts": [
+            {"service": "kv", "env_file": "kv.env", "member": "stack/contracts/kv.env.example",
+             "keys": ["KV_NAME"]},
+        ],
+    }  # fmt: skip
+    assert Manifest.from_json(manifest.to_json(), SOURCE).stack == manifest.stack
+    body = json.loads(manifest.to_json())
+    del body["stack"]["services"][0]["id"]
+    with pytest.raises(AirgapError, match=r"lacks the key id at stack\.services\[0\]"):
+        Manifest.from_json(json.dumps(body).encode(), SOURCE)

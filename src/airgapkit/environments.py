@@ -59,9 +59,9 @@ _KEYS = {
 }  # fmt: skip
 _SWARM_ONLY = _KEYS - {"env_file", "target", "registry", "project"}
 _TARGET_KEYS = {  # the keys each target takes besides env_file and target
-    "engine": set(),
-    "swarm": _SWARM_ONLY,
-    "compose": {"project"},
+    "engine": {"registry"},  # inv push
+    "swarm": _SWARM_ONLY | {"registry"},
+    "compose": {"project", "registry"},
     "stack": {"project", "registry", "update", "secrets", "rollout_timeout"},
 }
 _REGISTRY_KEYS = {"address", "ca_file", "insecure", "username", "password_env", "password_file"}
@@ -468,8 +468,6 @@ def _not_for(key: str, target: str) -> str:
         return "applies to target swarm only; a stack sets it per service in compose.yaml (deploy:)"
     if key == "project":
         return "applies to targets compose and stack only; remove it"
-    if target == "compose":
-        return "applies to a swarm target only (swarm or stack); remove it"
     return "applies to target swarm only; set target: swarm or remove it"
 
 
