@@ -88,8 +88,8 @@ def test_an_unhealthy_app_brings_the_previous_stack_back_and_names_the_service(
 
 def test_inspect_lists_the_stack_and_the_bundles_record_every_image(stack, prod):
     v1 = stack.bundles["1.0.0"]
-    shown = task(prod, "inspect", str(v1.archive), "--sums", str(v1.sums),
-                 "--password-file", str(v1.password))  # fmt: skip
+    flags = ["--sums", str(v1.sums), "--password-file", str(v1.password)]
+    shown = inv("inspect", str(v1.archive), *flags, cwd=prod, env={"COLUMNS": "250"})
     assert shown.returncode == 0, shown.stderr
     assert "Stack (stack/compose.yaml, pinned)" in shown.stdout
     assert stack.kv in shown.stdout and stack.proxy in shown.stdout

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -78,18 +79,25 @@ def busybox_image(client, folder: Path, ref: str, *, cgi: str, port: int, health
 
 
 def compose_yaml(kv: str, proxy: str, port: int) -> str:
-    return f"""services:
+    """The stack's file. ``endpoint_mode: dnsrr``: this kernel has no IPVS, so a swarm's virtual
+    IPs do not route here; a service's name resolves to its tasks instead (Compose ignores it)."""
+    return f"""x-dnsrr: &dnsrr
+  endpoint_mode: dnsrr
+services:
   api:
     build: .
     depends_on: [kv]
+    deploy: *dnsrr
   kv:
     image: {kv}
     env_file: kv.env
     volumes: [kvdata:/data]
+    deploy: *dnsrr
   proxy:
     image: {proxy}
     env_file: proxy.env
     depends_on: [api]
+    deploy: *dnsrr
     ports:
       - target: 80
         published: {port}
@@ -128,8 +136,15 @@ class Stack:
 
     def through_proxy(self) -> dict:
         url = f"http://127.0.0.1:{self.port}/cgi-bin/app"
-        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - loopback
-            return json.load(answer)
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - loopback
+                return json.load(answer)
+        except urllib.error.HTTPError as exc:
+            import subprocess
+
+            listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
+            mine = [line for line in listening.splitlines() if f":{self.port} " in line]
+            raise AssertionError(f"{exc}: {exc.read()!r} {dict(exc.headers)} {mine}") from exc
 
 
 def _free_host_port() -> int:

@@ -450,6 +450,8 @@ def swarm_file(
     ones as Swarm secrets, exported by a wrapper), every update rolled back on failure, the
     networks attachable (the predeploy joins them)."""
     doc = compose.with_swarm_updates(prepared.doc, target.configured.update)
+    doc.pop("name", None)  # the stack's name is the project's
+    doc["version"] = "3.8"  # older docker CLIs take a file without one for 1.0 and refuse it
     made_names: set[str] = set()
     for name, service in doc["services"].items():
         service["image"] = pushed[name]
