@@ -25,7 +25,8 @@ def prod(stack, tmp_path_factory, docker_client):
 
 
 def task(prod, *args, config="airgapkit.yaml"):
-    return inv("-f", str(prod / config), *args, cwd=prod, timeout=600)
+    wide = {"COLUMNS": "250"}  # tables at full width
+    return inv("-f", str(prod / config), *args, cwd=prod, env=wide, timeout=600)
 
 
 def containers(client, project: str) -> dict[str, str]:

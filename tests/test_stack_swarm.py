@@ -32,7 +32,8 @@ def prod(stack, registry, tmp_path_factory, docker_client):
 
 
 def task(prod, *args, config="airgapkit.yaml"):
-    return inv("-f", str(prod / config), *args, cwd=prod, timeout=600)
+    wide = {"COLUMNS": "250"}  # tables at full width
+    return inv("-f", str(prod / config), *args, cwd=prod, env=wide, timeout=600)
 
 
 def specs(client, stack) -> dict[str, dict]:
@@ -65,9 +66,10 @@ def test_deploy_pins_every_image_and_keeps_secrets_out_of_the_specs(
     assert answer["version"] == "1.0.0" and answer["greeting"] == "hello from the stack"
     status = task(prod, "status", "--env", "prod", "--name", stack.project())
     assert status.returncode == 0, status.stderr
-    for name in ("api", "kv", "proxy"):
-        assert f"{stack.project()}_{name}" in status.stdout
-    assert "1/1" in status.stdout
+    assert f"Swarm stack {stack.project()}" in status.stdout
+    for name, image in (("api", stack.app_name), ("kv", stack.kv), ("proxy", stack.proxy)):
+        assert f"{name} " in status.stdout and f"{registry}/{image}" in status.stdout
+    assert status.stdout.count("1/1") == 3
 
 
 def test_a_failing_predeploy_stops_the_deploy_and_changes_nothing(stack, prod, docker_client):

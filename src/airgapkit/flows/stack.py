@@ -536,7 +536,7 @@ def status(client, target: Target, project: str) -> StackStatus:
         views = engine_stack.status(client, project)
         rows = tuple(
             (
-                v.name,
+                v.name.removeprefix(f"{project}_"),
                 v.image.partition("@")[0],
                 v.image.partition("@")[2][:19],
                 f"{v.running}/{v.wanted}",
