@@ -232,6 +232,7 @@ def stack(docker_client, registry, tmp_path_factory, private_tmp):
         sides[side].mkdir()
     name = json.loads((app / "package.json").read_text())["name"]
     bundles = {}
+    private_tmp = {**private_tmp, "INVOKE_AIRGAPKIT_COMPRESSION": "1"}  # the fastest level
     try:
         bundles["1.0.0"] = _release(app, "1.0.0", sides, private_tmp, since=False)
         _bump(app, "1.1.0")
