@@ -52,6 +52,8 @@ def export(
     """
     begun = _begin(app_dir, build_dir, trust, since, run, stack)
     images.pull(client, base_image, if_missing=True)
+    if begun.stack is not None:  # an image that cannot be had stops the export before the work
+        stack_flow.pull_images(client, begun.stack)
     verdict = checkpoint.gate(
         client,
         base_image,

@@ -77,11 +77,10 @@ def export_images(
     settings: StackSettings,
     previous,
 ) -> tuple[list, list]:
-    """Pull and gate every image of the stack; record it in the manifest. The refs to carry (those
-    the far side lacks) and the files (the Compose file and each service's contract)."""
-    services, carry = [], []
+    """Gate every image of the stack (pulled by ``pull_images``); record it in the manifest. The
+    refs to carry (those the far side lacks) and the files (the file and each service's contract)."""
+    services = []
     for name, ref in stack.others().items():
-        images.pull(client, ref, if_missing=True)
         verdict = gate_service(client, name, ref, gate, settings)
         services.append(_service_record(client, name, ref, verdict.record()))
     carry = _carried_refs(manifest, services, previous)
@@ -94,6 +93,12 @@ def export_images(
         "contracts": contracts,
     }
     return carry, [(Path(stack.source), MEMBER), *files]
+
+
+def pull_images(client, stack: compose.Stack) -> None:
+    """Every image of the stack's other services, pulled where the engine lacks it."""
+    for ref in dict.fromkeys(stack.others().values()):
+        images.pull(client, ref, if_missing=True)
 
 
 def _service_record(client, name: str, ref: str, gate: dict | None = None) -> dict:
