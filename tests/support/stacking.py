@@ -173,8 +173,8 @@ def _release(app: Path, version: str, sides: dict, env: dict, since: bool) -> St
         "release", str(base), "--sums", str(hashes), "--password-file", str(password),
         "--accept-risk", RISK, "--smoke-env", str(app / ".env.example"),
     ]  # fmt: skip
-    # the app's health check gives up after 20 s, so a failing update fails in about that time
-    quick = {**env, "INVOKE_AIRGAPKIT_HEALTH_TIMEOUT": "20"}
+    # the app's health check gives up after 12 s, so a failing update fails in about that time
+    quick = {**env, "INVOKE_AIRGAPKIT_HEALTH_TIMEOUT": "12"}
     inv(*release, *delta, cwd=sides["airgapped"], env=quick, check=True)
     made = sides["airgapped"]
     archive = made / "dist" / f"{stem}-release.zip"
