@@ -119,9 +119,11 @@ def repo_digest(image, ref: str) -> str:
 def _carried_refs(manifest: Manifest, services: list[dict], previous) -> list[str]:
     """The service images to carry: each once, and none the far side holds by ID (``--since``)."""
     carry: list[str] = []
+    seen: set[str] = set()  # two services may run one image
     for record in services:
-        if record["image"] in carry:
+        if record["image"] in seen:
             continue
+        seen.add(record["image"])
         if previous is not None:
             manifest.since = previous.record()
             held = plan.held_whole(previous, record["image"], record["id"])
