@@ -28,7 +28,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .. import display, fsutil, history
+from .. import display, fsutil, history, locks
 from ..app import compose, envfiles
 from ..crossing.manifest import Manifest
 from ..delta import apply, plan
@@ -36,7 +36,7 @@ from ..engine import compose as engine_compose
 from ..engine import images, oneoff, swarm, swarmsecrets
 from ..engine import push as registry_push
 from ..engine import stack as engine_stack
-from ..engine.client import console, default_container_name
+from ..engine.client import console, default_container_name, engine_address
 from ..errors import AirgapError
 from ..gate import checkpoint, rules, scanreports
 from ..gate import facts as image_facts
@@ -321,20 +321,27 @@ def deploy(
     run: history.Run,
 ):
     """Check, load, then deploy the stack by the environment's target (see the module's docs)."""
+    from .release import check_loaded  # the one check of loaded IDs
+
     manifest = opened.manifest
-    with tempfile.TemporaryDirectory(prefix="airgapkit-stack-") as tmp:
+    project = project_name(target, manifest.app)
+    on_swarm = target.configured.target == "stack"
+    doing = f"deploy of stack {project}"
+    with (
+        tempfile.TemporaryDirectory(prefix="airgapkit-stack-") as tmp,
+        locks.held("stack", f"{engine_address()} {project}", doing),  # one deploy at a time
+    ):
         work = Path(tmp)
         prepared = prepare(opened, target, app_env_file, app_contract, work)
+        if on_swarm:
+            swarm.require_manager(client)  # never initialised here: it says how
         apply.check_prerequisites(client, manifest, opened.path)
         apply.load_images(client, opened)
-        from .release import check_loaded  # the one check of loaded IDs
-
         check_loaded(client, manifest.images)
-        project = project_name(target, manifest.app)
-        if target.configured.target == "compose":
-            deploy_compose(client, prepared, target, project, app_env, run)
-        else:
+        if on_swarm:
             deploy_swarm(client, prepared, target, project, app_env, run, work)
+        else:
+            deploy_compose(client, prepared, target, project, run)
     print_status(status(client, target, project))
 
 
@@ -349,7 +356,7 @@ def noted_predeploy(run: history.Run, doing) -> None:
 
 
 def deploy_compose(
-    client, prepared: Prepared, target: Target, project: str, app_env: dict, run: history.Run
+    client, prepared: Prepared, target: Target, project: str, run: history.Run
 ) -> None:
     """``target: compose``: ``up --wait`` with the file and a copy of each service's env files,
     made in ``.airgapkit/stacks/<project>/next``; kept as ``current`` once it runs, so that the
@@ -404,13 +411,12 @@ def deploy_swarm(
 ) -> None:
     """``target: stack``: every image pushed (digests read back), secrets made, the file written
     for ``docker stack deploy``, the predeploy, then the deploy watched."""
-    swarm.require_manager(client)
     env = target.configured
     pushed = {}
     for name, service in prepared.doc["services"].items():
         pushed[name] = registry_push.push(client, _local_name(service), env.registry).pinned
     values = {name: _env_values(prepared, name, app_env) for name in prepared.doc["services"]}
-    doc, secret_names = swarm_file(client, prepared, project, pushed, values, target)
+    doc = swarm_file(client, prepared, project, pushed, values, target)
     file = fsutil.write_atomic(work / "compose.stack.yaml", compose.dump(doc), mode=0o600)
     try:
         if target.predeploy:
@@ -452,14 +458,13 @@ def _env_values(prepared: Prepared, name: str, app_env: dict) -> dict[str, str]:
 
 def swarm_file(
     client, prepared: Prepared, project: str, pushed: dict, values: dict, target: Target
-) -> tuple[dict, set[str]]:
+) -> dict:
     """The file ``docker stack deploy`` reads: images by digest, env values in the file (secret
     ones as Swarm secrets, exported by a wrapper), every update rolled back on failure, the
     networks attachable (the predeploy joins them)."""
     doc = compose.with_swarm_updates(prepared.doc, target.configured.update)
     doc.pop("name", None)  # the stack's name is the project's
     doc["version"] = "3.8"  # older docker CLIs take a file without one for 1.0 and refuse it
-    made_names: set[str] = set()
     for name, service in doc["services"].items():
         service["image"] = pushed[name]
         service.pop("env_file", None)
@@ -473,8 +478,7 @@ def swarm_file(
             local = _local_name(prepared.doc["services"][name])
             user = service.get("user") or _config(client, local).get("User", "")
             compose.add_secrets(doc, name, made, user, _start_of(client, prepared, name))
-            made_names |= {ref["SecretName"] for ref in made}
-    return doc, made_names
+    return doc
 
 
 def _config(client, ref: str) -> dict:
