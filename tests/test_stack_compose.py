@@ -1,6 +1,6 @@
 """A stack on one engine (``target: compose``, Docker Compose v2) through the tasks, as a user runs
-them in prod's folder: deploy, status, a failing predeploy, an update of the app alone, and an update
-whose app fails its health check (the previous stack brought back)."""
+them in prod's folder: deploy, status, a failing predeploy, an update whose app fails its health
+check (the previous stack brought back), an update of the app alone, and the far side's refusals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from invoking import assert_refusal, inv
-from stacking import STACK_PREDEPLOY_FAILS, prod_folder
+from stacking import STACK_PREDEPLOY_FAILS, broken_settings, prod_folder
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -65,6 +65,18 @@ def test_a_failing_predeploy_stops_the_deploy_and_changes_nothing(stack, prod, d
     assert history[-1]["predeploy"]["exit_code"] == 1 and history[-1]["outcome"] == "failed"
 
 
+def test_an_unhealthy_app_brings_the_previous_stack_back_and_names_the_service(
+    stack, prod, docker_client
+):
+    with broken_settings(prod):  # 1.1.0 fails its health check with these; kv changes too
+        proc = task(prod, *stack.bundles["1.1.0"].deploy_args())
+    line = assert_refusal(proc, "service api", "the previous stack runs again")
+    assert "unhealthy" in line, line
+    assert stack.through_proxy()["version"] == "1.0.0"
+    kv = docker_client.containers.get(containers(docker_client, stack.project())["kv"])
+    assert "KV_NAME=kv-prod" in kv.attrs["Config"]["Env"]  # as it ran before, env values included
+
+
 def test_an_update_of_the_app_alone_leaves_the_other_services_running(stack, prod, docker_client):
     before = containers(docker_client, stack.project())
     proc = task(prod, *stack.bundles["1.1.0"].deploy_args())
@@ -73,18 +85,6 @@ def test_an_update_of_the_app_alone_leaves_the_other_services_running(stack, pro
     assert after["kv"] == before["kv"]  # the proxy depends_on the app: Compose recreates it too
     assert after["api"] != before["api"]
     assert stack.through_proxy()["version"] == "1.1.0"
-
-
-def test_an_unhealthy_app_brings_the_previous_stack_back_and_names_the_service(
-    stack, prod, docker_client
-):
-    (prod / "kv.env.prod").write_text("KV_NAME=kv-prod-changed\n")  # kv changes too
-    proc = task(prod, *stack.bundles["1.2.0"].deploy_args())
-    line = assert_refusal(proc, "service api", "the previous stack runs again")
-    assert "unhealthy" in line, line
-    assert stack.through_proxy()["version"] == "1.1.0"
-    kv = docker_client.containers.get(containers(docker_client, stack.project())["kv"])
-    assert "KV_NAME=kv-prod" in kv.attrs["Config"]["Env"]
 
 
 def test_inspect_lists_the_stack_and_the_bundles_record_every_image(stack, prod):

@@ -1,14 +1,15 @@
 """A stack for the stack tests: the example app beside two images made here from busybox, and the
-session's three stack release bundles, made once as a user makes them (``inv export``, ``inv
+session's stack release bundles, made once as a user makes them (``inv export``, ``inv
 release``) and shared by the Compose and Swarm tests. Registered as a pytest plugin by conftest.py.
 
 - ``kv``: a key-value stand-in (busybox ``httpd`` with a CGI script over files), with a
   HEALTHCHECK on ``/cgi-bin/app``; its env file ``kv.env`` sets its name (``KV_NAME``).
 - ``proxy``: busybox ``httpd`` whose ``/cgi-bin/app`` asks the app's ``/health`` through the
   stack's network (``UPSTREAM`` from its env file ``proxy.env``) and answers what it said.
-- bundles: ``1.0.0`` (full), ``1.1.0`` (the app alone changed: a delta, ``--since last``) and
-  ``1.2.0`` (a delta whose app answers 503 on /health when APP_ENV is prod: it passes the smoke test,
-  which runs with the example's settings, and fails in prod).
+- bundles: ``1.0.0`` (full) and ``1.1.0`` (the app alone changed: a delta, ``--since last``),
+  whose app answers 503 on /health when its env file says ``APP_ENV=broken``: it passes the smoke
+  test (the example's settings) and a deploy with prod's env file, and fails its health check in
+  prod when that env file says so. Two releases, so the suite stays short.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import socket
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,10 +200,10 @@ def _bump(app: Path, version: str, app_js: str | None = None) -> None:
         (app / "app.js").write_text(app_js)
 
 
-FAILS_IN_PROD = """
+FAILS_WHEN_BROKEN = """
 app.use((req, res, next) => {
-  if (req.path === '/health' && process.env.APP_ENV === 'prod') {
-    res.status(503).json({status: 'failing on purpose in prod'});
+  if (req.path === '/health' && process.env.APP_ENV === 'broken') {
+    res.status(503).json({status: 'failing on purpose'});
     return;
   }
   next();
@@ -211,7 +213,7 @@ app.use((req, res, next) => {
 
 @pytest.fixture(scope="session")
 def stack(docker_client, registry, tmp_path_factory, private_tmp):
-    """The stack's images and its three release bundles; everything made is removed at the end."""
+    """The stack's images and its two release bundles; everything made is removed at the end."""
     root = tmp_path_factory.mktemp("stack")
     tag = uuid.uuid4().hex[:8]
     kv = busybox_image(
@@ -235,17 +237,15 @@ def stack(docker_client, registry, tmp_path_factory, private_tmp):
     private_tmp = {**private_tmp, "INVOKE_AIRGAPKIT_COMPRESSION": "1"}  # the fastest level
     try:
         bundles["1.0.0"] = _release(app, "1.0.0", sides, private_tmp, since=False)
-        _bump(app, "1.1.0")
-        bundles["1.1.0"] = _release(app, "1.1.0", sides, private_tmp, since=True)
         js = (app / "app.js").read_text()
-        failing = js.replace(
-            "app.disable('x-powered-by');", "app.disable('x-powered-by');" + FAILS_IN_PROD
+        fails = js.replace(
+            "app.disable('x-powered-by');", "app.disable('x-powered-by');" + FAILS_WHEN_BROKEN
         )
-        _bump(app, "1.2.0", failing)
-        bundles["1.2.0"] = _release(app, "1.2.0", sides, private_tmp, since=True)
+        _bump(app, "1.1.0", fails)
+        bundles["1.1.0"] = _release(app, "1.1.0", sides, private_tmp, since=True)
         yield Stack(name, kv, proxy, port, bundles, sides["base"])
     finally:
-        for ref in [kv, proxy, *(f"{name}:{v}" for v in ("1.0.0", "1.1.0", "1.2.0"))]:
+        for ref in [kv, proxy, *(f"{name}:{v}" for v in ("1.0.0", "1.1.0"))]:
             for image in docker_client.images.list(name=ref.partition(":")[0]):
                 try:
                     docker_client.images.remove(image.id, force=True)
@@ -253,15 +253,33 @@ def stack(docker_client, registry, tmp_path_factory, private_tmp):
                     pass
 
 
+PROD_ENV = (
+    "PORT=8080\nAPP_ENV=prod\nGREETING=hello from the stack\n"
+    "DB_HOST=db.prod.internal\nDB_USER=tms\nDB_PASSWORD=stack-secret-4711\n"
+)
+
+
+@contextmanager
+def broken_settings(prod: Path):
+    """Prod's env files changed for a deploy that must fail: the app's says APP_ENV=broken (1.1.0
+    then fails its health check) and kv's changes too (so kv is updated, and must come back)."""
+    app_env, kv_env = prod / ".env.prod", prod / "kv.env.prod"
+    kept = app_env.read_text(), kv_env.read_text()
+    app_env.write_text(PROD_ENV.replace("APP_ENV=prod", "APP_ENV=broken"))
+    kv_env.write_text("KV_NAME=kv-prod-changed\n")
+    try:
+        yield
+    finally:
+        app_env.write_text(kept[0])
+        kv_env.write_text(kept[1])
+
+
 def prod_folder(root: Path, stack: Stack, environment: dict) -> Path:
     """Prod's folder: the env files of every service and a configuration with ``prod``."""
     import yaml
 
     root.mkdir(parents=True, exist_ok=True)
-    (root / ".env.prod").write_text(
-        "PORT=8080\nAPP_ENV=prod\nGREETING=hello from the stack\n"
-        "DB_HOST=db.prod.internal\nDB_USER=tms\nDB_PASSWORD=stack-secret-4711\n"
-    )
+    (root / ".env.prod").write_text(PROD_ENV)
     (root / "kv.env.prod").write_text("KV_NAME=kv-prod\n")
     (root / "proxy.env.prod").write_text("UPSTREAM=http://api:8080\n")
     for env_file in root.glob("*.env.prod"):
