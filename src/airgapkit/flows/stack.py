@@ -212,7 +212,10 @@ def release_stack(
     work: Path,
 ) -> tuple[list[str], list]:
     """Smoke-test the whole stack, pin its file; the service refs to carry and the files."""
-    services = [_service_record(client, s["name"], s["image"]) for s in stack.record["services"]]
+    # as loaded here (checked against the export's IDs), the export's gate records kept
+    services = [
+        {**s, **_service_record(client, s["name"], s["image"])} for s in stack.record["services"]
+    ]
     app_image = images.require_image(client, app_ref)
     pins = {stack.stack.app_service: app_image.id, **{s["name"]: s["id"] for s in services}}
     names = {stack.stack.app_service: app_ref, **{s["name"]: s["image"] for s in services}}
