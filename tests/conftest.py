@@ -21,8 +21,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "support"))
 import node_standin  # noqa: E402
 
-# The session's round trip (export, release, deploy) that the flows' tests share.
-pytest_plugins = ["machines"]
+# The session's round trip (export, release, deploy) that the flows' tests share, and the stack's.
+pytest_plugins = ["machines", "stacking"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = REPO_ROOT / "examples" / "tms-api"

@@ -182,3 +182,23 @@ def test_a_bundle_newer_than_this_airgapkit_is_refused_naming_both_versions():
 def test_every_format_it_ever_wrote_is_readable():
     assert FORMAT_VERSION in READABLE_FORMATS
     assert list(READABLE_FORMATS) == list(range(1, FORMAT_VERSION + 1))
+
+
+def test_a_stack_is_recorded_and_read_back_and_a_manifest_without_one_still_reads():
+    manifest = sample()
+    assert Manifest.from_json(manifest.to_json(), SOURCE).stack is None  # format 1 as before
+    manifest.stack = {
+        "member": "stack/compose.yaml",
+        "pinned": True,
+        "app_service": "api",
+        "services": [{"name": "kv", "image": "kv:1", "id": "sha256:cd", "repo_digest": ""}],
+        "contracts": [
+            {"service": "kv", "env_file": "kv.env", "member": "stack/contracts/kv.env.example",
+             "keys": ["KV_NAME"]},
+        ],
+    }  # fmt: skip
+    assert Manifest.from_json(manifest.to_json(), SOURCE).stack == manifest.stack
+    body = json.loads(manifest.to_json())
+    del body["stack"]["services"][0]["id"]
+    with pytest.raises(AirgapError, match=r"lacks the key id at stack\.services\[0\]"):
+        Manifest.from_json(json.dumps(body).encode(), SOURCE)

@@ -50,6 +50,20 @@ DEFAULTS = {
         # push and status; DEFAULT_ENVIRONMENTS below are added for the names not configured here.
         "environments": {},
         "env_example": ".env.example",
+        # A command run once from the new app image before a deploy replaces anything (a database
+        # migration, say: "node migrate.js"); empty: none. A stack's is stack.predeploy.
+        "predeploy": "",
+        # A stack: the app folder's Compose file and the services beside the app (docs/stacks.md).
+        # app_service: the service that is the app (default: the one with build:); predeploy: as
+        # above, for a stack; require_non_root: services whose image must not run as root (true:
+        # all); reports: service -> its image's scanner report for the vulnerability rule.
+        "stack": {
+            "compose_file": "compose.yaml",
+            "app_service": "",
+            "predeploy": "",
+            "require_non_root": [],
+            "reports": {},
+        },
         # Base-image rules: limits, their meaning and their defaults in gate/limits.py.
         "policy": limits.defaults(),
         # The registry npm audit asks for the app packages' advisories (export, audit); empty: the

@@ -65,6 +65,7 @@ class Entry:
     sbom_packages: int | None = None  # how many packages the bundle's SBOM lists (None: no SBOM)
     # The app's packages' known vulnerabilities: {source, date, counts}; None: no report carried.
     app_vulnerabilities: dict | None = None
+    predeploy: dict | None = None  # deploy: the one-off command's {command, exit_code, seconds}
 
     def started(self) -> Entry:
         self.when = datetime.now(timezone.utc).isoformat(timespec="seconds")

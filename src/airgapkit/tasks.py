@@ -31,6 +31,7 @@ from .flows import bundles, fleet
 from .flows import deploy as deploy_flow
 from .flows import export as export_flow
 from .flows import release as release_flow
+from .flows import stack as stack_flow
 from .gate import checkpoint, render
 from .gate.candidates import choose
 from .gate.limits import with_flags
@@ -578,6 +579,7 @@ def export(
         crossing=crossing,
         since=since,
         trust=trust_of(c, sign_key, key_passphrase_file),
+        stack=stack_flow.StackSettings.from_config(cfg),
     )
     bundles.print_delivery(delivery, "release")
 
@@ -726,13 +728,18 @@ def push(c, env="prod", image=""):
 @task(
     help={
         "env": "Environment to report on (default: prod).",
-        "name": "Service or container name (default: configured, else the last deploy's here, else "
-        "the image name).",
+        "name": "Service, container or stack name (default: configured, else the last deploy's "
+        "here, else from the image name).",
     }
 )
 def status(c, env="prod", name=""):
     """What runs in an environment: image, digest, replicas, tasks and earlier deploys."""
-    target = Target.from_config(config(c), env=env, name=name or deployed(c, env)[0])
+    name = name or deployed(c, env)[0]
+    target = Target.from_config(config(c), env=env, name=name)
+    if target.is_stack:  # every service of the stack
+        project = stack_flow.project_of(target, name, lambda: app_image(c))
+        stack_flow.print_status(stack_flow.status(client(c), target, project))
+        return
     image = "" if fleet.names_itself(target) else app_image(c)
     fleet.print_status(fleet.status(client(c), target, image))
 

@@ -27,6 +27,8 @@ def print_manifest(manifest: Manifest) -> None:
         f"{display.markup(manifest.created_by)}"
     )
     out.print(_images(manifest), _files(manifest))
+    if manifest.stack:  # which image each service of the stack runs
+        out.print(_stack(manifest.stack))
     if needs := plan.requirements_table(manifest):  # a delta: what the far side must hold
         out.print(needs)
     if manifest.gate:
@@ -62,6 +64,25 @@ def _images(manifest: Manifest) -> Table:
             f"{(image.get('size') or 0) / 1e6:.1f} MB",
         )
     return images
+
+
+def _stack(stack: dict) -> Table:
+    pinned = "pinned" if stack["pinned"] else "as written"
+    table = Table(title=f"Stack ({display.markup(stack['member'])}, {pinned})")
+    for column in ("service", "image", "id", "repo digest", "env contract"):
+        table.add_column(column)
+    table.add_row(display.text(stack["app_service"]), "the app", "", "", "the app's")
+    contracts = {c["service"]: c["member"] for c in stack.get("contracts", [])}
+    for service in stack["services"]:
+        cells = (
+            service["name"],
+            service["image"],
+            service["id"][:19],
+            service.get("repo_digest", ""),
+            contracts.get(service["name"], "none"),
+        )
+        table.add_row(*(display.text(cell) for cell in cells))
+    return table
 
 
 def _files(manifest: Manifest) -> Table:

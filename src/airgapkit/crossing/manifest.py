@@ -62,6 +62,9 @@ class Manifest:
     # The app's npm packages judged on the connected side (gate/appreports.AppSummary.record()):
     # {source, date, dated_by, packages, counts, unscored, worst, member}; None: no report was had.
     app_report: dict | None = None
+    # A stack (flows/stack.py): its Compose file, the app's service, every other service's image
+    # and env contract; None for a single app.
+    stack: dict | None = None
 
     def to_json(self) -> bytes:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -187,6 +190,16 @@ APP_REPORT = (
     },
     {"member": Maybe(str)},
 )
+# flows/stack.py: the Compose file carried, each service's image and env contract.
+STACK_SERVICE = (
+    {"name": str, "image": str, "id": str},
+    {"repo_digest": str, "gate": Maybe(GATE)},
+)
+STACK_CONTRACT = ({"service": str, "env_file": str, "member": str, "keys": [str]}, {})
+STACK = (
+    {"member": str, "pinned": bool, "app_service": str, "services": [STACK_SERVICE]},
+    {"contracts": [STACK_CONTRACT]},
+)
 TOP = (
     {"format": str, "format_version": int, "kind": str, "app": APP},
     {
@@ -201,6 +214,7 @@ TOP = (
         "contract": Maybe(CONTRACT),
         "base_bundle": Maybe(BASE_BUNDLE),
         "app_report": Maybe(APP_REPORT),  # format version 2
+        "stack": Maybe(STACK),  # format version 2
     },
 )
 KINDS = ("base", "release")

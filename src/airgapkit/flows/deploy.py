@@ -7,18 +7,20 @@ deploy (``interrupted.recover``) or undone by ``rollback``.
 
 from __future__ import annotations
 
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from .. import history, locks, platform
 from ..app import envfiles
 from ..delta import apply
-from ..engine import containers, interrupted, lifecycle
+from ..engine import containers, interrupted, lifecycle, oneoff
 from ..engine.client import console, default_container_name, engine_address
 from ..errors import AirgapError, Interrupted
 from ..settings import Incoming, Target, Trust
 from ..trust import seal
 from . import fleet
+from . import stack as stack_flow
 from .bundles import open_incoming
 
 
@@ -61,7 +63,10 @@ def deploy(
     with open_incoming(incoming, "release", seal.trusted_keys(trust)) as opened:
         run.note_bundle(opened.manifest, incoming.archive, opened.sha256)
         run.note_signature(opened.signature)
+        stack_flow.check_bundle(opened, target)
         env = seal.checked_env(opened, env_file, target.env_example)
+        if target.is_stack:
+            return deploy_stack(client, opened, target, env, env_file, run)
         apply.check_prerequisites(client, opened.manifest, opened.path)
         ref = opened.manifest.images[0]["ref"]
         if target.is_swarm:
@@ -74,9 +79,30 @@ def deploy(
             finish_interrupted(client, name, watch_of(target), lock)  # first, then judge
             refuse_redeploy(client, name, apply.held_already(client, opened.manifest), opened.path)
             apply.load_images(client, opened)
+            if target.predeploy:
+                predeploy(client, ref, env, target, run)
             return lifecycle.replace(
                 client, ref, name, env=env, watch=watch_of(target), note=lock.note
             )
+
+
+def deploy_stack(client, opened, target: Target, env: dict, env_file: Path, run: history.Run):
+    """A stack (flows/stack.py), its app's env checked against the contract the release carries."""
+    with tempfile.TemporaryDirectory(prefix="airgapkit-contract-") as tmp:
+        contract, _ = seal.env_contract(opened, Path(tmp), target.env_example)
+        return stack_flow.deploy(
+            client, opened, target, app_env=env, app_env_file=env_file, app_contract=contract,
+            run=run,
+        )  # fmt: skip
+
+
+def predeploy(client, ref: str, env: dict, target: Target, run: history.Run) -> None:
+    """The one-off command from the new image, before the running container is touched; its
+    outcome goes in the history either way."""
+    stack_flow.noted_predeploy(
+        run,
+        lambda: oneoff.run_once(client, ref, target.predeploy, env=env, log_dir=target.log_dir),
+    )
 
 
 def finish_interrupted(client, name: str, watch: lifecycle.Watch, lock) -> None:

@@ -26,9 +26,10 @@ from ..engine import images
 from ..errors import AirgapError, EngineUnavailable
 from ..gate import appreports, checkpoint, rules
 from ..gate.limits import resolve
-from ..settings import BaseSource, Crossing, Gate, Trust
+from ..settings import BaseSource, Crossing, Gate, StackSettings, Trust
 from ..trust import seal
 from ..trust.keys import SigningKey
+from . import stack as stack_flow
 from .bundles import app_record, check_earlier, locked_output, make_bundle, report_files
 
 console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
@@ -46,17 +47,21 @@ def export(
     since: str = "",
     trust: Trust | None = None,
     run: history.Run | None = None,
+    stack: StackSettings | None = None,
 ) -> bundle.Delivery:
     """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing,
     with the app's SBOM and env contract, signed when a signing key is configured or given.
+    A ``compose.yaml`` in the app folder adds the images of its other services (flows/stack.py).
 
     ``since`` (``last`` or a manifest file): leave the base image out when the far side has it.
     """
-    begun = _begin(app_dir, build_dir, trust, since, run, gate)
+    begun = _begin(app_dir, build_dir, trust, since, run, gate, stack)
     check_earlier(crossing, app_record(begun.meta), "base")
     images.pull(
         client, base_image, if_missing=True, otherwise="name a local image with --base-image"
     )
+    if begun.stack is not None:  # an image that cannot be had stops the export before the work
+        stack_flow.pull_images(client, begun.stack)
     judged = checkpoint.evaluate(
         client,
         base_image,
@@ -67,11 +72,18 @@ def export(
     )
     image = seal.engine_image(client, base_image)
     manifest, files = _packed(begun, app_dir, build_dir, image, judged, gate)
+    refs = plan.leave_out_base(client, manifest, base_image, begun.previous)
+    if begun.stack is not None:
+        more, stack_files = stack_flow.export_images(
+            client, begun.stack, manifest, app_dir=app_dir, work=build_dir, gate=gate,
+            settings=stack, previous=begun.previous,
+        )  # fmt: skip
+        refs, files = [*refs, *(r for r in more if r not in refs)], [*files, *stack_files]
     delivery = make_bundle(
         client,
         manifest,
         crossing,
-        images=plan.leave_out_base(client, manifest, base_image, begun.previous),
+        images=refs,
         files=files,
         sign=seal.signer(begun.key),
     )
@@ -120,10 +132,16 @@ def export_from_registry(
     since: str = "",
     trust: Trust | None = None,
     run: history.Run | None = None,
+    stack: StackSettings | None = None,
 ) -> bundle.Delivery:
     """The base image straight from its registry, gated on its facts, streamed into the bundle."""
-    begun = _begin(app_dir, build_dir, trust, since, run, gate)
+    begun = _begin(app_dir, build_dir, trust, since, run, gate, stack)
     check_earlier(crossing, app_record(begun.meta), "base")
+    if begun.stack is not None:
+        raise AirgapError(
+            f"{begun.stack.source}: a stack's images are saved from the engine; export it with "
+            "--source engine (base_source: engine)"
+        )
     with oci.open_image(base_image, platform=source.platform, access=source.access) as remote:
         facts = remote.facts()
         judged = checkpoint.judge_registry(
@@ -152,6 +170,7 @@ class _Begun:
     run: history.Run
     meta: npm.PackageMeta
     previous: plan.Previous | None
+    stack: stack_flow.compose.Stack | None = None  # the app folder's compose.yaml, checked
 
     def recorded(self, manifest: Manifest, delivery: bundle.Delivery) -> bundle.Delivery:
         self.run.note_bundle(manifest, delivery.archive, delivery.sha256)
@@ -159,9 +178,12 @@ class _Begun:
         return delivery
 
 
-def _begin(app_dir: Path, build_dir: Path, trust, since: str, run, gate: Gate) -> _Begun:
+def _begin(
+    app_dir: Path, build_dir: Path, trust, since: str, run, gate: Gate, stack=None
+) -> _Begun:
     """The checks that fail fast: the signing key's passphrase (not after the long save), the build
-    folder, a given report on the app's packages, package.json, and the delivery ``since`` names."""
+    folder, a given report on the app's packages, package.json, the delivery ``since`` names, and a
+    stack's compose.yaml."""
     key = seal.signing_key(trust)
     fsutil.require_folder(build_dir, "build_dir")
     if gate.app_report is not None:
@@ -170,7 +192,8 @@ def _begin(app_dir: Path, build_dir: Path, trust, since: str, run, gate: Gate) -
     meta = npm.read_package(app_dir)
     run.note_app(app_record(meta))
     previous = plan.previous(since, history=run.history, app=meta.name, kind="base")
-    return _Begun(key, run, meta, previous)
+    read = stack_flow.read(app_dir, stack) if stack is not None else None
+    return _Begun(key, run, meta, previous, read)
 
 
 def _packed(begun: _Begun, app_dir: Path, build_dir: Path, image, judged, gate: Gate):

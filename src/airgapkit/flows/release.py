@@ -19,6 +19,7 @@ from ..gate import appreports, checkpoint, layerscan, rules
 from ..settings import Crossing, Gate, Incoming, Smoke, Trust
 from ..trust import seal
 from ..trust.signing import TrustedKeys
+from . import stack as stack_flow
 from .bundles import check_earlier, locked_output, make_bundle, open_incoming, report_files
 
 PACKAGED_DOCKERFILES = Path(__file__).resolve().parent.parent / "dockerfiles"
@@ -49,7 +50,7 @@ def release(
     run = run or history.unrecorded("release")
     with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as tmp:
         work = Path(tmp)
-        app, base_image, tgz, report, previous, carried = unpack_export(
+        app, base_image, tgz, report, previous, carried, stack = unpack_export(
             client,
             incoming,
             work,
@@ -72,15 +73,23 @@ def release(
             no_cache=no_cache,
             offline=True,
         )
-        smoke_test(client, ref, smoke)
         extras = seal.release_extras(carried, work)
         manifest = extras.apply(Manifest(kind="release", app=app))
+        refs, stack_files = [ref], []
+        if stack is None:
+            smoke_test(client, ref, smoke)
+        else:  # the whole stack tried, its file pinned; its other images carried beside the app
+            more, stack_files = stack_flow.release_stack(
+                client, stack, app_ref=ref, smoke=smoke, app_contract=carried.contract_path,
+                manifest=manifest, previous=previous, work=work,
+            )  # fmt: skip
+            refs += [r for r in more if r != ref]
         delivery = make_bundle(
             client,
             manifest,
             crossing,
-            images=[ref],
-            files=[*report_files(report), *extras.files],
+            images=refs,
+            files=[*report_files(report), *extras.files, *stack_files],
             watch=layerscan.scan_layers,
             before_manifest=gate_scanned(client, ref, report, gate, carried_packages(carried)),
             image_filters=plan.leave_out_layers(client, manifest, ref, previous),
@@ -138,8 +147,9 @@ def unpack_export(
     """Load the export's base image; take out its .tgz, (unless one is given) its report, and what
     it carries for the release (SBOM, contract, its signer).
 
-    Also the delivery ``since`` names (None without it), found before anything is loaded;
-    ``before_load(app)`` may refuse then too.
+    Also the delivery ``since`` names (None without it), found before anything is loaded
+    (``before_load(app)`` may refuse then too), and the stack the export carries (None for a
+    single app).
     """
     run = run or history.unrecorded("release")
     with open_incoming(incoming, "base", trusted) as opened:
@@ -155,7 +165,9 @@ def unpack_export(
         tgz = opened.extract(f"app/{app['tgz']}", work)
         report = report or carried_report(opened, work)
         carried = seal.carried(opened, work)
-        return app, apply.base_image_ref(opened.manifest), tgz, report, previous, carried
+        stack = stack_flow.carried(opened, work)
+        base = apply.base_image_ref(opened.manifest)
+        return app, base, tgz, report, previous, carried, stack
 
 
 def check_loaded(client, records: list[dict]) -> None:
