@@ -201,26 +201,48 @@ def compile_pins(target: Target, root: Path, work: Path, uv: Uv) -> list[Pin]:
     return pins
 
 
-def download(target: Target, pins: list[Pin], dest: Path, scratch: Path) -> None:
-    """The pins' files for ``target``: a wheel where one fits, else the source (``--no-deps``
-    lets pip take an sdist for another platform; nothing is built or installed here)."""
-    if not pins:
-        return
-    listing = scratch / "pins.txt"
+def fetch(target: Target | None, pins: list[Pin], dest: Path, listing: Path, only_binary: bool):
+    """``pip download`` of the pins for ``target`` (None: this machine), checked by their hashes."""
+    listing.parent.mkdir(parents=True, exist_ok=True)
     listing.write_text("\n".join(pin.line for pin in pins) + "\n", encoding="utf-8")
     argv = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes"]
-    argv += [*target.pip_options(), "-d", str(dest), "-r", str(listing)]
+    argv += ["--only-binary", ":all:"] if only_binary else []
+    argv += target.pip_options() if target else []
+    run([*argv, "-d", str(dest), "-r", str(listing)], f"pip download for {target or 'here'}")
+
+
+def download(target: Target, pins: list[Pin], dest: Path, scratch: Path) -> None:
+    """The pins' files for ``target``: a wheel where one fits, else the source (``--no-deps``
+    lets pip take an sdist for another platform; nothing is installed here)."""
     try:
-        run(argv, f"pip download for {target}")
+        fetch(target, pins, dest, scratch / "pins.txt", only_binary=False)
     except ResolveError as exc:
-        if len(pins) == 1:
-            raise ResolveError(
-                f"{pins[0].name} {pins[0].version} has no wheel and no source for {target} on the "
-                f"index ({exc}); pin another version of it, or leave {target.platform} out"
-            ) from exc
-        for pin in pins:  # each on its own, to name the project that has nothing for the target
-            download(target, [pin], dest, scratch)
-        raise
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # each alone, to name the project
+            probes = [pool.submit(lacks_wheel, target, pin, scratch / pin.key) for pin in pins]
+            culprits = [pin for pin, probe in zip(pins, probes, strict=True) if probe.result()]
+        if not culprits:
+            raise
+        pin = culprits[0]
+        raise ResolveError(
+            f"{pin.name} {pin.version} publishes wheels, but none for {target}, and its source "
+            f"would build for this machine only: pin a version of {pin.name} that has a wheel for "
+            f"{target.platform}, or leave {target.platform} out"
+        ) from exc
+
+
+def lacks_wheel(target: Target, pin: Pin, scratch: Path) -> bool:
+    """Whether ``pin`` has wheels (one fits this machine) but none that fits ``target``. Wheels
+    only: an sdist's metadata would be built, which for native code takes long and then fails."""
+    try:
+        fetch(target, [pin], scratch / "target", scratch / "target.txt", only_binary=True)
+        return False
+    except ResolveError:
+        pass
+    try:
+        fetch(None, [pin], scratch / "here", scratch / "here.txt", only_binary=True)
+        return True
+    except ResolveError:
+        return False  # source only: a pure-Python one is built into a wheel
 
 
 def file_of(pin: Pin, folder: Path) -> Path:
