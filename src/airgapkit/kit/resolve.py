@@ -71,10 +71,17 @@ def canonical(name: str) -> str:
 def run(argv: list, what: str, env: dict | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
-        said = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
-        errors = [line for line in said if line.lower().startswith("error")]  # shown, not judged
-        raise ResolveError(f"{what} failed: {(errors or said or [proc.returncode])[-1]}")
+        raise ResolveError(f"{what} failed: {said_last(proc.stderr + proc.stdout)}")
     return proc
+
+
+def said_last(output: str) -> str:
+    """The line of a tool's output that says why it failed, to show (never to decide on): uv's
+    first cause (it names the project), else pip's last error line, else the last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    causes = [line.removeprefix("cause:").strip() for line in lines if line.startswith("cause:")]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return (causes[:1] or errors[-1:] or lines[-1:] or ["no output"])[0]
 
 
 # --- the index, as pip is configured here -----------------------------------------------------------
@@ -192,7 +199,13 @@ def compile_pins(target: Target, root: Path, work: Path, uv: Uv) -> list[Pin]:
     out = work / "compiled.txt"
     argv = [uv.program, "pip", "compile", "--quiet", "--generate-hashes", "--no-header"]
     argv += ["--no-annotate", *target.uv_options(), *uv.compile_options]
-    run([*argv, str(requirements), "-o", str(out)], f"resolving for {target} (uv pip compile)")
+    try:
+        run([*argv, str(requirements), "-o", str(out)], f"resolving for {target} (uv pip compile)")
+    except ResolveError as exc:
+        raise ResolveError(
+            f"{exc}: pin versions that have wheels for {target.platform}, or leave "
+            f"{target.platform} out"
+        ) from exc
     pins = []
     for block in re.split(r"\n(?=\S)", out.read_text(encoding="utf-8").strip()):
         match = re.match(r"([A-Za-z0-9._-]+)==(\S+)", block)
@@ -218,31 +231,38 @@ def download(target: Target, pins: list[Pin], dest: Path, scratch: Path) -> None
         fetch(target, pins, dest, scratch / "pins.txt", only_binary=False)
     except ResolveError as exc:
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # each alone, to name the project
-            probes = [pool.submit(lacks_wheel, target, pin, scratch / pin.key) for pin in pins]
-            culprits = [pin for pin, probe in zip(pins, probes, strict=True) if probe.result()]
-        if not culprits:
+            probes = [pool.submit(why_missing, target, pin, scratch / pin.key) for pin in pins]
+            missing = [(pin, p.result()) for pin, p in zip(pins, probes, strict=True) if p.result()]
+        if not missing:
             raise
-        pin = culprits[0]
+        pin, why = missing[0]
         raise ResolveError(
-            f"{pin.name} {pin.version} publishes wheels, but none for {target}, and its source "
-            f"would build for this machine only: pin a version of {pin.name} that has a wheel for "
+            f"{pin.name} {pin.version} {why}: pin a version of {pin.name} that has a wheel for "
             f"{target.platform}, or leave {target.platform} out"
         ) from exc
 
 
-def lacks_wheel(target: Target, pin: Pin, scratch: Path) -> bool:
-    """Whether ``pin`` has wheels (one fits this machine) but none that fits ``target``. Wheels
-    only: an sdist's metadata would be built, which for native code takes long and then fails."""
+def why_missing(target: Target, pin: Pin, scratch: Path) -> str | None:
+    """Why ``pin`` cannot be carried for ``target`` (None: it can). Wheels are asked for first:
+    an sdist's metadata is built to fetch it, which for native code takes long and then fails."""
     try:
         fetch(target, [pin], scratch / "target", scratch / "target.txt", only_binary=True)
-        return False
+        return None
     except ResolveError:
         pass
     try:
         fetch(None, [pin], scratch / "here", scratch / "here.txt", only_binary=True)
-        return True
+        return (
+            f"publishes wheels, but none for {target}, and its source would build for this "
+            "machine only"
+        )
     except ResolveError:
-        return False  # source only: a pure-Python one is built into a wheel
+        pass
+    try:  # source only: a pure-Python one is built into a wheel afterwards
+        fetch(None, [pin], scratch / "source", scratch / "source.txt", only_binary=False)
+        return None
+    except ResolveError:
+        return f"has no wheel for {target} and no source on the index"
 
 
 def file_of(pin: Pin, folder: Path) -> Path:
