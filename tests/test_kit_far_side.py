@@ -10,6 +10,7 @@ the bundles: its base bundle for ``release``, its release bundle for ``deploy`` 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -191,8 +192,13 @@ def test_the_kit_installs_offline_with_each_python_and_runs_the_far_side(
         assert health(ports)["greeting"] == GREETING
     finally:
         remove_container(docker_client, name)
-    listed = run(offline(program, "history"), cwd=place, env=env)
-    assert "deploy" in listed.stdout and archive.name[:20] in listed.stdout
+    assert ("deploy", archive.name, "ok") in history_of(offline(program), place, env)
+
+
+def history_of(program: list, cwd: Path, env: dict) -> list[tuple[str, str, str]]:
+    """(action, archive, outcome) of each entry ``history --json`` prints."""
+    printed = run([*program, "history", "--json"], cwd=cwd, env=env).stdout.splitlines()
+    return [(e["action"], e["archive"], e["outcome"]) for e in map(json.loads, printed)]
 
 
 def remove_container(client, name: str) -> None:
@@ -268,8 +274,7 @@ def test_the_single_program_runs_the_far_side_with_no_python(
         assert back.returncode in (0, 1) and "Traceback" not in back.stderr, back.stderr
     finally:
         remove_container(docker_client, name)
-    history = run([exe, "history"], cwd=tmp_path, env=env).stdout
-    assert "deploy" in history
+    assert ("deploy", archive.name, "ok") in history_of([exe], tmp_path, env)
     plain = tmp_path / "note.txt"
     plain.write_text("carried\n")
     sums = tmp_path / "sums" / "SHA256SUMS"
