@@ -23,7 +23,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from invoking import REPO_ROOT, clean_env, free_port, inv, wait_until
+from invoking import REPO_ROOT, clean_env, free_port, wait_until
 from machines import GREETING, RISK, health
 
 from airgapkit.kit import installer
@@ -98,17 +98,58 @@ class Kit:
         return dest / "kit"
 
 
-def make_kit(side: Path, *flags: str) -> Kit:
+def start_kit(side: Path, *flags: str) -> subprocess.Popen:
+    """``inv kit FLAGS`` in ``side``, as a user runs it, started in the background."""
     side.mkdir(parents=True, exist_ok=True)
-    inv("kit", *flags, cwd=side, timeout=900, check=True)
+    argv = [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), "kit", *flags]
+    return subprocess.Popen(
+        argv,
+        cwd=side,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finished(side: Path, proc: subprocess.Popen) -> Kit:
+    output, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, f"inv kit failed in {side}:\n{output}"
     return Kit(side)
 
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory) -> Kit:
-    """One kit for this platform at every installed Python, with the single program."""
-    side = tmp_path_factory.mktemp("kit-connected")
-    return make_kit(side, "--python", ",".join(INSTALLED), "--executable")
+def kits(tmp_path_factory) -> dict[str, Kit]:
+    """The kits the tests take, made at once (each mostly waits on the index or one CPU):
+    this platform at every installed Python with the single program; the other systems users
+    have; an earlier airgapkit for this machine."""
+    sides = {name: tmp_path_factory.mktemp(f"kit-{name}") for name in ("here", "other", "old")}
+    here = start_kit(sides["here"], "--python", ",".join(INSTALLED), "--executable")
+    other = start_kit(
+        sides["other"], "--platform", "windows/amd64,darwin/arm64,linux/arm64", "--python", "3.12"
+    )
+    try:
+        make_old_kit(sides["old"], tmp_path_factory.mktemp("old-source"))
+    finally:
+        made = {"here": finished(sides["here"], here), "other": finished(sides["other"], other)}
+    return {**made, "old": Kit(sides["old"])}
+
+
+@pytest.fixture(scope="module")
+def kit(kits) -> Kit:
+    return kits["here"]
+
+
+@pytest.fixture(scope="module")
+def other_kit(kits) -> Kit:
+    """Kits for the other systems users have: they resolve completely (checked in their own test)."""
+    return kits["other"]
+
+
+@pytest.fixture(scope="module")
+def old_kit(kits) -> Kit:
+    return kits["old"]
 
 
 @pytest.fixture(scope="module")
@@ -289,14 +330,13 @@ def test_the_single_program_runs_the_far_side_with_no_python(
 # --- self-update -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def old_kit(tmp_path_factory) -> Kit:
-    """A kit of an earlier airgapkit: this commit's tree (git archive) with a lower version."""
+def make_old_kit(side: Path, source: Path) -> None:
+    """A kit of an earlier airgapkit: this commit's tree (git archive) with a lower version,
+    for this machine (``make`` called as the task calls it, with that tree as the source)."""
     from airgapkit.config import DEFAULTS
     from airgapkit.kit import make, targets
     from airgapkit.settings import Crossing
 
-    source = tmp_path_factory.mktemp("old-source")
     tree = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", "HEAD"],
         capture_output=True,
@@ -309,16 +349,13 @@ def old_kit(tmp_path_factory) -> Kit:
     )
     assert count == 1, "the test lowers the version line of pyproject.toml; it has none now"
     pyproject.write_text(text)
-    side = tmp_path_factory.mktemp("old-connected")
-    places = {k: str(side / k) for k in ("dist", "dist-hashes", "dist-password")}
     crossing = Crossing.from_config(
         DEFAULTS["airgapkit"],
-        out_dir=places["dist"],
-        hashes_dir=places["dist-hashes"],
-        password_dir=places["dist-password"],
+        out_dir=str(side / "dist"),
+        hashes_dir=str(side / "dist-hashes"),
+        password_dir=str(side / "dist-password"),
     )
     make.make([targets.here()], crossing, None, source=source)
-    return Kit(side)
 
 
 def version_of(program: Path, cwd: Path) -> str:
@@ -382,8 +419,8 @@ def test_a_full_disk_during_self_update_leaves_the_old_one_in_use(old_kit, kit, 
         'sh "$2" --python "$3" --prefix "$1" >/dev/null || exit 98\n'
         'free=$(df --output=avail -B1 "$1" | tail -n 1)\n'
         'fallocate -l $((free - $4 - 4000000)) "$1/filler" || exit 97\n'
-        'shift 4; unshare --net "$@"; echo "RC:$?"\n'
-        'echo "CURRENT:$(cat "$1/current" 2>/dev/null)"\n'
+        'prefix=$1; shift 4; unshare --net "$@"; echo "RC:$?"\n'
+        'echo "CURRENT:$(cat "$prefix/current" 2>/dev/null)"\n'
     )
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
     argv += [prefix, media / "install.sh", python, need, prefix / "bin" / "airgapkit"]
@@ -402,15 +439,6 @@ def here_target() -> tuple[str, str]:
 
 
 # --- bad input on the far side ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def other_kit(tmp_path_factory) -> Kit:
-    """Kits for the other systems users have: they resolve completely (checked in their own test)."""
-    side = tmp_path_factory.mktemp("cross-connected")
-    return make_kit(
-        side, "--platform", "windows/amd64,darwin/arm64,linux/arm64", "--python", "3.12"
-    )
 
 
 def test_kits_for_windows_macos_and_arm64_resolve_completely_and_their_locks_verify(
@@ -462,7 +490,7 @@ def test_a_wheel_swapped_in_the_unpacked_kit_is_refused_by_its_lock(unpacked, tm
     shutil.copytree(unpacked, kit_dir)
     folder = kit_dir / "targets" / installer.target_id(*here_target())
     idna = next(folder.glob("idna-*.whl"))
-    idna.write_bytes(next(folder.glob("mdurl-*.whl")).read_bytes())
+    idna.write_bytes(idna.read_bytes() + b"\0")  # another file under the wheel's name
     python = INSTALLED.get(HERE) or Path(sys.executable)
     proc = run(
         offline("sh", kit_dir / "install.sh", "--python", python, "--venv", tmp_path / "v"),

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import json
 import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -151,16 +154,21 @@ class Uv:
 
 
 def installed_source() -> Path:
-    """The folder this airgapkit was installed from (``pip install -e .``), from its metadata."""
+    """The folder this airgapkit was installed from (``pip install -e .``), from its metadata
+    (``direct_url.json``, PEP 610)."""
     dist = importlib.metadata.distribution("airgapkit")
-    url = (dist.read_text("direct_url.json") or "").strip()
-    match = re.search(r'"url"\s*:\s*"file://([^"]+)"', url)
-    if not match or not (Path(match.group(1)) / "pyproject.toml").is_file():
+    try:
+        url = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
+    except ValueError:
+        url = ""
+    parsed = urllib.parse.urlparse(url)
+    folder = Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else None
+    if folder is None or not (folder / "pyproject.toml").is_file():
         raise ResolveError(
             "inv kit builds airgapkit from its source, but this airgapkit was not installed from a "
             "source folder: run it from a checkout installed with pip install -e ."
         )
-    return Path(match.group(1))
+    return folder
 
 
 def build_wheel(uv: Uv, source: Path, dest: Path, what: str) -> Path:
