@@ -23,7 +23,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from invoking import REPO_ROOT, clean_env, free_port, wait_until
+from invoking import REPO_ROOT, clean_env, free_port, inv, wait_until
 from machines import GREETING, RISK, health
 
 from airgapkit.kit import installer
@@ -48,18 +48,9 @@ HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def run(argv, *, cwd: Path, env: dict | None = None, timeout: int = 600, check: bool = True):
-    proc = subprocess.run(
-        [str(a) for a in argv],
-        cwd=cwd,
-        env=clean_env(env),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{argv} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    """A program of the far side, run as ``invoking.inv`` runs a task (clean environment)."""
+    program, *args = [str(a) for a in argv]
+    return inv(*args, cwd=cwd, env=env, timeout=timeout, check=check, program=(program,))
 
 
 def offline(*argv) -> list[str]:
