@@ -1,16 +1,18 @@
-# Install airgapkit from this kit with no network: .\install.ps1 [-Python PATH] [--prefix DIR | --venv DIR]
+# Install airgapkit from this kit with no network: .\install.ps1 [--python PATH] [--prefix DIR | --venv DIR]
 #
-# Finds a Python 3.10 or later that the kit holds wheels for (the py launcher's, or -Python), then
+# Finds a Python 3.10 or later that the kit holds wheels for (the py launcher's, or --python), then
 # runs the kit's install.py with it: a virtual environment, pip install --no-index --require-hashes
 # from the kit's wheels, and the installed version printed. Nothing reaches a network.
-param(
-    [string]$Python = "",
-    [Parameter(ValueFromRemainingArguments = $true)][string[]]$Rest = @()
-)
+# (No param block: a plain script gets --prefix and --venv as they are, in $args.)
 $ErrorActionPreference = "Stop"
 $installer = Join-Path $PSScriptRoot "install.py"
-if ($Python) {
-    $candidates = @(, @($Python))
+$python = $null
+$rest = @()
+for ($i = 0; $i -lt $args.Count; $i++) {
+    if ($args[$i] -eq "--python") { $python = $args[$i + 1]; $i++ } else { $rest += $args[$i] }
+}
+if ($python) {
+    $candidates = @(, @($python))
 } else {
     $candidates = @(@("py", "-3.13"), @("py", "-3.12"), @("py", "-3.11"), @("py", "-3.10"), @(, "python"))
 }
@@ -24,15 +26,15 @@ foreach ($candidate in $candidates) {
     if (-not $fallback) { $fallback = $candidate }
     & $exe @pre $installer --check-target 2>$null
     if ($LASTEXITCODE -eq 0) {
-        & $exe @pre $installer @Rest
+        & $exe @pre $installer @rest
         exit $LASTEXITCODE
     }
 }
 if ($fallback) {
     $exe = $fallback[0]
     $pre = @($fallback | Select-Object -Skip 1)
-    & $exe @pre $installer @Rest  # it says which targets the kit holds
+    & $exe @pre $installer @rest  # it says which targets the kit holds
     exit $LASTEXITCODE
 }
-Write-Error "install.ps1: no Python 3.10 or later found; name one with -Python PATH, or use the kit's single executable"
+[Console]::Error.WriteLine("install.ps1: no Python 3.10 or later found; name one with --python PATH, or use the kit's single executable")
 exit 1
