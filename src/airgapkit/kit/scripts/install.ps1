@@ -4,7 +4,7 @@
 # runs the kit's install.py with it: a virtual environment, pip install --no-index --require-hashes
 # from the kit's wheels, and the installed version printed. Nothing reaches a network.
 # (No param block: a plain script gets --prefix and --venv as they are, in $args.)
-$ErrorActionPreference = "Stop"
+# Exit codes are checked one by one: native commands writing to stderr must not stop the script.
 $installer = Join-Path $PSScriptRoot "install.py"
 $python = $null
 $rest = @()
