@@ -5,7 +5,9 @@
 - ``inv kit --python <every installed 3.10-3.13> --executable``: each Python's install from it by
   its own ``install.sh`` in a fresh prefix inside ``unshare --net`` (goal: <= 10 s), the single
   program's size (goal: <= 40 MB) and ``airgapkit --version`` with no Python on PATH (goal:
-  <= 1.0 s; the median of five runs after one that fills the page cache);
+  <= 1.0 s; the median of five runs after one that fills the page cache). Beside each wall time,
+  the CPU time (user + system) of the run and its children: on a machine others load, it is
+  what a quiet machine's wall time comes near for this single-threaded work;
 - ``inv kit --platform windows/amd64,darwin/arm64,linux/arm64 --python 3.12``: each target's wheels.
 
 Each ``inv kit`` runs as a child process, as a user runs it, with its wall time. Not a test: run it
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -41,13 +44,21 @@ def python_of(version: str) -> str | None:
 
 
 def timed(argv: list, cwd: Path, env: dict | None = None) -> tuple[float, str]:
+    """Wall seconds of a child run (and its CPU seconds, user + system, in ``CPU[-1]``)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     proc = subprocess.run(
         [str(a) for a in argv], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{argv} failed:\n{proc.stdout}\n{proc.stderr}")
-    return time.monotonic() - started, proc.stdout
+    return wall, proc.stdout
+
+
+CPU: list[float] = []  # what the machine's load does not change: a quiet machine's wall time, near
 
 
 def make_kit(side: Path, *flags: str) -> tuple[float, Path, Path, str]:
@@ -78,6 +89,7 @@ def main() -> None:
     figures: dict = {"pythons": list(installed), "python_running": sys.version.split()[0]}
     with tempfile.TemporaryDirectory(prefix="agk-bench-kit-") as tmp:
         root = Path(tmp)
+        figures["load_at_start"] = os.getloadavg()
         seconds, archive, _sums, _pw = make_kit(root / "one")
         figures["one_target"] = {"kit_s": seconds, "archive_bytes": archive.stat().st_size}
 
@@ -90,12 +102,14 @@ def main() -> None:
             "archive_bytes": archive.stat().st_size,
             "wheels": wheel_sizes(kit_dir),
             "installs_s": {},
+            "installs_cpu_s": {},
         }
         for version, python in installed.items():
             prefix = root / f"prefix-{version}"
             argv = ["unshare", "--net", "sh", kit_dir / "install.sh", "--python", python]
             seconds, _ = timed([*argv, "--prefix", prefix], root)
             figures["all"]["installs_s"][version] = seconds
+            figures["all"]["installs_cpu_s"][version] = CPU[-1]
         program = next((kit_dir / "executables").glob("*/airgapkit"))
         program.chmod(0o755)
         tools = root / "tools"
@@ -108,6 +122,7 @@ def main() -> None:
             "bytes": program.stat().st_size,
             "version_s": runs,
             "version_median_s": statistics.median(runs),
+            "version_cpu_s": CPU[-5:],
         }
 
         seconds, archive, _sums, password = make_kit(
@@ -123,6 +138,7 @@ def main() -> None:
             "archive_bytes": archive.stat().st_size,
             "wheels": wheel_sizes(other),
         }
+    figures["load_at_end"] = os.getloadavg()
     print(json.dumps(figures, indent=2))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2) + "\n")
