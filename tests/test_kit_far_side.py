@@ -325,8 +325,10 @@ def test_the_single_program_runs_the_far_side_with_no_python(
         run([exe, "deploy", *incoming, *target, "--ports", ports], cwd=tmp_path, env=env)
         assert health(ports)["greeting"] == GREETING
         assert name in run([exe, "status", *target], cwd=tmp_path, env=env).stdout
+        # --image: with no app folder on prod, debug-shell cannot read the image's name from one
+        image = ["--image", f"{round_trip['app_name']}:1.0.0"]
         shell = subprocess.run(
-            [str(exe), "debug-shell", *target],
+            [str(exe), "debug-shell", *target, *image],
             cwd=tmp_path,
             env=clean_env(env),
             input="echo ALIVE-$((40 + 2)); exit\n",
