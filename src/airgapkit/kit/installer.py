@@ -209,7 +209,9 @@ def pip_install(venv: Path, folder: Path, lock: Path) -> None:
     python = venv_program(venv, "python")
     argv = [str(python), "-m", "pip", "--isolated", "--disable-pip-version-check", "install"]
     argv += ["--no-index", "--find-links", str(folder), "--only-binary", ":all:"]
-    argv += ["--require-hashes", "--no-cache-dir", "--quiet", "-r", str(lock)]
+    # --no-compile: the modules a run imports are compiled by that run (the --version check does
+    # most); compiling every file up front (pygments' hundreds of lexers) costs seconds for nothing
+    argv += ["--require-hashes", "--no-cache-dir", "--no-compile", "--quiet", "-r", str(lock)]
     run(argv, f"pip install from {lock}", env=isolated_pip_env())
 
 
