@@ -283,7 +283,7 @@ def test_the_installed_airgapkit_releases_a_base_bundle(installs, round_trip, tm
 
 @pytest.fixture(scope="module")
 def program(unpacked, tmp_path_factory) -> tuple[Path, dict]:
-    """The kit's single program, and an environment whose PATH holds docker and no Python."""
+    """The kit's single program, and an environment whose PATH holds docker, bash and no Python."""
     found = list((unpacked / "executables").glob("*/airgapkit"))
     assert len(found) == 1, found
     home = tmp_path_factory.mktemp("no-python")
@@ -291,7 +291,8 @@ def program(unpacked, tmp_path_factory) -> tuple[Path, dict]:
     exe.chmod(0o755)
     tools = home / "bin"
     tools.mkdir()
-    (tools / "docker").symlink_to(shutil.which("docker"))
+    for tool in ("docker", "bash"):  # debug-shell's: the docker CLI, run by Invoke through bash
+        (tools / tool).symlink_to(shutil.which(tool))
     env = {"PATH": str(tools), "HOME": str(home), **far_side_env(home)}
     assert shutil.which("python3", path=env["PATH"]) is None
     return exe, env
