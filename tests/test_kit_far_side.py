@@ -433,6 +433,7 @@ def test_self_update_installs_beside_the_old_one_and_an_interrupted_one_changes_
     assert version_of(prefix / OLD_VERSION / "bin" / "airgapkit", tmp_path) == OLD_VERSION
 
 
+@pytest.mark.faults  # a small tmpfs of the test's own (root)
 def test_a_full_disk_during_self_update_leaves_the_old_one_in_use(old_kit, kit, unpacked, tmp_path):
     """The prefix on a tmpfs the old version fills but for a little more than the new one's
     wheels: the free-space check passes, and the install runs out of space half-way."""
@@ -538,6 +539,7 @@ def test_a_kit_whose_hash_does_not_match_is_refused_and_nothing_changes(kit, ins
     assert kit.archive.name in proc.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.faults  # a small tmpfs of the test's own (root)
 def test_a_full_disk_during_install_is_one_line_and_leaves_nothing(unpacked, tmp_path):
     python = INSTALLED.get(HERE) or Path(sys.executable)
     prefix = tmp_path / "small"
