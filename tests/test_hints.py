@@ -28,7 +28,8 @@ SRC = REPO_ROOT / "src" / "airgapkit"
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 # Another program's command right before a flag: its flag, not the task's.
 OTHER = re.compile(
-    r"\b(?:inv|airgapkit) ([a-z][a-z-]*)\b|\b(docker|npm|node|7z|sha256sum|trivy|grype|pip)\b"
+    r"\b(?:inv|airgapkit) ([a-z][a-z-]*)\b|\b(docker|npm|node|7z|sha256sum|trivy|grype|pip|uv)\b"
+    r"|\b(install\.(?:sh|ps1|py)|airgapkit(?= $))"  # the kit's installer; the program's own flags
 )
 BREAK = re.compile(r"[;)`]|, | or ")  # where a command named in a message ends
 
@@ -182,14 +183,26 @@ CANNOT_ARISE = {
     ("demo", "--password-dir"): "likewise its third-channel folders",
     ("demo", "--dest"): "a bundle's member is extracted into a folder made for it",
     ("demo", "--force"): "the demo writes each delivery into folders it has just emptied",
-    ("demo", "--app-report"): "an advisory service that does not answer is a failed rule the demo accepts",
+    (
+        "demo",
+        "--app-report",
+    ): "an advisory service that does not answer is a failed rule the demo accepts",
     ("release", "--dest"): "a bundle's member is extracted into a folder made for it",
     ("deploy", "--dest"): "a bundle's member is extracted into a folder made for it",
     # a password that is read, not made, is never judged for strength (allow_weak=True)
     **{
         (task, "--allow-weak-password"): "it reads a password, never judges one"
-        for task in ("demo", "deploy", "extract", "inspect", "keygen", "sbom")
+        for task in ("demo", "deploy", "extract", "inspect", "keygen", "sbom", "self-update")
     },
+    ("self-update", "--dest"): "the kit's members are extracted into a folder made for them",
+    # the kit writes uv's argv and pip's lock lines, and prints the far side's self-update command
+    ("kit", "--constraint"): "uv's argv, added flag by flag (kit/resolve.py)",
+    ("kit", "--build-constraint"): "uv's argv, added flag by flag (kit/resolve.py)",
+    **{
+        (task, "--hash"): "a lock file's lines (name==version --hash=sha256:...), not a message"
+        for task in ("kit", "self-update")
+    },
+    ("kit", "--password-file"): "the far side's `airgapkit self-update` line, printed in pieces",
     # check-image judges without going on: the gate's message leaves --accept-risk out for it
     # (can_accept=False; test_check_image_does_not_offer_accept_risk below)
     ("check-image", "--accept-risk"): "checkpoint.gate(..., can_accept=False)",

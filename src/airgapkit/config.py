@@ -75,6 +75,10 @@ DEFAULTS = {
         # an arriving bundle needs, each a path or {file: PATH, revoked: REASON}; empty: unsigned
         # bundles are accepted with a warning.
         "trust": {"sign_key": "", "keys": []},
+        # inv kit: the platforms (linux/amd64, linux/arm64, windows/amd64, darwin/amd64,
+        # darwin/arm64) and Python versions (3.10-3.13) a kit carries, each a list or a
+        # comma-separated string; empty: this machine's platform and Python.
+        "kit": {"platforms": "", "python": ""},
     }
 }
 

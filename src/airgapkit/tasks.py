@@ -35,6 +35,9 @@ from .flows import stack as stack_flow
 from .gate import checkpoint, render
 from .gate.candidates import choose
 from .gate.limits import with_flags
+from .kit import make as kit_make
+from .kit import selfupdate
+from .kit import targets as kit_targets
 from .platform import PRIVATE
 from .settings import BaseSource, Crossing, Gate, Incoming, Smoke, Target, Trust, config_ports
 from .trust import keys, seal
@@ -493,6 +496,7 @@ CROSSING_HELP = {
     "force": "Replace an earlier delivery of this bundle in these folders (archive, hash, password).",
 }
 GATE_FLAGS = ("report", "accept_risk", "app_report")  # app_report: export's alone
+KIT_CROSSING_FLAGS = [name for name in CROSSING_HELP if name not in GATE_FLAGS]
 SINCE_HELP = (
     "Make a delta: last (the previous bundle in the history) or a manifest from inspect --json."
 )
@@ -822,6 +826,66 @@ def keygen(c, out, key_passphrase_file="", allow_weak_passphrase=False):
     print(f"fingerprint {pair.fingerprint}")
 
 
+# --- airgapkit itself across the gap (kit/) --------------------------------------------------------
+
+
+@task(
+    help={
+        "platform": "Platforms to carry, comma-separated: linux/amd64, linux/arm64, windows/amd64, "
+        "darwin/amd64, darwin/arm64 (default: kit.platforms, else this machine's).",
+        "python": "Python versions to carry, comma-separated: 3.10-3.13 (default: kit.python, else "
+        "this one's).",
+        "executable": "Add the single airgapkit program for this machine (PyInstaller), for a far "
+        "side with no Python.",
+        **{name: CROSSING_HELP[name] for name in KIT_CROSSING_FLAGS},
+        **SIGNING_HELP,
+    }
+)
+def kit(
+    c,
+    platform="",
+    python="",
+    executable=False,
+    new_password_file="",
+    allow_weak_password=False,
+    level=-1,
+    out_dir="",
+    hashes_dir="",
+    password_dir="",
+    split="",
+    force=False,
+    sign_key="",
+    key_passphrase_file="",
+):
+    """Connected side: airgapkit and its dependencies for machines with no network, as a crossing."""
+    cfg, flags = config(c), locals()
+    made = kit_make.make(
+        kit_targets.parse(platform or cfg.kit.platforms, python or cfg.kit.python),
+        Crossing.from_config(cfg, **{name: flags[name] for name in KIT_CROSSING_FLAGS}),
+        trust_of(c, sign_key, key_passphrase_file),
+        executable=executable,
+    )
+    kit_make.print_kit(made)
+
+
+@task(
+    name="self-update",
+    help={
+        "kit": "The kit (airgapkit-VERSION-kit.zip) that came on the media.",
+        "sums": INCOMING_HELP["sums"].replace("<bundle>", "<kit>"),
+        "password_file": INCOMING_HELP["password_file"],
+    },
+)
+def self_update(c, kit, sums="", password_file=""):
+    """Install airgapkit from a kit beside this one, once the kit's hash and signature check out."""
+    incoming = Incoming.from_flags(kit, sums=sums, password_file=password_file)
+    old, new, prefix = selfupdate.update(incoming, seal.trusted_keys(trust_of(c)))
+    if old == new:
+        print(f"airgapkit {new} is already the one in use ({prefix / new})")
+        return
+    print(f"airgapkit {old} -> {new}: {new} is in use now, {old} stays in {prefix / old}")
+
+
 @task(
     help={
         "base_image": "Base image to use instead of the configured one (for a machine that cannot pull it).",
@@ -868,5 +932,7 @@ ns = Collection(
     hash_,
     archive,
     extract,
+    kit,
+    self_update,
 )
 ns.configure(DEFAULTS)

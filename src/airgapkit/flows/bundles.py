@@ -133,7 +133,12 @@ def make_bundle(
 def check_earlier(crossing: Crossing, app: dict, kind: str) -> None:
     """Refuse, unless ``--force``, to write over an earlier delivery of the same bundle in these
     places (``channels.check_earlier``); the flows ask before their first step."""
-    places, name = crossing.places, bundle.archive_name(app, kind)
+    check_earlier_archive(crossing, bundle.archive_name(app, kind))
+
+
+def check_earlier_archive(crossing: Crossing, name: str) -> None:
+    """``check_earlier`` for the archive called ``name`` (a kit's, say)."""
+    places = crossing.places
     password = None if crossing.password_file else places.password_dir / f"{name}.password"
     sums = places.hashes_dir / f"{name}.sha256"
     channels.check_earlier(places.out_dir / name, (sums, password), crossing.force)
