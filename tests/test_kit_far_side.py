@@ -370,12 +370,12 @@ def make_old_kit(side: Path, source: Path) -> None:
         check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(source)], input=tree.stdout, check=True)
-    pyproject = source / "pyproject.toml"
+    package = source / "src" / "airgapkit" / "__init__.py"  # the version's one place
     text, count = re.subn(
-        r'(?m)^version = "[^"]+"', f'version = "{OLD_VERSION}"', pyproject.read_text(), count=1
+        r'(?m)^__version__ = "[^"]+"', f'__version__ = "{OLD_VERSION}"', package.read_text(), count=1
     )
-    assert count == 1, "the test lowers the version line of pyproject.toml; it has none now"
-    pyproject.write_text(text)
+    assert count == 1, "the test lowers airgapkit.__version__; it has none now"
+    package.write_text(text)
     crossing = Crossing.from_config(
         DEFAULTS["airgapkit"],
         out_dir=str(side / "dist"),
