@@ -372,7 +372,10 @@ def make_old_kit(side: Path, source: Path) -> None:
     subprocess.run(["tar", "-x", "-C", str(source)], input=tree.stdout, check=True)
     package = source / "src" / "airgapkit" / "__init__.py"  # the version's one place
     text, count = re.subn(
-        r'(?m)^__version__ = "[^"]+"', f'__version__ = "{OLD_VERSION}"', package.read_text(), count=1
+        r'(?m)^__version__ = "[^"]+"',
+        f'__version__ = "{OLD_VERSION}"',
+        package.read_text(),
+        count=1,
     )
     assert count == 1, "the test lowers airgapkit.__version__; it has none now"
     package.write_text(text)
