@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
+import sys
+
 import docker
 import pytest
 
@@ -144,3 +148,19 @@ def test_engine_errors_scrub_an_airgap_error_passing_through():
         with engine_client.engine_errors("do anything", hide={"K": "s3cr3t-v4lue"}):
             raise AirgapError("failed: s3cr3t-v4lue") from cause
     assert info.value.__cause__ is None  # it quoted the value too
+
+
+def test_a_shell_asks_for_a_terminal_only_on_one(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("echo piped\n"))
+    assert engine_client.shell_flags() == "-i"  # the docker CLI refuses -t on a pipe
+    monkeypatch.setattr(sys, "stdin", None)  # a program started with no stdin at all
+    assert engine_client.shell_flags() == "-i"
+    pty = pytest.importorskip("pty", reason="a pseudo-terminal exists only on POSIX")
+    leader, follower = pty.openpty()
+    try:
+        with os.fdopen(follower, closefd=False) as terminal:
+            monkeypatch.setattr(sys, "stdin", terminal)
+            assert engine_client.shell_flags() == "-it"
+    finally:
+        os.close(leader)
+        os.close(follower)

@@ -712,9 +712,11 @@ def debug_shell(c, env="prod", image="", name=""):
     """A shell in an environment's container if it runs, else in a fresh --rm one with its env file."""
     last_name, last_image = deployed(c, env)
     target = Target.from_config(config(c), env=env, name=name or last_name)
-    containers.open_shell(
+    status = containers.open_shell(
         deploy_flow.debug_shell_argv(client(c), target, image or last_image or app_image(c))
     )
+    if status:  # the shell's own exit status (or the docker CLI's refusal), as a shell would
+        raise Exit(code=status)
 
 
 @task(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from contextlib import contextmanager
 
@@ -212,3 +213,12 @@ def validate_container_name(name: str) -> str:
             f"container name {name!r} is invalid; use letters, digits, '_', '.' or '-'"
         )
     return name
+
+
+def shell_flags() -> str:
+    """``docker exec``/``run``'s flags for a shell on this stdin: ``-t`` only on a terminal.
+
+    The docker CLI refuses ``-t`` when stdin is a pipe ("the input device is not a TTY"), and
+    commands piped into ``debug-shell`` are a shell's normal input.
+    """
+    return "-it" if sys.stdin is not None and sys.stdin.isatty() else "-i"

@@ -17,7 +17,14 @@ from .. import display, platform
 from ..errors import AirgapError
 from ..fsutil import AtomicFile
 from ..ports import PortMapping, Ports
-from .client import console, engine_errors, explain, validate_container_name, validate_ref
+from .client import (
+    console,
+    engine_errors,
+    explain,
+    shell_flags,
+    validate_container_name,
+    validate_ref,
+)
 from .images import require_image
 
 DEFAULT_PORTS = Ports.parse("8080:8080")  # the procedure's docker run -p 8080:8080
@@ -236,9 +243,9 @@ def shell_argv(client: docker.DockerClient, image: str = "", container: str = ""
         )
     if container:
         _require_running(client, container)
-        return ["docker", "exec", "-it", container, "sh"]
+        return ["docker", "exec", shell_flags(), container, "sh"]
     require_image(client, validate_ref(image))  # docker run would pull a missing image
-    return ["docker", "run", "-it", "--rm", image, "sh"]
+    return ["docker", "run", shell_flags(), "--rm", image, "sh"]
 
 
 def open_shell(argv: list[str]) -> int:

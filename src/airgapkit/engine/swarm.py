@@ -34,7 +34,7 @@ from ..environments import Environment
 from ..errors import AirgapError, RolledBack
 from ..ports import Ports
 from . import swarmsecrets
-from .client import console, engine_errors
+from .client import console, engine_errors, shell_flags
 
 APP_LABEL = "org.airgapkit.app"
 HISTORY_LABEL = "org.airgapkit.history"
@@ -426,7 +426,7 @@ class ShellPlace:
 
     def argv(self, service: str) -> list[str]:
         if self.container:
-            return ["docker", "exec", "-it", self.container, "sh"]
+            return ["docker", "exec", shell_flags(), self.container, "sh"]
         if not self.nodes:
             raise AirgapError(f"no task of service {service} runs; deploy it first")
         raise AirgapError(
