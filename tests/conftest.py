@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).parent / "support"))
 import node_standin  # noqa: E402
 from engine_client import TestClient  # noqa: E402
 
-# The session's round trip (export, release, deploy) that the flows' tests share.
-pytest_plugins = ["machines"]
+# The session's round trip (export, release, deploy) that the flows' tests share, and the stack's.
+pytest_plugins = ["machines", "stacking"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = REPO_ROOT / "examples" / "tms-api"
@@ -354,3 +354,13 @@ def ports():
 def in_a_folder_of_its_own(monkeypatch, tmp_path):
     """Removed containers' logs go to ./logs (Watch's default): here, the test's own folder."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def immutable(tmp_path):
+    """A folder no one may write in, root included (``chattr +i``), made writable again after."""
+    folder = tmp_path / "immutable"
+    folder.mkdir()
+    subprocess.run(["chattr", "+i", str(folder)], check=True)
+    yield folder
+    subprocess.run(["chattr", "-i", str(folder)], check=True)

@@ -107,6 +107,12 @@ def test_a_failed_stage_leaves_no_temporary(tmp_path):
     assert list((tmp_path / "ctx").iterdir()) == []
 
 
+def test_a_context_folder_it_cannot_write_in_is_one_line(tmp_path, immutable):
+    tgz = craft_tgz(tmp_path / "x-1.0.0.tgz", PACKAGE)
+    with pytest.raises(AirgapError, match=rf"^cannot write x-1.0.0-inside in {immutable} \("):
+        buildcontext.stage(tgz, DOCKERFILES / "Dockerfile", immutable)
+
+
 def test_build_args_take_the_container_port_of_the_configured_mappings(tmp_path):
     tgz = craft_tgz(tmp_path / "x-1.0.0.tgz", PACKAGE)
     port = config_ports({"ports": "8080:8080/tcp,9090:9090"}).container_port
@@ -120,3 +126,15 @@ def test_build_args_take_the_container_port_of_the_configured_mappings(tmp_path)
         "BASE_IMAGE": "node:22-alpine",
         "APP_PORT": "8080",
     }
+
+
+def test_a_killed_stagings_folder_is_removed_by_the_next_stage(tmp_path, capsys):
+    tgz = craft_tgz(tmp_path / "x-1.0.0.tgz", PACKAGE)
+    left = fsutil.temp_path(tmp_path / "ctx" / "x-1.0.0-inside")  # as a kill -9 leaves it
+    (left / "package").mkdir(parents=True)
+    final, _, _ = buildcontext.stage(tgz, DOCKERFILES / "Dockerfile", tmp_path / "ctx")
+    assert [p.name for p in (tmp_path / "ctx").iterdir()] == [final.name]
+    assert (
+        f"removed 1 leftover folder(s) of an interrupted airgapkit run in {tmp_path / 'ctx'}: {left.name}"
+        in (capsys.readouterr().err)
+    )

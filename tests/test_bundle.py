@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from archives import PW, flip_byte, write_archive
+from invoking import wait_until
 
 from airgapkit.crossing import bundle, digest, sumsfile
 from airgapkit.crossing.archive import ArchiveWriter
@@ -18,6 +22,7 @@ from airgapkit.delta import apply
 from airgapkit.engine import identity, images
 from airgapkit.engine.client import tar_name
 from airgapkit.errors import AirgapError, IntegrityError
+from conftest import UNDER_CI
 
 APP = {"name": "demo", "version": "1", "image_name": "demo"}
 
@@ -208,6 +213,130 @@ def test_a_split_bundle_is_read_from_its_volumes_into_the_engine(
     ) as opened:
         assert apply.load_images(docker_client, opened) == [ref]
     docker_client.images.get(ref)
+
+
+def test_a_bundle_written_again_with_fewer_volumes_lists_only_its_own(tmp_path):
+    """The same bundle written again into the same folders, split larger: its hash file lists the
+    new volumes only, and the far side opens it."""
+    (tmp_path / "image.tar").write_bytes(os.urandom(300_000))
+    media, hashes = tmp_path / "media", tmp_path / "hashes"
+    for split in (64_000, 128_000):
+        delivery = bundle.write(
+            None,
+            media / "demo-1-base.zip",
+            Manifest(kind="base", app=dict(APP)),
+            image_refs=[],
+            files=[(tmp_path / "image.tar", "app/image.tar")],
+            password=PW,
+            level=0,
+            hashes_dir=hashes,
+            password_file=tmp_path / "secret" / "demo-1-base.zip.password",
+            split=split,
+            force=True,
+        )
+    volumes = sorted(p.name for p in media.iterdir())
+    assert len(volumes) == 3
+    assert set(sumsfile.read_sums(delivery.sums)) == {"demo-1-base.zip", *volumes}
+    with bundle.open_verified(media / volumes[0], delivery.sums, PW, kind="base") as opened:
+        assert opened.manifest.member("app/image.tar")["size"] == 300_000
+
+
+# A kill in the window between the hash file's rename and the archive's: strace holds the writer
+# there (an injected delay after the hash folder's sync, the step right after the hash file gets
+# its name), and the test kills it by PID. The kill is real; only its moment is arranged.
+KILLED_WRITE = """
+import sys
+from pathlib import Path
+from airgapkit.crossing import bundle
+from airgapkit.crossing.manifest import Manifest
+root = Path(sys.argv[1])
+bundle.write(
+    None, root / "media" / "demo-1-base.zip", Manifest(kind="base", app={APP!r}),
+    image_refs=[], files=[(root / "image.tar", "app/image.tar")], password=sys.argv[2], level=0,
+    hashes_dir=root / "hashes", password_file=root / "secret" / "demo-1-base.zip.password",
+    split=int(sys.argv[3]), force=True,
+)
+"""
+
+
+def write_bundle(root: Path, split: int, password: str, **options) -> bundle.Delivery:
+    return bundle.write(
+        None,
+        root / "media" / "demo-1-base.zip",
+        Manifest(kind="base", app=dict(APP)),
+        image_refs=[],
+        files=[(root / "image.tar", "app/image.tar")],
+        password=password,
+        level=0,
+        hashes_dir=root / "hashes",
+        password_file=root / "secret" / "demo-1-base.zip.password",
+        split=split,
+        **options,
+    )
+
+
+def opens_with_what_lies_beside_it(root: Path) -> bool:
+    """Whether the archive under its final name (if any) is the one its hash file lists and its
+    password file opens: never a mix of two deliveries."""
+    volumes = sorted((root / "media").glob("demo-1-base.zip*"))
+    if not volumes:
+        return True  # nothing to open, nothing to mistake
+    password = (root / "secret" / "demo-1-base.zip.password").read_text().strip()
+    sums = root / "hashes" / "demo-1-base.zip.sha256"
+    with bundle.open_verified(volumes[0], sums, password, kind="base") as opened:
+        return opened.manifest.member("app/image.tar")["size"] == 300_000
+
+
+def test_an_earlier_delivery_is_replaced_only_with_force(tmp_path):
+    (tmp_path / "image.tar").write_bytes(os.urandom(300_000))
+    first = write_bundle(tmp_path, 64_000, PW)
+    volumes = sorted((tmp_path / "media").iterdir())
+    for left in (volumes, [first.sums], [first.password]):  # any of the three is refused
+        with pytest.raises(AirgapError, match="earlier delivery of demo-1-base.zip.*--force"):
+            write_bundle(tmp_path, 128_000, PW + "x")
+        for path in left:
+            path.unlink()
+    assert not (tmp_path / "media").exists() or not list((tmp_path / "media").iterdir())
+    write_bundle(tmp_path, 128_000, PW + "x")
+    write_bundle(tmp_path, 64_000, PW + "y", force=True)
+    assert len(list((tmp_path / "media").iterdir())) == 5
+    assert opens_with_what_lies_beside_it(tmp_path)
+
+
+@pytest.fixture
+def strace() -> str:
+    """strace, which holds a process at a chosen system call (CI installs it: see .ci/run)."""
+    found = shutil.which("strace")
+    if not found:
+        missing = "strace is not installed (apt-get install strace)"
+        if UNDER_CI:
+            pytest.fail(missing, pytrace=False)
+        pytest.skip(missing)
+    return found
+
+
+def test_a_kill_between_the_final_renames_leaves_no_mixed_delivery(tmp_path, strace):
+    (tmp_path / "image.tar").write_bytes(os.urandom(300_000))
+    write_bundle(tmp_path, 64_000, PW)
+    earlier = (tmp_path / "hashes" / "demo-1-base.zip.sha256").read_bytes()
+    hold = 20_000_000  # microseconds after each open of the hash folder
+    writer = subprocess.Popen(
+        [strace, "-f", "-qq", "-o", "/dev/null", "-P", str(tmp_path / "hashes"),
+         "-e", "trace=openat", "-e", f"inject=openat:delay_exit={hold}",
+         sys.executable, "-c", KILLED_WRITE.format(APP=APP), str(tmp_path), PW + "-new", "128000"],
+    )  # fmt: skip
+    try:
+        assert wait_until(
+            lambda: (tmp_path / "hashes" / "demo-1-base.zip.sha256").read_bytes() != earlier, 60
+        )
+        child = int(Path(f"/proc/{writer.pid}/task/{writer.pid}/children").read_text().split()[0])
+        os.kill(child, signal.SIGKILL)  # the python the test started under strace
+    finally:
+        writer.wait(30)
+    assert opens_with_what_lies_beside_it(tmp_path)
+    again = write_bundle(tmp_path, 128_000, PW + "-again", force=True)  # the next run completes it
+    assert len(list((tmp_path / "media").iterdir())) == 3 and again.password.is_file()
+    assert opens_with_what_lies_beside_it(tmp_path)
 
 
 def test_a_watched_image_is_read_once_and_a_refusal_leaves_no_archive(

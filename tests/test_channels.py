@@ -4,6 +4,7 @@ against the separately delivered hashes before decrypting anything."""
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 import subprocess
 
@@ -154,6 +155,29 @@ def test_create_lists_archive_and_members_and_keeps_other_entries(tmp_path, inpu
     }
     assert crossing.password_file is None
     assert crossing.members["module.tgz"] == (entries["module.tgz"], len(payload["module.tgz"]))
+
+
+def test_an_archive_written_again_replaces_every_line_it_had(tmp_path):
+    """Split smaller, then larger: the first run's .004 and .005 are gone, and so are their lines
+    (the far side would refuse the new archive as missing them); other entries stay."""
+    src = tmp_path / "in" / "image.tar"
+    src.parent.mkdir()
+    src.write_bytes(os.urandom(300_000))
+    sums, dest = tmp_path / "hashes" / "SHA256SUMS", tmp_path / "media" / "x.zip"
+    sums.parent.mkdir()
+    sumsfile.write_sums({"earlier.tar": "e" * 64, "x.zip.notes": "f" * 64}, sums)
+    for split, force in ((64_000, False), (128_000, True)):
+        made = channels.create(
+            [src], dest, sums=sums, password=PW, level=0, progress=False, split=split, force=force
+        )
+    volumes = sorted(p.name for p in dest.parent.iterdir())
+    assert volumes == ["x.zip.001", "x.zip.002", "x.zip.003"]
+    assert set(sumsfile.read_sums(sums)) == {
+        "earlier.tar", "x.zip.notes", "x.zip", "image.tar", *volumes
+    }  # fmt: skip
+    out = channels.extract(dest.with_name("x.zip.001"), tmp_path / "out", PW, sums)
+    assert [p.read_bytes() for p in out] == [src.read_bytes()]
+    assert made.archive_sha256 == sumsfile.read_sums(sums)["x.zip"]
 
 
 def test_a_generated_password_goes_to_a_third_place_with_mode_0600(tmp_path, inputs):

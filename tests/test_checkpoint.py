@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from datetime import date, timedelta
 
 import pytest
 from gate_support import (
@@ -316,6 +317,17 @@ def test_check_image_task_fails_with_one_line_and_no_traceback(docker_client, im
     assert f"size: {inspect_mb(docker_client, ref)} is over the 200 MB limit" in proc.stderr
     assert proc.stderr.strip().count("\n") == 0  # one line
     assert "FAIL" in proc.stdout and "1, high 2" in proc.stdout  # the table
+
+
+def test_check_image_task_refuses_a_stale_report_with_its_date(docker_client, images, tmp_path):
+    ref = images["big"]
+    stale = report_for(docker_client, ref, tmp_path, made=date.today() - timedelta(days=8))
+    proc = inv("check-image", ref, "--report", str(stale), "--today", "2025-01-15")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    day = date.today() - timedelta(days=8)
+    assert f"is dated {day} (report), 8 days before {date.today()}; " in proc.stderr
+    assert "policy.max_report_age_days allows 7: make the report again" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
 
 
 def test_check_image_task_passes_with_flags(docker_client, base_image, images, tmp_path):

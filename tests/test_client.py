@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
+import sys
+
 import docker
 import pytest
 
@@ -125,3 +129,38 @@ def test_stream_error_reads_both_shapes():
     assert engine_client.stream_error({"error": "no\nspace  left"}) == "no space left"
     assert engine_client.stream_error({"errorDetail": {"message": "denied"}}) == "denied"
     assert engine_client.stream_error({"stream": "Step 1/2"}) is None
+
+
+def test_scrub_hides_values_as_written_and_as_the_engine_quotes_them():
+    hide = {"DB_PASSWORD": 'pa"ss\x00word', "APP_ENV": "dev"}
+    said = (
+        'env "DB_PASSWORD=pa\\"ss\\x00word": unknown; json {"v":"pa\\"ss\\u0000word"}; '
+        'raw pa"ss\x00word; APP_ENV=dev in /dev/null'
+    )
+    assert engine_client.scrub(said, hide) == (
+        'env "DB_PASSWORD=***": unknown; json {"v":"***"}; raw ***; APP_ENV=*** in /dev/null'
+    )
+
+
+def test_engine_errors_scrub_an_airgap_error_passing_through():
+    cause = AirgapError("quoted s3cr3t-v4lue")
+    with pytest.raises(AirgapError, match=r"^failed: \*\*\*$") as info:
+        with engine_client.engine_errors("do anything", hide={"K": "s3cr3t-v4lue"}):
+            raise AirgapError("failed: s3cr3t-v4lue") from cause
+    assert info.value.__cause__ is None  # it quoted the value too
+
+
+def test_a_shell_asks_for_a_terminal_only_on_one(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("echo piped\n"))
+    assert engine_client.shell_flags() == "-i"  # the docker CLI refuses -t on a pipe
+    monkeypatch.setattr(sys, "stdin", None)  # a program started with no stdin at all
+    assert engine_client.shell_flags() == "-i"
+    pty = pytest.importorskip("pty", reason="a pseudo-terminal exists only on POSIX")
+    leader, follower = pty.openpty()
+    try:
+        with os.fdopen(follower, closefd=False) as terminal:
+            monkeypatch.setattr(sys, "stdin", terminal)
+            assert engine_client.shell_flags() == "-it"
+    finally:
+        os.close(leader)
+        os.close(follower)

@@ -10,7 +10,7 @@ from invoking import free_port
 
 from airgapkit.engine import client as engine_client
 from airgapkit.engine import containers
-from airgapkit.errors import AirgapError, ImageMissing
+from airgapkit.errors import AirgapError, ImageMissing, chain
 from airgapkit.ports import Ports
 
 # --- what run gives the engine for --ports (no engine) --------------------------------------------
@@ -125,7 +125,7 @@ def test_shell_argv(client, base_image, unique_name, cleanup_containers):
     assert containers.shell_argv(client, image=base_image) == [
         "docker",
         "run",
-        "-it",
+        "-i",  # pytest's stdin is no terminal: with -t the docker CLI would refuse it
         "--rm",
         base_image,
         "sh",
@@ -138,9 +138,36 @@ def test_shell_argv(client, base_image, unique_name, cleanup_containers):
     assert containers.shell_argv(client, container=unique_name) == [
         "docker",
         "exec",
-        "-it",
+        "-i",
         unique_name,
         "sh",
     ]
     with pytest.raises(AirgapError, match="no container named agk-absent"):
         containers.shell_argv(client, container="agk-absent")
+
+
+@pytest.mark.docker
+def test_an_engine_refusal_never_quotes_an_env_value(
+    client, http_image, unique_name, cleanup_containers
+):
+    """The engine refuses a NUL byte in an env value at the container's start, quoting
+    ``KEY=VALUE`` whole: airgapkit's line (and the causes it keeps) must not carry the value."""
+    secret = "s3cr3t-marker-0815"  # noqa: S105 - a marker to search for
+    cleanup_containers.append(unique_name)
+    env = {"GREETING": "hello", "DB_PASSWORD": f"{secret}\x00tail"}
+    with pytest.raises(AirgapError) as info:
+        containers.run(client, http_image, name=unique_name, env=env, detach=True)
+    assert "could not start container" in str(info.value)
+    assert secret not in chain(info.value)  # what AIRGAPKIT_DEBUG prints
+    # Docker 20.10's runc quotes "DB_PASSWORD=<value>" (scrubbed to ***); 26.1's names the key only
+    assert secret not in str(info.value) and "x00tail" not in str(info.value)
+
+
+@pytest.mark.docker
+def test_a_failed_start_is_said_once(client, http_image, unique_name, cleanup_containers):
+    cleanup_containers.append(unique_name)
+    with pytest.raises(AirgapError) as info:  # a NUL in a value: the engine refuses the start
+        containers.run(client, http_image, name=unique_name, env={"K": "a\x00b"}, detach=True)
+    assert str(info.value).startswith(f"could not start container {unique_name}: ")
+    assert str(info.value).count("could not start container") == 1
+    assert not containers.exists(client, unique_name)  # the created one was removed

@@ -4,6 +4,7 @@ checked against it by key, values never shown."""
 from __future__ import annotations
 
 import pytest
+from tokens import TOKENS
 
 from airgapkit.app import envfiles
 from airgapkit.trust import contract
@@ -58,6 +59,23 @@ def test_the_example_apps_contract_keeps_keys_and_comments_and_drops_secrets():
 )
 def test_secret_looking_rule(key, comment, value, secret):
     assert contract.is_secret_looking(key, comment, value) is secret
+
+
+def test_values_in_well_known_token_formats_never_travel_whatever_their_key(tmp_path):
+    plain = {"DB_HOST": "db.example.internal", "PORT": "8080", "GREETING": "hello",
+             "PUBLIC_URL": "https://api.example", "UPSTREAM_IP": "203.0.113.7", "LEVEL": "info"}  # fmt: skip
+    example = tmp_path / ".env.example"
+    example.write_text("".join(f"{k}={v}\n" for k, v in {**TOKENS, **plain}.items()))
+    made = contract.from_example(example)
+    entries = {entry.key: entry for entry in made.entries}
+    for key in TOKENS:
+        assert entries[key].secret and entries[key].placeholder is None, key
+    assert {k: entries[k].placeholder for k in plain} == plain
+    text = contract.render(made).decode()
+    assert not any(token in text for token in TOKENS.values())
+    commented = tmp_path / "commented.env.example"
+    commented.write_text(f"# The old one: STRIPE={TOKENS['STRIPE']}\nSTRIPE=\n")
+    assert TOKENS["STRIPE"] not in contract.render(contract.from_example(commented)).decode()
 
 
 def test_comments_are_the_lines_directly_above_and_quoted_hashes_are_no_comment(tmp_path):

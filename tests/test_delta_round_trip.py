@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import uuid
 import zipfile
 from pathlib import Path
 
 import docker
 import pytest
-from invoking import assert_refusal, free_port, inv
+from invoking import REPO_ROOT, assert_refusal, clean_env, free_port, inv, wait_until
 from machines import DB_PASSWORD, EXAMPLE_APP, RISK, health
 
 from airgapkit import history
@@ -254,6 +257,80 @@ def test_a_delta_whose_container_went_is_deployed_again_without_loading(docker_c
         in (proc.stdout + proc.stderr)
     )
     assert health(line["ports"])["version"] == "1.0.1"
+
+
+# --- a delta deploy interrupted half-way --------------------------------------------------------
+
+
+@pytest.fixture
+def half_replaced(docker_client, line):
+    """v1 running as NAME-prod, then the v2 delta deployed with .env.test, whose PORT the app
+    answers nowhere: it waits for its health with v1 set aside as NAME-prod-previous. Yields the
+    running deploy (a child the test started) and what it knows; the test signals it."""
+    name, prod = f"{line['name']}-prod", line["sides"]["prod"]
+    v1 = ["deploy", *incoming(line["1.0.0"]["released"]), "--env", "prod", "--name", name]
+    inv(*v1, "--ports", line["ports"], cwd=prod, env=line["tmp"], check=True)
+    v1_image = docker_client.containers.get(name).attrs["Image"]
+    env_prod = (prod / ".env.prod").read_text()
+    (prod / ".env.test").write_text(env_prod.replace("PORT=8080", "PORT=9999"))
+    (prod / ".env.test").chmod(0o600)
+    deploy = [a if a != "prod" else "test" for a in line["1.0.1"]["deploy"]]
+    slow = {**line["tmp"], "INVOKE_AIRGAPKIT_HEALTH_TIMEOUT": "300"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *deploy],
+        cwd=prod, env=clean_env(slow), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert wait_until(lambda: half_way(docker_client, name, v1_image), 120)
+        yield {"proc": proc, "name": name, "v1_image": v1_image, "prod": prod}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def half_way(client, name: str, v1_image: str) -> bool:
+    try:
+        current = client.containers.get(name)
+        client.containers.get(f"{name}-previous")
+    except docker.errors.NotFound:
+        return False
+    return current.status == "running" and current.attrs["Image"] != v1_image
+
+
+def test_ctrl_c_of_a_deploy_half_way_says_the_state_and_status_shows_it(half_replaced, line):
+    name, proc = half_replaced["name"], half_replaced["proc"]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    said = err.strip().splitlines()[-1]
+    assert "nothing was left under a final name" not in said
+    assert f"found an interrupted deploy of {name}: {name} holds {line['name']}:1.0.1" in said
+    assert f"{name}-previous holds" in said and f"inv rollback --env test --name {name}" in said
+    last = entries(half_replaced["prod"])[-1]
+    assert last.outcome == "interrupted" and f"{name}-previous" in last.message
+    status = inv("status", "--env", "prod", "--name", name, cwd=half_replaced["prod"])
+    assert status.returncode == 0, status.stderr
+    assert f"warning: found an interrupted deploy of {name}" in status.stdout + status.stderr
+    assert f"inv rollback --env prod --name {name}" in status.stdout + status.stderr
+
+
+def test_the_same_delta_deployed_again_finishes_the_killed_one_first(
+    docker_client, half_replaced, line
+):
+    """Recover first, then judge: the killed deploy's container (not answering) is undone, v1
+    comes back, and the delta goes in as any deploy does; it is not 'applied here before'."""
+    name = half_replaced["name"]
+    half_replaced["proc"].send_signal(signal.SIGKILL)
+    half_replaced["proc"].wait()
+    quick = {**line["tmp"], "INVOKE_AIRGAPKIT_HEALTH_TIMEOUT": "15"}
+    proc = inv(*line["1.0.1"]["deploy"], cwd=half_replaced["prod"], env=quick)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = proc.stdout + proc.stderr
+    assert said.index(f"found an interrupted deploy of {name}") < said.index("not loaded again")
+    assert "applied here before" not in said
+    assert health(line["ports"])["version"] == "1.0.1"
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(f"{name}-previous")
 
 
 def test_a_missing_prerequisite_is_refused_before_anything_is_loaded(docker_client, line):

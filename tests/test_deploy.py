@@ -66,7 +66,7 @@ def test_deploy_with_two_mappings_checks_health_on_the_app_port(
 
 def debug_shell(prod: Path, *flags: str) -> str:
     argv = [
-        shutil.which("inv"),
+        str(Path(sys.executable).parent / "inv"),  # this environment's, with this airgapkit
         "--search-root",
         str(REPO_ROOT),
         "debug-shell",
@@ -208,6 +208,28 @@ def test_refusals_are_one_clear_line(docker_client, round_trip, machines, tmp_pa
         docker_client.containers.get(f"{round_trip['container']}-never")
 
 
+def test_a_nul_byte_in_env_prod_is_refused_before_the_engine_quotes_it(
+    docker_client, round_trip, machines, tmp_path
+):
+    """Docker refuses a NUL in an env value only at the container's start, quoting the whole
+    KEY=VALUE; the deploy refuses it first, by line, and neither prints nor records the value."""
+    prod = tmp_path / "prod"
+    prod.mkdir()
+    shutil.copy2(machines["prod"] / ".env.example", prod / ".env.example")
+    env_prod = (machines["prod"] / ".env.prod").read_text()
+    (prod / ".env.prod").write_text(env_prod.replace(DB_PASSWORD, f"{DB_PASSWORD}\x00x"))
+    (prod / ".env.prod").chmod(0o600)
+    name = f"{round_trip['container']}-nul"
+    archive, sums, password = round_trip["release_inbox"]
+    proc = inv(*deploy_flags(archive, sums, password, name=name, ports=loopback_ports()), cwd=prod)
+    line = assert_refusal(proc, ".env.prod", "line 6 (DB_PASSWORD)", "NUL")
+    history = (prod / ".airgapkit" / "history.jsonl").read_text()
+    assert DB_PASSWORD not in proc.stdout + proc.stderr + history
+    assert json.loads(history.splitlines()[-1])["message"] == line.removeprefix("airgapkit: ")
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(name)
+
+
 def test_a_rollback_shows_and_keeps_the_failed_containers_log(
     docker_client, round_trip, machines, failing_release
 ):
@@ -318,3 +340,26 @@ def test_the_next_deploy_undoes_a_killed_one_before_it_starts(docker_client, mac
     assert health(killable["ports"])["greeting"] == GREETING
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(f"{name}-previous")
+
+
+def test_status_rollback_and_debug_shell_on_prod_need_no_app_folder(
+    docker_client, round_trip, machines, tmp_path, cleanup_containers
+):
+    """Prod holds what was carried and its env files, never the app's source: the container (and
+    its image) are those of the last deploy to the environment, from this machine's history."""
+    prod = tmp_path / "prod"
+    prod.mkdir()
+    for name in (".env.example", ".env.prod"):
+        shutil.copy2(machines["prod"] / name, prod / name)
+    container = f"{round_trip['container']}-noapp"
+    cleanup_containers.append(container)
+    archive, sums, password = round_trip["release_inbox"]
+    flags = deploy_flags(archive, sums, password, name=container, ports=loopback_ports())
+    inv(*flags, cwd=prod, check=True)
+    status = inv("status", "--env", "prod", cwd=prod)
+    assert status.returncode == 0, status.stderr
+    assert f"container {container} (engine): {round_trip['app_name']}:1.0.0" in status.stdout
+    assert "app folder" not in status.stderr
+    rollback = inv("rollback", "--env", "prod", cwd=prod)
+    assert_refusal(rollback, "nothing to roll back", f"{container}-previous")
+    assert f"greeting={GREETING} uid=1001" in debug_shell(prod)

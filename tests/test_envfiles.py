@@ -331,3 +331,38 @@ def test_comments_are_the_lines_directly_above_each_key(tmp_path, no_leak):
     with pytest.raises(envfiles.EnvFileError, match="cannot parse") as exc:
         envfiles.comments(bad)
     no_leak(str(exc.value))
+
+
+# --- bytes no container's environment can carry ---------------------------------------------------
+
+
+@pytest.mark.parametrize("call", ["check", "compare", "load", "read"])
+def test_a_nul_byte_is_refused_naming_its_line_never_shown(tmp_path, example, no_leak, call):
+    # Docker refuses such a container only at its start, quoting KEY=VALUE whole: refused here first.
+    env_file = write(
+        tmp_path / ".env.prod",
+        f"PORT=1\nDB_HOST=x\nDB_PASSWORD={SECRET}\x00tail\nNOTE=\nX\x00{SECRET}=1\n",
+    )
+    args = (env_file, example) if call in ("check", "compare") else (env_file,)
+    with pytest.raises(envfiles.EnvFileError) as exc:
+        getattr(envfiles, call)(*args)
+    message = one_line(exc)
+    assert str(env_file) in message
+    assert "line 3 (DB_PASSWORD), line 5 (content not shown)" in message
+    assert "NUL" in message and "remove" in message
+    no_leak(message, exc.value.args, exc.getrepr())
+
+
+def test_a_key_set_twice_is_warned_about_naming_both_lines(tmp_path, example, no_leak):
+    env_file = write(
+        tmp_path / ".env.prod",
+        f"PORT=1\nDB_HOST=x\nDB_PASSWORD={SECRET}\nNOTE=\n\nDB_PASSWORD=second-{SECRET}\n",
+    )
+    envfiles.check(env_file, example)
+    _, err = no_leak()
+    assert f"{env_file} sets DB_PASSWORD on lines 3 and 6; the last one wins" in err
+    assert envfiles.load(env_file)["DB_PASSWORD"] == f"second-{SECRET}"  # as docker does
+    _, err = no_leak()
+    assert "sets DB_PASSWORD on lines 3 and 6" in err  # run --env-file, the smoke test's file
+    envfiles.load(env_file, warn=False)  # deploy: check said it already
+    assert "lines 3 and 6" not in no_leak()[1]

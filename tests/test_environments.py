@@ -170,3 +170,35 @@ def test_a_mapping_replaces_a_default_environment_of_the_same_name():
     )
     assert environments.get("prod", cfg.airgapkit.environments).env_file == "p.env"
     assert environments.get("dev", cfg.airgapkit.environments).env_file == ".env.dev"
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ({"target": "stack"}, "registry: a swarm pulls from a registry"),
+        ({"target": "compose", "replicas": 2}, "replicas: applies to target swarm only; a stack"),
+        ({"target": "compose", "update": {}}, "update: applies to target swarm only; a stack"),
+        ({"target": "stack", "registry": "r.internal:5000", "networks": ["x"]}, "compose.yaml"),
+        ({"project": "shop"}, "project: applies to targets compose and stack only"),
+        ({"target": "compose", "project": "Shop Front"}, "is not a project name"),
+    ],
+)
+def test_a_stack_environment_takes_its_own_keys_only(raw, says, tmp_path):
+    with pytest.raises(EnvironmentConfigError) as caught:
+        environments.parse("prod", raw, tmp_path)
+    assert says in str(caught.value)
+
+
+def test_a_stack_environment_reads_its_project_and_swarm_settings():
+    env = environments.parse(
+        "prod",
+        {
+            "target": "stack",
+            "registry": "r.internal:5000",
+            "project": "shop",
+            "update": {"monitor": 5},
+        },
+    )
+    assert env.is_stack and not env.is_swarm and env.project == "shop"
+    assert env.update.monitor == 5 and env.registry.address == "r.internal:5000"
+    assert environments.parse("test", {"target": "compose"}).is_stack

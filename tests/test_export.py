@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
-from invoking import assert_one_line_error, inv
+from invoking import assert_one_line_error, assert_refusal, inv
 from machines import export_flags
 
 from airgapkit import locks
@@ -46,3 +47,20 @@ def test_a_second_export_into_the_same_folder_is_refused_before_any_work(
     # nothing pulled, packed or made; the history notes the refused run
     assert sorted(p.name for p in tmp_path.iterdir()) == [".airgapkit", "locks"]
     assert '"outcome":"failed"' in (tmp_path / ".airgapkit" / "history.jsonl").read_text()
+
+
+def test_an_earlier_delivery_is_written_over_only_with_force(round_trip, app_copy, tmp_path):
+    """Its password may be the only way into a copy already carried off: without --force the
+    export stops before any work; with it, the three parts are replaced together."""
+    for place in ("dist", "dist-hashes", "dist-password"):
+        shutil.copytree(round_trip["exported"][0].parent.parent / place, tmp_path / place)
+    archive, sums, password = (tmp_path / p.parent.name / p.name for p in round_trip["exported"])
+    earlier = password.read_text()
+    flags = export_flags(app_copy, round_trip["base"])
+    proc = inv(*flags, cwd=tmp_path)
+    assert_refusal(proc, f"dist/{archive.name} is part of an earlier delivery of", "--force")
+    assert "npm" not in proc.stdout and not (tmp_path / "build").exists()  # before any work
+    inv(*flags, "--force", cwd=tmp_path, check=True)
+    assert password.read_text() != earlier
+    ok = subprocess.run(["sha256sum", "-c", str(sums)], cwd=archive.parent, capture_output=True)
+    assert ok.returncode == 0

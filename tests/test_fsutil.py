@@ -76,6 +76,46 @@ def test_a_folder_is_not_a_file_name(tmp_path):
         fsutil.write_atomic(tmp_path, b"x")
 
 
+def special_files(folder: Path) -> dict[str, Path]:
+    """A FIFO, a device node (a copy of /dev/full's, made here: never the system's own) and two
+    symbolic links, in ``folder``."""
+    made = {name: folder / name for name in ("fifo", "device", "link", "dangling")}
+    os.mkfifo(made["fifo"])
+    os.mknod(made["device"], stat.S_IFCHR | 0o666, os.makedev(1, 7))  # /dev/full's numbers
+    (folder / "target").write_bytes(b"target")
+    made["link"].symlink_to(folder / "target")
+    made["dangling"].symlink_to(folder / "nowhere")
+    return made
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "link", "dangling"])
+def test_a_special_file_is_never_replaced(tmp_path, kind):
+    dest = special_files(tmp_path)[kind]
+    before = os.lstat(dest)
+    with pytest.raises(AirgapError, match=rf"^{dest} is a .*not a regular file.*name another file"):
+        fsutil.write_atomic(dest, b"x" * 74_000)
+    after = os.lstat(dest)
+    assert (after.st_mode, after.st_ino, after.st_rdev) == (
+        before.st_mode,
+        before.st_ino,
+        before.st_rdev,
+    )
+    assert (tmp_path / "target").read_bytes() == b"target"
+    assert not [p for p in tmp_path.iterdir() if fsutil.is_leftover(p)]
+
+
+def test_an_output_file_needs_its_folder_and_no_special_file(tmp_path):
+    assert fsutil.output_file(tmp_path / "x.json", "--output") == tmp_path / "x.json"
+    missing = tmp_path / "no" / "such" / "x.json"
+    with pytest.raises(AirgapError, match=rf"^--output {missing}: {missing.parent} does not exist"):
+        fsutil.output_file(missing, "--output")
+    assert not (tmp_path / "no").exists()
+    with pytest.raises(AirgapError, match="is a folder"):
+        fsutil.output_file(tmp_path, "--output")
+    with pytest.raises(AirgapError, match="is a FIFO, not a regular file"):
+        fsutil.output_file(special_files(tmp_path)["fifo"], "--output")
+
+
 def test_leftover_names_are_only_ours(tmp_path):
     assert fsutil.is_leftover(fsutil.temp_path(tmp_path / "x.zip"))
     for name in (".x.zip.part", "x.zip", ".x.zip.0123456789ab.part", "x.airgapkit-part"):

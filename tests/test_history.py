@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from invoking import inv
+from invoking import assert_one_line_error, inv
 from rich.console import Console
 
 from airgapkit import history
 from airgapkit.crossing.manifest import Manifest
+from airgapkit.delta import plan
 from airgapkit.errors import AirgapError, RolledBack
+from airgapkit.trust import signing
 
 IMAGE = {"ref": "tms-api:1.0.0", "id": "sha256:" + "ab" * 32, "layers": ["sha256:" + "01" * 32]}
 
@@ -163,3 +169,85 @@ def test_inv_history_prints_the_runs_of_one_app(tmp_path):
 def test_inv_history_with_no_history_kept_says_so(tmp_path):
     proc = inv("history", cwd=tmp_path, env={"INVOKE_AIRGAPKIT_HISTORY": ""})
     assert proc.returncode != 0 and "no history is kept here" in proc.stderr
+
+
+# --- lines of the wrong shape, and a history that is no file -------------------------------------
+
+GOOD = {"action": "export", "app": "A", "version": "1.0.0", "archive": "A-1.0.0-base.zip"}
+WRONG_SHAPES = [
+    {**GOOD, "images": "x"},
+    {**GOOD, "images": [1]},
+    {**GOOD, "images": None},
+    {**GOOD, "images": [{"ref": "node:20", "layers": []}]},  # an image without its id
+    {**GOOD, "images": [{"ref": "node:20", "id": "sha256:1", "layers": "x"}]},
+    {**GOOD, "requires": [1]},
+    {**GOOD, "requires": [{"ref": "node:20", "id": 7, "carried_by": "x.zip"}]},
+    {**GOOD, "since": "x"},
+    {**GOOD, "since": {"archive": 1}},
+    {**GOOD, "app": ["A"]},
+    {**GOOD, "seconds": "long"},
+    {**GOOD, "sbom_packages": "12"},
+]
+
+
+def wrong_history(tmp_path, shape: dict):
+    """A good export of A 0.9.0, then the line of the wrong shape (outcome ok, the latest)."""
+    log = history.History(tmp_path / ".airgapkit" / "history.jsonl")
+    log.append(
+        entry("export", app="A", version="0.9.0", archive="A-0.9.0-base.zip", images=[IMAGE])
+    )
+    with log.path.open("ab") as f:
+        f.write(json.dumps({**shape, "outcome": "ok"}).encode() + b"\n")
+    return log
+
+
+@pytest.mark.parametrize("shape", WRONG_SHAPES, ids=range(len(WRONG_SHAPES)))
+def test_a_line_of_the_wrong_shape_is_damaged_and_skipped(tmp_path, shape, capsys):
+    log = wrong_history(tmp_path, shape)
+    entries, notes = log.read()
+    assert [e.version for e in entries] == ["0.9.0"]
+    assert notes == [f"{log.path} line 2 is damaged (a run killed while writing it?); skipped"]
+    found = plan.previous("last", history=log, app="A", kind="base")  # --since last
+    assert found.archive == "A-0.9.0-base.zip"
+    assert f"warning: {log.path} line 2 is damaged" in capsys.readouterr().err
+    proc = inv("history", cwd=tmp_path, env={"COLUMNS": "250"})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "line 2 is damaged" in proc.stderr and "A-0.9.0-base.zip" in proc.stdout
+
+
+def test_a_truncated_last_line_is_reported_by_since_last_too(tmp_path, capsys):
+    log = history.History(tmp_path / "history.jsonl")
+    log.append(
+        entry("export", app="A", version="0.9.0", archive="A-0.9.0-base.zip", images=[IMAGE])
+    )
+    with log.path.open("ab") as f:
+        f.write(b'{"action": "export", "app": "A", "vers')
+    assert plan.previous("last", history=log, app="A", kind="base").version == "0.9.0"
+    assert "line 2 is damaged" in capsys.readouterr().err
+
+
+def test_a_history_that_is_a_fifo_is_refused_at_once(tmp_path):
+    """A reader of a FIFO waits for a writer forever: each run is a child with a time limit."""
+    fifo = tmp_path / "history.jsonl"
+    os.mkfifo(fifo)
+    env = {"INVOKE_AIRGAPKIT_HISTORY": str(fifo)}
+    for args in (["history"], ["export", "--app", str(tmp_path / "no-app"), "--since", "last"]):
+        proc = inv(*args, cwd=tmp_path, env=env, timeout=60)
+        assert_one_line_error(proc, rf"^airgapkit: the history {fifo} is not a regular file")
+    child = f"from airgapkit import history; history.History({str(fifo)!r}).read()"
+    with pytest.raises(subprocess.CalledProcessError) as info:  # the library's reader too
+        subprocess.run([sys.executable, "-c", child], check=True, capture_output=True, timeout=30)
+    assert "is not a regular file" in info.value.stderr.decode()
+
+
+def test_a_signer_is_recorded_as_the_signer_only_once_checked():
+    checked = signing.Verdict(signer="SHA256:checked", key_source=Path("team.pub"))
+    unchecked = signing.Verdict(signer="SHA256:named", warning="not checked")
+    for verdict, signer, unchecked_signer in (
+        (checked, "SHA256:checked", ""),
+        (unchecked, "", "SHA256:named"),
+        (None, "", ""),
+    ):
+        run = history.unrecorded("deploy")
+        run.note_signature(verdict)
+        assert (run.entry.signer, run.entry.unchecked_signer) == (signer, unchecked_signer)

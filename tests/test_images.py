@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import tarfile
 
 import docker
@@ -163,3 +165,22 @@ def test_require_image_never_pulls(client, remote_only):
         images.require_image(client, remote)
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.get(remote)
+
+
+@pytest.mark.docker
+def test_the_load_bar_never_shows_more_done_than_its_total(
+    client, unique_name, cleanup_images, tmp_path, capsys
+):
+    """A delta's load is given an estimate (its member and the prerequisite's size): a stream that
+    turns out longer moves the total up with it (it showed 128.8/123.8 MB)."""
+    (tmp_path / "blob").write_bytes(os.urandom(2_000_000))
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY blob /blob\n")
+    ref = f"{unique_name}:bar"
+    images.build(client, tmp_path, ref, offline=True)
+    cleanup_images.append(ref)
+    data = b"".join(images.save_stream(client, [ref]))
+    client.images.remove(ref)
+    capsys.readouterr()
+    images.load(client, io.BytesIO(data), size=len(data) // 2)
+    done, total = re.search(r"load .*? ([\d.]+)/([\d.]+) MB", capsys.readouterr().err).groups()
+    assert float(done) == float(total) == round(len(data) / 1e6, 1)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from invoking import assert_one_line_error, inv
 from terminal import converse
 
 from airgapkit.errors import PasswordError
@@ -239,3 +240,14 @@ def test_a_passphrase_typed_twice_on_a_terminal_makes_a_key_it_opens(tmp_path):
         [(b"Signing key passphrase:", answer), (b"Same passphrase again:", b"other\n")],
     )
     assert status != 0 and "the two passphrases differ" in output
+
+
+def test_inv_keygen_into_a_folder_it_cannot_write_is_one_line(immutable):
+    proc = inv(
+        "keygen", "--out", str(immutable / "team"), cwd=immutable.parent,
+        env={keys.PASSPHRASE_VAR: PASSPHRASE},
+    )  # fmt: skip
+    assert_one_line_error(
+        proc, rf"cannot write team\.key in {immutable} \(Operation not permitted\)"
+    )
+    assert list(immutable.iterdir()) == []

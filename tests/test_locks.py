@@ -82,3 +82,11 @@ def test_a_lock_folder_of_another_user_is_refused(own_lock_dir):
     os.chown(own_lock_dir, 65534, 65534)
     with pytest.raises(AirgapError, match="belongs to another user; remove it, or set"):
         locks.lock_dir()
+
+
+def test_a_lock_folder_this_user_cannot_write_in_is_one_line(monkeypatch, immutable):
+    for folder in (immutable, immutable / "sub"):
+        monkeypatch.setenv(locks.LOCK_DIR_VAR, str(folder))
+        with pytest.raises(AirgapError, match=rf"^cannot keep locks in {folder} \(Operation not"):
+            with locks.held("container", "engine agk-lock-test", "deploy of agk-lock-test"):
+                pass

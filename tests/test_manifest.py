@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from airgapkit.crossing.manifest import FORMAT, FORMAT_VERSION, Manifest
+from airgapkit import __version__
+from airgapkit.crossing.manifest import FORMAT, FORMAT_VERSION, READABLE_FORMATS, Manifest
 from airgapkit.errors import AirgapError
 
 SOURCE = Path("media/demo-1.0.0-base.zip")
@@ -71,7 +72,10 @@ def test_members_are_found_by_path_and_prefix():
     [
         (b"{not json", "not valid JSON"),
         (b"[1, 2]", "not a JSON object"),
-        (json.dumps({"format": FORMAT, "format_version": 99}).encode(), "format version 1"),
+        (
+            json.dumps({"format": FORMAT, "format_version": 99}).encode(),
+            "format version 99; .*reads up to format version 2",
+        ),
         (json.dumps({"format": "something-else", "format_version": 1}).encode(), "format version"),
         (
             json.dumps({"format": FORMAT, "format_version": 1, "kind": "base"}).encode(),
@@ -160,3 +164,41 @@ def test_the_trust_fields_are_optional_and_checked_like_the_rest():
         body[field] = {**body[field], **change}
         with pytest.raises(AirgapError, match=f"at {where}"):
             Manifest.from_json(json.dumps(body).encode(), SOURCE)
+
+
+def test_a_bundle_newer_than_this_airgapkit_is_refused_naming_both_versions():
+    body = json.loads(sample().to_json())
+    body.update(format_version=FORMAT_VERSION + 1, created_by="airgapkit 9.1.0")
+    with pytest.raises(AirgapError) as exc:
+        Manifest.from_json(json.dumps(body).encode(), SOURCE)
+    assert str(exc.value) == (
+        f"{SOURCE} is a bundle of format version {FORMAT_VERSION + 1}, made by airgapkit 9.1.0; "
+        f"this airgapkit {__version__} reads up to format version {FORMAT_VERSION}: carry the "
+        "newer airgapkit across (its kit, made by inv kit where it is installed), install it "
+        "here, then run this again"
+    )
+
+
+def test_every_format_it_ever_wrote_is_readable():
+    assert FORMAT_VERSION in READABLE_FORMATS
+    assert list(READABLE_FORMATS) == list(range(1, FORMAT_VERSION + 1))
+
+
+def test_a_stack_is_recorded_and_read_back_and_a_manifest_without_one_still_reads():
+    manifest = sample()
+    assert Manifest.from_json(manifest.to_json(), SOURCE).stack is None  # format 1 as before
+    manifest.stack = {
+        "member": "stack/compose.yaml",
+        "pinned": True,
+        "app_service": "api",
+        "services": [{"name": "kv", "image": "kv:1", "id": "sha256:cd", "repo_digest": ""}],
+        "contracts": [
+            {"service": "kv", "env_file": "kv.env", "member": "stack/contracts/kv.env.example",
+             "keys": ["KV_NAME"]},
+        ],
+    }  # fmt: skip
+    assert Manifest.from_json(manifest.to_json(), SOURCE).stack == manifest.stack
+    body = json.loads(manifest.to_json())
+    del body["stack"]["services"][0]["id"]
+    with pytest.raises(AirgapError, match=r"lacks the key id at stack\.services\[0\]"):
+        Manifest.from_json(json.dumps(body).encode(), SOURCE)

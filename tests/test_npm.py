@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+from invoking import REPO_ROOT, clean_env, inv, wait_until
 from tgz import craft_tgz
 
 from airgapkit.app import buildcontext, npm
 from airgapkit.errors import AirgapError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_APP = REPO_ROOT / "examples" / "tms-api"
 ORDERS_APP = REPO_ROOT / "tests" / "fixtures" / "apps" / "orders-api"
 
@@ -157,6 +160,7 @@ def test_pack_example(example_tgz):
     assert "package/node_modules/express/package.json" in names
     # transitive runtime dependencies travel too
     assert "package/node_modules/body-parser/package.json" in names
+    assert "package/.env.example" not in names  # the env contract travels on its own
 
 
 @needs_npm
@@ -197,6 +201,21 @@ def test_pack_refuses_a_tgz_that_would_carry_env_files(tmp_path):
     assert ".env" in message and '"files"' in message and ".npmignore" in message
     assert "never-in-a-bundle-0815" not in message
     assert not list((tmp_path / "out").iterdir())  # nothing left under any name
+
+
+@needs_npm
+def test_pack_refuses_a_tgz_that_would_carry_an_env_example_too(tmp_path):
+    """An example may hold a real token left in by mistake; its keys and comments travel in the
+    bundle's env contract, with such values dropped: the .tgz must not carry it whole."""
+    app = copy_app(EXAMPLE_APP, tmp_path / "app")
+    pkg = json.loads((app / "package.json").read_text())
+    pkg["files"] = ["app.js", ".env.example"]
+    (app / "package.json").write_text(json.dumps(pkg, indent=2) + "\n")
+    with pytest.raises(AirgapError) as info:
+        npm.pack(app, tmp_path / "out")
+    message = str(info.value)
+    assert "would carry env files (.env.example)" in message and "env contract" in message
+    assert not list((tmp_path / "out").iterdir())
 
 
 @needs_npm
@@ -331,3 +350,61 @@ def test_fix_replaces_package_json_whole_and_keeps_its_mode(tmp_path):
     npm.fix_bundled(npm.read_package(tmp_path))
     assert path.stat().st_mode & 0o777 == 0o664
     assert [p.name for p in tmp_path.iterdir()] == ["package.json"]  # no temporary file left
+
+
+@needs_npm
+def test_pack_into_a_folder_it_cannot_write_is_one_line(tmp_path, immutable):
+    app = copy_app(EXAMPLE_APP, tmp_path / "app")
+    with pytest.raises(AirgapError, match=rf"^cannot write tms-api-1.0.0.tgz in {immutable} \("):
+        npm.pack(app, immutable)
+
+
+KILLED_APP = {
+    "name": "agk-killed-pack",
+    "version": "1.0.0",
+    "bundledDependencies": True,
+    # npm pack runs it: the test kills airgapkit while npm waits here, its folder made
+    "scripts": {"prepack": 'node -e "setTimeout(() => {}, 20000)"'},
+}
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@needs_npm
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and PR_SET_PDEATHSIG")
+def test_a_pack_killed_during_npm_pack_leaves_no_npm_and_the_next_removes_its_folder(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "package.json").write_text(json.dumps(KILLED_APP))
+    (app / "index.js").write_text("")
+    out = tmp_path / "out"
+    pack = ["pack", "--app", str(app), "--output", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *pack],
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert wait_until(lambda: list(out.glob(".npm-pack.*")) and children(proc.pid), 60)
+        npm_pid = children(proc.pid)[0]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert wait_until(lambda: not running(npm_pid), 10), "npm outlived the airgapkit that ran it"
+    (left,) = out.glob(".npm-pack.*")
+    again = inv(*pack, cwd=tmp_path, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (
+        f"removed 1 leftover folder(s) of an interrupted airgapkit run in {out}: {left.name}"
+        in (again.stderr)
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["agk-killed-pack-1.0.0.tgz"]

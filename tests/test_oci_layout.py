@@ -130,8 +130,14 @@ def test_docker_load_takes_a_real_image_pushed_by_docker(
     (context / "Dockerfile").write_text(f"FROM {base_image}\nRUN echo {unique_name} > /marker\n")
     remote = f"{registry}/{unique_name}:1"
     built, _ = docker_client.images.build(
-        path=str(context), tag=remote, pull=False, network_mode="none", rm=True
-    )  # rm: the SDK keeps the RUN step's container otherwise
+        path=str(context), tag=remote, pull=False, network_mode="none", rm=True, forcerm=True
+    )
+    left = [
+        c
+        for c in docker_client.containers.list(all=True)
+        if unique_name in str(c.attrs["Config"]["Cmd"])
+    ]
+    assert left == [], "the build left its RUN step's container behind (rm=True)"
     built_identity = identity.of(docker_client, built)
     for line in docker_client.api.push(remote, stream=True, decode=True):
         assert "error" not in line, line

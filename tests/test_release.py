@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from invoking import wait_until
 
 from airgapkit.errors import AirgapError
 from airgapkit.flows import release
@@ -51,6 +55,39 @@ def test_a_smoke_test_that_fails_leaves_no_container(docker_client, exiting_imag
     kept = list(Path(config["log_dir"]).iterdir())
     assert len(kept) == 1 and f"its log is kept in {kept[0]}" in str(info.value)
     assert kept[0].stat().st_mode & 0o777 == 0o600
+
+
+# A release's smoke test, run by a process of its own so that the test can kill it (SIGKILL) while
+# it waits for an app port that nothing answers on.
+KILLED_SMOKE = """
+import sys
+import docker
+from airgapkit.flows import release
+from airgapkit.settings import Smoke
+smoke = {"ports": "9090:9090", "health_path": "/", "health_timeout": 300, "log_dir": sys.argv[2]}
+release.smoke_test(docker.from_env(), sys.argv[1], Smoke.from_config(smoke))
+"""
+
+
+@pytest.mark.docker
+def test_the_container_of_a_killed_smoke_test_is_removed_by_the_next_one(
+    docker_client, http_image, config, cleanup_containers, capfd
+):
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_SMOKE, http_image, config["log_dir"]])
+    try:
+        assert wait_until(lambda: smoke_containers(docker_client, http_image), 60)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    (left,) = smoke_containers(docker_client, http_image)
+    cleanup_containers.append(left)
+    assert docker_client.containers.get(left).status == "running"
+    capfd.readouterr()
+    release.smoke_test(docker_client, http_image, Smoke.from_config(config))
+    assert smoke_containers(docker_client, http_image) == []
+    assert (
+        f"removed {left} (running), left by a smoke test that was killed" in capfd.readouterr().err
+    )
 
 
 def test_find_dockerfile_falls_back_to_the_packaged_copy(tmp_path):

@@ -134,3 +134,18 @@ def test_table_shows_every_package(app_bom):
     assert f"tms-api-1.0.0-base.zip: {sbom.package_count(app_bom)} packages" in text
     for row in sbom.rows(app_bom):
         assert row.purl in text
+
+
+@pytest.mark.parametrize(
+    "components",
+    [
+        [{"name": "a", "properties": "x"}],
+        [{"name": "a", "properties": [1]}],
+        [{"name": "a", "components": "x"}],
+        [{"name": "a", "components": [{"version": "1"}]}],
+    ],
+)
+def test_components_of_the_wrong_shape_are_refused_at_any_depth(components):
+    doc = {"bomFormat": "CycloneDX", "specVersion": "1.5", "components": components}
+    with pytest.raises(SbomError, match="not a list of named components"):
+        sbom.parse(json.dumps(doc).encode(), "x.json")

@@ -164,3 +164,23 @@ def test_report_without_id_is_matched_by_name(tmp_path):
     )
     fatal, note = scanreports.for_image(report, image_id=FAKE_ID, names=["node:18-alpine"])
     assert not fatal and note == "the report names node:20-alpine, not node:18-alpine"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"SchemaVersion": 2, "Results": "x"},
+        {"SchemaVersion": 2, "Results": [1]},
+        {"SchemaVersion": 2, "Results": [{"Vulnerabilities": [None]}]},
+        {"SchemaVersion": 2, "Metadata": [1]},
+        {"SchemaVersion": 2, "Results": [{"Vulnerabilities": [{"CVSS": [1]}]}]},
+        {"matches": [1]},
+        {"matches": [{"vulnerability": "x"}]},
+        {"matches": [], "source": {"target": {"layers": [1]}}},
+    ],
+)
+def test_a_report_with_fields_of_the_wrong_type_is_one_line(tmp_path, doc):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ScanReportError, match=rf"^{path} is damaged: a field holds the wrong type"):
+        scanreports.load(path)

@@ -92,3 +92,11 @@ def test_months_between():
 )
 def test_the_phase_of_a_release(today, phase):
     assert load_schedule()[26].phase(today) == phase
+
+
+@pytest.mark.parametrize("text", ["[1]", '{"v20": 1}', '{"releases": [1]}', '{"releases": 1}'])
+def test_a_schedule_of_the_wrong_shape_is_one_line(tmp_path, text):
+    path = tmp_path / "schedule.json"
+    path.write_text(text)
+    with pytest.raises(AirgapError, match="is not readable"):
+        load_schedule(path)

@@ -10,16 +10,19 @@ sums, strip the signature, or ship a version whose contract gained a key prod's 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
 
 import docker
 import pytest
 from archives import write_archive
-from invoking import assert_refusal, inv
+from invoking import assert_one_line_error, assert_refusal, inv
 from machines import (
     DB_PASSWORD,
     GREETING,
@@ -218,6 +221,27 @@ def test_inv_sbom_writes_the_release_sbom_with_the_pulled_base_image(trip, tmp_p
     assert "express" in table and f"{sbom.package_count(bom)} packages" in " ".join(table.split())
 
 
+def test_inv_sbom_output_replaces_no_special_file_and_makes_no_folder(trip, tmp_path):
+    archive, sums, password = trip["release_inbox"]
+    common = ["-f", str(trip["trust"]["prod"]), "sbom", str(archive), "--sums", str(sums)]
+    common += ["--password-file", str(password)]
+    device, fifo, link = tmp_path / "full", tmp_path / "fifo", tmp_path / "link"
+    os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 7))  # /dev/full's numbers, made here
+    os.mkfifo(fifo)
+    (tmp_path / "kept.json").write_text("kept")
+    link.symlink_to(tmp_path / "kept.json")
+    for dest, kind in ((device, "device"), (fifo, "FIFO"), (link, "symbolic link")):
+        before = os.lstat(dest)
+        proc = inv(*common, "--output", str(dest), cwd=trip["sides"]["prod"])
+        assert_one_line_error(proc, rf"{dest} is a {kind}, not a regular file")
+        assert (os.lstat(dest).st_mode, os.lstat(dest).st_ino) == (before.st_mode, before.st_ino)
+    assert (tmp_path / "kept.json").read_text() == "kept"
+    missing = tmp_path / "nonexistent" / "dir" / "x.json"
+    proc = inv(*common, "--output", str(missing), cwd=trip["sides"]["prod"])
+    assert_one_line_error(proc, rf"--output {missing}: {missing.parent} does not exist")
+    assert not (tmp_path / "nonexistent").exists()
+
+
 def remade(archive: Path, dest: Path, change) -> tuple[Path, Path, Path]:
     """The base bundle re-encrypted with its own password after ``change(members)``, its hash file
     made anew: what someone holding the password and both channels could send."""
@@ -268,6 +292,36 @@ def test_a_tampered_or_stripped_base_bundle_is_refused_before_its_image_is_loade
         )
         assert_refusal(proc, *words)
         assert base_absent(docker_client, trip["base"]), f"{name}: the base image was loaded"
+
+
+def test_a_forged_signer_is_never_recorded_as_a_fact(trip, tmp_path):
+    """No trust.keys on the dev side: a base bundle whose signature is random bytes naming the
+    connected side's fingerprint is accepted, "not checked" (as designed); the release made from it
+    must not then say "signed by" that key as if it had been checked."""
+    fingerprint = trip["keys"]["connected"].fingerprint
+
+    def forge(members: dict) -> dict:
+        document = json.loads(members[signing.SIGNATURE_MEMBER])
+        document["signature"] = base64.b64encode(os.urandom(signing.SIGNATURE_BYTES)).decode()
+        return {**members, signing.SIGNATURE_MEMBER: json.dumps(document).encode()}
+
+    inbox = remade(trip["base_inbox"][0], tmp_path / "forged", forge)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    smoke = ["--smoke-env", str(trip["app"] / ".env.example")]
+    proc = inv(*release_flags(*inbox), *smoke, cwd=dev, env=trip["env"], check=True)
+    assert f"is signed by {fingerprint}, not checked" in proc.stderr
+    released = carried(dev, "release", trip["app_name"])
+    shown = inv("inspect", str(released[0]), "--password-file", str(released[2]), cwd=dev)
+    text = " ".join(shown.stdout.split())  # the console may wrap long lines
+    assert f"made from: {inbox[0].name}, signed by {fingerprint} (not checked" in text, text
+    manifest = json.loads(
+        inv(
+            "inspect", str(released[0]), "--password-file", str(released[2]), "--json", cwd=dev
+        ).stdout
+    )
+    assert manifest["base_bundle"]["signer"] is None
+    assert manifest["base_bundle"]["unchecked_signer"] == fingerprint
 
 
 def test_a_wrong_password_is_a_password_error_not_a_signature_error(trip, tmp_path):

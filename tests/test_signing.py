@@ -125,6 +125,34 @@ def test_another_key_and_a_revoked_key_are_refused(tmp_path, pair, signer):
     assert signing.verify(MANIFEST, other_doc, revoked, source="b.zip").trusted
 
 
+def test_a_revoked_key_is_never_named_among_the_trusted_ones(tmp_path, pair, signer):
+    other = keys.keygen(tmp_path / "other", PASSPHRASE)
+    lost = {"file": str(pair.public), "revoked": "laptop lost"}
+    trusted = trusting(str(other.public), lost)
+    document = signing.sign(MANIFEST, keys.load_signing_key(
+        keys.keygen(tmp_path / "third", PASSPHRASE).private, PASSPHRASE))  # fmt: skip
+    for signature in (None, document):
+        with pytest.raises(SignatureError) as exc:
+            signing.verify(MANIFEST, signature, trusted, source="b.zip")
+        assert str(other.public) in str(exc.value) and str(pair.public) not in str(exc.value)
+
+
+@pytest.mark.parametrize("revoked", ["", None, True, "stolen"])
+def test_a_revoked_entry_is_revoked_whatever_its_reason_says(pair, signer, revoked):
+    trusted = trusting({"file": str(pair.public), "revoked": revoked})
+    with pytest.raises(SignatureError, match="a revoked key"):
+        signing.verify(MANIFEST, signing.sign(MANIFEST, signer), trusted, source="b.zip")
+
+
+def test_revoked_false_is_not_revoked_and_an_unknown_key_is_refused(pair, signer):
+    trusted = trusting({"file": str(pair.public), "revoked": False})
+    assert signing.verify(MANIFEST, signing.sign(MANIFEST, signer), trusted, source="b.zip").trusted
+    with pytest.raises(KeyFileError, match="unknown key 'revokd'.*{file: PATH, revoked: REASON}"):
+        trusting({"file": str(pair.public), "revokd": "stolen"})
+    with pytest.raises(KeyFileError, match="revoked: REASON"):
+        trusting({"file": str(pair.public), "revoked": ["a list"]})
+
+
 def test_trusted_key_files_empty_unreadable_or_missing_refuse_the_whole_list(tmp_path, pair):
     (tmp_path / "empty.pub").write_text("")
     (tmp_path / "folder.pub").mkdir()
@@ -186,3 +214,13 @@ def test_a_tampered_manifest_reencrypted_with_the_right_password_is_refused(tmp_
     path = _bundle(tmp_path / "tampered.zip", tampered, document, ARCHIVE_PASSWORD)
     with pytest.raises(SignatureError, match="made over another manifest"):
         _verify_archive(path, ARCHIVE_PASSWORD, trusting(pair.public))
+
+
+def test_a_signature_of_a_newer_format_says_to_carry_the_newer_airgapkit(signer):
+    document = json.loads(signing.sign(MANIFEST, signer))
+    document["format_version"] = signing.SIGNATURE_FORMAT_VERSION + 1
+    with pytest.raises(
+        SignatureError, match="format version 2; this airgapkit .* reads version 1"
+    ) as exc:
+        signing.read_signature(json.dumps(document).encode(), "b.zip")
+    assert "carry the newer airgapkit across" in str(exc.value)

@@ -141,7 +141,7 @@ def test_three_replicas_roll_forward_without_a_failed_request_and_back_when_unhe
         assert len(owned) == 1
 
         place = swarm.shell_place(client, unique_name)
-        assert place.argv(unique_name)[:3] == ["docker", "exec", "-it"]
+        assert place.argv(unique_name)[:3] == ["docker", "exec", "-i"]
     finally:
         helper.remove(force=True)
         remove_service(client, unique_name)

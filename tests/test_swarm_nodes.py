@@ -167,7 +167,7 @@ def test_two_replicas_spread_over_two_engines_from_the_registry(two_nodes, http_
             f"{pushed.repository}@{pushed.digest}"
         ]
         local = swarm.shell_place(manager, name)
-        assert local.container and local.argv(name)[:3] == ["docker", "exec", "-it"]
+        assert local.container and local.argv(name)[:3] == ["docker", "exec", "-i"]
     finally:
         service = swarm.find(manager, name)
         if service is not None:

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 from docker.types import SecretReference
+from tokens import TOKENS
 
 from airgapkit.engine import swarmsecrets
 from airgapkit.errors import AirgapError
@@ -53,6 +54,13 @@ def test_a_comment_marks_a_key_of_the_example(tmp_path):
     assert swarmsecrets.secret_keys(values, example, configured=["GREETING", "ABSENT"]) == {
         "SESSION_SEED", "LICENCE", "GREETING", "DB_PASSWORD",
     }  # fmt: skip
+
+
+def test_a_value_in_a_token_format_goes_in_as_a_secret_whatever_its_key(tmp_path):
+    example = tmp_path / ".env.example"
+    example.write_text("STRIPE=\nGREETING=hello\n")
+    values = {"STRIPE": TOKENS["STRIPE"], "GREETING": "hello"}
+    assert swarmsecrets.secret_keys(values, example) == {"STRIPE"}
 
 
 def test_the_wrapper_exports_each_file_then_runs_the_image_command(tmp_path):

@@ -100,3 +100,12 @@ def test_the_chain_of_causes_is_shown_when_asked(broken_app, tmp_path, flags, en
     assert "Traceback" not in proc.stdout  # the chain goes to stderr only
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("airgapkit: ") and "is not valid JSON" in last
+
+
+@pytest.mark.parametrize("name", sorted(ns.task_names))
+def test_every_short_flag_is_a_letter(fresh_ns, name):
+    """Invoke would give ``--app-report`` the dash of its name (``--``) once ``-a`` and ``-p`` are
+    taken; the tasks' Task class skips it."""
+    for argument in fresh_ns[name].get_arguments():
+        short = [flag for flag in argument.names if len(flag) == 1]
+        assert all(flag.isalnum() for flag in short), (name, argument.names)

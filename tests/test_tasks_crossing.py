@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from invoking import REPO_ROOT, clean_env, inv
+from invoking import REPO_ROOT, assert_one_line_error, clean_env, inv
 
 from airgapkit.crossing import digest, sumsfile
 
@@ -273,3 +273,29 @@ def test_archive_split_writes_volumes_7z_opens_and_replacing_needs_force(work):
     ).read_bytes()
     too_small = inv(*flags, "--split", "10k", "--force", cwd=work, env=env)
     assert too_small.returncode == 1 and "smaller than a zip's own headers" in too_small.stderr
+
+
+def test_hash_output_replaces_no_special_file_and_makes_no_folder(work):
+    fifo = work / "sums.fifo"
+    os.mkfifo(fifo)
+    proc = inv("hash", "--files", "build/module.tgz", "--output", str(fifo), cwd=work)
+    assert_one_line_error(proc, rf"{fifo} is a FIFO, not a regular file")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    proc = inv("hash", "--files", "build/module.tgz", "--output", "no/dir/SHA256SUMS", cwd=work)
+    assert_one_line_error(proc, r"--output no/dir/SHA256SUMS: no/dir does not exist")
+    assert not (work / "no").exists()
+
+
+def test_archive_split_again_with_force_lists_only_its_new_volumes(work):
+    env = {"AIRGAPKIT_PASSWORD": PW}
+    flags = ["archive", "--files", "build/node20a.tar", "--output", "dist/app.zip", "--level", "0"]
+    inv(*flags, "--split", "64k", cwd=work, env=env, check=True)
+    assert len(os.listdir(work / "dist")) == 4
+    inv(*flags, "--split", "128k", "--force", cwd=work, env=env, check=True)
+    assert sorted(os.listdir(work / "dist")) == ["app.zip.001", "app.zip.002"]
+    sums = "dist-hashes/SHA256SUMS"
+    opened = inv("extract", "dist/app.zip.001", "--sums", sums, "--dest", "in", cwd=work, env=env)
+    assert opened.returncode == 0, opened.stderr
+    assert (work / "in" / "node20a.tar").read_bytes() == (
+        work / "build" / "node20a.tar"
+    ).read_bytes()

@@ -44,19 +44,41 @@ DEFAULTS = {
         "engine_timeout": 3600,
         # Seconds a started container has to answer its health path.
         "health_timeout": 60,
-        # Where the whole log of a container that failed its health check is kept (files 0600).
+        # Where the whole log of a container that failed its health check is kept (private files).
         "log_dir": "logs",
         # Environment name -> env file or mapping (environments.py), for deploy, debug-shell,
         # push and status; DEFAULT_ENVIRONMENTS below are added for the names not configured here.
         "environments": {},
         "env_example": ".env.example",
+        # A command run once from the new app image before a deploy replaces anything (a database
+        # migration, say: "node migrate.js"); empty: none. A stack's is stack.predeploy.
+        "predeploy": "",
+        # A stack: the app folder's Compose file and the services beside the app (docs/stacks.md).
+        # app_service: the service that is the app (default: the one with build:); predeploy: as
+        # above, for a stack; require_non_root: services whose image must not run as root (true:
+        # all); reports: service -> its image's scanner report for the vulnerability rule.
+        "stack": {
+            "compose_file": "compose.yaml",
+            "app_service": "",
+            "predeploy": "",
+            "require_non_root": [],
+            "reports": {},
+        },
         # Base-image rules: limits, their meaning and their defaults in gate/limits.py.
         "policy": limits.defaults(),
+        # The registry npm audit asks for the app packages' advisories (export, audit); empty: the
+        # one npm installs the app from (its .npmrc). One that serves no advisory endpoint (many
+        # mirrors) gives no report: pass --app-report, or name a registry here that serves it.
+        "audit_registry": "",
         # Signed bundles (trust/signing.py). sign_key: the NAME.key (from inv keygen) that export
         # and release sign with; empty: bundles go unsigned. keys: the public keys whose signature
         # an arriving bundle needs, each a path or {file: PATH, revoked: REASON}; empty: unsigned
         # bundles are accepted with a warning.
         "trust": {"sign_key": "", "keys": []},
+        # inv kit: the platforms (linux/amd64, linux/arm64, windows/amd64, darwin/amd64,
+        # darwin/arm64) and Python versions (3.10-3.13) a kit carries, each a list or a
+        # comma-separated string; empty: this machine's platform and Python.
+        "kit": {"platforms": "", "python": ""},
     }
 }
 

@@ -90,18 +90,24 @@ def side_places(side: Path) -> dict[str, Path]:
 def carry(delivery: bundle.Delivery, inbox: Path) -> Incoming:
     """What a person carries across: the archive, its hash and its password, into the next machine."""
     archive, sums = copy_into([delivery.archive, delivery.sums], inbox)
-    password = copy_into([delivery.password], inbox / "password")[0] if delivery.password else None
+    password = (
+        copy_into([delivery.password], inbox / "password", mode=0o600)[0]
+        if delivery.password
+        else None
+    )
     return Incoming.from_flags(archive, sums=sums, password_file=password)
 
 
-def copy_into(files: list[Path], folder: Path) -> list[Path]:
+def copy_into(files: list[Path], folder: Path, mode: int | None = None) -> list[Path]:
     """Carry files into a folder (the demo's stand-in for media and second channels).
 
-    Each copy keeps its file's mode (a password file stays 0600) and appears whole or not at all.
+    Each copy keeps its file's mode, or gets ``mode`` (0o600 keeps a password file private on
+    every system), and appears whole or not at all.
     """
     copies = []
     for src in files:
-        with open(src, "rb") as data, AtomicFile(folder / src.name, mode=_mode(src)) as out:
+        kept = _mode(src) if mode is None else mode
+        with open(src, "rb") as data, AtomicFile(folder / src.name, mode=kept) as out:
             shutil.copyfileobj(data, out.file, CHUNK)
         copies.append(folder / src.name)
     return copies

@@ -17,6 +17,11 @@ container on this engine) or a mapping::
       placement: ["node.role == worker"]
       secrets: [DB_PASSWORD]
 
+A stack (the app folder's ``compose.yaml``, docs/stacks.md) goes to ``target: compose`` (one engine,
+Docker Compose v2) or ``target: stack`` (Docker Swarm); both take ``project`` (the Compose project
+or Swarm stack name, default ``<app>-<environment>``), a stack also ``registry``, ``update``,
+``secrets`` and ``rollout_timeout``; each service's own settings stay in ``compose.yaml``.
+
 Every bad value is named on a line of its own (``airgapkit.environments.prod.replicas: ...``), all
 of them at once, so one edit of ``invoke.yaml`` fixes them all. A registry password comes from a
 variable or a file, never from the configuration or a flag, and is read only when it is used.
@@ -34,7 +39,8 @@ from .config import DEFAULT_ENVIRONMENTS
 from .errors import AirgapError
 from .ports import is_loopback_host
 
-TARGETS = ("engine", "swarm")
+TARGETS = ("engine", "swarm", "compose", "stack")
+STACK_TARGETS = ("compose", "stack")  # a Compose file of several services (docs/stacks.md)
 PUBLISH_MODES = ("ingress", "host", "none")
 ENDPOINT_MODES = ("vip", "dnsrr")
 ORDERS = ("start-first", "stop-first")
@@ -42,15 +48,22 @@ DEFAULT_PASSWORD_VAR = "AIRGAPKIT_REGISTRY_PASSWORD"  # noqa: S105 - a variable'
 _PREFIX = "airgapkit.environments"
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # a service or network name
+_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # what Compose takes as a project name
 _HOST = re.compile(
     r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::(?P<port>\d{1,5}))?$"
 )
 _KEYS = {
     "env_file", "target", "registry", "service", "replicas", "publish_mode", "endpoint_mode",
-    "networks", "update", "placement", "secrets", "health", "rollout_timeout",
+    "networks", "update", "placement", "secrets", "health", "rollout_timeout", "project",
 }  # fmt: skip
-_SWARM_ONLY = _KEYS - {"env_file", "target", "registry"}
+_SWARM_ONLY = _KEYS - {"env_file", "target", "registry", "project"}
+_TARGET_KEYS = {  # the keys each target takes besides env_file and target
+    "engine": {"registry"},  # inv push
+    "swarm": _SWARM_ONLY | {"registry"},
+    "compose": {"project", "registry"},
+    "stack": {"project", "registry", "update", "secrets", "rollout_timeout"},
+}
 _REGISTRY_KEYS = {"address", "ca_file", "insecure", "username", "password_env", "password_file"}
 _UPDATE_KEYS = {"parallelism", "delay", "order", "monitor"}
 _HEALTH_KEYS = {"interval", "timeout", "retries", "start_period"}
@@ -158,10 +171,15 @@ class Environment:
     secrets: tuple[str, ...] = ()  # env keys that go in as Swarm secrets besides the marked ones
     health: Health = field(default_factory=Health)
     rollout_timeout: float = 600.0  # seconds a deploy waits for every new task to run healthy
+    project: str = ""  # a stack's Compose project or Swarm stack name; empty: <app>-<environment>
 
     @property
     def is_swarm(self) -> bool:
         return self.target == "swarm"
+
+    @property
+    def is_stack(self) -> bool:
+        return self.target in STACK_TARGETS
 
 
 # --- reading the configuration ---------------------------------------------------------------------
@@ -224,9 +242,8 @@ class _Reader:
     def environment(self, name: str) -> Environment:
         self.unknown(self.raw, _KEYS, "")
         target = self.choice(self.raw, "target", TARGETS, "engine")
-        if target == "engine":
-            for key in sorted(_SWARM_ONLY & set(self.raw)):
-                self.bad(key, "applies to target swarm only; set target: swarm or remove it")
+        for key in sorted((_KEYS - {"env_file", "target"} - _TARGET_KEYS[target]) & set(self.raw)):
+            self.bad(key, _not_for(key, target))
         env = Environment(
             name=name,
             env_file=self.text(self.raw, "env_file", f".env.{name}"),
@@ -242,6 +259,7 @@ class _Reader:
             secrets=self.secret_keys(),
             health=self.health(),
             rollout_timeout=self.number(self.raw, "rollout_timeout", 600.0, float, minimum=1),
+            project=self.project_name(),
         )
         self.combinations(env)
         return env
@@ -306,6 +324,15 @@ class _Reader:
         name = self.raw.get("service", "")
         if name and (not isinstance(name, str) or not _NAME.match(name) or len(name) > 63):
             self.bad("service", f"{name!r} is not a service name (letters, digits, '_', '.', '-')")
+            return ""
+        return name
+
+    def project_name(self) -> str:
+        name = self.raw.get("project", "")
+        if name and (not isinstance(name, str) or not _PROJECT.match(name)):
+            self.bad(
+                "project", f"{name!r} is not a project name (lower-case letters, digits, '_', '-')"
+            )
             return ""
         return name
 
@@ -417,7 +444,7 @@ class _Reader:
     # values that are each fine but not together
 
     def combinations(self, env: Environment) -> None:
-        if env.is_swarm and env.registry is None and "registry" not in self.raw:
+        if env.target in ("swarm", "stack") and env.registry is None and "registry" not in self.raw:
             self.bad(
                 "registry",
                 "a swarm pulls from a registry; set registry: host:port (the one inside the gap)",
@@ -433,6 +460,15 @@ class _Reader:
                 "start-first cannot start a task beside the old one when both bind the node's "
                 "port (publish_mode host); use stop-first",
             )
+
+
+def _not_for(key: str, target: str) -> str:
+    """Why ``key`` does not belong to an environment of ``target``, and what to do instead."""
+    if target in STACK_TARGETS and key in _SWARM_ONLY:
+        return "applies to target swarm only; a stack sets it per service in compose.yaml (deploy:)"
+    if key == "project":
+        return "applies to targets compose and stack only; remove it"
+    return "applies to target swarm only; set target: swarm or remove it"
 
 
 def _plain(value):

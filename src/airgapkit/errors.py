@@ -29,6 +29,11 @@ class AirgapError(Exception):
     """A problem the user can fix; the message says how."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C in a step that changes what runs: the message says in what state it was left and
+    how to finish or undo it (plain Ctrl-C leaves nothing under a final name, and says so)."""
+
+
 class EngineUnavailable(AirgapError):
     """The Docker Engine did not answer."""
 

@@ -10,7 +10,6 @@ leftovers from a killed run can be told apart from anything else in a folder.
 from __future__ import annotations
 
 import errno
-import fcntl
 import io
 import os
 import re
@@ -19,8 +18,11 @@ import shutil
 import stat
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from . import platform
 from .errors import AirgapError
 
 LEFTOVER_GRACE = 2.0  # seconds: a temporary file younger than this may be one being created now
@@ -80,7 +82,9 @@ class AtomicFile:
     cleanly and removes the temporary file when it ends by an exception (Ctrl-C included). Several
     files that must appear together call ``finish()`` on each, then ``commit()`` on each in the
     order they should appear. ``overwrite=False`` refuses to replace an existing ``dest``, even one
-    that appears while the file is written. ``mode`` is set before any byte is written.
+    that appears while the file is written. ``mode`` is set before any byte is written; a mode
+    with no group or other bits (``0o600``) makes a secret file, which on Windows (no mode bits
+    there) gets an ACL that lets its owner alone in (``platform.set_mode``).
     """
 
     def __init__(self, dest: Path, *, mode: int = 0o644, overwrite: bool = True):
@@ -94,14 +98,23 @@ class AtomicFile:
     def open(self) -> AtomicFile:
         if self.dest.is_dir():
             raise AirgapError(f"{self.dest} is a folder; name a file to write")
+        refuse_special(self.dest)
         if not self.overwrite and _exists(self.dest):
             raise AirgapError(f"{self.dest} already exists; move it away or choose another name")
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = temp_path(self.dest)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(self.tmp, flags, self.mode)
-        os.fchmod(fd, self.mode)  # whatever the umask made of it
-        fcntl.flock(fd, fcntl.LOCK_EX)  # in use: remove_leftovers leaves it alone
+        tmp = temp_path(self.dest)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | platform.NOFOLLOW | platform.BINARY
+        with creating(self.dest):
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, self.mode)
+        self.tmp = tmp
+        try:
+            # whatever the umask made of it; a 0600 file gets an owner-only ACL on Windows
+            platform.set_mode(self.tmp, self.mode, fd)
+            platform.lock(fd)  # in use: remove_leftovers leaves it alone
+        except BaseException:
+            os.close(fd)
+            self.tmp.unlink(missing_ok=True)
+            raise
         self.file = os.fdopen(fd, "wb")
         return self
 
@@ -232,6 +245,71 @@ def require_folder(folder: Path, flag: str) -> Path:
     return Path(folder)
 
 
+def refuse_special(dest: Path) -> None:
+    """Refuse a ``dest`` that exists and is not a regular file: a rename onto a symbolic link,
+    a FIFO or a device node would replace it with a file (``/dev/full`` made a 74 KB file)."""
+    try:
+        mode = os.lstat(dest).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        kind = _SPECIAL.get(stat.S_IFMT(mode), "special file")
+        raise AirgapError(
+            f"{dest} is a {kind}, not a regular file; airgapkit writes only files it may "
+            "replace: name another file"
+        )
+
+
+_SPECIAL = {
+    stat.S_IFLNK: "symbolic link",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFCHR: "device",
+    stat.S_IFBLK: "device",
+    stat.S_IFSOCK: "socket",
+}
+
+
+def output_file(path: Path, flag: str) -> Path:
+    """A file the user named to be written (``--output``): checked before any work is done. Its
+    folder must exist (a typo must not make folders), and it must not be a folder or a special
+    file (``refuse_special``)."""
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if _exists(folder) else "does not exist"
+        raise AirgapError(f"{flag} {path}: {folder} {what}; make the folder first or name another")
+    if path.is_dir():
+        raise AirgapError(f"{flag} {path} is a folder; name a file to write")
+    refuse_special(path)
+    return path
+
+
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+@contextmanager
+def creating(dest: Path) -> Iterator[None]:
+    """Make what ``dest`` needs (its folder, its temporary name) in the block; a folder that does
+    not let this user do so, or a full disk, is one line (``not_writable``), not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if (refused := not_writable(dest, exc)) is not None:
+            raise refused from exc
+        raise
+
+
+def not_writable(dest: Path, exc: BaseException) -> AirgapError | None:
+    """The one-line error for a file ``dest`` its folder does not let this user make (permissions,
+    ``chattr +i``, a read-only mount), or for a full disk (``disk_full``); None for other errors."""
+    if isinstance(exc, OSError) and exc.errno in _NOT_WRITABLE:
+        return AirgapError(
+            f"cannot write {Path(dest).name} in {Path(dest).parent} ({exc.strerror}); choose a "
+            "folder this user may write in, or make it writable"
+        )
+    return disk_full(dest, exc)
+
+
 # --- space on the device ------------------------------------------------------------------------
 
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -306,20 +384,36 @@ def remove_leftovers(folder: Path, *, recursive: bool = False) -> list[Path]:
     return removed
 
 
+def remove_leftover_folders(folder: Path) -> list[Path]:
+    """Remove the folders of airgapkit's temporary shape in ``folder`` (a killed run's staging, as
+    ``npm pack``'s), and say so. A folder holds no writer's lock of its own: the caller holds the
+    lock of the work that makes such folders there, so none of them is in use."""
+    folder = Path(folder)
+    found = [p for p in folder.iterdir() if is_leftover(p) and p.is_dir() and not p.is_symlink()]
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True)
+    if found:
+        print(
+            f"airgapkit: removed {len(found)} leftover folder(s) of an interrupted airgapkit run in "
+            f"{folder}: {', '.join(p.name for p in found)}",
+            file=sys.stderr,
+        )
+    return found
+
+
 def _unused(path: Path) -> bool:
     """Whether ``path`` is a regular file no process holds the writer's lock on."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | platform.NOFOLLOW | platform.BINARY)
     except OSError:
         return False
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or time.time() - st.st_mtime < LEFTOVER_GRACE:
             return False  # not a file, or so new its writer may not hold its lock yet
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
+        return platform.try_lock(fd)  # False while a run is writing it
     except OSError:
-        return False  # locked: a run is writing it now
+        return False
     finally:
         os.close(fd)
 
@@ -336,13 +430,13 @@ class PinnedFile(io.FileIO):
     def __init__(self, path: Path):
         self.path = Path(path)
         try:
-            # non-blocking: a FIFO or device given as the archive must not hang the open
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            # a FIFO or device given as the archive must not hang the open
+            fd = platform.open_nohang(self.path)
         except FileNotFoundError as exc:
             raise AirgapError(f"{self.path}: no such file; check the path") from exc
-        except IsADirectoryError as exc:
-            raise AirgapError(f"{self.path} is a folder; name a file") from exc
-        except PermissionError as exc:
+        except (IsADirectoryError, PermissionError) as exc:
+            if self.path.is_dir():  # Windows refuses to open a folder with "permission denied"
+                raise AirgapError(f"{self.path} is a folder; name a file") from exc
             raise AirgapError(f"{self.path}: permission denied; make it readable") from exc
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -350,7 +444,6 @@ class PinnedFile(io.FileIO):
             if stat.S_ISDIR(st.st_mode):
                 raise AirgapError(f"{self.path} is a folder; name a file")
             raise AirgapError(f"{self.path} is not a regular file; give the file itself")
-        os.set_blocking(fd, True)
         super().__init__(fd, "rb", closefd=True)
         self.identity = _identity(st)
         self.size = st.st_size

@@ -2,8 +2,9 @@
 
 Every run of a flow appends one line to ``.airgapkit/history.jsonl`` (the ``history`` setting), ok
 or not: when and by whom, the app and version, the bundle's archive and SHA-256, each image's ID
-and layers, what a delta was made against, and the outcome (failed, rolled back, interrupted
-included). ``--since last`` finds the previous delivery here; ``inv history`` prints it.
+and layers, what a delta was made against, the counts of the app packages' known vulnerabilities,
+and the outcome (failed, rolled back, interrupted included). ``--since last`` finds the previous
+delivery here; ``inv history`` prints it.
 
 The file is append-only: a line is added whole and synced, earlier lines are never rewritten. A
 run killed while writing can leave a damaged last line; reading reports it and skips it, and the
@@ -17,6 +18,7 @@ import getpass
 import json
 import os
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from . import display
+from . import display, fsutil
 from .errors import AirgapError, RolledBack
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ class Entry:
     app: str = ""
     version: str = ""
     environment: str = ""  # deploy: the environment whose env file the container got
+    name: str = ""  # deploy: the container or service it ran as
     archive: str = ""  # the bundle's archive: the one made (export, release) or deployed
     archive_sha256: str = ""
     images: list[dict] = field(default_factory=list)  # {ref, id, layers} of the images it carried
@@ -57,8 +60,12 @@ class Entry:
     since: dict | None = None  # what a delta was made against (None: a full bundle)
     outcome: str = ""  # ok, failed, rolled back, interrupted
     message: str = ""  # the one-line error when not ok
-    signer: str = ""  # the fingerprint of the key that signed the bundle ("": unsigned)
+    signer: str = ""  # the fingerprint of the key that signed the bundle, checked ("": none)
+    unchecked_signer: str = ""  # the key a signature named where none could be checked
     sbom_packages: int | None = None  # how many packages the bundle's SBOM lists (None: no SBOM)
+    # The app's packages' known vulnerabilities: {source, date, counts}; None: no report carried.
+    app_vulnerabilities: dict | None = None
+    predeploy: dict | None = None  # deploy: the one-off command's {command, exit_code, seconds}
 
     def started(self) -> Entry:
         self.when = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -73,6 +80,10 @@ class Entry:
         self.requires = [dict(req) for req in manifest.requires]
         self.since = manifest.since
         self.sbom_packages = manifest.sbom["packages"] if manifest.sbom else None
+        report = manifest.app_report
+        self.app_vulnerabilities = (
+            {key: report[key] for key in ("source", "date", "counts")} if report else None
+        )
 
     def held(self) -> list[dict]:
         """The images the far side holds once this bundle arrived: those it carried and needed."""
@@ -92,7 +103,7 @@ def _image(record: dict) -> dict:
 def _user() -> str:
     try:
         return getpass.getuser()
-    except (KeyError, OSError):  # no login name in a bare container
+    except (KeyError, OSError, ImportError):  # no login name (Windows: getpass tries pwd)
         return ""
 
 
@@ -102,9 +113,24 @@ class History:
     def __init__(self, path: Path):
         self.path = Path(path)
 
+    def check(self) -> None:
+        """Refuse a history that is not a regular file: a FIFO would hang every reader."""
+        try:
+            mode = os.stat(self.path).st_mode
+        except FileNotFoundError:
+            return  # none yet: the first run makes it
+        except OSError as exc:
+            raise AirgapError(f"cannot read the history {self.path} ({exc.strerror})") from exc
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a folder: append says so
+            raise AirgapError(
+                f"the history {self.path} is not a regular file; point airgapkit.history at a "
+                "file (or set it empty to keep none)"
+            )
+
     def append(self, entry: Entry) -> None:
         """Add one line at the end, synced; a damaged last line is ended, never rewritten."""
         line = json.dumps(asdict(entry), separators=(",", ":")).encode() + b"\n"
+        self.check()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a+b") as log:  # every write goes to the end, whatever the position
@@ -120,13 +146,13 @@ class History:
             ) from exc
 
     def read(self) -> tuple[list[Entry], list[str]]:
-        """Every entry, oldest first, and a note for each damaged line (skipped)."""
-        try:
-            lines = self.path.read_bytes().splitlines()
-        except FileNotFoundError:
+        """Every entry, oldest first, and a note for each damaged line (skipped): one that is not
+        JSON, or whose fields do not have an entry's types (``fits``)."""
+        self.check()
+        if not self.path.exists():
             return [], []
-        except OSError as exc:
-            raise AirgapError(f"cannot read the history {self.path} ({exc.strerror})") from exc
+        with fsutil.PinnedFile(self.path) as log:  # opened once, and only as a regular file
+            lines = log.read().splitlines()
         entries, notes = [], []
         for number, raw in enumerate(lines, 1):
             if not raw.strip():
@@ -142,9 +168,21 @@ class History:
         return entries, notes
 
     def last(self, *, app: str, action: str) -> Entry | None:
-        """The latest run of ``action`` for ``app`` that went through (a bundle delivered)."""
-        entries, _ = self.read()
+        """The latest run of ``action`` for ``app`` that went through (a bundle delivered); each
+        damaged line is said on stderr, as ``inv history`` says it."""
+        entries, notes = self.read()
+        for note in notes:
+            display.warn(note)
         done = [e for e in entries if e.app == app and e.action == action and e.outcome == OK]
+        return done[-1] if done else None
+
+    def last_deploy(self, environment: str) -> Entry | None:
+        """The latest deploy to ``environment`` here that went through: what runs there."""
+        entries, notes = self.read()
+        for note in notes:
+            display.warn(note)
+        done = [e for e in entries if e.action == "deploy" and e.outcome == OK and e.images]
+        done = [e for e in done if e.environment == environment]
         return done[-1] if done else None
 
 
@@ -158,12 +196,64 @@ def _parse(raw: bytes) -> Entry | None:
         doc = json.loads(raw)
     except ValueError:
         return None
+    return Entry.from_dict(doc) if fits(doc) else None
+
+
+# An entry's schema, for the lines read back: each field of Entry with the type it holds. A field
+# left out takes its default (older lines); a field of another type makes the line damaged.
+_TEXT_FIELDS = (
+    "when user host app version environment name archive archive_sha256 outcome message signer "
+    "unchecked_signer"
+).split()
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _texts(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+# the images a bundle carried, and a delta's prerequisites (``for`` and ``layers``: taken in part)
+_IMAGE = {"ref": _text, "id": _text}
+_REQUIREMENT = {"ref": _text, "id": _text, "carried_by": _text}
+_OPTIONAL = {"layers": _texts, "for": _text, "carried_by": _text}
+
+
+def fits(doc: object) -> bool:
+    """Whether a line read back has the shape of an entry (see ``Entry``)."""
     if not isinstance(doc, dict) or doc.get("action") not in ACTIONS:
-        return None
-    try:
-        return Entry.from_dict(doc)
-    except TypeError:
-        return None
+        return False
+    return (
+        all(isinstance(doc.get(name, ""), str) for name in _TEXT_FIELDS)
+        and _is_number(doc.get("seconds", 0.0))
+        and _records(doc.get("images", []), _IMAGE)
+        and _records(doc.get("requires", []), _REQUIREMENT)
+        and (doc.get("since") is None or _record(doc["since"], {"archive": _text}))
+        and (doc.get("sbom_packages") is None or _is_count(doc["sbom_packages"]))
+    )
+
+
+def _records(value: object, required: dict) -> bool:
+    return isinstance(value, list) and all(_record(item, required) for item in value)
+
+
+def _record(value: object, required: dict) -> bool:
+    """A mapping with each ``required`` key, and the optional ones it has, of their types."""
+    if not isinstance(value, dict) or not all(
+        k in value and ok(value[k]) for k, ok in required.items()
+    ):
+        return False
+    return all(ok(value[key]) for key, ok in _OPTIONAL.items() if key in value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 # --- recording a run ------------------------------------------------------------------------------
@@ -184,8 +274,16 @@ class Run:
         self.entry.bundle(manifest, archive, sha256)
 
     def note_signer(self, fingerprint: str | None) -> None:
-        """The fingerprint of the key that signed the bundle (None: unsigned)."""
+        """The fingerprint of the key this run signed the bundle with (None: unsigned)."""
         self.entry.signer = fingerprint or ""
+
+    def note_signature(self, verdict) -> None:
+        """Who signed a bundle that arrived (``trust.signing.Verdict``; None: not checked): the
+        signer only once checked against trust.keys, else as ``unchecked_signer``."""
+        signer = verdict.signer if verdict is not None else None
+        trusted = verdict is not None and verdict.trusted
+        self.entry.signer = (signer or "") if trusted else ""
+        self.entry.unchecked_signer = "" if trusted else (signer or "")
 
 
 def unrecorded(action: str) -> Run:
@@ -199,7 +297,10 @@ def from_config(cfg) -> History | None:
 
 
 def record(history: History | None, action: str, flow: Callable, /, *args, **kwargs) -> Any:
-    """Run ``flow(*args, run=..., **kwargs)`` and append its entry, whatever the outcome."""
+    """Run ``flow(*args, run=..., **kwargs)`` and append its entry, whatever the outcome; a
+    history that could not take the entry is refused before the flow starts."""
+    if history is not None:
+        history.check()
     run = Run(history, Entry(action).started())
     started = time.monotonic()
     try:

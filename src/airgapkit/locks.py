@@ -2,21 +2,23 @@
 
 Two deploys of the same container, or two exports into the same folder, would interleave their
 steps; ``held`` lets the first one go on and refuses the second with one line naming the run that
-holds the lock. A lock is an ``flock`` on a small file, so the kernel releases it when its holder
-ends in any way, a SIGKILL included: there is no stale lock to clean up by hand.
+holds the lock. A lock is a file lock on a small file (``platform.lock``: ``flock`` on POSIX,
+``LockFileEx`` on Windows), so the system releases it when its holder ends in any way, a kill
+included: there is no stale lock to clean up by hand.
 
 The file also holds what its holder noted (who, since when, and anything ``note`` adds) until the
 holder ends cleanly and empties it. So the next holder of the same lock learns, as ``stale``,
 what a killed run was doing: a deploy that was interrupted notes enough to be undone.
 
-Locks live in ``AIRGAPKIT_LOCK_DIR``, else in ``airgapkit-locks-<uid>`` under the temporary folder:
-one place per user for every working folder; runs of two users are not kept apart (POSIX only:
-``fcntl``).
+Locks live in ``AIRGAPKIT_LOCK_DIR``, else in ``airgapkit-locks-<user>`` under the temporary folder
+(``<user>``: the uid on POSIX, the login name on Windows): one place per user for every working
+folder; runs of two users are not kept apart. On Windows a held lock keeps others from reading the
+file, so a refused run names the lock file instead of its holder; a killed holder's note is read
+all the same by the next holder, once the lock is its own.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -27,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import platform
 from .errors import AirgapError
 
 LOCK_DIR_VAR = "AIRGAPKIT_LOCK_DIR"
@@ -37,16 +40,26 @@ class Busy(AirgapError):
 
 
 def lock_dir() -> Path:
-    """This user's lock folder (mode 0700), refused if someone else owns it."""
-    default = Path(tempfile.gettempdir()) / f"airgapkit-locks-{os.getuid()}"
-    folder = Path(os.environ.get(LOCK_DIR_VAR) or default)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if folder.stat().st_uid != os.getuid():
+    """This user's lock folder (private: mode 0700, or an owner-only ACL), refused if someone else
+    owns it."""
+    default = Path(tempfile.gettempdir()) / f"airgapkit-locks-{platform.user_key()}"
+    try:
+        folder = platform.private_folder(Path(os.environ.get(LOCK_DIR_VAR) or default))
+    except OSError as exc:
+        raise _unusable(Path(os.environ.get(LOCK_DIR_VAR) or default), exc) from exc
+    if not platform.owns(folder):
         raise AirgapError(
             f"lock folder {folder} belongs to another user; remove it, or set {LOCK_DIR_VAR} "
             "to a folder of your own"
         )
     return folder
+
+
+def _unusable(folder: Path, exc: OSError) -> AirgapError:
+    return AirgapError(
+        f"cannot keep locks in {folder} ({exc.strerror or exc}); set {LOCK_DIR_VAR} to a folder "
+        "this user may write in"
+    )
 
 
 def lock_path(kind: str, key: str) -> Path:
@@ -72,12 +85,12 @@ class Lock:
     def _write(self) -> None:
         data = json.dumps(self._info).encode()
         os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, data, 0)
+        platform.pwrite(self._fd, data, 0)
         os.fsync(self._fd)
 
     def release(self) -> None:
         os.ftruncate(self._fd, 0)  # emptied: the next holder knows this run ended cleanly
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        platform.unlock(self._fd)
         os.close(self._fd)
 
 
@@ -89,18 +102,30 @@ def held(kind: str, key: str, what: str) -> Iterator[Lock]:
     refusal.
     """
     path = lock_path(kind, key)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    flags = os.O_RDWR | os.O_CREAT | platform.NOFOLLOW | platform.BINARY
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise _unusable(path.parent, exc) from exc
+    if not _try_lock(fd, path):
         holder = _read(fd)
         os.close(fd)
-        raise Busy(_busy_message(what, holder, path)) from exc
+        raise Busy(_busy_message(what, holder, path))
     lock = Lock(fd, _read(fd), _info(what, key))
     try:
         yield lock
     finally:
         lock.release()
+
+
+def _try_lock(fd: int, path: Path) -> bool:
+    try:
+        return platform.try_lock(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise AirgapError(
+            f"could not lock {path}: {exc}; set {LOCK_DIR_VAR} to a folder on a local disk"
+        ) from exc
 
 
 def _info(what: str, key: str) -> dict:
@@ -114,7 +139,10 @@ def _info(what: str, key: str) -> dict:
 
 
 def _read(fd: int) -> dict | None:
-    data = os.pread(fd, 65536, 0)
+    try:
+        data = platform.pread(fd, 65536, 0)
+    except OSError:  # Windows: the bytes another process holds locked cannot be read
+        return None
     if not data.strip():
         return None
     try:

@@ -62,6 +62,7 @@ class Crossing:
     password_file: Path | None = None  # a given password; else one is generated
     allow_weak_password: bool = False
     split: int | None = None  # media volumes of at most this many bytes (crossing/volumes.py)
+    force: bool = False  # replace an earlier delivery of the same bundle in these places
 
     @classmethod
     def from_config(
@@ -75,6 +76,7 @@ class Crossing:
         allow_weak_password=False,
         level=-1,
         split="",
+        force=False,
     ) -> Crossing:
         """``level`` below 0 means the configured compression."""
         return cls(
@@ -85,20 +87,30 @@ class Crossing:
             _path_or_none(new_password_file),
             allow_weak_password,
             _split_or_none(split),
+            force,
         )
 
 
 @dataclass(frozen=True)
 class Gate:
-    """The image rules to apply (see gate/limits.py), a scanner report and any accepted risk."""
+    """The image rules to apply (see gate/limits.py), a scanner report and any accepted risk; for
+    the app's packages, a report made beforehand, else the registry npm audit asks ("": npm's)."""
 
     limits: dict = field(default_factory=dict)
     report: Path | None = None
     accept_risk: str = ""
+    app_report: Path | None = None
+    audit_registry: str = ""
 
     @classmethod
-    def from_config(cls, cfg: Mapping, *, report="", accept_risk="") -> Gate:
-        return cls(dict(cfg["policy"]), _path_or_none(report), accept_risk)
+    def from_config(cls, cfg: Mapping, *, report="", accept_risk="", app_report="") -> Gate:
+        return cls(
+            dict(cfg["policy"]),
+            _path_or_none(report),
+            accept_risk,
+            _path_or_none(app_report),
+            cfg["audit_registry"],
+        )
 
 
 @dataclass(frozen=True)
@@ -183,12 +195,14 @@ class Target:
     # The environment as configured: engine or swarm, its registry and swarm settings.
     configured: Environment | None = None
     log_dir: Path = Path("logs")  # where a failed container's log is kept
+    predeploy: str | list = ""  # a one-off command before the switch (a stack's: stack.predeploy)
 
     @classmethod
     def from_config(
         cls, cfg: Mapping, *, env: str, name="", ports="", base_dir: Path | None = None
     ) -> Target:
         base = Path(base_dir) if base_dir is not None else Path.cwd()
+        configured = environment_of(env, cfg["environments"], base)
         return cls(
             environment=env,
             environments=env_files(cfg["environments"]),
@@ -198,13 +212,19 @@ class Target:
             health_path=cfg["health_path"],
             health_timeout=cfg["health_timeout"],
             name=name,
-            configured=environment_of(env, cfg["environments"], base),
+            configured=configured,
             log_dir=base / cfg["log_dir"],
+            predeploy=cfg["stack"]["predeploy"] if configured.is_stack else cfg["predeploy"],
         )
 
     @property
     def is_swarm(self) -> bool:
         return self.configured is not None and self.configured.is_swarm
+
+    @property
+    def is_stack(self) -> bool:
+        """A Compose file of several services: target compose or stack (flows/stack.py)."""
+        return self.configured is not None and self.configured.is_stack
 
 
 @dataclass(frozen=True)
@@ -231,4 +251,31 @@ class Trust:
             _path_or_none(sign_key or trust["sign_key"]),
             _path_or_none(passphrase_file),
             Path(base_dir) if base_dir is not None else Path.cwd(),
+        )
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """A stack on the connected and dev sides: the Compose file's name in the app folder, which
+    service is the app, and the rules its other images answer to (see app/compose.py)."""
+
+    compose_file: str = "compose.yaml"
+    app_service: str = ""
+    require_non_root: bool | tuple[str, ...] = ()  # True: every service
+    reports: dict = field(default_factory=dict)  # service -> its image's scanner report
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> StackSettings:
+        stack = cfg["stack"]
+        non_root = stack["require_non_root"]
+        return cls(
+            stack["compose_file"] or "compose.yaml",
+            stack["app_service"] or "",
+            non_root if isinstance(non_root, bool) else tuple(non_root or ()),
+            {str(k): Path(v) for k, v in dict(stack["reports"] or {}).items()},
+        )
+
+    def non_root(self, service: str) -> bool:
+        return self.require_non_root is True or (
+            not isinstance(self.require_non_root, bool) and service in self.require_non_root
         )

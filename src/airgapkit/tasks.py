@@ -7,15 +7,16 @@ The root ``tasks.py`` of a project imports ``ns`` from here and adds or override
 from __future__ import annotations
 
 import functools
-import shlex
 import sys
+from datetime import date
 from pathlib import Path
 
-from invoke import Collection, Exit
+from invoke import Collection, Exit, Task
 from invoke import task as invoke_task
 from rich.console import Console
 
-from . import display, history, oci
+from . import display, fsutil, history, oci
+from .app import audit as app_audit
 from .app import buildcontext, envfiles, npm
 from .config import DEFAULTS
 from .crossing import channels, digest, passwords, sumsfile
@@ -24,18 +25,33 @@ from .crossing.volumes import parse_size
 from .demo import round_trip
 from .engine import client as engine_client
 from .engine import containers, images
-from .errors import AirgapError, chain, debug_enabled
+from .errors import AirgapError, Interrupted, chain, debug_enabled
 from .flags import parse_day, parse_report_pairs
 from .flows import bundles, fleet
 from .flows import deploy as deploy_flow
 from .flows import export as export_flow
 from .flows import release as release_flow
-from .gate import checkpoint
+from .flows import stack as stack_flow
+from .gate import checkpoint, render
 from .gate.candidates import choose
 from .gate.limits import with_flags
+from .kit import make as kit_make
+from .kit import selfupdate
+from .kit import targets as kit_targets
+from .platform import PRIVATE
 from .settings import BaseSource, Crossing, Gate, Incoming, Smoke, Target, Trust, config_ports
 from .trust import keys, seal
 from .trust import sbom as sbom_doc
+
+NOTHING_LEFT = "nothing was left under a final name"
+
+
+class _Task(Task):
+    """Invoke's task, whose automatic short flag is never the dash of a dashed name: ``--`` (what
+    ``--app-report`` got after ``-a``, ``-p`` and ``-r`` were taken) would be no usable flag."""
+
+    def arg_opts(self, name, default, taken_names):
+        return super().arg_opts(name, default, {*taken_names, "-"})
 
 
 def task(*args, **kwargs):
@@ -51,11 +67,10 @@ def task(*args, **kwargs):
                     sys.stderr.write(chain(exc))
                 raise Exit(f"airgapkit: {exc}", code=1) from exc
             except KeyboardInterrupt as exc:
-                raise Exit(
-                    "airgapkit: interrupted; nothing was left under a final name", code=130
-                ) from exc
+                left = str(exc) if isinstance(exc, Interrupted) else NOTHING_LEFT
+                raise Exit(f"airgapkit: interrupted; {left}", code=130) from exc
 
-        return invoke_task(**kwargs)(guarded)
+        return invoke_task(klass=_Task, **kwargs)(guarded)
 
     if len(args) == 1 and callable(args[0]) and not kwargs:  # bare @task
         return decorate(args[0])
@@ -85,6 +100,12 @@ SOURCE_HELP = {
 }
 
 
+APP_REPORT_HELP = (
+    "Report on the app's npm packages made beforehand: npm audit --json (npm 7+), or Trivy, Grype "
+    "or OSV-Scanner JSON of the app's SBOM (default: npm audit runs now)."
+)
+
+
 def base_source(c, source: str = "", platform: str = "") -> BaseSource:
     return BaseSource.from_config(config(c), source=source, platform=platform)
 
@@ -105,7 +126,9 @@ def pull(c, image="", if_missing=False, source="", platform="", output=""):
     ref, base = image or config(c).base_image, base_source(c, source, platform)
     engine = export_flow.engine_for(base, ref, lambda: client(c))
     if engine is not None:
-        images.pull(engine, ref, if_missing=if_missing)
+        images.pull(
+            engine, ref, if_missing=if_missing, otherwise="use --if-missing with a local copy"
+        )
         return
     dest = Path(output) if output else Path(config(c).build_dir) / engine_client.tar_name(ref)
     oci.export_to_file(ref, dest, platform=base.platform, access=base.access)
@@ -134,7 +157,13 @@ def save(c, image=None, output=""):
 )
 def pack(c, app="", output="", fix=False):
     """Install and pack the app with its bundled dependencies (npm install && npm pack)."""
-    npm.pack(Path(app or config(c).app), Path(output or config(c).build_dir), fix=fix)
+    out_named = "--output" if output else "build_dir"
+    npm.pack(
+        Path(app or config(c).app),
+        Path(output or config(c).build_dir),
+        fix=fix,
+        out_named=out_named,
+    )
 
 
 @task(
@@ -237,9 +266,9 @@ def shell_debug(c, image="", container=""):
     ref = "" if container else image or app_image(c)
     argv = containers.shell_argv(client(c), image=ref, container=container)
     # The shell's own exit status is the task's; no invoke report on top of what the user saw.
-    result = c.run(shlex.join(argv), pty=True, warn=True)
-    if result.exited:
-        raise Exit(code=result.exited)
+    status = containers.open_shell(argv)
+    if status:
+        raise Exit(code=status)
 
 
 # --- the base-image rules (gate/) -----------------------------------------------------------------
@@ -251,6 +280,10 @@ def shell_debug(c, image="", container=""):
         "image": "Image to check: local (never pulled), or read from its registry (--source).",
         "report": "Scanner JSON report made on the connected side (trivy image -f json, grype -o json).",
         "kind": "base: size, Node LTS, vulnerabilities; app: also non-root and no secrets in any layer.",
+        "app_report": "Also judge the app's npm packages by this report (npm audit --json, or Trivy, "
+        "Grype, OSV-Scanner JSON of the app's SBOM).",
+        "app": "With --app-report: the app folder (installed) whose SBOM the report must match "
+        "(default: the configured app).",
         "max_size_mb": "Size limit in MB of 10^6 bytes (default: policy.max_size_mb, 200).",
         "min_support_months": "Months of Node support that must be left (default: 6).",
         "today": "Judge Node support as of this date, YYYY-MM-DD (default: today).",
@@ -267,6 +300,8 @@ def check_image(
     today="",
     source="",
     platform="",
+    app_report="",
+    app="",
 ):
     """Check an image against the selection rules: a table, and a non-zero exit when one fails."""
     limits = with_flags(
@@ -276,19 +311,40 @@ def check_image(
     engine = export_flow.engine_for(base, image, lambda: client(c))
     if engine is None and kind != "base":
         raise AirgapError("the app rules read the image's layers: check an app image in the engine")
+    app_dir = Path(app or config(c).app)
+    packages = (
+        app_audit.judged_report(app_dir, Path(app_report), limits=limits) if app_report else None
+    )
+    judged = {
+        "report": Path(report) if report else None,
+        "limits": limits,
+        "today": parse_day(today),
+        "fresh_as_of": date.today(),  # the connected side: a fresher report can be had
+        "app": packages,
+        "can_accept": False,  # check-image has no --accept-risk
+    }
     if engine is None:
         facts = oci.image_facts(image, platform=base.platform, access=base.access)
-        checkpoint.gate_registry(
-            facts, report=Path(report) if report else None, limits=limits, today=parse_day(today)
-        )
-        return
-    checkpoint.gate(
-        engine,
-        image,
-        kind=kind,
-        report=Path(report) if report else None,
-        limits=limits,
-        today=parse_day(today),
+        checkpoint.gate_registry(facts, **judged)
+    else:
+        checkpoint.gate(engine, image, kind=kind, **judged)
+
+
+@task(
+    help={
+        "app": "Node.js app folder (default: the configured app); its dependencies are installed first.",
+        "app_report": APP_REPORT_HELP,
+    }
+)
+def audit(c, app="", app_report=""):
+    """Check the app's own npm packages for known vulnerabilities, as export will: a table."""
+    cfg = config(c)
+    app_audit.audit(
+        Path(app or cfg.app),
+        given=Path(app_report) if app_report else None,
+        build_dir=Path(cfg.build_dir),
+        registry=cfg.audit_registry,
+        limits=cfg.policy,
     )
 
 
@@ -342,9 +398,8 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
         sumsfile.print_report(report)
         return report.raise_for_problems()
     paths = digest.expand(files)
-    sumsfile.print_hashes(
-        sumsfile.record(paths, Path(output or paths[0].parent / sumsfile.SUMS_NAME))
-    )
+    dest = fsutil.output_file(Path(output), "--output") if output else None
+    sumsfile.print_hashes(sumsfile.record(paths, dest or paths[0].parent / sumsfile.SUMS_NAME))
 
 
 @task(
@@ -354,7 +409,8 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
         "output": "Archive to write (default: <out_dir>/<first file's name>.zip): goes on the media.",
         "sums": "Its SHA256SUMS (default: <hashes_dir>/SHA256SUMS): goes by a second channel.",
         "password_file": "File holding the password (else AIRGAPKIT_PASSWORD, else a prompt asked twice).",
-        "generate_password": "Make a 192-bit password, written to <password_dir>/<archive>.password (0600).",
+        "generate_password": "Make a 192-bit password, written to <password_dir>/<archive>.password "
+        f"({PRIVATE}).",
         "level": "Compression: 0 stores, 1-9 deflate (default: the configured compression, 5).",
         "allow_weak_password": "Accept a password the strength rule refuses (PBKDF2 at 1,000 rounds).",
         "split": "Write media volumes NAME.zip.001, .002, ... of at most this size (4g, 4.7G, 700m).",
@@ -437,8 +493,10 @@ CROSSING_HELP = {
     "split": "Write media volumes NAME.zip.001, .002, ... of at most this size (4g, 4.7G, 700m).",
     "report": "Scanner JSON report (Trivy or Grype) for the vulnerability rule.",
     "accept_risk": "Go on despite failed image rules; the reason is recorded in the manifest.",
+    "force": "Replace an earlier delivery of this bundle in these folders (archive, hash, password).",
 }
-GATE_FLAGS = ("report", "accept_risk")
+GATE_FLAGS = ("report", "accept_risk", "app_report")  # app_report: export's alone
+KIT_CROSSING_FLAGS = [name for name in CROSSING_HELP if name not in GATE_FLAGS]
 SINCE_HELP = (
     "Make a delta: last (the previous bundle in the history) or a manifest from inspect --json."
 )
@@ -470,7 +528,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
     ``export`` and ``release`` take the same flags; Invoke reads flags from each function's own
     parameters, so both list them, and this reads them in one place.
     """
-    gate_flags = {name: flags[name] for name in GATE_FLAGS}
+    gate_flags = {name: flags[name] for name in GATE_FLAGS if name in flags}
     crossing_flags = {name: flags[name] for name in CROSSING_HELP if name not in GATE_FLAGS}
     return (
         Crossing.from_config(config(c), **crossing_flags),
@@ -483,6 +541,7 @@ def outgoing(c, flags: dict) -> tuple[Crossing, Gate]:
         "app": "Node.js app folder (default: the configured app).",
         "base_image": "Base image (default: the configured one); from the engine, a local copy is used.",
         "since": SINCE_HELP,
+        "app_report": APP_REPORT_HELP,
         **SOURCE_HELP,
         **CROSSING_HELP,
         **SIGNING_HELP,
@@ -504,8 +563,10 @@ def export(
     hashes_dir="",
     password_dir="",
     split="",
+    force=False,
     sign_key="",
     key_passphrase_file="",
+    app_report="",  # last: the short flags the others had before it came stay theirs
 ):
     """Connected side: base image and packed app in one encrypted bundle, hash and password apart."""
     cfg, (crossing, gate) = config(c), outgoing(c, locals())
@@ -522,6 +583,7 @@ def export(
         crossing=crossing,
         since=since,
         trust=trust_of(c, sign_key, key_passphrase_file),
+        stack=stack_flow.StackSettings.from_config(cfg),
     )
     bundles.print_delivery(delivery, "release")
 
@@ -557,6 +619,7 @@ def release(
     hashes_dir="",
     password_dir="",
     split="",
+    force=False,
     sign_key="",
     key_passphrase_file="",
 ):
@@ -579,7 +642,7 @@ def release(
         since=since,
         trust=trust_of(c, sign_key, key_passphrase_file),
     )
-    bundles.print_delivery(delivery, "deploy", "--env prod")
+    bundles.print_delivery(delivery, "deploy", ["--env", "prod"])
 
 
 @task(
@@ -606,18 +669,19 @@ def deploy(c, bundle, env="prod", sums="", password_file="", name="", ports=""):
 @task(
     help={
         "env": "Environment whose interrupted deploy to undo (default: prod).",
-        "name": "Container name (default: the image name, from configuration or package.json).",
+        "name": "Container name (default: the last deploy's here, else the image name).",
     }
 )
 def rollback(c, env="prod", name=""):
     """Put back the container an interrupted deploy set aside (NAME-previous) and start it."""
     target = Target.from_config(config(c), env=env, name=name)
-    deploy_flow.rollback(client(c), target=target, name=container_name(c, name))
+    deploy_flow.rollback(client(c), target=target, name=container_name(c, name, env))
 
 
-def container_name(c, name: str) -> str:
-    """--name, else the app image's name (configuration, then the app's package.json)."""
-    if name:
+def container_name(c, name: str, env: str) -> str:
+    """--name, else what the last deploy to env here ran as (the history: prod holds no app
+    folder), else the app image's name (configuration, then the app's package.json)."""
+    if name or (name := deployed(c, env)[0]):
         return name
     try:
         return engine_client.default_container_name(app_image(c))
@@ -625,42 +689,63 @@ def container_name(c, name: str) -> str:
         raise AirgapError(f"name the container with --name: {exc}") from exc
 
 
+def deployed(c, env: str) -> tuple[str, str]:
+    """The name and image the last deploy to env on this machine ran (the history); ("", "")
+    when none is recorded."""
+    log = history.from_config(config(c))
+    last = log.last_deploy(env) if log is not None else None
+    if last is None:
+        return "", ""
+    image = last.images[0]["ref"]
+    return last.name or engine_client.default_container_name(image), image
+
+
 @task(
     name="debug-shell",
     help={
         "env": "Environment whose env file the shell gets (default: prod).",
-        "image": "Image to open when no container of that name runs (default: the app image).",
-        "name": "Container to exec into when it runs (default: the image name).",
+        "image": "Image to open when no container runs (default: the last deploy's here, else the app's).",
+        "name": "Container to exec into when it runs (default: the last deploy's here, else the image name).",
     },
 )
 def debug_shell(c, env="prod", image="", name=""):
     """A shell in an environment's container if it runs, else in a fresh --rm one with its env file."""
-    target = Target.from_config(config(c), env=env, name=name)
-    argv = deploy_flow.debug_shell_argv(client(c), target, image or app_image(c))
-    c.run(shlex.join(argv), pty=True, warn=True)
+    last_name, last_image = deployed(c, env)
+    target = Target.from_config(config(c), env=env, name=name or last_name)
+    status = containers.open_shell(
+        deploy_flow.debug_shell_argv(client(c), target, image or last_image or app_image(c))
+    )
+    if status:  # the shell's own exit status (or the docker CLI's refusal), as a shell would
+        raise Exit(code=status)
 
 
 @task(
     help={
         "env": "Environment whose registry gets the image (default: prod).",
-        "image": "Local image to push (default: the app image).",
+        "image": "Local image to push (default: the last deploy's here, else the app image).",
     }
 )
 def push(c, env="prod", image=""):
     """Push a loaded image into the environment's registry; print it pinned by its digest."""
     target = Target.from_config(config(c), env=env)
-    print(fleet.push(client(c), image or app_image(c), target).pinned)
+    print(fleet.push(client(c), image or deployed(c, env)[1] or app_image(c), target).pinned)
 
 
 @task(
     help={
         "env": "Environment to report on (default: prod).",
-        "name": "Service or container name (default: configured, else the image name).",
+        "name": "Service, container or stack name (default: configured, else the last deploy's "
+        "here, else from the image name).",
     }
 )
 def status(c, env="prod", name=""):
     """What runs in an environment: image, digest, replicas, tasks and earlier deploys."""
+    name = name or deployed(c, env)[0]
     target = Target.from_config(config(c), env=env, name=name)
+    if target.is_stack:  # every service of the stack
+        project = stack_flow.project_of(target, name, lambda: app_image(c))
+        stack_flow.print_status(stack_flow.status(client(c), target, project))
+        return
     image = "" if fleet.names_itself(target) else app_image(c)
     fleet.print_status(fleet.status(client(c), target, image))
 
@@ -712,18 +797,21 @@ def history_(c, app="", json=False):
 )
 def sbom(c, bundle, password_file="", sums="", output=""):
     """The packages a bundle carries (its CycloneDX SBOM), as a table or written out as JSON."""
+    dest = fsutil.output_file(Path(output), "--output") if output else None
     incoming = Incoming.from_flags(bundle, sums=sums, password_file=password_file)
     with bundles.reading(incoming, seal.trusted_keys(trust_of(c))) as opened:
-        bom = seal.read_sbom(opened)
-    if output:
-        print(f"wrote {sbom_doc.write(bom, Path(output))}")
+        bom, packages = seal.read_sbom(opened), opened.manifest.app_report
+    if dest:
+        print(f"wrote {sbom_doc.write(bom, dest)}")
     else:
         Console().print(sbom_doc.table(bom, incoming.archive.name))
+        if packages:
+            Console().print(render.app_report_table(packages))
 
 
 @task(
     help={
-        "out": "NAME of the pair: writes NAME.key (private, encrypted, 0600) and NAME.pub.",
+        "out": f"NAME of the pair: writes NAME.key (private, encrypted, {PRIVATE}) and NAME.pub.",
         "key_passphrase_file": "File holding the new key's passphrase (else AIRGAPKIT_KEY_PASSPHRASE, "
         "else a prompt asked twice).",
         "allow_weak_passphrase": "Accept a passphrase the strength rule refuses.",
@@ -735,9 +823,69 @@ def keygen(c, out, key_passphrase_file="", allow_weak_passphrase=False):
         passphrase_file=Path(key_passphrase_file) if key_passphrase_file else None, confirm=True
     )
     pair = keys.keygen(Path(out), passphrase, allow_weak=allow_weak_passphrase)
-    print(f"private key {pair.private} (mode 0600): keep it on this machine")
+    print(f"private key {pair.private} ({PRIVATE}): keep it on this machine")
     print(f"public key  {pair.public}: add it to trust.keys where bundles are checked")
     print(f"fingerprint {pair.fingerprint}")
+
+
+# --- airgapkit itself across the gap (kit/) --------------------------------------------------------
+
+
+@task(
+    help={
+        "platform": "Platforms to carry, comma-separated: linux/amd64, linux/arm64, windows/amd64, "
+        "darwin/amd64, darwin/arm64 (default: kit.platforms, else this machine's).",
+        "python": "Python versions to carry, comma-separated: 3.10-3.13 (default: kit.python, else "
+        "this one's).",
+        "executable": "Add the single airgapkit program for this machine (PyInstaller), for a far "
+        "side with no Python.",
+        **{name: CROSSING_HELP[name] for name in KIT_CROSSING_FLAGS},
+        **SIGNING_HELP,
+    }
+)
+def kit(
+    c,
+    platform="",
+    python="",
+    executable=False,
+    new_password_file="",
+    allow_weak_password=False,
+    level=-1,
+    out_dir="",
+    hashes_dir="",
+    password_dir="",
+    split="",
+    force=False,
+    sign_key="",
+    key_passphrase_file="",
+):
+    """Connected side: airgapkit and its dependencies for machines with no network, as a crossing."""
+    cfg, flags = config(c), locals()
+    made = kit_make.make(
+        kit_targets.parse(platform or cfg.kit.platforms, python or cfg.kit.python),
+        Crossing.from_config(cfg, **{name: flags[name] for name in KIT_CROSSING_FLAGS}),
+        trust_of(c, sign_key, key_passphrase_file),
+        executable=executable,
+    )
+    kit_make.print_kit(made)
+
+
+@task(
+    name="self-update",
+    help={
+        "kit": "The kit (airgapkit-VERSION-kit.zip) that came on the media.",
+        "sums": INCOMING_HELP["sums"].replace("<bundle>", "<kit>"),
+        "password_file": INCOMING_HELP["password_file"],
+    },
+)
+def self_update(c, kit, sums="", password_file=""):
+    """Install airgapkit from a kit beside this one, once the kit's hash and signature check out."""
+    incoming = Incoming.from_flags(kit, sums=sums, password_file=password_file)
+    old, new, prefix = selfupdate.update(incoming, seal.trusted_keys(trust_of(c)))
+    if old == new:
+        print(f"airgapkit {new} is already the one in use ({prefix / new})")
+        return
+    print(f"airgapkit {old} -> {new}: {new} is in use now, {old} stays in {prefix / old}")
 
 
 @task(
@@ -781,9 +929,12 @@ ns = Collection(
     keygen,
     demo,
     check_image,
+    audit,
     choose_base,
     hash_,
     archive,
     extract,
+    kit,
+    self_update,
 )
 ns.configure(DEFAULTS)

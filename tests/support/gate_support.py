@@ -121,18 +121,24 @@ def _decoded_length(blob) -> int:
 # --- reports --------------------------------------------------------------------------------------
 
 
-def report_for(client, ref: str, folder: Path, fixture: Path = TRIVY, *, layers=None) -> Path:
-    """A copy of a fixture that says it is about ``ref`` (its image ID and layers)."""
+def report_for(
+    client, ref: str, folder: Path, fixture: Path = TRIVY, *, layers=None, made: date | None = None
+) -> Path:
+    """A copy of a fixture that says it is about ``ref`` (its image ID and layers), made on
+    ``made`` (default today: the connected side refuses a report older than a week)."""
     attrs = client.api.inspect_image(ref)
     image_id = saved(client, ref)[0]
     doc = json.loads(fixture.read_text())
     diff_ids = layers if layers is not None else attrs["RootFS"]["Layers"]
+    stamp = f"{(made or date.today()).isoformat()}T09:00:00Z"
     if "matches" in doc:
         doc["source"]["target"]["imageID"] = image_id
         doc["source"]["target"]["layers"] = [{"digest": d} for d in diff_ids]
+        doc["descriptor"]["timestamp"] = stamp
     else:
         doc["Metadata"]["ImageID"] = image_id
         doc["Metadata"]["DiffIDs"] = diff_ids
+        doc["CreatedAt"] = stamp
     path = folder / f"{uuid.uuid4().hex[:6]}-{fixture.name}"
     path.write_text(json.dumps(doc))
     return path

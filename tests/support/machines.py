@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import advisory_service
 import docker
 import pytest
 from invoking import free_port, inv
@@ -122,19 +123,36 @@ def private_tmp(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def round_trip(docker_client, registry, app_copy, machines, private_tmp):
+def advisories():
+    """The stand-in for the registry's advisory service that the session's round trip asks
+    (``audit_registry``), answering with the advisories recorded for the example app."""
+    with advisory_service.serve(advisory_service.recorded("tms-api")) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def round_trip(docker_client, registry, app_copy, machines, private_tmp, advisories):
     """export, release and deploy once; yields what each made and removes it all afterwards."""
     app_name = json.loads((app_copy / "package.json").read_text())["name"]
     base = f"{registry}/node:20-alpine"
     ports = loopback_ports()
     container = f"{app_name}-prod"
+    audited = {**private_tmp, "INVOKE_AIRGAPKIT_AUDIT_REGISTRY": advisories.url}
     try:
-        inv(*export_flags(app_copy, base), cwd=machines["connected"], env=private_tmp, check=True)
+        export = inv(
+            *export_flags(app_copy, base), cwd=machines["connected"], env=audited, check=True
+        )
         exported = carried(machines["connected"], "base", app_name)
         archive, sums, password = carry(exported, machines["airgapped"] / "inbox")
         release = release_flags(archive, sums, password)
         smoke_env = ["--smoke-env", str(app_copy / ".env.example")]
-        inv(*release, *smoke_env, cwd=machines["airgapped"], env=private_tmp, check=True)
+        released_proc = inv(
+            *release,
+            *smoke_env,
+            cwd=machines["airgapped"],
+            env={**private_tmp, "COLUMNS": "200"},  # the gate table's rows on one line each
+            check=True,
+        )
         released = carried(machines["airgapped"], "release", app_name)
         archive, sums, password = carry(released, machines["prod"] / "inbox")
         shutil.copy2(app_copy / ".env.example", machines["prod"] / ".env.example")
@@ -155,6 +173,8 @@ def round_trip(docker_client, registry, app_copy, machines, private_tmp):
             "released": released,
             "deploy": deploy,
             "deploy_proc": proc,
+            "export_proc": export,
+            "release_proc": released_proc,
             "release_inbox": (archive, sums, password),
         }
     finally:

@@ -26,6 +26,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from .. import fsutil, locks
 from ..crossing.extraction import safe_member_name
 from ..errors import AirgapError, UnsafeArchive
 from ..fsutil import temp_path
@@ -131,7 +132,7 @@ def _check_variant(variant: str) -> None:
 def _check_tgz_path(tgz: Path) -> Path:
     tgz = Path(tgz)
     if not tgz.is_file():
-        raise AirgapError(f"{tgz} not found: pass --tgz with the .tgz made by pack, or pack first")
+        raise AirgapError(f"{tgz} not found: give the .tgz made by pack, or pack first")
     return tgz
 
 
@@ -239,16 +240,24 @@ def stage(
     tgz, dockerfile = _check_inputs(tgz, Path(dockerfile), variant)
     meta = read_tgz_package(tgz)
     final = Path(dest) / f"{tgz.name.removesuffix('.tgz')}-{variant}"
-    final.parent.mkdir(parents=True, exist_ok=True)
     work = temp_path(final)  # airgapkit's temporary shape: a killed run's leftover is recognisable
-    try:
-        package = _unpack(tgz, work, variant)
-        _add_build_files(package, tgz, dockerfile, variant)
-        if meta.main != "." and not _entry_exists(package, meta.main):
-            _say(f'warning: the entry file {meta.main} (package.json "main") is not in {tgz.name}')
-        _replace_folder(package, final)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with fsutil.creating(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+    # one staging at a time in dest: a staging folder found there is a killed run's
+    with locks.held("context", str(final.parent.resolve()), f"build context in {final.parent}"):
+        fsutil.remove_leftover_folders(final.parent)
+        with fsutil.creating(final):
+            work.mkdir()
+        try:
+            package = _unpack(tgz, work, variant)
+            _add_build_files(package, tgz, dockerfile, variant)
+            if meta.main != "." and not _entry_exists(package, meta.main):
+                _say(
+                    f'warning: the entry file {meta.main} (package.json "main") is not in {tgz.name}'
+                )
+            _replace_folder(package, final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     _say(f"{final} ({variant}: {dockerfile.name}) for {meta.name} {meta.version}")
     return final, dockerfile.name, build_args(meta, tgz, variant, base_image, port)
 
@@ -258,8 +267,8 @@ def _check_inputs(tgz: Path, dockerfile: Path, variant: str) -> tuple[Path, Path
     tgz = _check_tgz_path(tgz)
     if not dockerfile.is_file():
         raise AirgapError(
-            f"Dockerfile {dockerfile} not found: "
-            "pass --dockerfile, or keep the project's dockerfiles/ folder"
+            f"Dockerfile {dockerfile} not found: name an existing Dockerfile, or keep the "
+            "project's dockerfiles/ folder"
         )
     if not _SAFE_FILE_NAME.match(tgz.name):
         raise AirgapError(
@@ -276,7 +285,7 @@ def _unpack(tgz: Path, work: Path, variant: str) -> Path:
         kind = "template" if envfiles.is_env_template(rel) else "env file"
         _say(
             f"dropped {kind} {rel} from {tgz.name}: "
-            "settings are given at run time (--env-file), never built into the image"
+            "settings are given at run time (docker run --env-file), never built into the image"
         )
     return package
 

@@ -18,9 +18,7 @@ Typical use (``deploy`` and ``debug-shell``)::
 from __future__ import annotations
 
 import io
-import os
 import re
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
-from .. import display
+from .. import display, platform
 from ..errors import AirgapError
 
 __all__ = [
@@ -92,6 +90,8 @@ class EnvCheck:
     bare: Mapping[str, int] = field(default_factory=dict)
     # The env file's permission bits when group or others can access it, else None.
     loose_mode: int | None = None
+    # Keys set on more than one line (key -> lines): the last one wins, as with docker.
+    duplicates: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -111,10 +111,12 @@ class EnvCheck:
                 f"{self.env_file} leaves empty keys that {self.example} gives a value: "
                 f"{', '.join(self.empty)}; fill them in if the app needs them"
             )
+        if self.duplicates:
+            lines.append(duplicates_warning(self.env_file, self.duplicates))
         if self.loose_mode is not None:
             lines.append(
                 f"{self.env_file} is readable by group or others (mode {self.loose_mode:03o}) "
-                f"and holds passwords; run: chmod 600 {self.env_file}"
+                f"and holds passwords; run: {platform.private_command(self.env_file)}"
             )
         return lines
 
@@ -183,7 +185,43 @@ def _statements(env_file: Path) -> tuple[str, list]:
             f"{env_file}: cannot parse {_lines(bad_lines)} (content not shown: it may hold a "
             f"secret); write each as KEY=value, quoting values that hold spaces, quotes or #"
         )
+    _refuse_nul(env_file, bindings)
     return text, bindings
+
+
+def _refuse_nul(env_file: Path, bindings: list) -> None:
+    """Refuse a NUL byte in a key or value: no process environment can hold one, and the engine
+    refuses the container only when it starts, quoting ``KEY=VALUE`` whole in its error."""
+    held = [b for b in bindings if "\x00" in (b.key or "") + (b.value or "")]
+    if held:
+        # A key with a NUL in it may be a pasted secret: such a line is named by number only.
+        named = [
+            f"line {_statement_line(b.original)} "
+            + ("(content not shown)" if "\x00" in b.key else f"({b.key})")
+            for b in held
+        ]
+        raise EnvFileError(
+            f"{env_file}: a NUL byte on {', '.join(named)}, which no container's environment can "
+            "carry (value not shown); remove it"
+        )
+
+
+def duplicates_warning(env_file: Path, duplicates: Mapping[str, tuple[int, ...]]) -> str:
+    """One line naming each key set more than once and its lines (never a value)."""
+    said = "; ".join(
+        f"{key} on lines {', '.join(map(str, lines[:-1]))} and {lines[-1]}"
+        for key, lines in duplicates.items()
+    )
+    return f"{env_file} sets {said}; the last one wins: keep one line per key"
+
+
+def _duplicates(env_file: Path) -> dict[str, tuple[int, ...]]:
+    """The keys written with ``=`` on more than one line, with those lines."""
+    lines: dict[str, list[int]] = {}
+    for b in _statements(env_file)[1]:
+        if b.key is not None and b.value is not None:
+            lines.setdefault(b.key, []).append(_statement_line(b.original))
+    return {key: tuple(found) for key, found in lines.items() if len(found) > 1}
 
 
 def _parse(env_file: Path) -> tuple[dict[str, str | None], dict[str, int]]:
@@ -261,10 +299,7 @@ def read(env_file: Path) -> dict[str, str | None]:
 
 def loose_mode(env_file: Path) -> int | None:
     """The file's permission bits if group or others may access it, else None (and on Windows)."""
-    if os.name == "nt":
-        return None
-    mode = stat.S_IMODE(Path(env_file).stat().st_mode)
-    return mode if mode & 0o077 else None
+    return platform.loose_mode(Path(env_file))
 
 
 def compare(env_file: Path, example: Path) -> EnvCheck:
@@ -290,6 +325,7 @@ def compare(env_file: Path, example: Path) -> EnvCheck:
         empty=tuple(k for k in given if given[k] == "" and wanted.get(k)),
         bare=bare,
         loose_mode=loose_mode(env_file),
+        duplicates=_duplicates(env_file),
     )
 
 
@@ -312,7 +348,7 @@ def check(env_file: Path, example: Path) -> EnvCheck:
     return result
 
 
-def load(env_file: Path, known_keys: Iterable[str] = ()) -> dict[str, str]:
+def load(env_file: Path, known_keys: Iterable[str] = (), *, warn: bool = True) -> dict[str, str]:
     """The env file as the ``environment`` of a container: every key with a string value.
 
     A bare ``KEY`` line (no ``=``) is refused: ``docker run --env-file`` would copy that variable
@@ -323,4 +359,6 @@ def load(env_file: Path, known_keys: Iterable[str] = ()) -> dict[str, str]:
     values, bare = _parse(env_file)
     if bare:
         raise EnvFileError(bare_refusal(env_file, bare, known_keys))
+    if warn and (duplicates := _duplicates(env_file)):  # ``check`` says it where it ran first
+        display.warn(duplicates_warning(env_file, duplicates))
     return {k: v for k, v in values.items() if v is not None}

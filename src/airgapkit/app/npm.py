@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import fsutil
+from .. import fsutil, locks, platform
 from ..errors import AirgapError
 from ..fsutil import CHUNK, AtomicFile, temp_path, write_atomic
 from . import envfiles
@@ -71,7 +71,9 @@ def docker_name(text: str) -> str:
     name = re.sub(r"[^a-z0-9._-]+", "-", text.lower())
     name = re.sub(r"[._-]{2,}", "-", name).strip("._-")
     if not name:
-        raise AirgapError(f"cannot make an image name from {text!r}: pass --image NAME")
+        raise AirgapError(
+            f"cannot make an image name from {text!r}: name the image in invoke.yaml (image: NAME)"
+        )
     return name
 
 
@@ -146,13 +148,11 @@ def read_package(app_dir: Path) -> PackageMeta:
     app_dir = Path(app_dir)
     if not app_dir.exists():
         raise AirgapError(
-            f"app folder {app_dir} does not exist: "
-            "pass --app with the folder that holds package.json"
+            f"app folder {app_dir} does not exist: name the folder that holds package.json "
+            "(the app setting in invoke.yaml, or the task's app flag where it has one)"
         )
     if not app_dir.is_dir():
-        raise AirgapError(
-            f"{app_dir} is not a folder: pass --app with the folder that holds package.json"
-        )
+        raise AirgapError(f"{app_dir} is not a folder: name the folder that holds package.json")
     path = app_dir / "package.json"
     return meta_from_dict(_load_json(path), path)
 
@@ -236,6 +236,7 @@ def _run_npm(npm: str, args: list[str], cwd: Path, *, capture: bool = False) -> 
             text=True,
             check=False,
             stdout=subprocess.PIPE if capture else None,
+            preexec_fn=platform.dies_with_parent(),  # only prctl, before exec
         )
     except OSError as exc:
         raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from exc
@@ -253,15 +254,22 @@ def npm_output(args: list[str], cwd: Path, *, hint: str, npm: str | None = None)
     """
     npm = npm or npm_executable()
     try:
-        proc = subprocess.run([npm, *args], cwd=cwd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [npm, *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            preexec_fn=platform.dies_with_parent(),  # only prctl, before exec
+        )
     except OSError as exc:
         raise AirgapError(f"cannot run {npm}: {exc}; {INSTALL_HINT}") from exc
     if proc.returncode != 0:
-        raise AirgapError(f"npm {args[0]} failed in {cwd}: {_npm_reason(proc)}; {hint}")
+        raise AirgapError(f"npm {args[0]} failed in {cwd}: {npm_reason(proc)}; {hint}")
     return proc.stdout
 
 
-def _npm_reason(proc: subprocess.CompletedProcess) -> str:
+def npm_reason(proc: subprocess.CompletedProcess) -> str:
     """npm's explanation: its first error line that is not the error code or the log's path."""
     for line in proc.stderr.splitlines():
         text = line.removeprefix("npm error").removeprefix("npm ERR!").strip()
@@ -351,7 +359,8 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
                 if not name.startswith("package/"):
                     continue
                 rel = name[len("package/") :]
-                if envfiles.holds_settings(rel) and not rel.startswith("node_modules/"):
+                # an example too: its keys travel in the bundle's env contract, its values may not
+                if envfiles.is_env_file(rel) and not rel.startswith("node_modules/"):
                     env_files.append(rel)
                 if rel.endswith("/package.json") and rel.startswith("node_modules/"):
                     present.add(rel[: -len("/package.json")])
@@ -382,9 +391,10 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
 # --- the step -------------------------------------------------------------------------------------
 
 
-def pack(app_dir: Path, out_dir: Path, *, fix: bool = False) -> Path:
-    """Install and pack ``app_dir`` with its dependencies bundled; return the checked .tgz."""
-    app_dir, out_dir = Path(app_dir), fsutil.require_folder(out_dir, "--output")
+def pack(app_dir: Path, out_dir: Path, *, fix: bool = False, out_named: str = "build_dir") -> Path:
+    """Install and pack ``app_dir`` with its dependencies bundled; return the checked .tgz.
+    ``out_named``: what named ``out_dir`` (a setting, or the pack task's flag), for messages."""
+    app_dir, out_dir = Path(app_dir), fsutil.require_folder(out_dir, out_named)
     meta = _bundled_package(app_dir, fix)
     npm = npm_executable()
     install(app_dir, npm)
@@ -404,7 +414,7 @@ def _bundled_package(app_dir: Path, fix: bool) -> PackageMeta:
     if not fix:
         raise AirgapError(
             f"{meta.path}: dependencies not bundled ({', '.join(unbundled)}); add "
-            '"bundledDependencies": true to package.json, or run pack with --fix'
+            '"bundledDependencies": true to package.json, or let inv pack --fix set it'
         )
     fix_bundled(meta)
     return read_package(app_dir)
@@ -413,10 +423,22 @@ def _bundled_package(app_dir: Path, fix: bool) -> PackageMeta:
 def _pack_checked(
     npm: str, app_dir: Path, meta: PackageMeta, required: list[str], out_dir: Path
 ) -> Path:
-    """npm pack into a staging folder; the .tgz gets its final name only once it is checked."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """npm pack into a staging folder; the .tgz gets its final name only once it is checked. One
+    pack into ``out_dir`` at a time: a staging folder found there is a killed run's, removed."""
     staging = temp_path(out_dir / "npm-pack")  # airgapkit's temporary shape: leftovers recognisable
-    staging.mkdir()
+    with fsutil.creating(out_dir / meta.tgz_name):
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with locks.held("pack", str(out_dir.resolve()), f"npm pack into {out_dir}"):
+        fsutil.remove_leftover_folders(out_dir)
+        with fsutil.creating(out_dir / meta.tgz_name):
+            staging.mkdir()
+        return _pack_into(npm, app_dir, meta, required, staging)
+
+
+def _pack_into(
+    npm: str, app_dir: Path, meta: PackageMeta, required: list[str], staging: Path
+) -> Path:
+    out_dir = staging.parent
     try:
         report = _run_npm(
             npm,
@@ -429,7 +451,8 @@ def _pack_checked(
         if contents.env_files:  # they hold an environment's secrets: they must not cross
             raise AirgapError(
                 f"{packed.name} would carry env files ({', '.join(contents.env_files)}); list the "
-                f'files to pack in "files" of {meta.path}, or name the env files in an .npmignore'
+                f'files to pack in "files" of {meta.path}, or name the env files in an .npmignore '
+                "(an .env.example travels as the bundle's env contract, its secrets left out)"
             )
         return _publish(packed, out_dir)
     finally:

@@ -35,9 +35,7 @@ SMALL_MEMBER = 16 << 20  # read_bytes limit by default
 def _pw_bytes(password: bytes | str) -> bytes:
     pw = password.encode("utf-8") if isinstance(password, str) else bytes(password)
     if not pw:
-        raise PasswordError(
-            "empty password; give one through AIRGAPKIT_PASSWORD, --password-file or the prompt"
-        )
+        raise PasswordError("empty password; give a password that is not empty")
     return pw
 
 

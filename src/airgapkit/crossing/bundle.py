@@ -143,11 +143,14 @@ def write(
     before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
     image_filters: Mapping[str, Callable[[Iterable[bytes]], Iterable[bytes]]] | None = None,
     sign: Callable[[bytes], tuple[str, bytes]] | None = None,
+    force: bool = False,
 ) -> Delivery:
     """A bundle's three parts: the archive at ``dest`` (media), ``<name>.sha256`` in ``hashes_dir``
-    (second channel) and, when given, ``password_file`` (third channel, mode 0600; one left by an
-    earlier run of the same bundle opened the archive this replaces). All three are written aside
-    and made final together, the archive last."""
+    (second channel) and, when given, ``password_file`` (third channel, mode 0600). All three are
+    written aside and made final together, the archive last. An earlier delivery of the same
+    bundle in these places is refused, or replaced whole with ``force`` (``channels.finalise``)."""
+    sums = hashes_dir / f"{dest.name}.sha256"
+    channels.check_earlier(dest, (sums, password_file), force)
     channels.clear_leftovers(
         dest.parent, hashes_dir, password_file.parent if password_file else None
     )
@@ -167,7 +170,6 @@ def write(
         image_filters=image_filters,
         sign=sign,
     )
-    sums = hashes_dir / f"{dest.name}.sha256"
     secret = (password, password_file) if password_file else None
     entries = {dest.name: writer.sha256, **channels.part_entries(writer)}
     channels.finalise(

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import display, fsutil
+from .. import display, fsutil, platform
 from ..errors import AirgapError, PasswordError
+from ..platform import shells
 from . import digest, extraction, passwords, sumsfile, volumes
 from .archive import ArchiveReader, ArchiveWriter
 
@@ -176,6 +177,20 @@ def clear_leftovers(*folders: Path | None) -> None:
         fsutil.remove_leftovers(folder)
 
 
+def check_earlier(archive: Path, others: Iterable[Path | None], force: bool) -> None:
+    """Refuse, unless ``force``, to write over an earlier delivery: the archive (or a volume of
+    it), or its hash or password file (``others``). Its password may be the only way into an
+    archive already carried off, and its hash the only proof of it."""
+    found = [p for p in [archive, *volumes.existing_volumes(archive)] if p.exists()]
+    found += [p for p in others if p is not None and (p.exists() or p.is_symlink())]
+    if found and not force:
+        raise AirgapError(
+            f"{found[0]} is part of an earlier delivery of {archive.name}; move its archive, hash "
+            "and password files away (the password may be the only way into a copy already "
+            "carried off), or pass --force to replace them all"
+        )
+
+
 def finalise(
     writer: ArchiveWriter,
     sums: Path,
@@ -185,15 +200,20 @@ def finalise(
     forbidden_dir: Path,
     replace_password: bool = False,
 ) -> None:
-    """Make a crossing's parts final together: its hash file (``entries`` added to what ``sums``
-    holds) and its password file (``secret``: password, path) are written aside first, then given
-    their names, and the archive (already written aside by ``writer``) last. A failure anywhere
-    leaves none of the new files, and the archive not at all."""
+    """Make a crossing's parts final together: its hash file (``entries`` in place of what
+    ``sums`` held for this archive) and its password file (``secret``: password, path) are written
+    aside first, then given their names, and the archive (already written aside by ``writer``)
+    last. A failure anywhere leaves none of the new files, and the archive not at all.
+
+    An earlier archive of the same name (replaced with ``--force``) is removed before any new part
+    gets its name, so a run killed between the renames leaves no archive beside a hash or password
+    that is not its own: the earlier delivery whole, or no archive, or the new delivery whole."""
     aside: list[fsutil.AtomicFile] = []
     try:
         if secret is not None:
             aside.append(passwords.write_aside(*secret, forbidden_dir, overwrite=replace_password))
-        aside.append(sumsfile.write_aside(sums, entries))
+        aside.append(sumsfile.write_aside(sums, entries, archive=writer.dest.name))
+        volumes.remove_archive(writer.dest)
         for out in aside:
             out.commit()
         writer.commit()
@@ -246,11 +266,21 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
     table.add_row("archive (AES-256)", display.text(archive), "on the transfer media")
     table.add_row("SHA-256", display.text(sums), "by a second channel, never with the archive")
     table.add_row(
-        "password (mode 0600)" if password_file else "password",
+        f"password ({platform.PRIVATE})" if password_file else "password",
         display.text(password_file) if password_file else "(the one you gave)",
         "by a third channel (in person, by phone); delete it here once delivered",
     )
-    digest.console().print(table)
+    out = digest.console()
+    out.print(table)
+    several = len(sumsfile.read_sums(sums)) > 1  # volumes and their whole, or other files
+    out.print(
+        "Check the archive by hand on the other side, in the folder holding it and its hash "
+        "file (airgapkit checks it too):",
+        markup=False,
+        highlight=False,
+    )
+    for system, line in shells.sha256_checks(sums.name, several):
+        out.print(f"  {system}: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 def print_crossing(crossing: Crossing) -> None:

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from .. import platform
 from ..errors import AirgapError
 from ..fsutil import CHUNK
 
@@ -83,7 +84,7 @@ def sha256_open(f, label: str, progress: bool = True, also: tuple = ()) -> str:
     total = os.fstat(fd).st_size
     at = 0
     with progress_bar(total, f"SHA-256 {label}", progress) as bar:
-        while data := os.pread(fd, CHUNK, at):
+        while data := platform.pread(fd, CHUNK, at):
             sha.update(data)
             for other in also:
                 other.update(data)

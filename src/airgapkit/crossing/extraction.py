@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from .. import display, fsutil
+from .. import display, fsutil, platform
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ def _place(dest: Path, root: Path, name: str, force: bool) -> Path:
         raise UnsafeArchive(f"{final} exists and is not a regular file; move it away first")
     if final.exists() and not force:
         raise AirgapError(
-            f"{final} already exists; move it away or pass --force to overwrite it "
+            f"{final} already exists; move it away (inv extract --force overwrites it) "
             "(nothing extracted)"
         )
     return final
@@ -263,7 +263,8 @@ def commit(reader: ArchiveReader, plan: Plan) -> list[Path]:
         for planned in plan.files:  # every member checked: now give them their names
             if planned.final.exists() and not plan.force:
                 raise AirgapError(
-                    f"{planned.final} appeared during extraction; move it away or pass --force"
+                    f"{planned.final} appeared during extraction; move it away (inv extract "
+                    "--force overwrites it)"
                 )
             planned.out.commit()
     except OSError as exc:
@@ -294,7 +295,7 @@ def _write_aside(reader: ArchiveReader, planned: PlannedFile, force: bool) -> No
             planned.out.file.write(data)
     planned.out.finish()
     info = planned.info
-    os.chmod(planned.out.tmp, ((info.external_attr >> 16) & 0o755 or 0o644) | 0o600)
+    platform.set_mode(planned.out.tmp, ((info.external_attr >> 16) & 0o755 or 0o644) | 0o600)
     try:
         mtime = time.mktime(info.date_time + (0, 0, -1))
         os.utime(planned.out.tmp, (mtime, mtime))

@@ -1,5 +1,6 @@
-"""What a bundle holds, printed for a person: its kind and app, its images, its members, and the
-image rules as they stood when it was made (``inv inspect``).
+"""What a bundle holds, printed for a person: its kind and app, its images, its members, the
+image rules as they stood when it was made, and the app packages' known vulnerabilities
+(``inv inspect``).
 
 Everything in a manifest came across the air gap: it is shown as data (``display``), never as
 terminal sequences or Rich markup.
@@ -26,6 +27,8 @@ def print_manifest(manifest: Manifest) -> None:
         f"{display.markup(manifest.created_by)}"
     )
     out.print(_images(manifest), _files(manifest))
+    if manifest.stack:  # which image each service of the stack runs
+        out.print(_stack(manifest.stack))
     if needs := plan.requirements_table(manifest):  # a delta: what the far side must hold
         out.print(needs)
     if manifest.gate:
@@ -33,6 +36,8 @@ def print_manifest(manifest: Manifest) -> None:
         out.print(render.record_table(gate))
         if risk := render.accepted_risk_line(gate):
             out.print(risk)
+    if manifest.app_report:  # the app's packages, as the connected side counted them
+        out.print(render.app_report_table(manifest.app_report))
 
 
 def _escaped(value):
@@ -59,6 +64,25 @@ def _images(manifest: Manifest) -> Table:
             f"{(image.get('size') or 0) / 1e6:.1f} MB",
         )
     return images
+
+
+def _stack(stack: dict) -> Table:
+    pinned = "pinned" if stack["pinned"] else "as written"
+    table = Table(title=f"Stack ({display.markup(stack['member'])}, {pinned})")
+    for column in ("service", "image", "id", "repo digest", "env contract"):
+        table.add_column(column)
+    table.add_row(display.text(stack["app_service"]), "the app", "", "", "the app's")
+    contracts = {c["service"]: c["member"] for c in stack.get("contracts", [])}
+    for service in stack["services"]:
+        cells = (
+            service["name"],
+            service["image"],
+            service["id"][:19],
+            service.get("repo_digest", ""),
+            contracts.get(service["name"], "none"),
+        )
+        table.add_row(*(display.text(cell) for cell in cells))
+    return table
 
 
 def _files(manifest: Manifest) -> Table:

@@ -1,8 +1,17 @@
 """The bundle's manifest: what a bundle is, and the size and SHA-256 of every member.
 
 It travels inside the archive as ``manifest.json``, written last, when every member's hash is known.
-``format`` and ``format_version`` say which airgapkit can read it; a bundle of another version is
-refused with a message saying so, never half understood.
+``format`` and ``format_version`` say which airgapkit can read it.
+
+The format's rule: this airgapkit reads every bundle format it ever wrote (``READABLE_FORMATS``: a
+prod that updated airgapkit must still deploy last month's release to roll back;
+``tests/fixtures/bundles/`` keeps a bundle of each earlier format, and a test reads them). A bundle
+of a newer format than this airgapkit writes is refused with one line that names both versions and
+says to carry the newer airgapkit (its kit) across; never half understood. A field added to the
+schema takes the next format version (an older reader refuses a key it does not know), as an
+optional key, so bundles of the earlier versions (which lack it) stay valid under the one schema. A
+change that older readers would misread (a key's meaning, a required key, the archive's layout)
+takes the next version too, and the reader keeps a path for each earlier one.
 """
 
 from __future__ import annotations
@@ -15,7 +24,10 @@ from .. import __version__, display
 from ..errors import AirgapError
 
 FORMAT = "airgapkit-bundle"
-FORMAT_VERSION = 1
+# 2 added app_report, base_bundle.unchecked_signer and stack, which a reader of 1 refuses as unknown
+# keys. Every key a version adds is optional, so the one schema below reads every version listed.
+FORMAT_VERSION = 2  # the bundle format this airgapkit writes
+READABLE_FORMATS = (1, 2)  # every format it reads: each one airgapkit ever wrote, none ever dropped
 MANIFEST = "manifest.json"  # its member name in the archive
 # The signature over manifest.json's bytes (trust/signing.py): made after it, so never listed in it.
 SIGNATURE = "manifest.json.sig"
@@ -46,7 +58,15 @@ class Manifest:
     # Set by trust/seal.py; absent (None) in bundles made without them:
     sbom: dict | None = None  # the SBOM member: {member, packages, base_image}
     contract: dict | None = None  # the env contract member: {member, keys}
-    base_bundle: dict | None = None  # a release's base bundle: {archive, manifest_sha256, signer}
+    base_bundle: dict | None = (
+        None  # a release's base bundle: {archive, manifest_sha256, signer, unchecked_signer}
+    )
+    # The app's npm packages judged on the connected side (gate/appreports.AppSummary.record()):
+    # {source, date, dated_by, packages, counts, unscored, worst, member}; None: no report was had.
+    app_report: dict | None = None
+    # A stack (flows/stack.py): its Compose file, the app's service, every other service's image
+    # and env contract; None for a single app.
+    stack: dict | None = None
 
     def to_json(self) -> bytes:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **asdict(self)}
@@ -62,10 +82,14 @@ class Manifest:
             raise AirgapError(
                 f"{source}: manifest.json is not a JSON object; not an airgapkit bundle"
             )
-        if body.get("format") != FORMAT or body.get("format_version") != FORMAT_VERSION:
+        version = body.get("format_version")
+        if body.get("format") == FORMAT and _is_number(version) and version > FORMAT_VERSION:
+            raise AirgapError(newer_format(source, version, body.get("created_by")))
+        if body.get("format") != FORMAT or version not in READABLE_FORMATS:
+            readable = " or ".join(map(str, READABLE_FORMATS))
             raise AirgapError(
-                f"{source}: not an airgapkit bundle of format version {FORMAT_VERSION} "
-                f"(found {body.get('format')!r} {body.get('format_version')!r}); "
+                f"{source}: not an airgapkit bundle of format version {readable} "
+                f"(found {body.get('format')!r} {version!r}); "
                 "make it again with this airgapkit version"
             )
         problem = _problem(body, TOP, "")
@@ -85,6 +109,20 @@ class Manifest:
 
     def members(self, prefix: str) -> list[dict]:
         return [entry for entry in self.files if entry["path"].startswith(prefix)]
+
+
+def newer_format(source: Path, version: int, made_by: object) -> str:
+    """The one line refusing a bundle newer than this airgapkit reads."""
+    by = f", made by {display.safe(made_by):.40}" if isinstance(made_by, str) and made_by else ""
+    return (
+        f"{source} is a bundle of format version {version}{by}; this airgapkit {__version__} "
+        f"reads up to format version {FORMAT_VERSION}: carry the newer airgapkit across (its "
+        "kit, made by inv kit where it is installed), install it here, then run this again"
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 # --- the schema: every key declared, its type checked; unknown and missing keys refused --------------
@@ -127,7 +165,43 @@ SINCE = ({"archive": str, "kind": str, "version": str}, {})
 SBOM_IMAGE = ({"ref": str, "image_id": str}, {"repo_digest": Maybe(str)})
 SBOM = ({"member": str, "packages": SIZE}, {"base_image": Maybe(SBOM_IMAGE)})
 CONTRACT = ({"member": str, "keys": [str]}, {})
-BASE_BUNDLE = ({"archive": str, "manifest_sha256": SHA256, "signer": Maybe(str)}, {})
+# ``signer``: a key checked against trust.keys when the release was made; ``unchecked_signer``: the
+# key a signature named when none could be checked (no trust.keys), never taken for a fact.
+BASE_BUNDLE = (
+    {"archive": str, "manifest_sha256": SHA256, "signer": Maybe(str)},
+    {"unchecked_signer": str},
+)
+# gate/appreports.py: the app packages' report, its counts per severity and its worst findings.
+APP_FINDING = (
+    {"package": str, "version": str, "id": str, "severity": str, "score": str, "fixed": str},
+    {},
+)
+SEVERITY_COUNTS = (
+    dict.fromkeys(("critical", "high", "medium", "low", "none", "unspecified"), SIZE),
+    {},
+)
+APP_REPORT = (
+    {
+        "source": str,
+        "date": str,
+        "dated_by": str,
+        "packages": SIZE,
+        "counts": SEVERITY_COUNTS,
+        "unscored": SIZE,
+        "worst": [APP_FINDING],
+    },
+    {"member": Maybe(str)},
+)
+# flows/stack.py: the Compose file carried, each service's image and env contract.
+STACK_SERVICE = (
+    {"name": str, "image": str, "id": str},
+    {"repo_digest": str, "gate": Maybe(GATE)},
+)
+STACK_CONTRACT = ({"service": str, "env_file": str, "member": str, "keys": [str]}, {})
+STACK = (
+    {"member": str, "pinned": bool, "app_service": str, "services": [STACK_SERVICE]},
+    {"contracts": [STACK_CONTRACT]},
+)
 TOP = (
     {"format": str, "format_version": int, "kind": str, "app": APP},
     {
@@ -141,6 +215,8 @@ TOP = (
         "sbom": Maybe(SBOM),
         "contract": Maybe(CONTRACT),
         "base_bundle": Maybe(BASE_BUNDLE),
+        "app_report": Maybe(APP_REPORT),  # format version 2
+        "stack": Maybe(STACK),  # format version 2
     },
 )
 KINDS = ("base", "release")

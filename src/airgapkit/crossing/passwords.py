@@ -55,7 +55,7 @@ ARCHIVE = Secret(
     "password",
     "Archive password",
     ENV_VAR,
-    "--password-file FILE (or --generate-password when archiving)",
+    "--password-file FILE (inv archive also takes --generate-password)",
 )
 
 
@@ -95,7 +95,7 @@ def _prompt(confirm: bool, secret: Secret = ARCHIVE) -> str:
     return password
 
 
-def _from_env(name: str) -> str | None:
+def _from_env(name: str, secret: Secret = ARCHIVE) -> str | None:
     """The variable's value, read as bytes and decoded strictly: a value that is not UTF-8 is one
     line, not a password that cannot be encoded later."""
     raw = os.environb.get(name.encode()) if hasattr(os, "environb") else None
@@ -105,8 +105,8 @@ def _from_env(name: str) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PasswordError(
-            f"{name} is not valid UTF-8 text; set it again from a UTF-8 terminal or use "
-            "--password-file"
+            f"{name} is not valid UTF-8 text; set it again from a UTF-8 terminal or pass "
+            f"{secret.file_hint}"
         ) from exc
 
 
@@ -124,7 +124,7 @@ def resolve(
     a password that ``check_strength`` finds weak is refused. ``secret`` names what is read in
     prompts and messages (``ARCHIVE`` by default; a key passphrase gives its own).
     """
-    from_env = _from_env(env_var) if env_var else None
+    from_env = _from_env(env_var, secret) if env_var else None
     if from_env and password_file:
         raise PasswordError(
             f"both {env_var} and the {secret.noun} file {password_file} give a {secret.noun}; "
@@ -198,8 +198,9 @@ def check_strength(password: str, source: str = "the password") -> None:
     raise PasswordError(
         f"{source} is weak: a guessing attack on a rig of 8 GPUs ({RIG_GUESSES_PER_SECOND / 1e6:,.0f} "
         f"million guesses/s against WinZip AES's PBKDF2-HMAC-SHA1 x{PBKDF2_ITERATIONS}) finds it "
-        f"in {duration(seconds)}, and {MIN_YEARS} years are needed; use --generate-password, a "
-        "longer passphrase of unrelated words, or --allow-weak-password to accept the risk"
+        f"in {duration(seconds)}, and {MIN_YEARS} years are needed; use a longer passphrase of "
+        "unrelated words or a generated password (inv archive --generate-password; export and "
+        "release make one when given no file), or --allow-weak-password to accept the risk"
     )
 
 
@@ -209,7 +210,8 @@ def new_password() -> str:
 
 
 def write_password(password: str, dest: Path, forbidden_dir: Path | None = None) -> Path:
-    """Write ``password`` to a new file ``dest`` of mode 0600, atomically, never overwriting.
+    """Write ``password`` to a new file ``dest`` of mode 0600 (on Windows: readable by its owner
+    alone, through its ACL), atomically, never overwriting.
 
     The temporary file is created 0600 (it never exists with a wider mode), filled, synced, then
     given the name ``dest`` only if nothing has that name (``fsutil.AtomicFile``, overwrite=False).

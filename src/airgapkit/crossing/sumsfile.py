@@ -234,10 +234,20 @@ def write_sums(entries: dict[str, str], dest: Path) -> None:
     fsutil.write_atomic(Path(dest), _sums_bytes(entries))
 
 
-def write_aside(dest: Path, new: dict[str, str]) -> fsutil.AtomicFile:
+def write_aside(dest: Path, new: dict[str, str], *, archive: str = "") -> fsutil.AtomicFile:
     """``new`` added to the SHA256SUMS ``dest``, written and synced under a temporary name: the
-    caller commits it (``fsutil.AtomicFile``) when the files it lists are final too."""
-    return fsutil.write_aside(Path(dest), _sums_bytes(_with(Path(dest), new)))
+    caller commits it (``fsutil.AtomicFile``) when the files it lists are final too.
+
+    ``archive`` names an archive written anew: every line ``dest`` held for it (its own, its
+    volumes' ``NAME.NNN``) goes, so no volume of an earlier split of it stays listed.
+    """
+    entries = {k: v for k, v in _with(Path(dest), {}).items() if not _lists(k, archive)}
+    return fsutil.write_aside(Path(dest), _sums_bytes({**entries, **new}))
+
+
+def _lists(key: str, archive: str) -> bool:
+    """Whether the hash file's ``key`` names ``archive`` or one of its volumes."""
+    return bool(archive) and volumes.archive_of(Path(_basename(key))).name == archive
 
 
 def _sums_bytes(entries: dict[str, str]) -> bytes:

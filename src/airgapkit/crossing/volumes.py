@@ -145,6 +145,17 @@ class VolumeSink:
             out.discard()
 
 
+def remove_archive(archive: Path) -> list[Path]:
+    """Remove an archive's single file and every volume of it (an earlier delivery that is being
+    replaced), and make that durable; returns what was removed."""
+    gone = [p for p in [archive, *existing_volumes(archive)] if p.exists() or p.is_symlink()]
+    for path in gone:
+        path.unlink(missing_ok=True)
+    if gone:
+        fsutil.fsync_dir(archive.parent)
+    return gone
+
+
 def check_overwrite(archive: Path, force: bool) -> None:
     """Refuse to replace an existing archive (single file or volumes) unless ``force``."""
     there = [p for p in [archive, *existing_volumes(archive)] if p.exists() or p.is_symlink()]

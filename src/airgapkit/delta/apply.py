@@ -110,10 +110,11 @@ def tag_prerequisites(client, manifest: Manifest) -> None:
 
 
 def base_image_ref(manifest: Manifest) -> str:
-    """The base image of an export bundle: the one it carries, else the one it needs."""
-    if manifest.images:
-        return manifest.images[0]["ref"]
-    return manifest.requires[0]["ref"]
+    """The base image of an export bundle: the one it carries, else the one it needs (a stack's
+    other images travel beside it: never taken for it)."""
+    services = {s["image"] for s in (manifest.stack or {}).get("services", [])}
+    found = [i["ref"] for i in [*manifest.images, *manifest.requires] if i["ref"] not in services]
+    return found[0] if found else manifest.images[0]["ref"]
 
 
 def load_images(client, opened: OpenBundle) -> list[str]:

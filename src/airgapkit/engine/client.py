@@ -9,8 +9,11 @@ reference are cryptic.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
+from collections.abc import Mapping
 from contextlib import contextmanager
 
 import docker
@@ -18,7 +21,7 @@ import requests
 import urllib3
 from rich.console import Console
 
-from ..errors import AirgapError, EngineUnavailable
+from ..errors import AirgapError, EngineUnavailable, chain
 
 # Progress and notices on stderr; stdout carries logs only.
 # One notice, one line, even in a CI log; no markup or highlighting: names and paths print as is.
@@ -71,11 +74,18 @@ def explain(exc: Exception) -> str:
 
 
 @contextmanager
-def engine_errors(doing: str):
-    """Turn SDK and transport exceptions escaping from ``doing`` into one-line AirgapErrors."""
+def engine_errors(doing: str, hide: Mapping[str, str] | None = None):
+    """Turn SDK and transport exceptions escaping from ``doing`` into one-line AirgapErrors.
+
+    ``hide`` is the environment ``doing`` hands the engine (key to value): the engine may quote
+    ``KEY=VALUE`` in its refusal, so no value of it stays in the line (``scrub``), and a cause
+    that quotes one is dropped, even for AIRGAPKIT_DEBUG.
+    """
     try:
         yield
-    except AirgapError:
+    except AirgapError as exc:
+        if hide:
+            _scrubbed(exc, hide, exc.__cause__)
         raise
     except requests.exceptions.ReadTimeout as exc:
         raise AirgapError(
@@ -83,13 +93,54 @@ def engine_errors(doing: str):
             "raise airgapkit.engine_timeout in invoke.yaml"
         ) from exc
     except docker.errors.APIError as exc:  # the engine's refusal (also a requests HTTPError)
-        raise AirgapError(f"could not {doing}: {explain(exc)}") from exc
+        raise _scrubbed(AirgapError(f"could not {doing}: {explain(exc)}"), hide, exc)  # noqa: B904
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
         # A stopped or restarting engine: a refused connection, or a stream cut mid-way
         # (requests' ChunkedEncodingError, urllib3's ProtocolError while a body is read).
         raise lost(doing) from exc
     except docker.errors.DockerException as exc:
-        raise AirgapError(f"could not {doing}: {explain(exc)}") from exc
+        raise _scrubbed(AirgapError(f"could not {doing}: {explain(exc)}"), hide, exc)  # noqa: B904
+
+
+SCRUBBED = "***"
+MIN_SCRUBBED = 4  # a shorter value is scrubbed only after its KEY=: alone it would erase words
+_GO_ESCAPES = {
+    "\\": "\\\\", '"': '\\"', "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+    "\t": "\\t", "\v": "\\v",
+}  # fmt: skip
+
+
+def scrub(text: str, hide: Mapping[str, str] | None) -> str:
+    """``text`` with every value of ``hide`` replaced by ``***``: as written, and as the engine
+    quotes it (Go's ``%q``, JSON)."""
+    for key, value in sorted((hide or {}).items(), key=lambda item: -len(item[1] or "")):
+        for form in _quoted_forms(value or ""):
+            text = text.replace(f"{key}={form}", f"{key}={SCRUBBED}")
+            if len(value) >= MIN_SCRUBBED:
+                text = text.replace(form, SCRUBBED)
+    return text
+
+
+def _quoted_forms(value: str) -> set[str]:
+    if not value:
+        return set()
+    go = "".join(_GO_ESCAPES.get(ch) or _go_byte(ch) for ch in value)
+    return {value, go, json.dumps(value)[1:-1]}
+
+
+def _go_byte(ch: str) -> str:
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch
+
+
+def _scrubbed(error: AirgapError, hide, cause: BaseException | None) -> AirgapError:
+    """``error`` (raised from ``cause``) with no value of ``hide`` in its line; the cause dropped
+    when it quotes one."""
+    if hide:
+        error.args = (scrub(str(error), hide),)
+        if cause is not None and scrub(chain(cause), hide) != chain(cause):
+            cause = None
+    error.__cause__, error.__suppress_context__ = cause, True
+    return error
 
 
 def lost(doing: str) -> EngineUnavailable:
@@ -162,3 +213,12 @@ def validate_container_name(name: str) -> str:
             f"container name {name!r} is invalid; use letters, digits, '_', '.' or '-'"
         )
     return name
+
+
+def shell_flags() -> str:
+    """``docker exec``/``run``'s flags for a shell on this stdin: ``-t`` only on a terminal.
+
+    The docker CLI refuses ``-t`` when stdin is a pipe ("the input device is not a TTY"), and
+    commands piped into ``debug-shell`` are a shell's normal input.
+    """
+    return "-it" if sys.stdin is not None and sys.stdin.isatty() else "-i"

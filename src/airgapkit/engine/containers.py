@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 import time
 from collections import deque
@@ -12,11 +13,18 @@ from pathlib import Path
 import docker
 from docker.models.containers import Container
 
-from .. import display
+from .. import display, platform
 from ..errors import AirgapError
 from ..fsutil import AtomicFile
 from ..ports import PortMapping, Ports
-from .client import console, engine_errors, explain, validate_container_name, validate_ref
+from .client import (
+    console,
+    engine_errors,
+    explain,
+    shell_flags,
+    validate_container_name,
+    validate_ref,
+)
 from .images import require_image
 
 DEFAULT_PORTS = Ports.parse("8080:8080")  # the procedure's docker run -p 8080:8080
@@ -31,20 +39,28 @@ def run(
     env: dict | None = None,
     detach: bool = False,
     remove: bool = True,
+    labels: dict[str, str] | None = None,
 ) -> Container:
     """``docker run --init --name NAME --rm -p PORTS --env-file FILE IMAGE``, never pulling.
 
     ``env`` is the env file's content (``envfiles.load``); its values are passed on, never printed.
+    ``labels`` mark the container (``docker run --label``).
     """
     require_image(client, validate_ref(ref))  # containers.run would pull a missing image on its own
     validate_container_name(name)
-    container = _create(client, ref, name, ports, dict(env or {}), auto_remove=remove and detach)
+    env = dict(env or {})
+    container = _create(
+        client, ref, name, ports, env, auto_remove=remove and detach, labels=labels or {}
+    )
     try:
-        with engine_errors(f"start container {name}"):
+        with engine_errors(f"start container {name}", hide=env):  # the engine may quote KEY=VALUE
             container.start()
     except AirgapError as exc:
         discard(container)  # a created, never-started container would block the name
-        raise _start_error(exc, name, ports) from exc
+        conflict = _port_conflict(exc, ports)
+        if conflict is None:
+            raise  # "could not start container NAME: <the engine's words>" already
+        raise conflict from exc
     console.print(
         f"started {name} ({container.short_id}) from {ref}, ports {published(ports)}, "
         f"{len(env or {})} environment variable(s)"
@@ -56,13 +72,19 @@ def run(
 
 
 def _create(
-    client: docker.DockerClient, ref: str, name: str, ports: Ports, env: dict, auto_remove: bool
+    client: docker.DockerClient,
+    ref: str,
+    name: str,
+    ports: Ports,
+    env: dict,
+    auto_remove: bool,
+    labels: dict[str, str],
 ) -> Container:
-    with engine_errors(f"create container {name}"):
+    with engine_errors(f"create container {name}", hide=env):
         if exists(client, name):
             raise AirgapError(
                 f"a container named {name} already exists; "
-                f"remove it (docker rm -f {name}) or choose another --name"
+                f"remove it (docker rm -f {name}) or choose another name"
             )
         # Attached runs remove the container themselves, after reading its exit status.
         return client.containers.create(
@@ -72,6 +94,7 @@ def _create(
             environment=env,
             detach=True,
             auto_remove=auto_remove,
+            labels=labels,
             # docker run --init: an app with no SIGTERM handler (node as PID 1 ignores it) still
             # stops at once when a deploy replaces it, instead of after the 10 s stop timeout
             init=True,
@@ -93,16 +116,16 @@ def published(ports: Ports) -> str:
     )
 
 
-def _start_error(exc: AirgapError, name: str, ports: Ports) -> AirgapError:
-    """A port conflict named as such; any other start failure as the engine said it."""
-    if re.search(r"address already in use|port is already allocated", str(exc)):
-        taken = re.search(r"(?:listen \w+ |Bind for )\S*?:(\d+)", str(exc))
-        port = taken.group(1) if taken else ", ".join(str(m.host) for m in ports.mappings)
-        return AirgapError(
-            f"port {port} is already in use on this machine; "
-            "stop what uses it or choose another with --ports HOST:CONTAINER"
-        )
-    return AirgapError(f"could not start container {name}: {exc}")
+def _port_conflict(exc: AirgapError, ports: Ports) -> AirgapError | None:
+    """A start that failed on a port in use, named as such; None for any other failure."""
+    if not re.search(r"address already in use|port is already allocated", str(exc)):
+        return None
+    taken = re.search(r"(?:listen \w+ |Bind for )\S*?:(\d+)", str(exc))
+    port = taken.group(1) if taken else ", ".join(str(m.host) for m in ports.mappings)
+    return AirgapError(
+        f"port {port} is already in use on this machine; "
+        "stop what uses it or choose another host port"
+    )
 
 
 def bound(container: Container, container_port: int) -> PortMapping | None:
@@ -135,7 +158,8 @@ _LONGEST_LINE = 64 * 1024  # a line without an end is cut here: memory stays fla
 def keep_log(container: Container, folder: Path) -> Path | None:
     """The container's whole log in a file of its own, and its last lines shown on stderr.
 
-    The file is mode 0600 in a folder of mode 0700: an app may log what its env file holds.
+    The file is private (mode 0600 in a folder of mode 0700; on Windows, owner-only ACLs): an app
+    may log what its env file holds.
     Returns the file; None when it could not be written (a warning says why; the container's
     removal goes on).
     """
@@ -144,7 +168,7 @@ def keep_log(container: Container, folder: Path) -> Path | None:
     dest = folder / f"{container.name}-{stamp}-{container.short_id}.log"
     tail: deque[bytes] = deque(maxlen=TAIL_LINES)
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        platform.private_folder(folder)
         with (
             engine_errors(f"read the log of {container.name}"),
             AtomicFile(dest, mode=0o600) as out,
@@ -219,9 +243,21 @@ def shell_argv(client: docker.DockerClient, image: str = "", container: str = ""
         )
     if container:
         _require_running(client, container)
-        return ["docker", "exec", "-it", container, "sh"]
+        return ["docker", "exec", shell_flags(), container, "sh"]
     require_image(client, validate_ref(image))  # docker run would pull a missing image
-    return ["docker", "run", "-it", "--rm", image, "sh"]
+    return ["docker", "run", shell_flags(), "--rm", image, "sh"]
+
+
+def open_shell(argv: list[str]) -> int:
+    """Run the docker CLI's interactive shell ``argv`` on this terminal; the shell's exit status.
+
+    The docker CLI gets the terminal airgapkit runs in as it is: no pseudo-terminal of airgapkit's
+    own (Windows has none) and no shell in between (nothing to quote), the same on every system.
+    """
+    try:
+        return subprocess.call([shutil.which(argv[0]) or argv[0], *argv[1:]])
+    except OSError as exc:
+        raise AirgapError(f"could not start {argv[0]}: {exc}; check that it is installed") from exc
 
 
 def _require_running(client: docker.DockerClient, name: str) -> None:

@@ -82,8 +82,11 @@ def _pull_progress() -> Progress:
     )
 
 
-def pull(client: docker.DockerClient, ref: str, if_missing: bool = False) -> str:
-    """Pull ``ref`` with a progress bar per layer; ``if_missing`` uses a local copy as it is."""
+def pull(
+    client: docker.DockerClient, ref: str, if_missing: bool = False, otherwise: str = ""
+) -> str:
+    """Pull ``ref`` with a progress bar per layer; ``if_missing`` uses a local copy as it is.
+    ``otherwise``: what the caller's task offers when the registry cannot be reached (its flag)."""
     ref = validate_ref(ref)
     if if_missing:
         local = find_image(client, ref)
@@ -100,9 +103,8 @@ def pull(client: docker.DockerClient, ref: str, if_missing: bool = False) -> str
             raise ImageMissing(
                 f"image {ref} was not found in its registry; check the name and tag ({exc})"
             ) from exc
-        raise AirgapError(
-            f"{exc}; check that its registry is reachable, or use --if-missing with a local copy"
-        ) from exc
+        instead = f", or {otherwise}" if otherwise else ""
+        raise AirgapError(f"{exc}; check that its registry is reachable{instead}") from exc
     image = client.images.get(ref)
     console.print(f"pulled {ref} ({image.short_id})")
     return image.id
@@ -277,11 +279,14 @@ def _start_writeback(file, start: int, end: int) -> int:
 # --- load -----------------------------------------------------------------------------------------
 
 
-def _chunks(fileobj: BinaryIO, progress: Progress, task) -> Iterator[bytes]:
+def _chunks(fileobj: BinaryIO, progress: Progress, task, total: int | None) -> Iterator[bytes]:
     """Read an open binary file a chunk at a time: no seek, no whole read, so any stream will do.
-    ``load`` reads it on a thread of its own: decryption and inflate overlap the engine's load."""
+    ``load`` reads it on a thread of its own: decryption and inflate overlap the engine's load.
+    ``total`` may be an estimate (a delta put back together): a longer stream moves it up."""
+    done = 0
     while chunk := fileobj.read(CHUNK):
-        progress.advance(task, len(chunk))
+        done += len(chunk)
+        progress.update(task, completed=done, total=max(total, done) if total else None)
         yield chunk
 
 
@@ -296,9 +301,10 @@ def load(client: docker.DockerClient, fileobj: BinaryIO, size: int | None = None
     """``docker load`` from an open binary file object; returns the tags (or ids) loaded."""
     loaded: list[str] = []
     with engine_errors("load the image tar"), _bytes_progress() as progress:
-        task = progress.add_task("load", total=size or _size_of(fileobj))
+        total = size or _size_of(fileobj)
+        task = progress.add_task("load", total=total)
         # A generator body goes out chunked: requests never measures or seeks the stream.
-        chunks = read_ahead(_chunks(fileobj, progress, task), name="docker-load")
+        chunks = read_ahead(_chunks(fileobj, progress, task, total), name="docker-load")
         for event in client.api.load_image(chunks):
             error = stream_error(event)
             if error:
@@ -374,9 +380,7 @@ def _check_build_inputs(context: Path, dockerfile: str) -> None:
         raise AirgapError(f"build context {context} is not a folder; pass the app folder")
     path = Path(dockerfile) if Path(dockerfile).is_absolute() else context / dockerfile
     if not path.is_file():
-        raise AirgapError(
-            f"Dockerfile {path} does not exist; pass an existing one with --dockerfile"
-        )
+        raise AirgapError(f"Dockerfile {path} does not exist; name an existing Dockerfile")
 
 
 def build(

@@ -70,6 +70,24 @@ class Interrupted:
         )
 
 
+def state(client: docker.DockerClient, name: str, rollback: str) -> str:
+    """In one line, what runs as ``name`` now (after a Ctrl-C): a half-done replacement with the
+    ``rollback`` command that undoes it, or the container called ``name`` as it is."""
+    try:
+        found = find_interrupted(client, name)
+        current = found.current if found else find(client, name)
+    except AirgapError as exc:
+        return f"the state of {name} could not be read ({exc}); see `docker ps -a`"
+    if found is not None:
+        return (
+            f"{found.describe()}; `{rollback}` puts the previous container back, `inv deploy` "
+            "finishes or undoes it"
+        )
+    if current is None:
+        return f"no container is called {name}"
+    return f"{name} holds {_image(current)} ({current.status})"
+
+
 def _image(container: Container) -> str:
     tags = container.image.tags if container.image else []
     return tags[0] if tags else container.attrs.get("Config", {}).get("Image", "an image")

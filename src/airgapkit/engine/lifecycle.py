@@ -288,21 +288,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SMOKE_LABEL = "org.airgapkit.smoke"  # on a trial's container: the name its trials share
+
+
 def trial_run(
     client: docker.DockerClient, ref: str, *, watch: Watch, env: dict | None = None
 ) -> None:
     """Start ref on a free loopback port, wait for its health path, then remove it.
 
     Only the app's port is published: the image is tried, not deployed, and its other ports may be
-    in use on this machine. A failed trial's log is kept in ``watch.log_dir``.
+    in use on this machine. A failed trial's log is kept in ``watch.log_dir``. The caller holds
+    the trials' lock (``trials_of``): a trial container of the same name found now is a killed
+    run's, and is removed first.
     """
     port = free_port()
     trial = Ports((PortMapping(watch.ports.container_port, port, "127.0.0.1"),))
-    name = f"{default_container_name(ref)}-smoke-{port}"
+    name = f"{trials_of(ref)}-smoke-{port}"
     url = trial.health_url(watch.health_path)
+    remove_killed_trials(client, ref)
     console.print(f"smoke test: {ref} at {url}")
     container = containers.run(
-        client, ref, name=name, ports=trial, env=env, detach=True, remove=False
+        client,
+        ref,
+        name=name,
+        ports=trial,
+        env=env,
+        detach=True,
+        remove=False,
+        labels={SMOKE_LABEL: trials_of(ref)},
     )
     try:
         wait_healthy(container, url, watch.timeout)
@@ -311,3 +324,21 @@ def trial_run(
     finally:
         containers.discard(container)
     console.print(f"smoke test passed: {ref}")
+
+
+def trials_of(ref: str) -> str:
+    """The name the trials of ref share: one trial of it at a time (the caller's lock)."""
+    return default_container_name(ref)
+
+
+def remove_killed_trials(client: docker.DockerClient, ref: str) -> None:
+    """Remove the trial containers of ref that a killed run left (running, or not), and say so."""
+    with engine_errors(f"look up the smoke test containers of {ref}"):
+        left = client.containers.list(
+            all=True, filters={"label": f"{SMOKE_LABEL}={trials_of(ref)}"}
+        )
+    for container in left:
+        containers.discard(container)
+        console.print(
+            f"removed {container.name} ({container.status}), left by a smoke test that was killed"
+        )

@@ -34,7 +34,7 @@ from ..environments import Environment
 from ..errors import AirgapError, RolledBack
 from ..ports import Ports
 from . import swarmsecrets
-from .client import console, engine_errors
+from .client import console, engine_errors, shell_flags
 
 APP_LABEL = "org.airgapkit.app"
 HISTORY_LABEL = "org.airgapkit.history"
@@ -163,8 +163,8 @@ def endpoint(env: Environment, ports: Ports) -> EndpointSpec:
 
 def deploy(client: docker.DockerClient, release: Release, app: App, env: Environment):
     """Create or update the service, then wait for the rollout; see the module's description."""
-    with engine_errors(f"deploy service {app.service}"):
-        _require_manager(client)
+    with engine_errors(f"deploy service {app.service}", hide=app.values):
+        require_manager(client)
         _require_networks(client, env)
         current = find(client, app.service)
         history = _history(current) + [_entry(release)]
@@ -235,19 +235,25 @@ def _settled(state: str, tasks: list[dict], replicas: int) -> bool:
 def _rolled_back(client, service, marker: int, update: dict) -> RolledBack:
     """One error: what Swarm said, then each failed new task's error and its last log lines."""
     failed = [t for t in service.tasks() if _marker(t) == marker and not _is(t, "running")]
-    logs = _task_logs(service)
-    nodes = _node_names(client)
     lines = [
         f"service {service.name}: Swarm rolled the update back ({update.get('State')}: "
         f"{update.get('Message', '')}); it runs {_image_of(service.attrs['Spec'])} again"
     ]
+    return RolledBack("\n".join(lines + failed_task_lines(client, service, failed)))
+
+
+def failed_task_lines(client, service, failed: list[dict]) -> list[str]:
+    """Each failed task of ``service``: where it ran, how it ended, and its last log lines."""
+    logs = _task_logs(service)
+    nodes = _node_names(client)
+    lines = []
     for task in failed:
         lines.append(
             f"  task {task.get('Slot', '-')}.{task['ID'][:12]} on "
             f"{nodes.get(task.get('NodeID'), task.get('NodeID', '?'))}: {_task_end(client, task)}"
         )
         lines += [f"    | {line}" for line in logs.get(task["ID"], [])[-LOG_LINES:]]
-    return RolledBack("\n".join(lines))
+    return lines
 
 
 def _task_end(client, task: dict) -> str:
@@ -420,13 +426,14 @@ class ShellPlace:
 
     def argv(self, service: str) -> list[str]:
         if self.container:
-            return ["docker", "exec", "-it", self.container, "sh"]
+            return ["docker", "exec", shell_flags(), self.container, "sh"]
         if not self.nodes:
             raise AirgapError(f"no task of service {service} runs; deploy it first")
         raise AirgapError(
             f"no task of service {service} runs on this node; its tasks run on "
-            f"{', '.join(self.nodes)}: open the shell there with docker exec -it "
-            f"$(docker ps -q -f label={APP_LABEL}={service} | head -n 1) sh"
+            f"{', '.join(self.nodes)}: open the shell there: `docker ps -q -f "
+            f"label={APP_LABEL}={service}` names its containers, `docker exec -it CONTAINER sh` "
+            "opens one"
         )
 
 
@@ -458,7 +465,7 @@ def find(client: docker.DockerClient, name: str):
     return None
 
 
-def _require_manager(client) -> None:
+def require_manager(client) -> None:
     swarm = client.info().get("Swarm") or {}
     if swarm.get("LocalNodeState") != "active":
         raise AirgapError(

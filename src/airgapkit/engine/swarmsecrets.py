@@ -5,6 +5,7 @@ access to a manager. Secrets are kept encrypted by the managers, sent only to th
 task, and mounted in memory under ``/run/secrets``. Which keys are secrets:
 
 - keys whose name says so (``DB_PASSWORD``, ``API_TOKEN``, ``JWT_SECRET``, ``SIGNING_KEY``, ...);
+- keys whose value is a token in a format secret scanners know (``secretshapes``), whatever the key;
 - keys marked in ``.env.example`` by a comment line starting ``# secret`` (or ``# [secret]``) in
   the comment block right above them;
 - keys the environment lists under ``secrets``.
@@ -31,7 +32,8 @@ from docker.types import SecretReference
 from dotenv.parser import parse_stream
 
 from ..errors import AirgapError
-from .client import explain
+from ..secretshapes import secret_shaped
+from .client import explain, scrub
 
 SERVICE_LABEL = "org.airgapkit.service"
 KEY_LABEL = "org.airgapkit.key"
@@ -69,11 +71,12 @@ def marked_in_example(example: Path) -> set[str]:
     return marked
 
 
-def secret_keys(values: Iterable[str], example: Path, configured: Iterable[str] = ()) -> set[str]:
+def secret_keys(
+    values: Mapping[str, str], example: Path, configured: Iterable[str] = ()
+) -> set[str]:
     """The keys of an env file that go in as secrets (see the module's description)."""
-    keys = set(values)
-    chosen = {k for k in keys if looks_secret(k)} | marked_in_example(example) | set(configured)
-    return chosen & keys
+    shaped = {k for k, v in values.items() if looks_secret(k) or secret_shaped(v)}
+    return (shaped | marked_in_example(example) | set(configured)) & set(values)
 
 
 def create(
@@ -92,9 +95,11 @@ def create(
             made.append(SecretReference(secret.id, name, filename=key))
     except docker.errors.APIError as exc:
         remove_unused(client, service, keep=())
+        said = scrub(explain(exc), values)  # never a value, should the engine quote one
+        cause = exc if said == explain(exc) else None
         raise AirgapError(
-            f"could not create the Swarm secrets of service {service}: {explain(exc)}"
-        ) from exc
+            f"could not create the Swarm secrets of service {service}: {said}"
+        ) from cause
     return made
 
 

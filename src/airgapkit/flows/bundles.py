@@ -20,6 +20,7 @@ from ..crossing import bundle, channels, digest, passwords
 from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..oci import RegistryImage
+from ..platform import shells
 from ..settings import Crossing, Incoming, Places
 from ..trust import seal
 from ..trust.signing import TrustedKeys
@@ -125,7 +126,22 @@ def make_bundle(
         before_manifest=before_manifest,
         image_filters=image_filters,
         sign=sign,
+        force=crossing.force,
     )
+
+
+def check_earlier(crossing: Crossing, app: dict, kind: str) -> None:
+    """Refuse, unless ``--force``, to write over an earlier delivery of the same bundle in these
+    places (``channels.check_earlier``); the flows ask before their first step."""
+    check_earlier_archive(crossing, bundle.archive_name(app, kind))
+
+
+def check_earlier_archive(crossing: Crossing, name: str) -> None:
+    """``check_earlier`` for the archive called ``name`` (a kit's, say)."""
+    places = crossing.places
+    password = None if crossing.password_file else places.password_dir / f"{name}.password"
+    sums = places.hashes_dir / f"{name}.sha256"
+    channels.check_earlier(places.out_dir / name, (sums, password), crossing.force)
 
 
 def app_record(meta: npm.PackageMeta) -> dict:
@@ -176,15 +192,19 @@ def reading(incoming: Incoming, trusted: TrustedKeys | None = None):
         yield opened
 
 
-def print_delivery(delivery: bundle.Delivery, next_task: str, flags: str = "") -> None:
-    """Say exactly what to carry, by which channel, and what to run on the other side."""
+def print_delivery(delivery: bundle.Delivery, next_task: str, flags: Sequence[str] = ()) -> None:
+    """Say exactly what to carry, by which channel, and what to run on the other side (in either
+    shell: the other side's system is not known here)."""
     channels.print_channels(delivery.archive, delivery.sums, delivery.password)
     print_requirements(delivery.manifest)
-    password = f"--password-file {delivery.password.name}" if delivery.password else ""
-    Console(soft_wrap=True).print(  # one line, to copy whole
-        f"On the other side: inv {next_task} {delivery.archive.name} {flags} "
-        f"--sums {delivery.sums.name} {password}".replace("  ", " ").rstrip()
-    )
+    argv = ["inv", next_task, delivery.archive.name, *flags, "--sums", delivery.sums.name]
+    if delivery.password:
+        argv += ["--password-file", delivery.password.name]
+    for shell, line in shells.for_either(argv):  # one line each, to copy whole
+        label = f" ({shell})" if shell else ""
+        Console(soft_wrap=True).print(
+            f"On the other side{label}: {line}", markup=False, highlight=False
+        )
 
 
 def print_requirements(manifest: Manifest | None) -> None:

@@ -7,18 +7,20 @@ deploy (``interrupted.recover``) or undone by ``rollback``.
 
 from __future__ import annotations
 
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import history, locks
+from .. import history, locks, platform
 from ..app import envfiles
 from ..delta import apply
-from ..engine import containers, identity, interrupted, lifecycle
+from ..engine import containers, identity, interrupted, lifecycle, oneoff
 from ..engine.client import console, default_container_name, engine_address
-from ..errors import AirgapError
+from ..errors import AirgapError, Interrupted
 from ..settings import Incoming, Target, Trust
 from ..trust import seal
 from . import fleet
+from . import stack as stack_flow
 from .bundles import open_incoming
 
 
@@ -60,26 +62,71 @@ def deploy(
     env_file = envfiles.resolve(target.environment, target.environments, target.base_dir)
     with open_incoming(incoming, "release", seal.trusted_keys(trust)) as opened:
         run.note_bundle(opened.manifest, incoming.archive, opened.sha256)
-        run.note_signer(opened.signature and opened.signature.signer)
+        run.note_signature(opened.signature)
+        stack_flow.check_bundle(opened, target)
         env = seal.checked_env(opened, env_file, target.env_example)
+        if target.is_stack:
+            return deploy_stack(client, opened, target, env, env_file, run)
         apply.check_prerequisites(client, opened.manifest, opened.path)
         ref = opened.manifest.images[0]["ref"]
         if target.is_swarm:
+            run.entry.name = fleet.service_name(target, ref)
             apply.load_images(client, opened)
-            return fleet.deploy(client, ref, env, target)
-        name = target.name or default_container_name(ref)
-        with container_lock(name, "deploy") as lock:  # before loading: one deploy of name at once
+            with said_on_interrupt(fleet.update_goes_on(target, ref)):
+                return fleet.deploy(client, ref, env, target)
+        name = run.entry.name = target.name or default_container_name(ref)
+        with container_lock(name, "deploy") as lock, state_on_interrupt(client, name, target):
+            finish_interrupted(client, name, watch_of(target), lock)  # first, then judge
             refuse_redeploy(client, name, apply.held_already(client, opened.manifest), opened.path)
             apply.load_images(client, opened)
-            return replace(client, ref, name, env, watch_of(target), lock)
+            if target.predeploy:
+                predeploy(client, ref, env, target, run)
+            return lifecycle.replace(
+                client, ref, name, env=env, watch=watch_of(target), note=lock.note
+            )
 
 
-def replace(client, ref: str, name: str, env: dict, watch: lifecycle.Watch, lock):
-    """Finish or undo a deploy of name that was killed half-way, then put ref in its place."""
+def deploy_stack(client, opened, target: Target, env: dict, env_file: Path, run: history.Run):
+    """A stack (flows/stack.py), its app's env checked against the contract the release carries."""
+    with tempfile.TemporaryDirectory(prefix="airgapkit-contract-") as tmp:
+        contract, _ = seal.env_contract(opened, Path(tmp), target.env_example)
+        return stack_flow.deploy(
+            client, opened, target, app_env=env, app_env_file=env_file, app_contract=contract,
+            run=run,
+        )  # fmt: skip
+
+
+def predeploy(client, ref: str, env: dict, target: Target, run: history.Run) -> None:
+    """The one-off command from the new image, before the running container is touched; its
+    outcome goes in the history either way."""
+    stack_flow.noted_predeploy(
+        run,
+        lambda: oneoff.run_once(client, ref, target.predeploy, env=env, log_dir=target.log_dir),
+    )
+
+
+def finish_interrupted(client, name: str, watch: lifecycle.Watch, lock) -> None:
+    """Finish or undo a deploy of name that was killed half-way, before anything is judged by what
+    runs as name (``refuse_redeploy``) or replaced."""
     found = interrupted.find_interrupted(client, name, lock.stale)
     if found is not None:
         interrupted.recover(client, found, watch)
-    return lifecycle.replace(client, ref, name, env=env, watch=watch, note=lock.note)
+
+
+@contextmanager
+def said_on_interrupt(state):
+    """Ctrl-C in the block: ``interrupted; <state()>`` instead of the line for a run that left
+    nothing half done (``errors.Interrupted``)."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        raise Interrupted(state()) from exc
+
+
+def state_on_interrupt(client, name: str, target: Target):
+    """Ctrl-C while name is replaced or put back: say what runs as name, and how to undo it."""
+    rollback = fleet.rollback_command(target, name)
+    return said_on_interrupt(lambda: interrupted.state(client, name, rollback))
 
 
 def refuse_redeploy(client, name: str, held: list[dict], bundle: Path) -> None:
@@ -103,11 +150,12 @@ def refuse_redeploy(client, name: str, held: list[dict], bundle: Path) -> None:
 def rollback(client, *, target: Target, name: str) -> None:
     """Put back the container an interrupted deploy of name set aside."""
     if target.is_swarm:  # a service keeps its previous version itself
+        command = platform.join(["docker", "service", "rollback", fleet.service_name(target, name)])
         raise AirgapError(
             f"environment {target.environment} runs on a swarm: roll its service back with "
-            f"`docker service rollback {fleet.service_name(target, name)}`"
+            f"`{command}`"
         )
-    with container_lock(name, "rollback") as lock:
+    with container_lock(name, "rollback") as lock, state_on_interrupt(client, name, target):
         interrupted.rollback(client, name, watch_of(target), lock.stale)
 
 
@@ -116,24 +164,12 @@ def debug_shell_argv(client, target: Target, image: str) -> list[str]:
     if target.is_swarm:
         return fleet.debug_shell_argv(client, target, image)
     name = target.name or default_container_name(image)
-    warn_if_interrupted(client, name, target)
+    fleet.warn_if_interrupted(client, name, target)
     if _is_running(client, name):
         return containers.shell_argv(client, container=name)
     env_file = env_file_of(target)
     argv = containers.shell_argv(client, image=image)
     return [*argv[:-2], "--env-file", str(env_file), *argv[-2:]]
-
-
-def warn_if_interrupted(client, name: str, target: Target) -> None:
-    """Say so when a killed deploy left name half replaced; change nothing."""
-    found = interrupted.find_interrupted(client, name)
-    if found is not None:
-        rollback = f"inv rollback --env {target.environment}"
-        rollback += f" --name {name}" if target.name else ""
-        console.print(
-            f"warning: {found.describe()}; `{rollback}` puts the previous container back, "
-            "`inv deploy` finishes or undoes it first"
-        )
 
 
 def _is_running(client, name: str) -> bool:

@@ -3,28 +3,34 @@
 The base image comes from the engine (pulled if missing, ``docker save``d into the bundle) or
 straight from its registry (``oci``: no engine at all, the layers stored compressed as the registry
 holds them); ``base_source`` chooses, and ``auto`` takes the engine when it answers and has the image.
+
+One gate judges what crosses: the base image's rules and the app's own npm packages (npm audit of
+the installed tree, or ``--app-report``), in one table, with one verdict and one accepted risk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from rich.console import Console
 
 from .. import fsutil, history, oci
-from ..app import npm
+from ..app import audit, npm
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..engine import images
-from ..errors import EngineUnavailable
-from ..gate import checkpoint
-from ..settings import BaseSource, Crossing, Gate, Trust
+from ..errors import AirgapError, EngineUnavailable
+from ..gate import appreports, checkpoint, rules
+from ..gate.limits import resolve
+from ..settings import BaseSource, Crossing, Gate, StackSettings, Trust
 from ..trust import seal
 from ..trust.keys import SigningKey
-from .bundles import app_record, locked_output, make_bundle, report_files
+from . import stack as stack_flow
+from .bundles import app_record, check_earlier, locked_output, make_bundle, report_files
 
 console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
@@ -41,29 +47,43 @@ def export(
     since: str = "",
     trust: Trust | None = None,
     run: history.Run | None = None,
+    stack: StackSettings | None = None,
 ) -> bundle.Delivery:
     """Pull (or reuse) and gate the base image, pack the app, and bundle both for the crossing,
     with the app's SBOM and env contract, signed when a signing key is configured or given.
+    A ``compose.yaml`` in the app folder adds the images of its other services (flows/stack.py).
 
     ``since`` (``last`` or a manifest file): leave the base image out when the far side has it.
     """
-    begun = _begin(app_dir, build_dir, trust, since, run)
-    images.pull(client, base_image, if_missing=True)
-    verdict = checkpoint.gate(
+    begun = _begin(app_dir, build_dir, trust, since, run, gate, stack)
+    check_earlier(crossing, app_record(begun.meta), "base")
+    images.pull(
+        client, base_image, if_missing=True, otherwise="name a local image with --base-image"
+    )
+    if begun.stack is not None:  # an image that cannot be had stops the export before the work
+        stack_flow.pull_images(client, begun.stack)
+    judged = checkpoint.evaluate(
         client,
         base_image,
         kind="base",
         report=gate.report,
         limits=gate.limits,
-        accept_risk=gate.accept_risk,
+        fresh_as_of=date.today(),
     )
     image = seal.engine_image(client, base_image)
-    manifest, files = _packed(begun, app_dir, build_dir, image, verdict, gate)
+    manifest, files = _packed(begun, app_dir, build_dir, image, judged, gate)
+    refs = plan.leave_out_base(client, manifest, base_image, begun.previous)
+    if begun.stack is not None:
+        more, stack_files = stack_flow.export_images(
+            client, begun.stack, manifest, app_dir=app_dir, work=build_dir, gate=gate,
+            settings=stack, previous=begun.previous,
+        )  # fmt: skip
+        refs, files = [*refs, *(r for r in more if r not in refs)], [*files, *stack_files]
     delivery = make_bundle(
         client,
         manifest,
         crossing,
-        images=plan.leave_out_base(client, manifest, base_image, begun.previous),
+        images=refs,
         files=files,
         sign=seal.signer(begun.key),
     )
@@ -112,16 +132,23 @@ def export_from_registry(
     since: str = "",
     trust: Trust | None = None,
     run: history.Run | None = None,
+    stack: StackSettings | None = None,
 ) -> bundle.Delivery:
     """The base image straight from its registry, gated on its facts, streamed into the bundle."""
-    begun = _begin(app_dir, build_dir, trust, since, run)
+    begun = _begin(app_dir, build_dir, trust, since, run, gate, stack)
+    check_earlier(crossing, app_record(begun.meta), "base")
+    if begun.stack is not None:
+        raise AirgapError(
+            f"{begun.stack.source}: a stack's images are saved from the engine; export it with "
+            "--source engine (base_source: engine)"
+        )
     with oci.open_image(base_image, platform=source.platform, access=source.access) as remote:
         facts = remote.facts()
-        verdict = checkpoint.gate_registry(
-            facts, report=gate.report, limits=gate.limits, accept_risk=gate.accept_risk
+        judged = checkpoint.judge_registry(
+            facts, report=gate.report, limits=gate.limits, fresh_as_of=date.today()
         )
         image = seal.registry_image(base_image, remote)
-        manifest, files = _packed(begun, app_dir, build_dir, image, verdict, gate)
+        manifest, files = _packed(begun, app_dir, build_dir, image, judged, gate)
         held = plan.require_base(manifest, base_image, facts.image_id, begun.previous)
         delivery = make_bundle(
             None,
@@ -143,6 +170,7 @@ class _Begun:
     run: history.Run
     meta: npm.PackageMeta
     previous: plan.Previous | None
+    stack: stack_flow.compose.Stack | None = None  # the app folder's compose.yaml, checked
 
     def recorded(self, manifest: Manifest, delivery: bundle.Delivery) -> bundle.Delivery:
         self.run.note_bundle(manifest, delivery.archive, delivery.sha256)
@@ -150,22 +178,55 @@ class _Begun:
         return delivery
 
 
-def _begin(app_dir: Path, build_dir: Path, trust, since: str, run) -> _Begun:
+def _begin(
+    app_dir: Path, build_dir: Path, trust, since: str, run, gate: Gate, stack=None
+) -> _Begun:
     """The checks that fail fast: the signing key's passphrase (not after the long save), the build
-    folder, package.json, and the delivery ``since`` names."""
+    folder, a given report on the app's packages, package.json, the delivery ``since`` names, and a
+    stack's compose.yaml."""
     key = seal.signing_key(trust)
     fsutil.require_folder(build_dir, "build_dir")
+    if gate.app_report is not None:
+        appreports.detect(gate.app_report)
     run = run or history.unrecorded("export")
     meta = npm.read_package(app_dir)
     run.note_app(app_record(meta))
     previous = plan.previous(since, history=run.history, app=meta.name, kind="base")
-    return _Begun(key, run, meta, previous)
+    read = stack_flow.read(app_dir, stack) if stack is not None else None
+    return _Begun(key, run, meta, previous, read)
 
 
-def _packed(begun: _Begun, app_dir: Path, build_dir: Path, image, verdict, gate: Gate):
-    """The packed app, its SBOM and env contract, and the manifest that lists them."""
+def _packed(begun: _Begun, app_dir: Path, build_dir: Path, image, judged, gate: Gate):
+    """The packed app, its SBOM, env contract and packages' report; the gate's verdict on the base
+    image and the app's packages together; and the manifest that lists them."""
     tgz = npm.pack(app_dir, build_dir)
     app = app_record(begun.meta)
     extras = seal.export_extras(app_dir=app_dir, image=image, app=app, out_dir=build_dir)
+    limits = resolve(gate.limits)
+    packages, report = audit.check(
+        app_dir,
+        extras.bom,
+        given=gate.app_report,
+        out=build_dir / f"{app['image_name']}-{app['version']}-app-npm-audit.json",
+        registry=gate.audit_registry,
+        limits=limits,
+        today=date.today(),
+    )
+    judged.results.append(rules.rule_app_vulnerabilities(packages, limits.allowed))
+    verdict = checkpoint.verdict(judged, gate.accept_risk, None)
     manifest = extras.apply(Manifest(kind="base", app=app, gate=verdict.record()))
-    return manifest, [(tgz, f"app/{tgz.name}"), *report_files(gate.report), *extras.files]
+    files = [(tgz, f"app/{tgz.name}"), *report_files(gate.report), *extras.files]
+    if report is not None:
+        manifest.app_report = packages.record()
+        files.append((report, _app_member(packages.member, files)))
+    return manifest, files
+
+
+def _app_member(member: str, files: list[tuple[Path, str]]) -> str:
+    """The app report's member name, unless the image report already took it."""
+    if any(name == member for _, name in files):
+        raise AirgapError(
+            f"the image report is named like the app's report in the bundle ({member}); "
+            "give the image report another file name"
+        )
+    return member

@@ -11,9 +11,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from .. import platform
+from ..engine import interrupted, swarm, swarmsecrets
 from ..engine import push as registry_push
-from ..engine import swarm, swarmsecrets
-from ..engine.client import default_container_name
+from ..engine.client import console, default_container_name
 from ..errors import AirgapError
 from ..settings import Target
 
@@ -61,9 +62,12 @@ def deploy(client, image: str, values: dict[str, str], target: Target) -> swarm.
 
 
 def status(client, target: Target, image: str) -> swarm.Status:
-    """What runs for the environment, whichever its target; nothing deployed is an error."""
+    """What runs for the environment, whichever its target; nothing deployed is an error. On an
+    engine, a deploy killed half-way (a NAME-previous left) is said too."""
     name = service_name(target, image)
     kind = "swarm" if target.is_swarm else "engine"
+    if not target.is_swarm:
+        warn_if_interrupted(client, name, target)
     found = swarm.status(client, name, target=kind)
     if found is None:
         what = "service" if kind == "swarm" else "container"
@@ -72,6 +76,31 @@ def status(client, target: Target, image: str) -> swarm.Status:
             "or name it with --name"
         )
     return found
+
+
+def rollback_command(target: Target, name: str) -> str:
+    """The command that puts back the container a deploy of name set aside."""
+    argv = ["inv", "rollback", "--env", target.environment]
+    return platform.join(argv + (["--name", name] if target.name else []))
+
+
+def warn_if_interrupted(client, name: str, target: Target) -> None:
+    """Say so when a killed deploy left name half replaced; change nothing."""
+    found = interrupted.find_interrupted(client, name)
+    if found is not None:
+        console.print(
+            f"warning: {found.describe()}; `{rollback_command(target, name)}` puts the previous "
+            "container back, `inv deploy` finishes or undoes it first"
+        )
+
+
+def update_goes_on(target: Target, image: str):
+    """What a Ctrl-C leaves of a service update: Swarm goes on with it (and rolls it back)."""
+    name = service_name(target, image)
+    return lambda: (
+        f"the update of service {name} goes on in the swarm, which rolls it back by itself if "
+        f"it is not healthy; see `inv status --env {target.environment}`"
+    )
 
 
 def debug_shell_argv(client, target: Target, image: str) -> list[str]:

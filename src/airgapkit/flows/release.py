@@ -4,20 +4,23 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from .. import fsutil, history
+from .. import fsutil, history, locks
 from ..app import buildcontext, envfiles
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..delta import apply, plan
 from ..engine import identity, images, lifecycle
+from ..engine.client import engine_address
 from ..errors import IntegrityError
-from ..gate import checkpoint, layerscan
+from ..gate import appreports, checkpoint, layerscan, rules
 from ..settings import Crossing, Gate, Incoming, Smoke, Trust
 from ..trust import seal
 from ..trust.signing import TrustedKeys
-from .bundles import locked_output, make_bundle, open_incoming, report_files
+from . import stack as stack_flow
+from .bundles import check_earlier, locked_output, make_bundle, open_incoming, report_files
 
 PACKAGED_DOCKERFILES = Path(__file__).resolve().parent.parent / "dockerfiles"
 
@@ -47,8 +50,15 @@ def release(
     run = run or history.unrecorded("release")
     with tempfile.TemporaryDirectory(prefix="airgapkit-release-") as tmp:
         work = Path(tmp)
-        app, base_image, tgz, report, previous, carried = unpack_export(
-            client, incoming, work, gate.report, seal.trusted_keys(trust), since=since, run=run
+        app, base_image, tgz, report, previous, carried, stack = unpack_export(
+            client,
+            incoming,
+            work,
+            gate.report,
+            seal.trusted_keys(trust),
+            since=since,
+            run=run,
+            before_load=lambda app: check_earlier(crossing, app, "release"),
         )
         ref = f"{app['image_name']}:{app['version']}"
         build_app(
@@ -63,17 +73,25 @@ def release(
             no_cache=no_cache,
             offline=True,
         )
-        smoke_test(client, ref, smoke)
         extras = seal.release_extras(carried, work)
         manifest = extras.apply(Manifest(kind="release", app=app))
+        refs, stack_files = [ref], []
+        if stack is None:
+            smoke_test(client, ref, smoke)
+        else:  # the whole stack tried, its file pinned; its other images carried beside the app
+            more, stack_files = stack_flow.release_stack(
+                client, stack, app_ref=ref, smoke=smoke, app_contract=carried.contract_path,
+                manifest=manifest, previous=previous, work=work,
+            )  # fmt: skip
+            refs += [r for r in more if r != ref]
         delivery = make_bundle(
             client,
             manifest,
             crossing,
-            images=[ref],
-            files=[*report_files(report), *extras.files],
+            images=refs,
+            files=[*report_files(report), *extras.files, *stack_files],
             watch=layerscan.scan_layers,
-            before_manifest=gate_scanned(client, ref, report, gate),
+            before_manifest=gate_scanned(client, ref, report, gate, carried_packages(carried)),
             image_filters=plan.leave_out_layers(client, manifest, ref, previous),
             sign=seal.signer(key),
         )
@@ -82,9 +100,11 @@ def release(
         return delivery
 
 
-def gate_scanned(client, ref: str, report: Path | None, gate: Gate):
+def gate_scanned(client, ref: str, report: Path | None, gate: Gate, packages=None):
     """The app image's gate, run on the secrets found in the layers as they streamed into the
-    release archive (the image is read once); a failure leaves no archive behind, only its temp."""
+    release archive (the image is read once); a failure leaves no archive behind, only its temp.
+
+    ``packages``: the app's packages as the export judged them (``carried_packages``)."""
 
     def judge(manifest: Manifest, findings: dict) -> None:
         verdict = checkpoint.gate(
@@ -95,10 +115,22 @@ def gate_scanned(client, ref: str, report: Path | None, gate: Gate):
             limits=gate.limits,
             accept_risk=gate.accept_risk,
             findings=findings[ref],
+            app=packages,
         )
         manifest.gate = verdict.record()
 
     return judge
+
+
+def carried_packages(carried: seal.Carried) -> rules.AppEvidence:
+    """The app packages' report the export carried, judged again here under this side's policy;
+    the dev side has no network and no installed tree, so it judges the counts the export made."""
+    if carried.app_report_field is not None:
+        return appreports.AppSummary.from_record(carried.app_report_field)
+    return appreports.Unavailable(
+        f"{carried.base_bundle['archive']} carries no report on the app's packages; export it again "
+        "with one"
+    )
 
 
 def unpack_export(
@@ -110,16 +142,21 @@ def unpack_export(
     *,
     since: str = "",
     run: history.Run | None = None,
+    before_load: Callable[[dict], None] | None = None,
 ):
     """Load the export's base image; take out its .tgz, (unless one is given) its report, and what
     it carries for the release (SBOM, contract, its signer).
 
-    Also the delivery ``since`` names (None without it), found before anything is loaded.
+    Also the delivery ``since`` names (None without it), found before anything is loaded
+    (``before_load(app)`` may refuse then too), and the stack the export carries (None for a
+    single app).
     """
     run = run or history.unrecorded("release")
     with open_incoming(incoming, "base", trusted) as opened:
         app = opened.manifest.app
         run.note_app(app)
+        if before_load is not None:
+            before_load(app)
         previous = plan.previous(since, history=run.history, app=app["name"], kind="release")
         apply.check_prerequisites(client, opened.manifest, opened.path)
         apply.load_images(client, opened)
@@ -128,7 +165,9 @@ def unpack_export(
         tgz = opened.extract(f"app/{app['tgz']}", work)
         report = report or carried_report(opened, work)
         carried = seal.carried(opened, work)
-        return app, apply.base_image_ref(opened.manifest), tgz, report, previous, carried
+        stack = stack_flow.carried(opened, work)
+        base = apply.base_image_ref(opened.manifest)
+        return app, base, tgz, report, previous, carried, stack
 
 
 def check_loaded(client, records: list[dict]) -> None:
@@ -153,8 +192,10 @@ def check_loaded(client, records: list[dict]) -> None:
 
 
 def carried_report(opened: bundle.OpenBundle, work: Path) -> Path | None:
-    """The scanner report that came in the export bundle, if one did."""
-    reports = opened.manifest.members("reports/")
+    """The image's scanner report that came in the export bundle, if one did (not the report on
+    the app's packages, which ``seal.carried`` takes)."""
+    app_member = (opened.manifest.app_report or {}).get("member")
+    reports = [r for r in opened.manifest.members("reports/") if r["path"] != app_member]
     return opened.extract(reports[0]["path"], work) if reports else None
 
 
@@ -197,10 +238,13 @@ def build_app(
 
 
 def smoke_test(client, ref: str, smoke: Smoke) -> None:
-    """Start the image on a loopback port, wait for its health path, then remove it."""
+    """Start the image on a loopback port, wait for its health path, then remove it. One smoke
+    test of an image name at a time on this engine: a container one killed left is removed."""
     watch = lifecycle.Watch(smoke.ports, smoke.health_path, smoke.timeout, smoke.log_dir)
     env = envfiles.load(smoke.env_file) if smoke.env_file else None
-    lifecycle.trial_run(client, ref, watch=watch, env=env)
+    key = f"{engine_address()} {lifecycle.trials_of(ref)}"
+    with locks.held("smoke", key, f"smoke test of {ref}"):
+        lifecycle.trial_run(client, ref, watch=watch, env=env)
 
 
 def find_dockerfile(configured: Path) -> Path:

@@ -1,8 +1,10 @@
 """The gate on a local image: gather what the rules need from the engine, judge, show, stop.
 
 ``evaluate`` collects the evidence (the image's facts, the parsed report, the Node version, the
-layers' secrets) and hands it to ``rules.judge``; ``gate`` prints the table and stops the flow with
-one line unless every rule passes, or records the risk a person accepted.
+layers' secrets; the app packages' report when given) and hands it to ``rules.judge``; ``gate``
+prints the table and stops the flow with one line unless every rule passes, or records the risk a
+person accepted. Where a fresher report can still be had (the connected side), ``fresh_as_of``
+refuses an image report older than ``policy.max_report_age_days``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def evaluate(
     limits: Mapping | Limits | None = None,
     today: date | None = None,
     findings: list[layerscan.SecretFinding] | None = None,
+    app: rules.AppEvidence | None = None,
+    fresh_as_of: date | None = None,
 ) -> rules.GateResult:
     """Run every rule that applies to ``kind`` ("base" or "app") on a local image. ``findings``:
     the layers' secrets when already scanned (a release scans them while it archives the image)."""
@@ -42,12 +46,28 @@ def evaluate(
         client,
         facts,
         kind=kind,
-        report=scanreports.load(Path(report)) if report else None,
+        report=load_report(report, limits, fresh_as_of),
         limits=limits,
         schedule=load_schedule(limits.schedule or None),
         today=today or date.today(),
         findings=findings,
+        app=app,
     )
+
+
+def load_report(
+    path: Path | None, limits: Limits, fresh_as_of: date | None
+) -> scanreports.VulnReport | None:
+    """The image's report, if one is given; refused when older than the limit on ``fresh_as_of``."""
+    if not path:
+        return None
+    report = scanreports.load(Path(path))
+    if fresh_as_of is not None:
+        days = limits.max_report_age_days
+        scanreports.refuse_stale(
+            report, f"vulnerability report {path}", as_of=fresh_as_of, max_days=days
+        )
+    return report
 
 
 def judge_local(
@@ -60,6 +80,7 @@ def judge_local(
     schedule: dict[int, NodeRelease],
     today: date,
     findings: list[layerscan.SecretFinding] | None = None,
+    app: rules.AppEvidence | None = None,
 ) -> rules.GateResult:
     """The rules on a local image whose facts and report are at hand: the engine gives the rest
     (the Node version when the image does not declare it; for an app, its layers' secrets)."""
@@ -74,6 +95,7 @@ def judge_local(
         node=node_version(client, facts),
         report=report,
         findings=findings,
+        app=app,
     )
 
 
@@ -88,20 +110,32 @@ def gate(
     today: date | None = None,
     console: Console | None = None,
     findings: list[layerscan.SecretFinding] | None = None,
+    can_accept: bool = True,
+    app: rules.AppEvidence | None = None,
+    fresh_as_of: date | None = None,
 ) -> rules.GateResult:
     """Check an image, print the table, and stop with one line unless every rule passes.
 
     With ``accept_risk`` (a reason a person gives), failures are printed and recorded instead: the
-    caller puts ``result.record()`` in the bundle's manifest.
+    caller puts ``result.record()`` in the bundle's manifest. ``can_accept`` False (check-image, a
+    check that has no --accept-risk): the refusal does not offer it.
     """
     result = evaluate(
-        client, ref, kind=kind, report=report, limits=limits, today=today, findings=findings
+        client,
+        ref,
+        kind=kind,
+        report=report,
+        limits=limits,
+        today=today,
+        findings=findings,
+        app=app,
+        fresh_as_of=fresh_as_of,
     )
-    return verdict(result, accept_risk, console)
+    return verdict(result, accept_risk, console, can_accept)
 
 
 def verdict(
-    result: rules.GateResult, accept_risk: str, console: Console | None
+    result: rules.GateResult, accept_risk: str, console: Console | None, can_accept: bool = True
 ) -> rules.GateResult:
     """Print the table; stop with one line unless every rule passed or a person accepted the risk."""
     console = console or Console()
@@ -110,7 +144,7 @@ def verdict(
         return result
     reason = (accept_risk or "").strip()
     if not reason:
-        raise PolicyViolation(result.message())
+        raise PolicyViolation(result.message(can_accept))
     result.accepted_risk = reason
     console.print(render.accepted_risk_line(result.record()))
     return result
@@ -124,8 +158,27 @@ def gate_registry(
     accept_risk: str = "",
     today: date | None = None,
     console: Console | None = None,
+    can_accept: bool = True,
+    fresh_as_of: date | None = None,
+    app: rules.AppEvidence | None = None,
 ) -> rules.GateResult:
-    """The base-image rules on facts read from a registry (``oci.image_facts``), with no engine.
+    """The base-image rules on facts read from a registry (``oci.image_facts``), with no engine."""
+    result = judge_registry(
+        facts, report=report, limits=limits, today=today, fresh_as_of=fresh_as_of, app=app
+    )
+    return verdict(result, accept_risk, console, can_accept)
+
+
+def judge_registry(
+    facts: image_facts.ImageFacts,
+    *,
+    report: Path | None,
+    limits: Mapping | Limits | None,
+    today: date | None = None,
+    fresh_as_of: date | None = None,
+    app: rules.AppEvidence | None = None,
+) -> rules.GateResult:
+    """The base-image rules on a registry's facts, judged, not yet shown.
 
     Node's version comes from the config's NODE_VERSION alone (nothing can run ``node --version``
     here); a report is matched to the image by its ID, the config digest, as for a local image.
@@ -133,16 +186,16 @@ def gate_registry(
     limits = resolve(limits)
     declared = rules.declared_node_version(facts)
     node = (declared, "NODE_VERSION") if declared else ("", "no NODE_VERSION in the image's config")
-    result = rules.judge(
+    return rules.judge(
         facts,
         kind="base",
         limits=limits,
         schedule=load_schedule(limits.schedule or None),
         today=today or date.today(),
         node=node,
-        report=scanreports.load(Path(report)) if report else None,
+        report=load_report(report, limits, fresh_as_of),
+        app=app,
     )
-    return verdict(result, accept_risk, console)
 
 
 # --- the Node version ----------------------------------------------------------------------------

@@ -22,6 +22,9 @@ DEFAULTS = {
     # Vulnerabilities allowed per CVSS v3.1 severity; severities not named: no limit. invoke.yaml
     # is merged over these, so lift one by giving it a number (high: 5), not by leaving it out.
     "allowed": {"critical": 0, "high": 0},
+    # Days a vulnerability report (the base image's, the app's packages') may be old when it is
+    # taken on the connected side: advisories age, and the table is "as of" the report's date.
+    "max_report_age_days": 7,
     # A newer Node release schedule (the upstream schedule.json or airgapkit's format);
     # empty: the one packaged in airgapkit/data/node-releases.json.
     "schedule": "",
@@ -38,6 +41,7 @@ class Limits:
     max_size_mb: float = DEFAULTS["max_size_mb"]
     min_support_months: int = DEFAULTS["min_support_months"]
     allowed: dict[str, int] = field(default_factory=lambda: dict(DEFAULTS["allowed"]))
+    max_report_age_days: int = DEFAULTS["max_report_age_days"]
     schedule: str | Path = ""  # empty: the packaged schedule
 
 
@@ -62,6 +66,7 @@ def resolve(limits: Mapping | Limits | None) -> Limits:
         max_size_mb=max_size_mb,
         min_support_months=min_support_months,
         allowed=_allowed(merged["allowed"]),
+        max_report_age_days=_days(merged["max_report_age_days"]),
         schedule=merged["schedule"] or "",
     )
 
@@ -81,6 +86,19 @@ def _allowed(counts) -> dict[str, int]:
             f"{', '.join(scanreports.SEVERITIES)}"
         )
     return allowed
+
+
+def _days(value) -> int:
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        days = -1
+    if isinstance(value, bool) or days < 0:
+        raise AirgapError(
+            f"policy.max_report_age_days must be a whole number of days, 0 or more, not {value!r}; "
+            "fix invoke.yaml"
+        )
+    return days
 
 
 def with_flags(limits: Mapping, **flags) -> dict:

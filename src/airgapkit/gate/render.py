@@ -1,8 +1,9 @@
-"""Every table the gate shows: one image's rules, the base-image candidates, a recorded gate.
+"""Every table the gate shows: one image's rules, the base-image candidates, a recorded gate, the
+app packages' report.
 
 The rules return data; these functions only turn it into Rich tables (and one line for an accepted
 risk). A recorded gate is the dict ``GateResult.record()`` put in a bundle's manifest, shown by
-``inv inspect`` on the other side.
+``inv inspect`` on the other side; so is the app packages' report (``AppSummary.record()``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from .. import display
 from . import scanreports
+from .rules import counts_text
 
 if TYPE_CHECKING:
     from .candidates import Candidate
-    from .rules import GateResult
+    from .rules import GateResult, RuleResult
 
 PASSED = "[green]PASS[/green]"
 FAILED = "[bold red]FAIL[/bold red]"
@@ -26,6 +29,11 @@ def gate_table(result: GateResult) -> Table:
     """One row per rule: result, measured value, limit, and why."""
     title = f"{result.image} ({result.kind} image {_short_id(result.image_id)})"
     return _rules_table(title, (r.record() for r in result.results))
+
+
+def rules_table(title: str, results: Iterable[RuleResult]) -> Table:
+    """Some rules' rows under a title of the caller's (``inv audit``: the app's packages alone)."""
+    return _rules_table(title, (r.record() for r in results))
 
 
 def record_table(record: Mapping) -> Table:
@@ -43,6 +51,28 @@ def accepted_risk_line(record: Mapping) -> str:
         return ""
     failed = ", ".join(record["failures"])
     return f"[yellow]risk accepted[/yellow] for {failed}: {record['accepted_risk']}"
+
+
+def app_report_table(record: Mapping) -> Table:
+    """The app packages' known vulnerabilities: counts per severity, source and date, and the worst
+    findings (package, version, advisory, severity, fixed-in). ``record`` may come from a bundle:
+    every value is shown as data."""
+    dated = " (its file's date)" if record["dated_by"] == "file time" else ""
+    about = f"{record['source']} of {record['packages']} packages, as of {record['date']}{dated}"
+    if record["unscored"]:
+        about += f"; {record['unscored']} with no CVSS score counted by {record['source']}'s own severity"
+    out = Table(
+        title=display.text(f"App packages: {counts_text(record['counts'])}"),
+        title_justify="left",
+        caption=display.text(about),
+        caption_justify="left",
+    )
+    for column in ("Package", "Version", "Advisory", "Severity", "CVSS", "Fixed in"):
+        out.add_column(column, overflow="fold")
+    for row in record["worst"]:
+        cells = ("package", "version", "id", "severity", "score", "fixed")
+        out.add_row(*(display.text(row[key] or "-") for key in cells))
+    return out
 
 
 def candidates_table(candidates: Iterable[Candidate]) -> Table:

@@ -23,6 +23,11 @@ Units and decisions, in one place:
   table (images get retagged on the way).
 - Non-root and secrets are checked for application images only (``kind="app"``): a base image runs
   as root by design and the app's Dockerfile adds the user.
+- The app's own npm packages (``app-vulnerabilities``) are judged when their evidence is given:
+  by ``export`` (with the base image: the packages travel in the same bundle), ``release`` (the
+  app image) and ``check-image --app-report``. They count against the same ``allowed`` limits; a
+  finding with no CVSS score counts under its source's severity, and the row says how many did.
+  No report (the advisory service did not answer) fails, as a missing image report does.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from ..errors import AirgapError
-from . import scanreports
+from . import appreports, scanreports
 from .schedule import NodeRelease, months_between
 
 if TYPE_CHECKING:
@@ -46,6 +51,7 @@ MB = 1_000_000  # docker prints sizes in decimal units; so does airgapkit
 
 KINDS = ("base", "app")
 RULES = ("size", "node-lts", "vulnerabilities", "non-root", "secrets")
+APP_PACKAGES = "app-vulnerabilities"  # the app's npm packages, judged where their report is at hand
 
 NO_REPORT = "no vulnerability report: a gate that cannot see is not a pass"
 NO_REPORT_FIX = "scan on the connected side with trivy/grype -f json and pass --report"
@@ -55,7 +61,9 @@ _FIX = {
     "vulnerabilities": "pick a base with fewer (inv choose-base)",
     "non-root": "add RUN adduser -u 1001 -D app and USER app to the Dockerfile",
     "secrets": "keep .env files and keys out with .dockerignore and rebuild",
+    APP_PACKAGES: "upgrade the packages the report names (npm audit fix) and export again",
 }
+NO_APP_REPORT_FIX = f"pass --app-report FILE ({appreports.FORMATS_HINT.removeprefix('pass ')})"
 _NO_NODE_FIX = "set NODE_VERSION in the image or put node on its PATH"
 _SCHEDULE_FIX = (
     "point policy.schedule at the current schedule.json of the Node.js Release Working Group"
@@ -77,8 +85,11 @@ class RuleResult:
     report: scanreports.VulnReport | None = field(default=None, compare=False, repr=False)
     findings: tuple[SecretFinding, ...] = field(default=(), compare=False)  # secrets
 
-    def line(self) -> str:
-        """The failure as one line: rule, measured value against the limit, what to do."""
+    def line(self, can_accept: bool = True) -> str:
+        """The failure as one line: rule, measured value against the limit, what to do
+        (``can_accept``: the task may go on with --accept-risk, which check-image may not)."""
+        if not can_accept:
+            return f"{self.rule}: {self.why}; {self.fix}"
         return f'{self.rule}: {self.why}; {self.fix} or pass --accept-risk "reason"'
 
     def record(self) -> dict:
@@ -112,12 +123,14 @@ class GateResult:
     def result(self, rule: str) -> RuleResult:
         return next(r for r in self.results if r.rule == rule)
 
-    def message(self) -> str:
+    def message(self, can_accept: bool = True) -> str:
         """One line for a failing gate; several failures share it, the table has the details."""
         failed = self.failures
         if len(failed) == 1:
-            return failed[0].line()
+            return failed[0].line(can_accept)
         causes = "; ".join(f"{r.rule}: {r.why}" for r in failed)
+        if not can_accept:
+            return f"{causes}; see the table"
         return f'{causes}; see the table, fix them or pass --accept-risk "reason"'
 
     def record(self) -> dict:
@@ -150,11 +163,12 @@ def judge(
     node: tuple[str, str],
     report: scanreports.VulnReport | None,
     findings: list[SecretFinding] | None = None,
+    app: AppEvidence | None = None,
 ) -> GateResult:
     """Every rule that applies to ``kind`` ("base" or "app"), on data gathered beforehand.
 
     ``node`` is (version, where it came from), or ("", why not); ``findings`` are the layer
-    scanner's, needed for an application image.
+    scanner's, needed for an application image; ``app``: the app's packages' report, when judged.
     """
     results = [
         rule_size(facts, limits.max_size_mb),
@@ -165,6 +179,8 @@ def judge(
         if findings is None:
             raise ValueError("an application image is judged with its layers' secret findings")
         results += [rule_non_root(facts), rule_secrets(findings)]
+    if app is not None:
+        results.append(rule_app_vulnerabilities(app, limits.allowed))
     return GateResult(
         image=facts.ref,
         image_id=facts.image_id,
@@ -249,10 +265,20 @@ def counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{s} {counts.get(s, 0)}" for s in shown)
 
 
+def allowed_text(allowed: Mapping[str, int]) -> str:
+    """The limits as the table shows them: "critical 0, high 0" ("any" when none is set)."""
+    return ", ".join(f"{s} {allowed[s]}" for s in scanreports.SEVERITIES if s in allowed) or "any"
+
+
+def over_limit(counts: Mapping[str, int], allowed: Mapping[str, int]) -> list[str]:
+    """The severities whose count is over its limit, worst first."""
+    return [s for s in scanreports.SEVERITIES if s in allowed and counts[s] > allowed[s]]
+
+
 def rule_vulnerabilities(
     report: scanreports.VulnReport | None, facts: ImageFacts, allowed: Mapping[str, int]
 ) -> RuleResult:
-    limit = ", ".join(f"{s} {allowed[s]}" for s in scanreports.SEVERITIES if s in allowed) or "any"
+    limit = allowed_text(allowed)
     if report is None:
         return RuleResult("vulnerabilities", False, "no report", limit, NO_REPORT, NO_REPORT_FIX)
     counts = report.counts
@@ -264,7 +290,7 @@ def rule_vulnerabilities(
         why = f"{note}; its numbers do not describe this image"
         fix = f"scan {facts.ref} itself on the connected side and pass that report"
         return RuleResult("vulnerabilities", False, measured, limit, why, fix, report=report)
-    over = [s for s in scanreports.SEVERITIES if s in allowed and counts[s] > allowed[s]]
+    over = over_limit(counts, allowed)
     if over:
         found = " and ".join(f"{counts[s]} {s}" for s in over)
         why = f"{found} in the {report.scanner} report; the limit is {limit}"
@@ -274,6 +300,32 @@ def rule_vulnerabilities(
     if note:
         why += f"; warning: {note}"
     return RuleResult("vulnerabilities", True, measured, limit, why, report=report)
+
+
+# --- the app's own packages ----------------------------------------------------------------------
+
+AppEvidence = appreports.AppSummary | appreports.Unavailable
+
+
+def rule_app_vulnerabilities(app: AppEvidence, allowed: Mapping[str, int]) -> RuleResult:
+    """The app's npm packages against the same limits as the image, from their report's counts."""
+    rule = APP_PACKAGES
+    limit = allowed_text(allowed)
+    if isinstance(app, appreports.Unavailable):
+        return RuleResult(rule, False, "no report", limit, app.why, NO_APP_REPORT_FIX)
+    counts = app.counts
+    measured = f"{counts_text(counts)} ({app.source}, {app.date})"
+    source = f"{app.source} of {app.packages} packages as of {app.date}"
+    if app.unscored:
+        source += f"; {app.unscored} with no CVSS score counted by {app.source}'s own severity"
+    over = over_limit(counts, allowed)
+    if over:
+        found = " and ".join(f"{counts[s]} {s}" for s in over)
+        first = next(iter(app.worst), None)
+        worst = f"; worst: {first['package']} {first['version']} {first['id']}" if first else ""
+        why = f"{found} in the app's packages ({source}){worst}; the limit is {limit}"
+        return RuleResult(rule, False, measured, limit, why, _FIX[rule])
+    return RuleResult(rule, True, measured, limit, f"within the limit ({source})")
 
 
 # --- non-root and secrets (application images) ---------------------------------------------------

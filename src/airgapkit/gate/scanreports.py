@@ -8,24 +8,31 @@ scores in their JSON output, so each finding is placed by its v3 base score:
 A finding without any v3 score falls back to the scanner's own severity label; one without a label
 (or with ``UNKNOWN``) counts as ``unspecified``. Grype's ``Negligible`` label counts as ``low``.
 
+A report is dated by what it says of itself (Trivy's ``CreatedAt``, Grype's
+``descriptor.timestamp``), else by its file's modification time; ``refuse_stale`` holds that date
+against ``policy.max_report_age_days`` where a fresher report can still be had (the connected side).
+
 Findings are counted as the scanners list them (one per vulnerability and package, as in their own
 summaries); a finding listed twice word for word (same id, package, version and target) counts once.
 
 Formats (see tests/fixtures/scanners/README.md for the sources):
 
-- Trivy, ``trivy image -f json``: ``Results[].Vulnerabilities[]`` with ``Severity`` and
-  ``CVSS.<source>.V3Score``; the image in ``ArtifactName`` and
-  ``Metadata.{ImageID,RepoTags,RepoDigests}``.
-- Grype, ``grype -o json``: ``matches[].vulnerability`` with ``severity`` and
+- Trivy, ``trivy image -f json``: ``Results[].Vulnerabilities[]`` with ``Severity``,
+  ``CVSS.<source>.V3Score`` and ``FixedVersion``; the image in ``ArtifactName`` and
+  ``Metadata.{ImageID,RepoTags,RepoDigests}``; the date in ``CreatedAt``.
+- Grype, ``grype -o json``: ``matches[].vulnerability`` with ``severity``,
   ``cvss[].{version,metrics.baseScore}`` (and ``relatedVulnerabilities[]`` for the NVD record of the
-  same CVE); the image in ``source.target.{userInput,imageID,tags,repoDigests}``.
+  same CVE) and ``fix.versions``; the image in ``source.target.{userInput,imageID,tags,repoDigests}``;
+  the date in ``descriptor.timestamp``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 from ..errors import ScanReportError
@@ -41,6 +48,7 @@ _LABELS = {
     "moderate": "medium",
     "low": "low",
     "negligible": "low",
+    "info": "none",  # npm's informational level: below low
     "none": "none",
     "unknown": "unspecified",
     "": "unspecified",
@@ -70,6 +78,11 @@ def severity_from_label(label: str | None) -> str:
     return _LABELS.get((label or "").strip().lower(), "unspecified")
 
 
+def known_label(label: str | None) -> bool:
+    """Whether a scanner's severity label is one airgapkit can place (an empty one included)."""
+    return (label or "").strip().lower() in _LABELS
+
+
 @dataclass(frozen=True)
 class Finding:
     id: str
@@ -79,6 +92,7 @@ class Finding:
     score: float | None  # the CVSS v3 base score used, None when the report has none
     label: str  # the scanner's own severity label, as written
     severity: str  # where it was counted
+    fixed: str = ""  # the versions the report says fix it ("" when it names none)
 
 
 @dataclass
@@ -92,6 +106,8 @@ class VulnReport:
     repo_digests: list[str] = field(default_factory=list)
     diff_ids: list[str] = field(default_factory=list)  # the image's layers, bottom first
     findings: list[Finding] = field(default_factory=list)
+    dated: date | None = None  # when the scan was made
+    dated_by: str = ""  # where that date comes from: "report" or "file time"
 
     @property
     def counts(self) -> dict[str, int]:
@@ -118,16 +134,57 @@ def load(path: Path) -> VulnReport:
             f"vulnerability report {path} is not readable JSON ({exc}); write it with trivy image "
             "-f json or grype -o json"
         ) from exc
-    if isinstance(doc, dict) and isinstance(doc.get("matches"), list):
-        return _grype(path, doc)
-    if isinstance(doc, dict) and (
-        "SchemaVersion" in doc or "Results" in doc or "ArtifactName" in doc
-    ):
-        return _trivy(path, doc)
+    try:
+        if isinstance(doc, dict) and isinstance(doc.get("matches"), list):
+            return dated(_grype(path, doc), ((doc.get("descriptor") or {}).get("timestamp")))
+        if isinstance(doc, dict) and (
+            "SchemaVersion" in doc or "Results" in doc or "ArtifactName" in doc
+        ):
+            return dated(_trivy(path, doc), doc.get("CreatedAt"))
+    except (AttributeError, TypeError, KeyError) as exc:  # a list where a mapping goes, ...
+        raise ScanReportError(
+            f"{path} is damaged: a field holds the wrong type ({exc}); write it again with "
+            "trivy image -f json or grype -o json"
+        ) from exc
     raise ScanReportError(
         f"{path} is neither a Trivy nor a Grype JSON report; write it with "
         "trivy image -f json or grype -o json"
     )
+
+
+_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def report_day(stamp) -> date | None:
+    """The day an RFC 3339 time stamp names (``2026-12-01T09:00:00.000000000Z``); None if none."""
+    match = _DAY.match(stamp) if isinstance(stamp, str) else None
+    try:
+        return date(*map(int, match.groups())) if match else None
+    except ValueError:
+        return None
+
+
+def file_day(path: Path) -> date:
+    """The day a file was last written, on this machine's clock."""
+    return datetime.fromtimestamp(Path(path).stat().st_mtime).date()
+
+
+def dated(report: VulnReport, stamp) -> VulnReport:
+    """The report with its date: the one it states, else its file's."""
+    day = report_day(stamp)
+    report.dated, report.dated_by = (day, "report") if day else (file_day(report.path), "file time")
+    return report
+
+
+def refuse_stale(report, what: str, *, as_of: date, max_days: int) -> None:
+    """Refuse a report (its ``dated`` and ``dated_by``) older than ``max_days`` on ``as_of``:
+    advisories published since it was made are not in it."""
+    age = (as_of - report.dated).days
+    if age > max_days:
+        raise ScanReportError(
+            f"{what} is dated {report.dated} ({report.dated_by}), {age} days before {as_of}; "
+            f"policy.max_report_age_days allows {max_days}: make the report again"
+        )
 
 
 def _score(value) -> float | None:
@@ -170,8 +227,10 @@ def _trivy(path: Path, doc: dict) -> VulnReport:
             seen.add(key)
             score = _trivy_v3_score(vuln)
             label = vuln.get("Severity") or ""
+            severity = _place(score, label, path, vid)
+            fixed = str(vuln.get("FixedVersion") or "")
             report.findings.append(
-                Finding(vid, key[1], key[2], target, score, label, _place(score, label, path, vid))
+                Finding(vid, key[1], key[2], target, score, label, severity, fixed)
             )
     return report
 
@@ -214,9 +273,9 @@ def _grype(path: Path, doc: dict) -> VulnReport:
         seen.add(key)
         score = _grype_match_score(match, vid)
         label = vuln.get("severity") or ""
-        report.findings.append(
-            Finding(vid, key[1], key[2], key[3], score, label, _place(score, label, path, vid))
-        )
+        severity = _place(score, label, path, vid)
+        fixed = ", ".join(str(v) for v in (vuln.get("fix") or {}).get("versions") or [])
+        report.findings.append(Finding(vid, *key[1:], score, label, severity, fixed))
     return report
 
 

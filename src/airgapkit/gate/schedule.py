@@ -52,7 +52,7 @@ def load_schedule(path: str | Path | None = None) -> dict[int, NodeRelease]:
             f"Node release schedule {path} does not exist; fix policy.schedule or remove it to use "
             "the packaged one"
         ) from exc
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AirgapError(
             f"Node release schedule {path} is not readable ({exc}); use the upstream schedule.json "
             "or the format of airgapkit/data/node-releases.json"

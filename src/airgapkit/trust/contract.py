@@ -15,7 +15,9 @@ Secret-looking, decided here alone (``is_secret_looking``): a placeholder is dro
 - or the comment lines above it, or the rest of its own line (where an inline comment sits), speak
   of a password, passphrase, secret, token, credential, private or API key, or call it sensitive
   or confidential; a value that itself says so is dropped too,
-- or the value is a URL that carries a password (``scheme://user:password@host``), whatever the key.
+- or the value is a URL that carries a password (``scheme://user:password@host``), or a token in a
+  format secret scanners know (``sk_live_...``, ``ghp_...``, an AWS key id, a JWT: ``secretshapes``),
+  whatever the key.
 
 The rule errs toward dropping: a dropped placeholder costs the reader an example, a carried one may
 be a real password someone left in ``.env.example``. The key and its comment always stay.
@@ -30,6 +32,7 @@ from pathlib import Path
 from .. import display
 from ..app import envfiles
 from ..fsutil import write_atomic
+from ..secretshapes import secret_shaped
 
 MEMBER = "contract/.env.example"  # inside the release bundle; a template, never a settings file
 
@@ -62,7 +65,7 @@ def is_secret_looking(key: str, comment: str = "", value: str | None = None) -> 
         return True
     if _SECRET_TEXT.search(comment):
         return True
-    return bool(value and _URL_WITH_PASSWORD.match(value))
+    return bool(value and (_URL_WITH_PASSWORD.match(value) or secret_shaped(value)))
 
 
 @dataclass(frozen=True)
@@ -99,12 +102,15 @@ def from_example(example: Path, made_from: str = "") -> Contract:
 
 
 def _scrub(comment: tuple[str, ...]) -> tuple[str, ...]:
-    """Comment lines with the values of commented-out secret-looking settings removed."""
+    """Comment lines with the values of commented-out secret-looking settings removed, and any
+    other line that holds a token (prose quoting one) left out."""
     scrubbed = []
     for line in comment:
         setting = _COMMENTED_SETTING.match(line)
         if setting and is_secret_looking(setting.group(2), "", setting.group(3).strip()):
             line = setting.group(1)
+        elif secret_shaped(line):
+            continue
         scrubbed.append(line)
     return tuple(scrubbed)
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +26,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
-from .. import display
+from .. import display, platform
 from ..crossing import passwords
 from ..errors import AirgapError
 from ..fsutil import AtomicFile
@@ -266,8 +264,11 @@ def load_signing_key(path: Path, passphrase: str) -> SigningKey:
 
 
 def _warn_if_loose(path: Path) -> None:
-    if os.name != "nt" and stat.S_IMODE(path.stat().st_mode) & 0o077:
-        display.warn(f"signing key {path} is readable by group or others; run: chmod 600 {path}")
+    if platform.loose_mode(path) is not None:
+        display.warn(
+            f"signing key {path} is readable by group or others; run: "
+            f"{platform.private_command(path)}"
+        )
 
 
 # --- the passphrase -------------------------------------------------------------------------------

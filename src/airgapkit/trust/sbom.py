@@ -74,12 +74,27 @@ def check(bom, source: str) -> dict:
         raise SbomError(f"{source} is not a CycloneDX SBOM (bomFormat {found!r}); make it again")
     if not isinstance(bom.get("specVersion"), str):
         raise SbomError(f"{source} has no CycloneDX specVersion; make the SBOM again")
-    components = bom.get("components", [])
-    if not isinstance(components, list) or not all(
-        isinstance(c, dict) and isinstance(c.get("name"), str) for c in components
-    ):
+    if not _named_components(bom.get("components", [])):
         raise SbomError(f"{source}: its components are not a list of named components")
     return bom
+
+
+def _named_components(components) -> bool:
+    """A list of components, each named, its properties a list of named ones, and its own
+    components (at any depth) the same."""
+    return isinstance(components, list) and all(
+        isinstance(c, dict)
+        and isinstance(c.get("name"), str)
+        and _named_properties(c.get("properties") or [])
+        and _named_components(c.get("components") or [])
+        for c in components
+    )
+
+
+def _named_properties(properties) -> bool:
+    return isinstance(properties, list) and all(
+        isinstance(p, dict) and isinstance(p.get("name"), str) for p in properties
+    )
 
 
 def read(path: Path) -> dict:
@@ -222,6 +237,11 @@ def rows(bom: dict) -> list[Row]:
 def counts(bom: dict) -> Counter:
     """Components per CycloneDX type (``library`` for npm packages, ``container`` for the image)."""
     return Counter(row.type for row in rows(bom))
+
+
+def packages(bom: dict) -> set[tuple[str, str]]:
+    """The npm packages in the SBOM, as (name, version): what a report on them must be about."""
+    return {(row.name, row.version) for row in rows(bom) if row.type == "library"}
 
 
 def package_count(bom: dict) -> int:

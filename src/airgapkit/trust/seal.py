@@ -7,7 +7,8 @@ is what ``crossing.bundle.create`` calls with the manifest's bytes. ``export_ext
 SBOM (npm's, with the base image's identity recorded in the manifest, where the image was pulled
 and still has its registry digest) and the env contract from the app's ``.env.example``;
 ``carried`` and ``release_extras`` carry both forward into the release bundle, the base image added
-to the SBOM, and record the base bundle and its signer (the chain from connected side to prod).
+to the SBOM, with the report on the app's packages, and record the base bundle and its signer (the
+chain from connected side to prod).
 
 In (``release``, ``deploy``, ``inspect``, ``sbom``, ``extract``): ``check`` reads ``manifest.json``
 first (a wrong archive password fails there, with its own message), then the signature, and
@@ -137,6 +138,7 @@ class Extras:
 
     files: list[tuple[Path, str]] = field(default_factory=list)
     fields: dict = field(default_factory=dict)
+    bom: dict | None = None  # the SBOM itself, which the app packages' report is held against
 
     def apply(self, manifest: Manifest) -> Manifest:
         for name, value in self.fields.items():
@@ -178,6 +180,7 @@ def export_extras(*, app_dir: Path, image: sbom.ImageIdentity, app: dict, out_di
     extras = Extras(
         [(sbom.write(bom, out_dir / f"{stem}-sbom.json"), SBOM_MEMBER)],
         {"sbom": _sbom_field(bom, image)},
+        bom,
     )
     example = Path(app_dir) / ".env.example"
     if example.is_file():
@@ -199,6 +202,9 @@ class Carried:
     contract_path: Path | None
     contract_field: dict | None
     base_bundle: dict
+    # The report on the app's packages and its summary (the manifest's app_report), when it has one.
+    app_report_path: Path | None = None
+    app_report_field: dict | None = None
 
 
 def carried(opened, work: Path) -> Carried:
@@ -213,9 +219,21 @@ def carried(opened, work: Path) -> Carried:
     base_bundle = {
         "archive": opened.path.name,
         "manifest_sha256": verdict.manifest_sha256,
-        "signer": verdict.signer,
+        "signer": verdict.signer if verdict.trusted else None,  # a fact only once checked
     }
-    return Carried(sbom_path, manifest.sbom, contract_path, manifest.contract, base_bundle)
+    if verdict.signed and not verdict.trusted:
+        base_bundle["unchecked_signer"] = verdict.signer
+    app_member = (manifest.app_report or {}).get("member")
+    app_report_path = opened.extract(app_member, work) if app_member else None
+    return Carried(
+        sbom_path,
+        manifest.sbom,
+        contract_path,
+        manifest.contract,
+        base_bundle,
+        app_report_path,
+        manifest.app_report,
+    )
 
 
 def release_extras(carried: Carried, work: Path) -> Extras:
@@ -232,6 +250,10 @@ def release_extras(carried: Carried, work: Path) -> Extras:
     if carried.contract_path is not None:
         extras.files.append((carried.contract_path, CONTRACT_MEMBER))
         extras.fields["contract"] = carried.contract_field
+    if carried.app_report_field is not None:
+        extras.fields["app_report"] = carried.app_report_field
+        if carried.app_report_path is not None:
+            extras.files.append((carried.app_report_path, carried.app_report_field["member"]))
     return extras
 
 
@@ -260,7 +282,7 @@ def checked_env(opened, env_file: Path, local_example: Path) -> dict[str, str]:
         contract_file, described_as = env_contract(opened, Path(tmp), local_example)
         say(f"{env_file} checked against {described_as}")
         contract.check(env_file, contract_file, described_as=described_as)
-    return envfiles.load(env_file)
+    return envfiles.load(env_file, warn=False)  # check warned of what there is to warn
 
 
 def env_contract(opened, work: Path, local_example: Path) -> tuple[Path, str]:
@@ -308,5 +330,16 @@ def print_trust(
         line(f"env contract: {len(names)} keys: {safe(', '.join(names))}")
     if manifest.base_bundle:
         base = manifest.base_bundle
-        signed = f"signed by {safe(base['signer'])}" if base["signer"] else "unsigned"
-        line(f"made from: {safe(base['archive'])}, {signed}")
+        line(f"made from: {safe(base['archive'])}, {_base_signer(base)}")
+
+
+def _base_signer(base: dict) -> str:
+    """Who signed a release's base bundle, as checked when the release was made."""
+    if base["signer"]:
+        return f"signed by {safe(base['signer'])}"
+    if base.get("unchecked_signer"):
+        return (
+            f"signed by {safe(base['unchecked_signer'])} (not checked: no trusted keys were "
+            "configured where the release was made)"
+        )
+    return "unsigned"

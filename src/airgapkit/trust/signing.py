@@ -30,6 +30,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 
+from .. import __version__
 from ..crossing.manifest import SIGNATURE
 from ..errors import AirgapError
 from .keys import KeyFileError, PublicKey, SigningKey, load_public_key
@@ -83,9 +84,16 @@ def read_signature(document: bytes, source: str) -> Signature:
         ) from exc
     if not isinstance(body, dict) or body.get("format") != SIGNATURE_FORMAT:
         raise SignatureError(f"{where} is not an airgapkit signature; make the bundle again")
-    if body.get("format_version") != SIGNATURE_FORMAT_VERSION:
+    version = body.get("format_version")
+    if isinstance(version, int) and version > SIGNATURE_FORMAT_VERSION:
         raise SignatureError(
-            f"{where} has format version {body.get('format_version')!r}; this airgapkit reads "
+            f"{where} has format version {version}; this airgapkit {__version__} reads "
+            f"version {SIGNATURE_FORMAT_VERSION}: carry the newer airgapkit across (its kit, made "
+            "by inv kit where it is installed), install it here, then run this again"
+        )
+    if version != SIGNATURE_FORMAT_VERSION:
+        raise SignatureError(
+            f"{where} has format version {version!r}; this airgapkit reads "
             f"version {SIGNATURE_FORMAT_VERSION}"
         )
     if body.get("algorithm") != ALGORITHM:
@@ -136,7 +144,10 @@ class TrustedKeys:
         return (revoked or entries or [None])[0]
 
     def describe(self) -> str:
-        return ", ".join(str(k.public.source) for k in self.keys)
+        """The keys that are trusted (a revoked one is not, whatever else lists it)."""
+        revoked = {k.public.fingerprint for k in self.keys if k.revoked}
+        trusted = [k for k in self.keys if k.public.fingerprint not in revoked]
+        return ", ".join(str(k.public.source) for k in trusted) or "none: every key is revoked"
 
 
 def load_trusted(entries: Iterable | None, base_dir: Path) -> TrustedKeys:
@@ -172,10 +183,31 @@ def _entry(entry) -> tuple[str, str | None]:
         raise KeyFileError(
             f"{TRUST_SETTING} entry {dict(entry)!r} names no file; write {{file: PATH}}"
         )
-    revoked = entry.get("revoked")
-    if revoked is True:
-        revoked = "marked revoked"
-    return str(file), (str(revoked) if revoked else None)
+    for key in entry:
+        if key not in ENTRY_KEYS:  # a misspelt "revoked" must not leave a key trusted
+            raise KeyFileError(
+                f"{TRUST_SETTING} entry for {file} has unknown key {key!r}; an entry is a path "
+                "or {file: PATH, revoked: REASON}"
+            )
+    return str(file), _revoked(entry, file)
+
+
+ENTRY_KEYS = ("file", "revoked")
+
+
+def _revoked(entry, file) -> str | None:
+    """The reason a key is revoked: any ``revoked`` given (empty or null too) but ``false``."""
+    if "revoked" not in entry or entry["revoked"] is False:
+        return None
+    reason = entry["revoked"]
+    if reason is None or reason is True or reason == "":
+        return "marked revoked"
+    if not isinstance(reason, (str, int, float)):
+        raise KeyFileError(
+            f"{TRUST_SETTING} entry for {file}: revoked is {reason!r}; write revoked: REASON "
+            "(or revoked: false)"
+        )
+    return str(reason)
 
 
 # --- verification ---------------------------------------------------------------------------------
