@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 import zlib
 
 import pytest
 
+from airgapkit.errors import AirgapError
 from airgapkit.oci import sizes
 
 
@@ -50,3 +52,22 @@ def test_tail_keeps_the_last_four_bytes_across_chunks():
 def test_fewer_than_four_bytes_is_no_gzip_trailer():
     with pytest.raises(ValueError):
         sizes.uncompressed_size(b"ab", 2)
+
+
+def test_a_zstd_layer_without_the_zstd_extra_is_one_line(monkeypatch):
+    # Faked: zstandard is installed wherever the tests run; None in sys.modules makes its import fail.
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    with pytest.raises(AirgapError, match=r"layer 2 of x is zstd-compressed.*airgapkit\[zstd\]"):
+        sizes.ZstdLength("layer 2 of x")
+
+
+def test_a_zstd_stream_is_counted_as_it_passes():
+    zstandard = pytest.importorskip("zstandard")
+    data = os.urandom(300_000) + bytes(700_000)
+    packed = zstandard.ZstdCompressor().compress(data)
+    counted = sizes.ZstdLength("layer 1 of x")
+    for start in range(0, len(packed), 4096):
+        counted.update(packed[start : start + 4096])
+    assert counted.size == len(data)
+    with pytest.raises(AirgapError, match="not the zstd stream its media type says"):
+        sizes.ZstdLength("layer 1 of x").update(b"not zstd at all")
