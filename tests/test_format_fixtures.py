@@ -19,6 +19,7 @@ from invoking import inv
 
 from airgapkit.crossing.manifest import FORMAT_VERSION, READABLE_FORMATS
 from airgapkit.delta import apply
+from airgapkit.engine import identity
 from airgapkit.flows.bundles import open_incoming
 from airgapkit.settings import Incoming
 from airgapkit.trust import keys, seal, signing
@@ -93,7 +94,7 @@ def test_deploy_reads_it_and_loads_its_image(fixture, docker_client, tmp_path):
             apply.check_prerequisites(docker_client, opened.manifest, opened.path)
             assert apply.load_images(docker_client, opened) == [IMAGE]
             recorded = opened.manifest.images[0]["id"]
-        assert docker_client.images.get(IMAGE).id == recorded
+        assert identity.of_ref(docker_client, IMAGE) == recorded  # the same on both stores
     finally:
         if docker_client.images.list(name=IMAGE):
             docker_client.images.remove(IMAGE)

@@ -184,3 +184,25 @@ def test_the_load_bar_never_shows_more_done_than_its_total(
     images.load(client, io.BytesIO(data), size=len(data) // 2)
     done, total = re.search(r"load .*? ([\d.]+)/([\d.]+) MB", capsys.readouterr().err).groups()
     assert float(done) == float(total) == round(len(data) / 1e6, 1)
+
+
+@pytest.mark.docker
+def test_a_stage_image_a_container_uses_is_kept(
+    client, base_image, unique_name, cleanup_containers, tmp_path
+):
+    """As prune does: the conflict the engine answers is no failure of the build that asked."""
+    label = f"org.airgapkit.test-stage-{unique_name}"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {base_image}\nLABEL {label}=x\nRUN echo {unique_name}\n"
+    )
+    built, _ = client.images.build(path=str(tmp_path), pull=False, network_mode="none", rm=True)
+    client.containers.create(built.id, ["true"], name=unique_name)  # a stopped container uses it
+    cleanup_containers.append(unique_name)
+    try:
+        images.drop_stage_images(client, label)  # the image is dangling: untagged
+        assert client.images.get(built.id).id == built.id
+    finally:
+        client.containers.get(unique_name).remove(force=True)
+        images.drop_stage_images(client, label)
+    with pytest.raises(docker.errors.NotFound):
+        client.images.get(built.id)

@@ -38,7 +38,9 @@ class _Images(ImageCollection):
                 step = self.get(parent)
             except docker.errors.NotFound:
                 return
-            children = [i for i in self.list(all=True) if i.attrs.get("Parent") == parent]
+            # the summaries alone: an image another run removes meanwhile is no error here
+            listed = self.client.api.images(all=True)
+            children = [i for i in listed if i.get("ParentId") == parent]
             if step.tags or children:
                 return  # named, or another image's parent: the classic store keeps it too
             super().remove(parent, noprune=True)

@@ -474,8 +474,19 @@ def drop_stage_images(client: docker.DockerClient, label: str) -> None:
     layers, another image under the same tag). The last one is the one no other names as parent.
     """
     with engine_errors("remove untagged build-stage images"):
-        stages = client.images.list(filters={"dangling": True, "label": label})
-        parents = {image.attrs.get("Parent") for image in stages}
+        stages = client.api.images(filters={"dangling": True, "label": label})
+        parents = {image.get("ParentId") for image in stages}
         for image in stages:
-            if image.id not in parents:
-                client.images.remove(image.id, noprune=True)
+            if image["Id"] not in parents:
+                _remove_unless_used(client, image["Id"])
+
+
+def _remove_unless_used(client: docker.DockerClient, image_id: str) -> None:
+    """Remove an image unless a container uses it (another build's step, say), as prune would."""
+    try:
+        client.images.remove(image_id, noprune=True)
+    except docker.errors.NotFound:
+        pass  # gone already: what was wanted
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:  # 409 Conflict: in use by a container
+            raise
