@@ -23,7 +23,7 @@ from .flows.deploy import deploy
 from .flows.export import export
 from .flows.release import release
 from .fsutil import CHUNK, AtomicFile, write_atomic
-from .settings import Crossing, Gate, Incoming, Smoke, Target
+from .settings import Crossing, Gate, Incoming, Project, Smoke, Target
 
 DEMO_SETTINGS = {"APP_ENV": "prod", "GREETING": "hello from .env.prod"}
 RISK = "demo: no scanner report on this machine"
@@ -46,7 +46,8 @@ def round_trip(client, cfg: Mapping, *, base_image: str, workdir: Path, port: in
     sides = {side: workdir / side for side in ("connected", "airgapped", "prod")}
     for side in sides.values():
         shutil.rmtree(side, ignore_errors=True)
-    app_dir = Path(cfg["app"]).resolve()
+    project = Project.from_config(cfg)
+    app_dir = project.app.resolve()
     exported = export(
         client,
         app_dir=app_dir,
@@ -58,7 +59,7 @@ def round_trip(client, cfg: Mapping, *, base_image: str, workdir: Path, port: in
     released = release(
         client,
         incoming=carry(exported, sides["airgapped"] / "inbox"),
-        dockerfile=Path(cfg["dockerfile"]).resolve(),
+        dockerfile=Path(project.dockerfile).resolve(),
         variant="inside",
         smoke=Smoke.from_config(cfg),
         crossing=Crossing.from_config(cfg, **side_places(sides["airgapped"])),

@@ -291,11 +291,6 @@ def unrecorded(action: str) -> Run:
     return Run(None, Entry(action))
 
 
-def from_config(cfg) -> History | None:
-    """The history the ``history`` setting names; None when it is empty (not kept)."""
-    return History(Path(cfg["history"])) if cfg["history"] else None
-
-
 def record(history: History | None, action: str, flow: Callable, /, *args, **kwargs) -> Any:
     """Run ``flow(*args, run=..., **kwargs)`` and append its entry, whatever the outcome; a
     history that could not take the entry is refused before the flow starts."""

@@ -99,10 +99,3 @@ def _days(value) -> int:
             "fix invoke.yaml"
         )
     return days
-
-
-def with_flags(limits: Mapping, **flags) -> dict:
-    """The configured limits with the flags that were given (None or "" means not given)."""
-    merged = {key: limits[key] for key in limits.keys()}
-    merged.update({key: value for key, value in flags.items() if value not in (None, "")})
-    return merged
