@@ -385,7 +385,9 @@ class Outgoing:
             "", "Protect the new archive with this file's password, not a generated one."
         ),
         "allow_weak_password": Flag(False, "Accept a weak password from --new-password-file."),
-        "level": Flag(-1, "Compression: 0 stores, 1-9 deflate (default: the configured compression, 5)."),
+        "level": Flag(
+            -1, "Compression: 0 stores, 1-9 deflate (default: the configured compression, 5)."
+        ),
         "out_dir": Flag("", "Folder for the archive: what goes on the media (default: dist)."),
         "hashes_dir": Flag(
             "", "Folder for the archive's SHA-256: the second channel (default: dist-hashes)."

@@ -26,7 +26,7 @@ from .. import display, pipes
 from ..engine import images
 from ..engine.client import tar_name
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
-from . import channels, extraction, sumsfile, volumes
+from . import channels, extraction, sumsfile, sumsverify, volumes
 from .archive import ArchiveReader, ArchiveWriter
 from .manifest import MANIFEST, SIGNATURE, Manifest
 
@@ -249,7 +249,7 @@ def open_verified(
     sha256 = ""
     try:
         if sums is not None:
-            sha256 = sumsfile.verify_archive(source, sums)
+            sha256 = sumsverify.verify_archive(source, sums)
         else:
             Console(stderr=True).print(
                 f"warning: no hash file for {display.markup(path)}; its integrity is not verified"

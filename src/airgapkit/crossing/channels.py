@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import display, fsutil, platform
 from ..errors import AirgapError, PasswordError
 from ..platform import shells
-from . import digest, extraction, passwords, sumsfile, volumes
+from . import digest, extraction, passwords, sumsfile, sumsverify, volumes
 from .archive import ArchiveReader, ArchiveWriter
 
 
@@ -243,10 +243,10 @@ def extract(
     sums = Path(sums)
     entries = sumsfile.read_sums(sums)
     with volumes.open_archive(Path(archive)) as source:
-        sumsfile.verify_archive(source, sums)
+        sumsverify.verify_archive(source, sums)
         with ArchiveReader(source, password) as reader:
             names = [extraction.safe_member_name(n) for n in reader.names() if not n.endswith("/")]
-            listed = {n: h for n in names if (h := sumsfile.lookup(entries, Path(n))) is not None}
+            listed = {n: h for n in names if (h := sumsverify.lookup(entries, Path(n))) is not None}
             listed |= (vouch(reader) if vouch else None) or {}
             return extraction.extract_all(
                 reader, dest, expected=listed or None, force=force, max_total=max_total

@@ -342,7 +342,7 @@ def load_verified(
 
 def _verify_tar(fileobj, sums: Path | None) -> None:
     """Check the open tar's SHA-256 against its hashes file; a mismatch loads nothing."""
-    from ..crossing import sumsfile  # imported here: the one reader of hash files
+    from ..crossing import sumsfile, sumsverify  # imported here: the one reader of hash files
 
     tar = fileobj.path
     sums = sums or sumsfile.find_sums(tar)
@@ -355,7 +355,7 @@ def _verify_tar(fileobj, sums: Path | None) -> None:
         raise AirgapError(
             f"hashes file {sums} does not exist; pass the SHA256SUMS you were sent with --sums"
         )
-    sumsfile.verify_open(fileobj, Path(sums))  # raises IntegrityError on a mismatch
+    sumsverify.verify_open(fileobj, Path(sums))  # raises IntegrityError on a mismatch
 
 
 # --- build and prune ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from .. import display, fsutil
-from ..crossing import channels, digest, passwords, sumsfile
+from ..crossing import channels, digest, passwords, sumsfile, sumsreport, sumsverify
 from ..crossing.inspect import print_manifest
 from ..demo import round_trip
 from ..errors import AirgapError
@@ -39,17 +39,17 @@ def hash_(c, files="", output="", check="", folder="", ignore_missing=False):
     """SHA-256 of files as a Get-FileHash-like table, kept in SHA256SUMS (Get-FileHash, sha256sum)."""
     if check:
         report = (
-            sumsfile.check_files(digest.expand(files), Path(check))
+            sumsverify.check_files(digest.expand(files), Path(check))
             if files
-            else sumsfile.check_sums(
+            else sumsverify.check_sums(
                 Path(check), Path(folder) if folder else None, ignore_missing=ignore_missing
             )
         )
-        sumsfile.print_report(report)
+        sumsreport.print_report(report)
         return report.raise_for_problems()
     paths = digest.expand(files)
     dest = fsutil.output_file(Path(output), "--output") if output else None
-    sumsfile.print_hashes(sumsfile.record(paths, dest or paths[0].parent / sumsfile.SUMS_NAME))
+    sumsreport.print_hashes(sumsfile.record(paths, dest or paths[0].parent / sumsfile.SUMS_NAME))
 
 
 @task(
