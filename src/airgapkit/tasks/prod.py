@@ -7,8 +7,8 @@ from ..engine import client as engine_client
 from ..engine import containers
 from ..errors import AirgapError
 from ..flows import deploy as deploy_flow
-from ..flows import fleet
-from ..flows import stack as stack_flow
+from ..flows import fleet, stackdeploy
+from ..flows import status as statuses
 from ..settings import Incoming, Target, history_of
 from .common import HELP, INCOMING_HELP, app_image, client, config, recorded, task, trust_of
 
@@ -109,8 +109,8 @@ def status(c, env="prod", name=""):
     name = name or deployed(c, env)[0]
     target = Target.from_config(config(c), env=env, name=name)
     if target.is_stack:  # every service of the stack
-        project = stack_flow.project_of(target, name, lambda: app_image(c))
-        stack_flow.print_status(stack_flow.status(client(c), target, project))
+        project = stackdeploy.project_of(target, name, lambda: app_image(c))
+        statuses.print_stack(statuses.of_stack(client(c), target, project))
         return
     image = "" if fleet.names_itself(target) else app_image(c)
-    fleet.print_status(fleet.status(client(c), target, image))
+    statuses.print_status(statuses.of_target(client(c), target, fleet.service_name(target, image)))
