@@ -26,7 +26,10 @@ from . import platform
 from .errors import AirgapError
 
 LEFTOVER_GRACE = 2.0  # seconds: a temporary file younger than this may be one being created now
-CHUNK = 1 << 20  # streams move 1 MiB at a time: memory stays flat whatever the size
+# Every chunk size, here alone. Streams move 1 MiB at a time: memory stays flat whatever the size;
+# deflate measured alike from 256 KiB to 4 MiB (smaller ones lose ratio to the flushes).
+CHUNK = 1 << 20
+MEMBER_CHUNK = 256 << 10  # an archive member read and written: measured faster than 1 MiB here
 TEMP_SUFFIX = ".airgapkit-part"
 _DRIVE = re.compile(r"^[A-Za-z]:")  # a Windows drive letter, with or without a separator after it
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}" + re.escape(TEMP_SUFFIX) + "$")

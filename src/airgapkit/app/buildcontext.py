@@ -27,7 +27,7 @@ import tarfile
 from pathlib import Path
 
 from .. import fsutil, locks
-from ..crossing.extraction import safe_member_name
+from ..crossing.archive import safe_member_name
 from ..errors import AirgapError, UnsafeArchive
 from ..fsutil import temp_path
 from . import envfiles, npm

@@ -19,7 +19,7 @@ from .. import display, fsutil, platform
 from ..errors import AirgapError, PasswordError
 from ..platform import shells
 from . import digest, extraction, passwords, sumsfile, sumsverify, volumes
-from .archive import ArchiveReader, ArchiveWriter
+from .archive import ArchiveReader, ArchiveWriter, safe_member_name
 
 
 def check_separate(**folders: Path | None) -> None:
@@ -245,7 +245,7 @@ def extract(
     with volumes.open_archive(Path(archive)) as source:
         sumsverify.verify_archive(source, sums)
         with ArchiveReader(source, password) as reader:
-            names = [extraction.safe_member_name(n) for n in reader.names() if not n.endswith("/")]
+            names = [safe_member_name(n) for n in reader.names() if not n.endswith("/")]
             listed = {n: h for n in names if (h := sumsverify.lookup(entries, Path(n))) is not None}
             listed |= (vouch(reader) if vouch else None) or {}
             return extraction.extract_all(

@@ -8,7 +8,6 @@ schedule are read once; the table's numbers come from what the rules found, not 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -16,39 +15,11 @@ import docker
 from rich.console import Console
 
 from ..errors import AirgapError, PolicyViolation, ScanReportError
-from . import checkpoint, render, rules, scanreports
+from . import checkpoint, render, scanreports
+from .candidate import Candidate
 from .facts import ImageFacts, from_engine
 from .limits import Limits, resolve
 from .schedule import load_schedule
-
-
-@dataclass
-class Candidate:
-    image: str
-    size_mb: float
-    counts: dict[str, int] | None  # None: no report for it
-    lts_until: str  # the Node release's end of life, or "unknown"
-    result: rules.GateResult
-
-    @classmethod
-    def judged(cls, facts: ImageFacts, result: rules.GateResult) -> Candidate:
-        report = result.result("vulnerabilities").report
-        release = result.result("node-lts").release
-        return cls(
-            image=facts.ref,
-            size_mb=facts.size / rules.MB,
-            counts=report.counts if report else None,
-            lts_until=str(release.end) if release else "unknown",
-            result=result,
-        )
-
-    def sort_key(self):
-        """Passing first, then fewer critical, high, ... unspecified (no report: after every
-        count), then smaller."""
-        counts = [
-            self.counts[s] if self.counts else float("inf") for s in scanreports.TABLE_SEVERITIES
-        ]
-        return (not self.result.passed, *counts, self.size_mb)
 
 
 def compare(
