@@ -12,7 +12,7 @@ from invoking import inv
 from machines import RISK, carried, carry, release_flags
 
 from airgapkit.crossing.archive import ArchiveReader
-from airgapkit.engine.client import tar_name
+from airgapkit.oci.reference import tar_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 

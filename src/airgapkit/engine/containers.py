@@ -16,8 +16,9 @@ from docker.models.containers import Container
 from .. import display, platform
 from ..errors import AirgapError
 from ..fsutil import AtomicFile
+from ..oci.reference import validate_ref
 from ..ports import PortMapping, Ports
-from .client import console, engine_errors, explain, validate_container_name, validate_ref
+from .client import console, engine_errors, explain, validate_container_name
 from .images import require_image
 
 DEFAULT_PORTS = Ports.parse("8080:8080")  # the procedure's docker run -p 8080:8080

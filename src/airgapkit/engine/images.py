@@ -28,18 +28,11 @@ from rich.progress import (
 )
 
 from .. import fsutil
-from ..errors import AirgapError, ImageMissing, IntegrityError
+from ..errors import AirgapError, ImageMissing
 from ..fsutil import CHUNK, AtomicFile
+from ..oci.reference import tar_name, validate_ref
 from ..pipes import read_ahead
-from .client import (
-    answers,
-    console,
-    engine_errors,
-    lost,
-    stream_error,
-    tar_name,
-    validate_ref,
-)
+from .client import answers, console, engine_errors, lost, stream_error
 
 BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WRITEBACK = 64 << 20  # a saved tar's bytes sent on to the disk while the save goes on
@@ -317,45 +310,6 @@ def load(client: docker.DockerClient, fileobj: BinaryIO, size: int | None = None
         raise AirgapError("docker load reported no image; is the file a tar made by docker save?")
     console.print(f"loaded {', '.join(loaded)}")
     return loaded
-
-
-def load_verified(
-    client: docker.DockerClient, tar: Path, sums: Path | None = None, verify: bool = True
-) -> list[str]:
-    """Check the tar against its SHA256SUMS (given, or the one beside it), then load it."""
-    tar = Path(tar)
-    if not tar.is_file():
-        raise AirgapError(
-            f"image tar {tar} does not exist; give the file made by `inv save` with --input"
-        )
-    with fsutil.PinnedFile(tar) as fileobj:  # hashed and loaded through this one open file
-        if verify:
-            _verify_tar(fileobj, sums)
-        else:
-            console.print(
-                f"warning: loading {tar} without checking its SHA-256 (--no-verify)", style="yellow"
-            )
-        loaded = load(client, fileobj)
-        fileobj.check_unchanged()
-        return loaded
-
-
-def _verify_tar(fileobj, sums: Path | None) -> None:
-    """Check the open tar's SHA-256 against its hashes file; a mismatch loads nothing."""
-    from ..crossing import sumsfile, sumsverify  # imported here: the one reader of hash files
-
-    tar = fileobj.path
-    sums = sums or sumsfile.find_sums(tar)
-    if sums is None:
-        raise IntegrityError(
-            f"no SHA256SUMS found beside {tar}; pass the hashes file with --sums FILE, "
-            "or --no-verify to load it unchecked"
-        )
-    if not Path(sums).is_file():
-        raise AirgapError(
-            f"hashes file {sums} does not exist; pass the SHA256SUMS you were sent with --sums"
-        )
-    sumsverify.verify_open(fileobj, Path(sums))  # raises IntegrityError on a mismatch
 
 
 # --- build and prune ------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ import requests
 
 from ..environments import Registry
 from ..errors import AirgapError, IntegrityError
-from .client import console, explain, lost, stream_error, validate_ref
+from ..oci.reference import validate_ref
+from .client import console, explain, lost, stream_error
 from .images import require_image
 
 CERTS_DIR = Path("/etc/docker/certs.d")  # where an engine looks for a registry's CA

@@ -19,6 +19,7 @@ from ..app import npm
 from ..crossing import bundle, channels, digest, passwords
 from ..crossing.manifest import Manifest
 from ..delta import plan
+from ..engine import source
 from ..oci import RegistryImage
 from ..platform import shells
 from ..settings import Crossing, Incoming, Places
@@ -102,7 +103,8 @@ def make_bundle(
 ) -> bundle.Delivery:
     """Write the archive to the media folder, its hash and (new) password to the other two.
 
-    ``images`` are saved from the engine; ``registry_images`` stream from their registries.
+    ``images`` are saved from the engine (``engine.source``); ``registry_images`` stream from their
+    registries.
     ``sign`` (``trust.seal.signer``) signs the manifest; None leaves the bundle unsigned.
     """
     places = crossing.places
@@ -111,14 +113,12 @@ def make_bundle(
     given = outgoing_password(crossing)
     password = given or passwords.new_password()
     return bundle.write(  # the three parts made final together, the archive last
-        client,
         places.out_dir / name,
         manifest,
-        image_refs=images,
+        images=[*source.saved(client, images), *registry_images],
         files=files,
         password=password,
         level=crossing.level,
-        registry_images=registry_images,
         hashes_dir=places.hashes_dir,
         password_file=None if given else places.password_dir / f"{name}.password",
         split=crossing.split,

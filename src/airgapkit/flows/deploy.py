@@ -15,8 +15,9 @@ from .. import history, locks, platform
 from ..app import envfiles
 from ..delta import apply
 from ..engine import containers, interrupted, lifecycle, oneoff
-from ..engine.client import console, default_container_name, engine_address
+from ..engine.client import console, engine_address
 from ..errors import AirgapError, Interrupted
+from ..oci.reference import default_container_name
 from ..settings import Incoming, Target, Trust
 from ..trust import seal
 from . import fleet, stackdeploy

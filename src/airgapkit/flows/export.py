@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 
 from .. import fsutil, history, oci
-from ..app import audit, npm
+from ..app import npm
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..delta import plan
@@ -29,6 +29,7 @@ from ..gate.limits import resolve
 from ..settings import BaseSource, Crossing, Gate, StackSettings, Trust
 from ..trust import seal
 from ..trust.keys import SigningKey
+from . import audit
 from . import stack as stack_flow
 from .bundles import app_record, check_earlier, locked_output, make_bundle, report_files
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from ..engine import push as registry_push
 from ..engine import swarm, swarmsecrets
-from ..engine.client import default_container_name
 from ..errors import AirgapError
+from ..oci.reference import default_container_name
 from ..settings import Target
 from . import status as statuses
 
@@ -53,7 +53,7 @@ def deploy(client, image: str, values: dict[str, str], target: Target) -> status
         frozenset(secret_keys),
     )
     swarm.deploy(client, release, app, env)
-    status = statuses.of_target(client, target, app.service)
+    status = statuses.of_swarm(client, app.service)
     statuses.print_status(status)
     return status
 

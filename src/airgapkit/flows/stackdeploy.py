@@ -18,8 +18,9 @@ from ..engine import compose as engine_compose
 from ..engine import images, oneoff, swarm, swarmsecrets
 from ..engine import push as registry_push
 from ..engine import stack as engine_stack
-from ..engine.client import default_container_name, engine_address
+from ..engine.client import engine_address
 from ..errors import AirgapError
+from ..oci.reference import default_container_name
 from ..settings import Target
 from ..trust import contract
 from . import status as statuses

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..imagefacts import ImageFacts
 from . import rules, scanreports
-from .facts import ImageFacts
 
 
 @dataclass

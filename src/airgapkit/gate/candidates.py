@@ -15,9 +15,10 @@ import docker
 from rich.console import Console
 
 from ..errors import AirgapError, PolicyViolation, ScanReportError
+from ..imagefacts import ImageFacts
 from . import checkpoint, render, scanreports
 from .candidate import Candidate
-from .facts import ImageFacts, from_engine
+from .facts import from_engine
 from .limits import Limits, resolve
 from .schedule import load_schedule
 

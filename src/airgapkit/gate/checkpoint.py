@@ -17,6 +17,7 @@ import docker
 from rich.console import Console
 
 from ..errors import PolicyViolation
+from ..imagefacts import ImageFacts
 from . import facts as image_facts
 from . import layerscan, render, rules, scanreports
 from .limits import Limits, resolve
@@ -72,7 +73,7 @@ def load_report(
 
 def judge_local(
     client: docker.DockerClient,
-    facts: image_facts.ImageFacts,
+    facts: ImageFacts,
     *,
     kind: str,
     report: scanreports.VulnReport | None,
@@ -151,7 +152,7 @@ def verdict(
 
 
 def gate_registry(
-    facts: image_facts.ImageFacts,
+    facts: ImageFacts,
     *,
     report: Path | None,
     limits: Mapping | Limits | None,
@@ -170,7 +171,7 @@ def gate_registry(
 
 
 def judge_registry(
-    facts: image_facts.ImageFacts,
+    facts: ImageFacts,
     *,
     report: Path | None,
     limits: Mapping | Limits | None,
@@ -201,7 +202,7 @@ def judge_registry(
 # --- the Node version ----------------------------------------------------------------------------
 
 
-def node_version(client: docker.DockerClient, facts: image_facts.ImageFacts) -> tuple[str, str]:
+def node_version(client: docker.DockerClient, facts: ImageFacts) -> tuple[str, str]:
     """(version, where it came from): NODE_VERSION, else node --version run in the image."""
     declared = rules.declared_node_version(facts)
     if declared:

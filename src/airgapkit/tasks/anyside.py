@@ -11,10 +11,10 @@ from rich.console import Console
 
 from .. import display, fsutil
 from ..crossing import channels, digest, passwords, sumsfile, sumsreport, sumsverify
-from ..crossing.inspect import print_manifest
 from ..demo import round_trip
 from ..errors import AirgapError
 from ..flows import bundles
+from ..flows.inspect import print_manifest
 from ..gate import render
 from ..history import show as show_history
 from ..kit import selfupdate

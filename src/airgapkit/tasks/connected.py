@@ -7,18 +7,18 @@ from datetime import date
 from pathlib import Path
 
 from .. import oci
-from ..app import audit as app_audit
 from ..app import npm
-from ..engine import client as engine_client
 from ..engine import images
 from ..errors import AirgapError
 from ..flags import parse_day, parse_report_pairs
+from ..flows import audit as app_audit
 from ..flows import bundles
 from ..flows import export as export_flow
 from ..gate import checkpoint
 from ..gate.candidates import choose
 from ..kit import make as kit_make
 from ..kit import targets as kit_targets
+from ..oci import reference
 from ..settings import Gate, Kit, Outgoing, StackSettings
 from .common import HELP, base_source, client, config, project, recorded, task
 
@@ -44,7 +44,7 @@ def pull(c, image="", if_missing=False, source="", platform="", output=""):
             engine, ref, if_missing=if_missing, otherwise="use --if-missing with a local copy"
         )
         return
-    dest = Path(output) if output else settings.build_dir / engine_client.tar_name(ref)
+    dest = Path(output) if output else settings.build_dir / reference.tar_name(ref)
     oci.export_to_file(ref, dest, platform=base.platform, access=base.access)
 
 
@@ -59,7 +59,7 @@ def save(c, image=None, output=""):
     """Save images to a tar, streamed, with repo tags kept (docker save --output)."""
     settings = project(c)
     refs = image or [settings.base_image]
-    dest = Path(output) if output else settings.build_dir / engine_client.tar_name(refs[0])
+    dest = Path(output) if output else settings.build_dir / reference.tar_name(refs[0])
     images.save(client(c), refs, dest)
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from invoke import Exit
 
 from ..app import buildcontext, envfiles, npm
-from ..engine import client as engine_client
 from ..engine import containers, images
 from ..flows import bundles
+from ..flows import load as load_flow
 from ..flows import release as release_flow
+from ..oci import reference
 from ..settings import Incoming, Outgoing, Smoke, config_ports
 from .common import HELP, INCOMING_HELP, app_image, client, config, project, recorded, task
 
@@ -25,7 +26,7 @@ from .common import HELP, INCOMING_HELP, app_image, client, config, project, rec
 )
 def load(c, input, sums="", no_verify=False):
     """Verify a tar's SHA-256, then load it (docker load --input)."""
-    images.load_verified(
+    load_flow.load_verified(
         client(c), Path(input), sums=Path(sums) if sums else None, verify=not no_verify
     )
 
@@ -95,7 +96,7 @@ def run(c, image="", name="", ports="", env_file="", detach=False):
     containers.run(
         client(c),
         ref,
-        name=name or engine_client.default_container_name(ref),
+        name=name or reference.default_container_name(ref),
         ports=config_ports(config(c), ports),
         env=envfiles.load(Path(env_file)) if env_file else None,
         detach=detach,

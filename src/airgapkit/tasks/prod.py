@@ -3,12 +3,12 @@ the environment's container, the image pushed into its registry, and what runs t
 
 from __future__ import annotations
 
-from ..engine import client as engine_client
 from ..engine import containers
 from ..errors import AirgapError
 from ..flows import deploy as deploy_flow
 from ..flows import fleet, stackdeploy
 from ..flows import status as statuses
+from ..oci import reference
 from ..settings import Incoming, Target, history_of
 from .common import HELP, INCOMING_HELP, app_image, client, config, recorded, task, trust_of
 
@@ -52,7 +52,7 @@ def container_name(c, name: str, env: str) -> str:
     if name or (name := deployed(c, env)[0]):
         return name
     try:
-        return engine_client.default_container_name(app_image(c))
+        return reference.default_container_name(app_image(c))
     except AirgapError as exc:
         raise AirgapError(f"name the container with --name: {exc}") from exc
 
@@ -65,7 +65,7 @@ def deployed(c, env: str) -> tuple[str, str]:
     if last is None:
         return "", ""
     image = last.images[0]["ref"]
-    return last.name or engine_client.default_container_name(image), image
+    return last.name or reference.default_container_name(image), image
 
 
 @task(

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import display
+from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..gate import render
-from .manifest import Manifest
 
 
 def print_manifest(manifest: Manifest) -> None:

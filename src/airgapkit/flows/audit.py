@@ -22,12 +22,12 @@ from pathlib import Path
 from rich.console import Console
 
 from .. import fsutil
+from ..app import npm
 from ..errors import AirgapError, PolicyViolation
 from ..fsutil import write_atomic
 from ..gate import appreports, render, rules, scanreports
 from ..gate.limits import Limits, resolve
 from ..trust import sbom
-from . import npm
 
 # offline (an npmrc may set it) would make npm answer with an empty report without asking: a
 # silent pass. The audit always asks.
