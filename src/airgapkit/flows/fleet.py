@@ -9,8 +9,9 @@ See docs/fleet.md.
 
 from __future__ import annotations
 
+from ..app import envfiles
 from ..engine import push as registry_push
-from ..engine import swarm, swarmsecrets
+from ..engine import swarm
 from ..errors import AirgapError
 from ..oci.reference import default_container_name
 from ..settings import Target
@@ -44,7 +45,7 @@ def deploy(client, image: str, values: dict[str, str], target: Target) -> status
     env = target.configured
     pushed = push(client, image, target)
     release = swarm.Release.of(client, image, pushed.pinned)
-    secret_keys = swarmsecrets.secret_keys(values, target.env_example, env.secrets)
+    secret_keys = envfiles.secret_keys(values, target.env_example, env.secrets)
     app = swarm.App(
         service_name(target, image),
         target.ports,

@@ -251,7 +251,7 @@ def swarm_file(
         service["image"] = pushed[name]
         service.pop("env_file", None)
         example = prepared.contracts.get(name, target.env_example)
-        keys = swarmsecrets.secret_keys(values[name], example, target.configured.secrets)
+        keys = envfiles.secret_keys(values[name], example, target.configured.secrets)
         plain = {k: v for k, v in values[name].items() if k not in keys}
         written = compose.environment_of(service)
         service["environment"] = {**{k: compose.escape(v) for k, v in plain.items()}, **written}
