@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rich import filesize
+
 from . import platform
 from .errors import AirgapError
 
@@ -347,14 +349,9 @@ def check_free_space(folder: Path, need: int, what: str) -> None:
 
 
 def human_size(n: int) -> str:
-    """Bytes in the unit a person reads: ``512 bytes``, ``3.4 MB``, ``1.3 GB`` (powers of 1000)."""
-    if n < 1000:
-        return f"{n} bytes"
-    for unit in ("kB", "MB", "GB", "TB"):
-        n /= 1000
-        if n < 1000 or unit == "TB":
-            return f"{n:.1f} {unit}" if n < 100 else f"{n:.0f} {unit}"
-    raise AssertionError("unreachable")
+    """Bytes in the unit a person reads: ``512 bytes``, ``3.4 MB``, ``1.3 GB`` (powers of 1000, as
+    docker prints sizes): every size airgapkit shows, in rich's one format."""
+    return filesize.decimal(n)
 
 
 # --- leftovers of killed runs -------------------------------------------------------------------

@@ -18,7 +18,6 @@ from typing import BinaryIO
 import docker
 import requests
 from docker.models.images import Image
-from rich.filesize import decimal as human_size
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -229,7 +228,7 @@ def save(client: docker.DockerClient, refs: list[str], dest: Path) -> Path:
         raise AirgapError(
             f"{exc}; {what} needs about {fsutil.human_size(estimate)} or more"
         ) from exc
-    console.print(f"saved {', '.join(refs)} to {dest} ({human_size(written)})")
+    console.print(f"saved {', '.join(refs)} to {dest} ({fsutil.human_size(written)})")
     return dest
 
 
@@ -403,7 +402,7 @@ def prune_build_cache(client: docker.DockerClient, stage_label: str = "") -> int
         reclaimed = int(client.api.prune_builds().get("SpaceReclaimed") or 0)
     if stage_label:
         reclaimed += prune_stage_images(client, stage_label)
-    print(f"build cache pruned: {human_size(reclaimed)} reclaimed ({reclaimed} bytes)")
+    print(f"build cache pruned: {fsutil.human_size(reclaimed)} reclaimed ({reclaimed} bytes)")
     return reclaimed
 
 

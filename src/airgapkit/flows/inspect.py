@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from .. import display
+from .. import display, fsutil
 from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..gate import render
@@ -61,7 +61,7 @@ def _images(manifest: Manifest) -> Table:
             display.text(image["id"][:19]),
             display.text(", ".join(image["repo_tags"])),
             str(len(image["layers"])),
-            f"{(image.get('size') or 0) / 1e6:.1f} MB",
+            fsutil.human_size(image.get("size") or 0),
         )
     return images
 

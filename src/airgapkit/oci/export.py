@@ -18,7 +18,7 @@ from typing import BinaryIO
 from rich.console import Console
 
 from .. import pipes
-from ..fsutil import AtomicFile
+from ..fsutil import AtomicFile, human_size
 from ..imagefacts import ImageFacts
 from . import platforms, reference
 from .facts import from_image, uncompressed_sizes
@@ -146,6 +146,6 @@ def export_to_file(
     with AtomicFile(dest) as out:
         exported = export_image(ref, out.file, platform=platform, access=access)
     console.print(
-        f"wrote {dest} ({ref}, {exported.repo_digest}; {exported.written.size / 1e6:.2f} MB)"
+        f"wrote {dest} ({ref}, {exported.repo_digest}; {human_size(exported.written.size)})"
     )
     return exported
