@@ -26,7 +26,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from .. import fsutil, locks
+from .. import display, fsutil, locks
 from ..errors import AirgapError, UnsafeArchive
 from ..fsutil import temp_path
 from . import envfiles, npm
@@ -227,8 +227,8 @@ def stage(
             package = _unpack(tgz, work, variant)
             _add_build_files(package, tgz, dockerfile, variant)
             if meta.main != "." and not _entry_exists(package, meta.main):
-                _say(
-                    f'warning: the entry file {meta.main} (package.json "main") is not in {tgz.name}'
+                display.warn(
+                    f'the entry file {meta.main} (package.json "main") is not in {tgz.name}'
                 )
             _replace_folder(package, final)
         finally:

@@ -23,8 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Protocol
 
-from rich.console import Console
-
 from .. import display, pipes
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
 from . import channels, extraction, sumsfile, sumsverify, volumes
@@ -234,9 +232,7 @@ def open_verified(
         if sums is not None:
             sha256 = sumsverify.verify_archive(source, sums)
         else:
-            Console(stderr=True).print(
-                f"warning: no hash file for {display.markup(path)}; its integrity is not verified"
-            )
+            display.warn(f"no hash file for {display.safe(path)}; its integrity is not verified")
         reader = ArchiveReader(source, password)
     except BaseException:
         source.close()

@@ -169,7 +169,7 @@ def keep_log(container: Container, folder: Path) -> Path | None:
         ):
             _copy_log(container, out.file, tail)
     except (OSError, AirgapError) as exc:
-        console.print(f"warning: the log of {container.name} could not be kept: {exc}")
+        display.warn(f"the log of {container.name} could not be kept: {exc}")
         return None
     if not tail:
         console.print(f"the log of {container.name} is empty")

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import docker
 
-from .. import fsutil
+from .. import display, fsutil
 from ..crossing import sumsfile, sumsverify
 from ..engine import images
-from ..engine.client import console
 from ..errors import AirgapError, IntegrityError
 
 
@@ -28,9 +27,7 @@ def load_verified(
         if verify:
             _verify_tar(fileobj, sums)
         else:
-            console.print(
-                f"warning: loading {tar} without checking its SHA-256 (--no-verify)", style="yellow"
-            )
+            display.warn(f"loading {tar} without checking its SHA-256 (--no-verify)")
         loaded = images.load(client, fileobj)
         fileobj.check_unchanged()
         return loaded

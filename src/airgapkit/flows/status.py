@@ -15,7 +15,7 @@ from .. import display, platform
 from ..engine import compose as engine_compose
 from ..engine import interrupted, swarm
 from ..engine import stack as engine_stack
-from ..engine.client import console, engine_errors
+from ..engine.client import engine_errors
 from ..errors import AirgapError
 from ..settings import Target
 
@@ -160,8 +160,8 @@ def warn_if_interrupted(client, name: str, target: Target) -> None:
     """Say so when a killed deploy left name half replaced; change nothing."""
     found = interrupted.find_interrupted(client, name)
     if found is not None:
-        console.print(
-            f"warning: {found.describe()}; `{rollback_command(target, name)}` puts the previous "
+        display.warn(
+            f"{found.describe()}; `{rollback_command(target, name)}` puts the previous "
             "container back, `inv deploy` finishes or undoes it first"
         )
 
