@@ -14,9 +14,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from rich.console import Console
-
-from . import fsutil
+from . import display, fsutil
 from .app import envfiles
 from .crossing import bundle
 from .flows.deploy import deploy
@@ -75,7 +73,7 @@ def round_trip(client, cfg: Mapping, *, base_image: str, workdir: Path, port: in
     deploy(client, incoming=carry(released, prod / "inbox"), target=target)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:  # noqa: S310
         body = answer.read().decode()
-    Console().print(f"http://127.0.0.1:{port}/health answered: {body}")
+    display.console().print(f"http://127.0.0.1:{port}/health answered: {body}")
     return body
 
 

@@ -27,7 +27,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.table import Table
 
 from . import display, fsutil
@@ -349,4 +348,4 @@ def show(entries: list[Entry], *, as_json: bool = False) -> None:
         for entry in entries:
             sys.stdout.write(json.dumps(asdict(entry)) + "\n")
     else:
-        Console().print(table(entries))
+        display.console().print(table(entries))

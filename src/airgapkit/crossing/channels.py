@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import display, fsutil, platform
 from ..errors import AirgapError, PasswordError
 from ..platform import shells
-from . import digest, extraction, passwords, sumsfile, sumsverify, volumes
+from . import extraction, passwords, sumsfile, sumsverify, volumes
 from .archive import ArchiveReader, ArchiveWriter, safe_member_name
 
 
@@ -270,7 +270,7 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
         display.text(password_file) if password_file else "(the one you gave)",
         "by a third channel (in person, by phone); delete it here once delivered",
     )
-    out = digest.console()
+    out = display.wide()
     out.print(table)
     several = len(sumsfile.read_sums(sums)) > 1  # volumes and their whole, or other files
     out.print(
@@ -286,6 +286,6 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
 def print_crossing(crossing: Crossing) -> None:
     """Say what was made and which channel each thing takes."""
     print_channels(crossing.archive, crossing.sums, crossing.password_file)
-    digest.console().print(
+    display.wide().print(
         f"SHA256 {crossing.archive_sha256.upper()}  {display.markup(crossing.archive.name)}"
     )

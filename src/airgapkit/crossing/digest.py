@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import platform
+from .. import display, platform
 from ..errors import AirgapError
 from ..fsutil import CHUNK
 
@@ -109,17 +109,8 @@ def expand(spec: str | Iterable[str]) -> list[Path]:
 # --- what the user sees -------------------------------------------------------------------------
 
 
-def console():
-    """A rich console for tables; wide when output goes to a file or pipe, so hashes are never cut."""
-    from rich.console import Console
-
-    out = Console()
-    return out if out.is_terminal else Console(width=400)
-
-
 def progress_bar(total: int, description: str, enabled: bool = True):
     """A rich progress bar on stderr when it is a terminal and the job is big, else a no-op."""
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -128,7 +119,7 @@ def progress_bar(total: int, description: str, enabled: bool = True):
         TransferSpeedColumn,
     )
 
-    console = Console(stderr=True)
+    console = display.console(stderr=True)
     if not (enabled and total >= PROGRESS_FROM and console.is_terminal):
         return _NoProgress()
     return _Progress(

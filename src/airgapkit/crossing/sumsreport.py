@@ -10,7 +10,6 @@ from rich.table import Table
 
 from .. import display
 from ..errors import IntegrityError
-from . import digest
 
 
 @dataclass
@@ -54,7 +53,7 @@ def print_hashes(hashes: dict[Path, str]) -> None:
     table.add_column("Path", overflow="fold")
     for path, hexdigest in hashes.items():
         table.add_row("SHA256", hexdigest.upper(), display.text(Path(path).resolve()))
-    digest.console().print(table)
+    display.wide().print(table)
 
 
 def print_report(report: SumsReport) -> None:
@@ -72,4 +71,4 @@ def print_report(report: SumsReport) -> None:
         table.add_row("[red]MISSING[/]", display.text(name), expected, "")
     for name in report.extra:
         table.add_row("[yellow]NOT LISTED[/]", display.text(name), "", "")
-    digest.console().print(table)
+    display.wide().print(table)

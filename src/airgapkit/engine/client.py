@@ -18,13 +18,13 @@ from contextlib import contextmanager
 import docker
 import requests
 import urllib3
-from rich.console import Console
 
+from .. import display
 from ..errors import AirgapError, EngineUnavailable, chain
 
 # Progress and notices on stderr; stdout carries logs only.
 # One notice, one line, even in a CI log; no markup or highlighting: names and paths print as is.
-console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+console = display.plain(stderr=True)
 
 START_HINT = "start the engine (systemctl start docker, or dockerd &)"
 PROBE_TIMEOUT = 15  # seconds to wait for the first answer before declaring the engine unreachable

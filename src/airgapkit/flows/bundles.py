@@ -12,11 +12,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
-
-from .. import fsutil, locks
+from .. import display, fsutil, locks
 from ..app import npm
-from ..crossing import bundle, channels, digest, passwords
+from ..crossing import bundle, channels, passwords
 from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..engine import source
@@ -26,7 +24,7 @@ from ..settings import Crossing, Incoming, Places
 from ..trust import seal
 from ..trust.signing import TrustedKeys
 
-console = Console(stderr=True)
+console = display.console(stderr=True)
 
 
 def check_places(places: Places) -> None:
@@ -202,13 +200,11 @@ def print_delivery(delivery: bundle.Delivery, next_task: str, flags: Sequence[st
         argv += ["--password-file", delivery.password.name]
     for shell, line in shells.for_either(argv):  # one line each, to copy whole
         label = f" ({shell})" if shell else ""
-        Console(soft_wrap=True).print(
-            f"On the other side{label}: {line}", markup=False, highlight=False
-        )
+        display.plain().print(f"On the other side{label}: {line}")
 
 
 def print_requirements(manifest: Manifest | None) -> None:
     """For a delta: what the far side must hold before it takes the bundle."""
     table = plan.requirements_table(manifest) if manifest else None
     if table is not None:
-        digest.console().print(table)
+        display.wide().print(table)

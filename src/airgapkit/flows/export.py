@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from rich.console import Console
-
-from .. import fsutil, history, oci
+from .. import display, fsutil, history, oci
 from ..app import npm
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
@@ -33,7 +31,7 @@ from . import audit
 from . import stack as stack_flow
 from .bundles import app_record, check_earlier, locked_output, make_bundle, report_files
 
-console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+console = display.plain(stderr=True)
 
 
 @locked_output("export")

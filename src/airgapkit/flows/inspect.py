@@ -8,7 +8,6 @@ terminal sequences or Rich markup.
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.table import Table
 
 from .. import display, fsutil
@@ -19,7 +18,7 @@ from ..gate import render
 
 def print_manifest(manifest: Manifest) -> None:
     """The bundle's kind, app and date, then its images, its members and its gate record."""
-    out = Console()
+    out = display.console()
     app = manifest.app
     out.print(
         f"[bold]{display.markup(manifest.kind)} bundle[/bold] of {display.markup(app['name'])} "

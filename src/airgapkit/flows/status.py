@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import docker
-from rich.console import Console
 from rich.table import Table
 
 from .. import display, platform
@@ -19,7 +18,7 @@ from ..engine.client import engine_errors
 from ..errors import AirgapError
 from ..settings import Target
 
-out = Console(soft_wrap=True, highlight=False, markup=False)  # stdout: what a user may pipe
+out = display.plain()  # stdout: what a user may pipe
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import docker
 from rich.console import Console
 
+from .. import display
 from ..errors import AirgapError, PolicyViolation, ScanReportError
 from ..imagefacts import ImageFacts
 from . import checkpoint, render, scanreports
@@ -74,7 +75,7 @@ def choose(
     ranked = compare(
         client, refs, reports=reports, report_dir=report_dir, limits=limits, today=today
     )
-    (console or Console()).print(render.candidates_table(ranked))
+    (console or display.console()).print(render.candidates_table(ranked))
     if not any(c.result.passed for c in ranked):
         raise PolicyViolation(
             f"none of the {len(ranked)} candidates passes every rule (see the Verdict column); "

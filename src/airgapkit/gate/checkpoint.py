@@ -16,6 +16,7 @@ from pathlib import Path
 import docker
 from rich.console import Console
 
+from .. import display
 from ..errors import PolicyViolation
 from ..imagefacts import ImageFacts
 from . import facts as image_facts
@@ -139,7 +140,7 @@ def verdict(
     result: rules.GateResult, accept_risk: str, console: Console | None, can_accept: bool = True
 ) -> rules.GateResult:
     """Print the table; stop with one line unless every rule passed or a person accepted the risk."""
-    console = console or Console()
+    console = console or display.console()
     console.print(render.gate_table(result))
     if result.passed:
         return result

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from rich.console import Console
-
-from .. import pipes
+from .. import display, pipes
 from ..fsutil import AtomicFile, human_size
 from ..imagefacts import ImageFacts
 from . import platforms, reference
@@ -27,7 +25,7 @@ from .registry import Access, Registry
 from .remote import RemoteImage, resolve
 
 SOURCE = "registry"  # what the bundle's manifest records as the image's source
-console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+console = display.plain(stderr=True)
 
 
 class RegistryImage:

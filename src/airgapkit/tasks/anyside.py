@@ -7,8 +7,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from .. import display, fsutil
 from ..crossing import channels, digest, passwords, sumsfile, sumsreport, sumsverify
 from ..demo import round_trip
@@ -165,9 +163,9 @@ def sbom(c, bundle, password_file="", sums="", output=""):
     if dest:
         print(f"wrote {sbom_doc.write(bom, dest)}")
     else:
-        Console().print(sbom_doc.table(bom, incoming.archive.name))
+        display.console().print(sbom_doc.table(bom, incoming.archive.name))
         if packages:
-            Console().print(render.app_report_table(packages))
+            display.console().print(render.app_report_table(packages))
 
 
 @task(
