@@ -171,3 +171,30 @@ def test_a_failed_start_is_said_once(client, http_image, unique_name, cleanup_co
     assert str(info.value).startswith(f"could not start container {unique_name}: ")
     assert str(info.value).count("could not start container") == 1
     assert not containers.exists(client, unique_name)  # the created one was removed
+
+
+@pytest.mark.parametrize(
+    ("said", "port"),
+    [
+        (
+            "driver failed programming external connectivity on endpoint x: "
+            "Bind for 0.0.0.0:18080 failed: port is already allocated",
+            "18080",
+        ),
+        (
+            "Error starting userland proxy: listen tcp4 127.0.0.1:18081: bind: address already in use",
+            "18081",
+        ),
+        ("ports are not available: address already in use", "18082"),
+    ],
+)
+def test_each_way_the_engine_says_a_port_is_taken_names_the_port(said, port):
+    taken = containers._port_conflict(
+        AirgapError(f"could not start x: {said}"), Ports.parse("18082:80")
+    )
+    assert str(taken).startswith(f"port {port} is already in use on this machine")
+
+
+def test_another_start_failure_is_not_a_port_conflict():
+    failure = AirgapError("could not start x: OCI runtime create failed: no such file")
+    assert containers._port_conflict(failure, Ports.parse("18082:80")) is None

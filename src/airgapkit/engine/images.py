@@ -91,7 +91,7 @@ def pull(
             events = client.api.pull(repository, tag=tag or "latest", stream=True, decode=True)
             _follow_pull(progress, events, ref)
     except AirgapError as exc:
-        if _NOT_IN_REGISTRY.search(str(exc)):
+        if _not_in_registry(exc):
             raise ImageMissing(
                 f"image {ref} was not found in its registry; check the name and tag ({exc})"
             ) from exc
@@ -100,6 +100,15 @@ def pull(
     image = client.images.get(ref)
     console.print(f"pulled {ref} ({image.short_id})")
     return image.id
+
+
+def _not_in_registry(exc: AirgapError) -> bool:
+    """Whether a failed pull says the registry has no such image: the engine's 404 when it answers
+    before the pull starts, else the words of the pull stream, which carries no status (the one
+    place this module reads an error's text)."""
+    if isinstance(exc.__cause__, docker.errors.NotFound):
+        return True
+    return _NOT_IN_REGISTRY.search(str(exc)) is not None
 
 
 def _follow_pull(progress: Progress, events: Iterable[dict], ref: str) -> None:
