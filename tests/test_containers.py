@@ -6,6 +6,7 @@ import time
 
 import docker
 import pytest
+import requests
 from invoking import free_port
 
 from airgapkit.engine import client as engine_client
@@ -198,3 +199,27 @@ def test_each_way_the_engine_says_a_port_is_taken_names_the_port(said, port):
 def test_another_start_failure_is_not_a_port_conflict():
     failure = AirgapError("could not start x: OCI runtime create failed: no such file")
     assert containers._port_conflict(failure, Ports.parse("18082:80")) is None
+
+
+class _RemovedMeanwhile:
+    """A stand-in for a container the engine is removing already: a race between the engine's
+    own --rm and this removal, which cannot be provoked on cue, so the answer is given here."""
+
+    name = "agk-removed-meanwhile"
+
+    def __init__(self, status: int):
+        self.status = status
+
+    def remove(self, force: bool) -> None:
+        answer = requests.Response()
+        answer.status_code = self.status
+        raise docker.errors.APIError("conflict", answer, f"removal of container {self.name} ...")
+
+
+def test_a_removal_already_in_progress_is_no_failure():
+    containers.discard(_RemovedMeanwhile(409))
+
+
+def test_another_refused_removal_is_one_line():
+    with pytest.raises(AirgapError, match="^could not remove container agk-removed-meanwhile: "):
+        containers.discard(_RemovedMeanwhile(500))

@@ -196,6 +196,9 @@ def printable(line: bytes) -> str:
     return display.safe(line.decode("utf-8", errors="replace").rstrip("\r"))
 
 
+CONFLICT = 409  # the engine's status for "removal of container x is already in progress"
+
+
 def discard(container: Container) -> None:
     """Remove a container; the engine may have removed it already (--rm)."""
     try:
@@ -203,7 +206,7 @@ def discard(container: Container) -> None:
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as exc:
-        if "already in progress" not in explain(exc):  # the engine's own --rm got there first
+        if exc.status_code != CONFLICT:  # 409: a removal in progress, the engine's own --rm first
             raise AirgapError(
                 f"could not remove container {container.name}: {explain(exc)}"
             ) from exc
