@@ -44,6 +44,7 @@ def write_app(app: Path, name: str, version: str, line: str = "") -> None:
         "name": name,
         "version": version,
         "main": "server.js",
+        "files": ["server.js"],  # the .env.example travels as the contract, never in the .tgz
         "scripts": {"start": "node server.js"},
         "dependencies": {},
         "bundledDependencies": True,
