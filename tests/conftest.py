@@ -123,13 +123,18 @@ def _engine(address: str) -> str:
 
 def pytest_collection_modifyitems(config, items):
     """Every test that uses the engine is marked ``docker``; with --second-engine only those run,
-    the ``faults`` ones left to the first engine, and all are skipped when there is no second."""
+    the ``faults`` and ``one_store`` ones left to the first engine, and all are skipped when there
+    is no second."""
     for item in items:
         if "docker_client" in item.fixturenames:
             item.add_marker(pytest.mark.docker)
     if not on_second_engine(config):
         return
-    keep = [i for i in items if "docker" in i.keywords and "faults" not in i.keywords]
+    keep = [
+        i
+        for i in items
+        if "docker" in i.keywords and "faults" not in i.keywords and "one_store" not in i.keywords
+    ]
     config.hook.pytest_deselected(items=[i for i in items if i not in keep])
     items[:] = keep
     if not os.environ.get(SECOND_ENGINE):
