@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +78,11 @@ def on_second_engine(config) -> bool:
 
 
 def pytest_configure(config):
+    # A background job of a non-interactive shell starts with SIGINT ignored, and its children
+    # inherit that: the tests' Ctrl-C of an inv run would then go unheard. A handler is not
+    # inherited across exec, so each child starts with the default again.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if config.getoption("--both-engines") and not hasattr(config, "workerinput"):
         _require_second_engine()
         # pytest-xdist reads these after this hook: every worker runs all it collects ("each"),
