@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +78,11 @@ def on_second_engine(config) -> bool:
 
 
 def pytest_configure(config):
+    # A background job of a non-interactive shell starts with SIGINT ignored, and its children
+    # inherit that: the tests' Ctrl-C of an inv run would then go unheard. A handler is not
+    # inherited across exec, so each child starts with the default again.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if config.getoption("--both-engines") and not hasattr(config, "workerinput"):
         _require_second_engine()
         # pytest-xdist reads these after this hook: every worker runs all it collects ("each"),
@@ -123,13 +129,18 @@ def _engine(address: str) -> str:
 
 def pytest_collection_modifyitems(config, items):
     """Every test that uses the engine is marked ``docker``; with --second-engine only those run,
-    the ``faults`` ones left to the first engine, and all are skipped when there is no second."""
+    the ``faults`` and ``one_store`` ones left to the first engine, and all are skipped when there
+    is no second."""
     for item in items:
         if "docker_client" in item.fixturenames:
             item.add_marker(pytest.mark.docker)
     if not on_second_engine(config):
         return
-    keep = [i for i in items if "docker" in i.keywords and "faults" not in i.keywords]
+    keep = [
+        i
+        for i in items
+        if "docker" in i.keywords and "faults" not in i.keywords and "one_store" not in i.keywords
+    ]
     config.hook.pytest_deselected(items=[i for i in items if i not in keep])
     items[:] = keep
     if not os.environ.get(SECOND_ENGINE):

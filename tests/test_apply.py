@@ -167,6 +167,7 @@ def test_the_secrets_scan_of_a_delta_release_sees_the_layers_left_out(
 ):
     """The watched stream is the whole image: a secret in a shared layer is still found."""
     from airgapkit.crossing import bundle
+    from airgapkit.engine.source import saved
     from airgapkit.gate import layerscan
 
     shared = f"RUN mkdir -p /app && echo DB_PASSWORD=x-{uuid.uuid4().hex} > /app/.env"
@@ -176,10 +177,9 @@ def test_the_secrets_scan_of_a_delta_release_sees_the_layers_left_out(
         seen = {}
         manifest = Manifest(kind="release", app={"name": "app", "version": "2", "image_name": "a"})
         writer = bundle.create(
-            docker_client,
             tmp_path / "delta.zip",
             manifest,
-            image_refs=[made[1]],
+            images=saved(docker_client, [made[1]]),
             files=[],
             password="a long enough test password 1",  # noqa: S106 - a throwaway archive
             level=1,

@@ -13,8 +13,9 @@ import pyzipper
 from archives import PW, SEVENZIP, listing, sample_payload, write_archive
 
 from airgapkit.crossing import extraction
-from airgapkit.crossing.archive import WRITE_CHUNK, ArchiveReader, ArchiveWriter
+from airgapkit.crossing.archive import ArchiveReader, ArchiveWriter
 from airgapkit.errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
+from airgapkit.fsutil import MEMBER_CHUNK as WRITE_CHUNK
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""app/audit.py: real ``npm audit`` of the example app's installed tree, against a stand-in for the
+"""flows/audit.py: real ``npm audit`` of the example app's installed tree, against a stand-in for the
 registry's advisory service on loopback (the real one cannot be reached here: see
 tests/support/advisory_service.py), and ``inv audit`` / ``inv check-image --app-report`` as a
 user runs them.
@@ -17,8 +17,8 @@ import docker
 import pytest
 from invoking import REPO_ROOT, assert_refusal, free_port, inv
 
-from airgapkit.app import audit
 from airgapkit.errors import ScanReportError
+from airgapkit.flows import audit
 from airgapkit.gate import appreports
 from airgapkit.gate.limits import Limits
 from airgapkit.trust import sbom

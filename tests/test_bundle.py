@@ -20,8 +20,9 @@ from airgapkit.crossing.archive import ArchiveWriter
 from airgapkit.crossing.manifest import MANIFEST, Manifest
 from airgapkit.delta import apply
 from airgapkit.engine import identity, images
-from airgapkit.engine.client import tar_name
+from airgapkit.engine.source import saved
 from airgapkit.errors import AirgapError, IntegrityError
+from airgapkit.oci.reference import tar_name
 from conftest import UNDER_CI
 
 APP = {"name": "demo", "version": "1", "image_name": "demo"}
@@ -34,10 +35,9 @@ def made(tmp_path: Path, kind: str = "base", files: dict[str, bytes] | None = No
         (tmp_path / Path(arcname).name).write_bytes(data)
     dest = tmp_path / "media" / bundle.archive_name(APP, kind)
     sha = bundle.create(  # the writer: its hash was taken as it wrote
-        None,
         dest,
         Manifest(kind=kind, app=dict(APP)),
-        image_refs=[],
+        images=[],
         files=[(tmp_path / Path(a).name, a) for a in files],
         password=PW,
         level=6,
@@ -52,10 +52,9 @@ def test_bundle_create_returns_the_hash_written(tmp_path, monkeypatch):
     manifest = Manifest(kind="base", app={"image_name": "demo", "version": "1"})
     dest = tmp_path / "media" / "demo-1-base.zip"
     sha = bundle.create(  # the writer: its hash was taken as it wrote
-        None,
         dest,
         manifest,
-        image_refs=[],
+        images=[],
         files=[(tmp_path / "app.tgz", "app/app.tgz")],
         password=PW,
         level=6,
@@ -154,10 +153,9 @@ def test_an_image_goes_in_by_save_and_comes_out_by_load(
     built = identity.of_ref(docker_client, ref)
     dest = tmp_path / "media" / "demo-1-release.zip"
     sha = bundle.create(  # the writer: its hash was taken as it wrote
-        docker_client,
         dest,
         Manifest(kind="release", app=dict(APP)),
-        image_refs=[ref],
+        images=saved(docker_client, [ref]),
         files=[],
         password=PW,
         level=6,
@@ -189,10 +187,9 @@ def test_a_split_bundle_is_read_from_its_volumes_into_the_engine(
     cleanup_images.append(ref)
     media = tmp_path / "media"
     delivery = bundle.write(
-        docker_client,
         media / "demo-1-release.zip",
         Manifest(kind="release", app=dict(APP)),
-        image_refs=[ref],
+        images=saved(docker_client, [ref]),
         files=[],
         password=PW,
         level=0,
@@ -222,10 +219,9 @@ def test_a_bundle_written_again_with_fewer_volumes_lists_only_its_own(tmp_path):
     media, hashes = tmp_path / "media", tmp_path / "hashes"
     for split in (64_000, 128_000):
         delivery = bundle.write(
-            None,
             media / "demo-1-base.zip",
             Manifest(kind="base", app=dict(APP)),
-            image_refs=[],
+            images=[],
             files=[(tmp_path / "image.tar", "app/image.tar")],
             password=PW,
             level=0,
@@ -251,8 +247,8 @@ from airgapkit.crossing import bundle
 from airgapkit.crossing.manifest import Manifest
 root = Path(sys.argv[1])
 bundle.write(
-    None, root / "media" / "demo-1-base.zip", Manifest(kind="base", app={APP!r}),
-    image_refs=[], files=[(root / "image.tar", "app/image.tar")], password=sys.argv[2], level=0,
+    root / "media" / "demo-1-base.zip", Manifest(kind="base", app={APP!r}),
+    images=[], files=[(root / "image.tar", "app/image.tar")], password=sys.argv[2], level=0,
     hashes_dir=root / "hashes", password_file=root / "secret" / "demo-1-base.zip.password",
     split=int(sys.argv[3]), force=True,
 )
@@ -261,10 +257,9 @@ bundle.write(
 
 def write_bundle(root: Path, split: int, password: str, **options) -> bundle.Delivery:
     return bundle.write(
-        None,
         root / "media" / "demo-1-base.zip",
         Manifest(kind="base", app=dict(APP)),
-        image_refs=[],
+        images=[],
         files=[(root / "image.tar", "app/image.tar")],
         password=password,
         level=0,
@@ -372,10 +367,9 @@ def test_a_watched_image_is_read_once_and_a_refusal_leaves_no_archive(
     dest = tmp_path / "media" / "demo-1-release.zip"
     with pytest.raises(PolicyViolation):
         bundle.create(
-            docker_client,
             dest,
             Manifest(kind="release", app=dict(APP)),
-            image_refs=[ref],
+            images=saved(docker_client, [ref]),
             files=[],
             password=PW,
             level=5,
@@ -399,10 +393,9 @@ def test_a_watched_image_is_read_once_and_a_refusal_leaves_no_archive(
         }
 
     sha = bundle.create(
-        docker_client,
         dest,
         Manifest(kind="release", app=dict(APP)),
-        image_refs=[ref],
+        images=saved(docker_client, [ref]),
         files=[],
         password=PW,
         level=5,

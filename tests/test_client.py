@@ -1,4 +1,4 @@
-"""engine/client.py: connecting, the one translation of SDK errors, references and names."""
+"""engine/client.py: connecting, the one translation of SDK errors, container names."""
 
 from __future__ import annotations
 
@@ -12,62 +12,7 @@ import pytest
 from airgapkit.engine import client as engine_client
 from airgapkit.errors import AirgapError, EngineUnavailable
 
-# --- references and names (no engine) -------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "ref",
-    [
-        "node:20-alpine",
-        "node",
-        "tms_api:1.0.0",
-        "library/node:20",
-        "127.0.0.1:5000/node:20-alpine",
-        "registry.example:5000/team/app_x:1.2.3-rc.1",
-        "node@sha256:" + "a" * 64,
-        "825c64759ab0",
-    ],
-)
-def test_validate_ref_accepts_references(ref):
-    assert engine_client.validate_ref(ref) == ref
-
-
-@pytest.mark.parametrize(
-    "ref", ["", "Node:20", "node::1", "a b", "node:", ":1", "node:-x", "n@sha256:1"]
-)
-def test_validate_ref_refuses_malformed(ref):
-    with pytest.raises(AirgapError, match="malformed"):
-        engine_client.validate_ref(ref)
-
-
-def test_build_tag_refuses_digest():
-    with pytest.raises(AirgapError, match="digest"):
-        engine_client.validate_ref("app@sha256:" + "b" * 64, allow_digest=False)
-
-
-@pytest.mark.parametrize(
-    "ref, name",
-    [
-        ("node:20-alpine", "node-20-alpine.tar"),
-        ("tms_api:1.0.0", "tms_api-1.0.0.tar"),
-        ("127.0.0.1:5000/team/node:20", "127.0.0.1-5000-team-node-20.tar"),
-        ("node@sha256:" + "ab" * 32, "node-sha256-abababababab.tar"),
-    ],
-)
-def test_tar_name(ref, name):
-    assert engine_client.tar_name(ref) == name
-
-
-@pytest.mark.parametrize(
-    "ref, name",
-    [
-        ("tms_api:1.0.0", "tms_api"),
-        ("127.0.0.1:5000/team/digital-academy-api:2", "digital-academy-api"),
-        ("node@sha256:" + "c" * 64, "node"),
-    ],
-)
-def test_default_container_name(ref, name):
-    assert engine_client.default_container_name(ref) == name
+# --- container names (no engine) ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["", "-x", "a b", "x/y", "ü"])

@@ -6,6 +6,7 @@ import time
 
 import docker
 import pytest
+import requests
 from invoking import free_port
 
 from airgapkit.engine import client as engine_client
@@ -171,3 +172,54 @@ def test_a_failed_start_is_said_once(client, http_image, unique_name, cleanup_co
     assert str(info.value).startswith(f"could not start container {unique_name}: ")
     assert str(info.value).count("could not start container") == 1
     assert not containers.exists(client, unique_name)  # the created one was removed
+
+
+@pytest.mark.parametrize(
+    ("said", "port"),
+    [
+        (
+            "driver failed programming external connectivity on endpoint x: "
+            "Bind for 0.0.0.0:18080 failed: port is already allocated",
+            "18080",
+        ),
+        (
+            "Error starting userland proxy: listen tcp4 127.0.0.1:18081: bind: address already in use",
+            "18081",
+        ),
+        ("ports are not available: address already in use", "18082"),
+    ],
+)
+def test_each_way_the_engine_says_a_port_is_taken_names_the_port(said, port):
+    taken = containers._port_conflict(
+        AirgapError(f"could not start x: {said}"), Ports.parse("18082:80")
+    )
+    assert str(taken).startswith(f"port {port} is already in use on this machine")
+
+
+def test_another_start_failure_is_not_a_port_conflict():
+    failure = AirgapError("could not start x: OCI runtime create failed: no such file")
+    assert containers._port_conflict(failure, Ports.parse("18082:80")) is None
+
+
+class _RemovedMeanwhile:
+    """A stand-in for a container the engine is removing already: a race between the engine's
+    own --rm and this removal, which cannot be provoked on cue, so the answer is given here."""
+
+    name = "agk-removed-meanwhile"
+
+    def __init__(self, status: int):
+        self.status = status
+
+    def remove(self, force: bool) -> None:
+        answer = requests.Response()
+        answer.status_code = self.status
+        raise docker.errors.APIError("conflict", answer, f"removal of container {self.name} ...")
+
+
+def test_a_removal_already_in_progress_is_no_failure():
+    containers.discard(_RemovedMeanwhile(409))
+
+
+def test_another_refused_removal_is_one_line():
+    with pytest.raises(AirgapError, match="^could not remove container agk-removed-meanwhile: "):
+        containers.discard(_RemovedMeanwhile(500))

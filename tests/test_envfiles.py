@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from tokens import TOKENS
 
 from airgapkit.app import envfiles
 from airgapkit.config import DEFAULT_ENVIRONMENTS
@@ -366,3 +367,34 @@ def test_a_key_set_twice_is_warned_about_naming_both_lines(tmp_path, example, no
     assert "sets DB_PASSWORD on lines 3 and 6" in err  # run --env-file, the smoke test's file
     envfiles.load(env_file, warn=False)  # deploy: check said it already
     assert "lines 3 and 6" not in no_leak()[1]
+
+
+# --- which keys go into a Swarm service as secrets -----------------------------------------------
+
+
+def test_a_comment_marks_a_key_of_the_example(tmp_path):
+    example = tmp_path / ".env.example"
+    example.write_text(
+        "# Where the database is.\nDB_HOST=db\n\n"
+        "# secret: the seed of session cookies\n# (rotate yearly)\nSESSION_SEED=change-me\n"
+        "# [secret]\nLICENCE=x\n"
+        "# Not a secret, and no mark either.\nGREETING=hello\n"
+    )
+    assert envfiles.marked_secret(example) == {"SESSION_SEED", "LICENCE"}
+    values = {
+        "DB_HOST": "db",
+        "SESSION_SEED": "s",
+        "LICENCE": "l",
+        "GREETING": "g",
+        "DB_PASSWORD": "p",
+    }
+    assert envfiles.secret_keys(values, example, configured=["GREETING", "ABSENT"]) == {
+        "SESSION_SEED", "LICENCE", "GREETING", "DB_PASSWORD",
+    }  # fmt: skip
+
+
+def test_a_value_in_a_token_format_goes_in_as_a_secret_whatever_its_key(tmp_path):
+    example = tmp_path / ".env.example"
+    example.write_text("STRIPE=\nGREETING=hello\n")
+    values = {"STRIPE": TOKENS["STRIPE"], "GREETING": "hello"}
+    assert envfiles.secret_keys(values, example) == {"STRIPE"}

@@ -21,8 +21,8 @@ from terminal import in_pty
 
 from airgapkit.crossing.manifest import Manifest
 from airgapkit.engine import images
-from airgapkit.engine import swarm as swarm_engine
 from airgapkit.flows import bundles
+from airgapkit.flows import status as statuses
 from airgapkit.settings import Crossing
 from conftest import REPO_ROOT
 
@@ -125,14 +125,14 @@ def test_deploy_status_push_and_shell_on_a_swarm_environment(prod, docker_client
 
 
 def test_an_unhealthy_release_is_rolled_back_and_the_deploy_fails(prod, docker_client):
-    before = swarm_engine.status(docker_client, prod["name"])
+    before = statuses.of_swarm(docker_client, prod["name"])
     proc = task(prod, *deploy_args(prod, "3.0.0"))
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
     assert "Traceback" not in output and DB_PASSWORD not in output
     assert f"airgapkit: service {prod['name']}: Swarm rolled the update back" in proc.stderr
     assert "health check unhealthy" in proc.stderr and "3.0.0 listening" in proc.stderr
-    assert swarm_engine.status(docker_client, prod["name"]).digest == before.digest
+    assert statuses.of_swarm(docker_client, prod["name"]).digest == before.digest
     assert health(prod)["version"] == "1.0.0"
 
 

@@ -15,7 +15,7 @@ from archives import PW, SEVENZIP, crafted, listing, sums_for, write_archive
 from pyzipper.zipfile_aes import AESZipInfo
 
 from airgapkit import fsutil
-from airgapkit.crossing import channels, extraction, sumsfile
+from airgapkit.crossing import channels, extraction, sumsfile, sumsverify
 from airgapkit.crossing.archive import ArchiveReader
 from airgapkit.errors import AirgapError, UnsafeArchive
 
@@ -35,14 +35,14 @@ def test_an_archive_replaced_after_its_hash_check_is_not_what_gets_extracted(tmp
     archive = write_archive(tmp_path / "media" / "x.zip", {"a.txt": b"the real one"})
     sums = sums_for(archive, tmp_path / "hashes")
     evil = write_archive(tmp_path / "evil.zip", {"a.txt": b"the attacker's"})
-    real = sumsfile.verify_archive
+    real = sumsverify.verify_archive
 
     def verify_then_swap(source, sums_path):
         whole = real(source, sums_path)
         os.replace(evil, archive)
         return whole
 
-    monkeypatch.setattr(sumsfile, "verify_archive", verify_then_swap)
+    monkeypatch.setattr(sumsverify, "verify_archive", verify_then_swap)
     channels.extract(archive, tmp_path / "dest", PW, sums)
     assert (tmp_path / "dest" / "a.txt").read_bytes() == b"the real one"
 
@@ -50,7 +50,7 @@ def test_an_archive_replaced_after_its_hash_check_is_not_what_gets_extracted(tmp
 def test_an_archive_written_to_after_its_hash_check_is_refused(tmp_path, monkeypatch):
     archive = write_archive(tmp_path / "media" / "x.zip", {"a.txt": os.urandom(50_000)})
     sums = sums_for(archive, tmp_path / "hashes")
-    real = sumsfile.verify_archive
+    real = sumsverify.verify_archive
 
     def verify_then_append(source, sums_path):
         whole = real(source, sums_path)
@@ -58,7 +58,7 @@ def test_an_archive_written_to_after_its_hash_check_is_refused(tmp_path, monkeyp
             f.write(b"more")
         return whole
 
-    monkeypatch.setattr(sumsfile, "verify_archive", verify_then_append)
+    monkeypatch.setattr(sumsverify, "verify_archive", verify_then_append)
     with pytest.raises(AirgapError, match="changed while it was being read") as exc:
         channels.extract(archive, tmp_path / "dest", PW, sums)
     one_line(exc)

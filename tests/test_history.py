@@ -131,11 +131,6 @@ def test_what_the_far_side_holds_after_a_bundle():
     assert held == [{**IMAGE, "carried_by": "a.zip"}, requirement]
 
 
-def test_the_setting_names_the_file_and_empty_keeps_none(tmp_path):
-    assert history.from_config({"history": ""}) is None
-    assert history.from_config({"history": str(tmp_path / "h.jsonl")}).path == tmp_path / "h.jsonl"
-
-
 # --- showing it ----------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import tarfile
 
 import docker
 import pytest
+import requests
 
 from airgapkit import fsutil
 from airgapkit.engine import client as engine_client
@@ -184,6 +185,32 @@ def test_the_load_bar_never_shows_more_done_than_its_total(
     images.load(client, io.BytesIO(data), size=len(data) // 2)
     done, total = re.search(r"load .*? ([\d.]+)/([\d.]+) MB", capsys.readouterr().err).groups()
     assert float(done) == float(total) == round(len(data) / 1e6, 1)
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "manifest for agk-absent:1 not found: manifest unknown: manifest unknown",
+        "pull access denied for agk-absent, repository does not exist or may require 'docker login'",
+        "repository agk-absent not found: does not exist or no pull access",
+        "manifest unknown",
+    ],
+)
+def test_each_way_a_pull_says_the_image_is_not_there(said):
+    assert images._not_in_registry(AirgapError(f"could not pull agk-absent:1: {said}"))
+
+
+def test_the_engines_404_says_the_image_is_not_there_whatever_its_words():
+    answer = requests.Response()
+    answer.status_code = 404
+    error = AirgapError("could not pull agk-absent:1: no words the text rule knows")
+    error.__cause__ = docker.errors.NotFound("404", answer, "no words")
+    assert images._not_in_registry(error)
+
+
+def test_a_registry_that_is_down_is_not_a_missing_image():
+    said = "Get https://127.0.0.1:5/v2/: dial tcp 127.0.0.1:5: connect: connection refused"
+    assert not images._not_in_registry(AirgapError(f"could not pull x:1: {said}"))
 
 
 @pytest.mark.docker

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from airgapkit.crossing.inspect import print_manifest
 from airgapkit.crossing.manifest import Manifest
+from airgapkit.flows.inspect import print_manifest
 
 
 def test_print_manifest_shows_app_images_files_and_rules(capsys):

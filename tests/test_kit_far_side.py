@@ -28,7 +28,9 @@ from machines import GREETING, RISK, health
 
 from airgapkit.kit import installer
 
-pytestmark = [pytest.mark.docker, pytest.mark.e2e]
+# one_store: the kits are made and installed the same whatever store the engine keeps, and the
+# release and deploy they run are the round trip's, which the second engine runs in its own tests
+pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.one_store]
 
 PYENV = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
 OLD_VERSION = "0.0.1"  # the "earlier airgapkit" self-update starts from

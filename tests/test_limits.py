@@ -65,13 +65,3 @@ def test_a_bad_number_keeps_its_cause():
     with pytest.raises(AirgapError) as err:
         limits.resolve({"max_size_mb": "big"})
     assert isinstance(err.value.__cause__, ValueError)
-
-
-def test_flags_override_only_when_given():
-    configured = {"max_size_mb": 200, "min_support_months": 6}
-    assert limits.with_flags(configured, max_size_mb=None, min_support_months="") == configured
-    assert limits.with_flags(configured, max_size_mb="150", min_support_months=None) == {
-        "max_size_mb": "150",
-        "min_support_months": 6,
-    }
-    assert configured["max_size_mb"] == 200  # the configuration itself is left alone

@@ -202,3 +202,16 @@ def test_a_stack_is_recorded_and_read_back_and_a_manifest_without_one_still_read
     del body["stack"]["services"][0]["id"]
     with pytest.raises(AirgapError, match=r"lacks the key id at stack\.services\[0\]"):
         Manifest.from_json(json.dumps(body).encode(), SOURCE)
+
+
+def test_a_key_a_record_does_not_declare_fails_where_it_is_read():
+    """A manifest read from a bundle holds typed records: a misspelled key is an error at once,
+    not a missing value found later."""
+    manifest = Manifest.from_json(sample().to_json(), SOURCE)
+    image = manifest.images[0]
+    assert image["ref"] == "node:20-alpine" and image.get("source") is None  # declared, absent
+    with pytest.raises(KeyError, match="ImageRecord declares no key 'reff'"):
+        image.get("reff")
+    with pytest.raises(KeyError, match="GateRecord declares no key 'rule'"):
+        manifest.gate["rule"]
+    assert manifest.images == sample().images  # still the JSON objects they were

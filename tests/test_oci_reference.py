@@ -1,4 +1,5 @@
-"""Image references split as Docker splits them, for the registry-direct source."""
+"""Image references: the grammar (for the engine and the registry alike), split as Docker splits
+them, and the names made from them."""
 
 from __future__ import annotations
 
@@ -64,3 +65,61 @@ def test_malformed_references_and_image_ids_are_one_clear_error(text):
     with pytest.raises(AirgapError) as info:
         reference.parse(text)
     assert "\n" not in str(info.value)
+
+
+# --- the grammar, and the names made from a reference ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "node:20-alpine",
+        "node",
+        "tms_api:1.0.0",
+        "library/node:20",
+        "127.0.0.1:5000/node:20-alpine",
+        "registry.example:5000/team/app_x:1.2.3-rc.1",
+        "node@sha256:" + "a" * 64,
+        "825c64759ab0",
+    ],
+)
+def test_validate_ref_accepts_references(ref):
+    assert reference.validate_ref(ref) == ref
+
+
+@pytest.mark.parametrize(
+    "ref", ["", "Node:20", "node::1", "a b", "node:", ":1", "node:-x", "n@sha256:1"]
+)
+def test_validate_ref_refuses_malformed(ref):
+    with pytest.raises(AirgapError, match="malformed"):
+        reference.validate_ref(ref)
+
+
+def test_build_tag_refuses_digest():
+    with pytest.raises(AirgapError, match="digest"):
+        reference.validate_ref("app@sha256:" + "b" * 64, allow_digest=False)
+
+
+@pytest.mark.parametrize(
+    "ref, name",
+    [
+        ("node:20-alpine", "node-20-alpine.tar"),
+        ("tms_api:1.0.0", "tms_api-1.0.0.tar"),
+        ("127.0.0.1:5000/team/node:20", "127.0.0.1-5000-team-node-20.tar"),
+        ("node@sha256:" + "ab" * 32, "node-sha256-abababababab.tar"),
+    ],
+)
+def test_tar_name(ref, name):
+    assert reference.tar_name(ref) == name
+
+
+@pytest.mark.parametrize(
+    "ref, name",
+    [
+        ("tms_api:1.0.0", "tms_api"),
+        ("127.0.0.1:5000/team/digital-academy-api:2", "digital-academy-api"),
+        ("node@sha256:" + "c" * 64, "node"),
+    ],
+)
+def test_default_container_name(ref, name):
+    assert reference.default_container_name(ref) == name

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import registries
+import requests
 import token_service
 
 from airgapkit.oci import credentials, reference
+from airgapkit.oci import registry as registry_module
 from airgapkit.oci.errors import (
     CredentialsError,
     IntegrityError,
@@ -204,3 +206,30 @@ def test_a_token_for_a_private_repository_needs_the_login(token_registry, tmp_pa
     with pytest.raises(CredentialsError) as info:
         read_manifest(token_registry.private, wrong)
     one_line(info, "refused the credentials", "registry-login")
+
+
+@pytest.mark.parametrize(
+    ("said", "reason"),
+    [
+        (
+            "HTTPConnectionPool(host='127.0.0.1', port=5): Max retries exceeded with url: /v2/ "
+            "(Caused by NewConnectionError('<urllib3.connection.HTTPConnection object>: Failed to "
+            "establish a new connection: [Errno 111] Connection refused'))",
+            "Connection refused",
+        ),
+        (
+            "HTTPSConnectionPool(host='r', port=443): Max retries exceeded with url: /v2/ (Caused by "
+            "SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate "
+            "verify failed: self-signed certificate (_ssl.c:1000)')))",
+            "certificate verify failed: self-signed certificate",
+        ),
+        (
+            "HTTPSConnectionPool(host='r', port=443): Read timed out. (read timeout=5)",
+            "Read timed out",
+        ),
+        ("('Connection aborted.', RemoteDisconnected('closed'))", "Connection aborted"),
+        ("nothing the rules know", "ConnectionError"),
+    ],
+)
+def test_the_operative_words_of_each_transport_failure(said, reason):
+    assert registry_module._reason(requests.exceptions.ConnectionError(said)) == reason

@@ -13,7 +13,7 @@ from machines import RISK, carried, carry, release_flags
 
 from airgapkit.crossing.archive import ArchiveReader
 from airgapkit.engine import identity
-from airgapkit.engine.client import tar_name
+from airgapkit.oci.reference import tar_name
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 

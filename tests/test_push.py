@@ -9,7 +9,9 @@ import time
 import uuid
 
 import bcrypt
+import docker
 import pytest
+import requests
 
 from airgapkit import environments
 from airgapkit.engine import push
@@ -96,6 +98,58 @@ def test_a_registry_that_is_down_is_one_line(docker_client, http_image, cleanup_
     with pytest.raises(AirgapError, match=rf"^registry {address} does not answer \(") as caught:
         push.push(docker_client, http_image, registry_of(address))
     assert "\n" not in str(caught.value)
+
+
+def _closed_port_holding_401() -> int:
+    """A closed port whose number holds "401", as an address a registry could have."""
+    for port in (54013, 44015, 34016, 24018, 14019):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise AssertionError("every candidate port holding 401 is in use here")
+
+
+def test_a_registry_that_is_down_at_a_port_holding_401_is_down_not_refused(
+    docker_client, http_image, cleanup_images
+):
+    address = f"127.0.0.1:{_closed_port_holding_401()}"
+    cleanup_images.append(f"{address}/{http_image}")
+    with pytest.raises(AirgapError, match=rf"^registry {address} does not answer \("):
+        push.push(docker_client, http_image, registry_of(address))
+
+
+def _api_error(status: int, text: str) -> docker.errors.APIError:
+    answer = requests.Response()
+    answer.status_code = status
+    return docker.errors.APIError(text, answer, text)
+
+
+REGISTRY = "127.0.0.1:54013"
+WORDS = [  # what the engine says, as it says it, and the line it becomes
+    ("unauthorized: authentication required", "refuses no credentials"),
+    ("denied: requested access to the resource is denied", "refuses no credentials"),
+    ("no basic auth credentials", "refuses no credentials"),
+    ("received unexpected HTTP status: 403 Forbidden", "refuses no credentials"),
+    ("tls: failed to verify certificate: x509: certificate signed by unknown authority", "trust"),
+    ("http: server gave HTTP response to HTTPS client", "trust"),
+    (f'Get "https://{REGISTRY}/v2/": dial tcp {REGISTRY}: connect: connection refused', "answer"),
+    (f'Get "http://{REGISTRY}/v2/": net/http: request canceled (Client.Timeout)', "answer"),
+    ("dial tcp: lookup registry.internal: no such host", "answer"),
+    ("manifest invalid: manifest invalid", f"at registry {REGISTRY}: manifest invalid"),
+]
+
+
+@pytest.mark.parametrize(("said", "line"), WORDS)
+def test_each_way_a_registry_fails_reads_as_its_own_line(said, line):
+    error = push._push_error(said, registry_of(REGISTRY), "push x")
+    assert line in str(error) and said in str(error)
+
+
+def test_the_engine_status_401_reads_as_refused_whatever_the_text():
+    error = push._push_error(
+        "login attempt failed", registry_of(REGISTRY), "log in", _api_error(401, "")
+    )
+    assert str(error).startswith(f"registry {REGISTRY} refuses no credentials")
 
 
 def test_refused_credentials_are_one_line_without_the_password(

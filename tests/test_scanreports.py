@@ -167,6 +167,19 @@ def test_report_without_id_is_matched_by_name(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "name", ["docker.io/library/node:20-alpine", "index.docker.io/library/node:20-alpine"]
+)
+def test_a_name_is_matched_by_the_reference_it_means(tmp_path, name):
+    """Docker's defaults, as oci.reference applies them: the registry written out is the same image."""
+    doc = json.loads(TRIVY.read_text())
+    del doc["Metadata"]["ImageID"]
+    path = tmp_path / "noid.json"
+    path.write_text(json.dumps(doc))
+    report = scanreports.load(path)
+    assert scanreports.for_image(report, image_id=FAKE_ID, names=[name]) == (False, "")
+
+
+@pytest.mark.parametrize(
     "doc",
     [
         {"SchemaVersion": 2, "Results": "x"},

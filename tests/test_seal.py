@@ -79,10 +79,9 @@ def base_bundle(tmp_path: Path, sign=None, *, example: str | None = "PORT=8080\n
     dest = tmp_path / "media" / bundle.archive_name(APP, "base")
     manifest = extras.apply(Manifest(kind="base", app=dict(APP)))
     sha = bundle.create(
-        None,
         dest,
         manifest,
-        image_refs=[],
+        images=[],
         files=files + extras.files,
         password=PW,
         level=6,

@@ -16,10 +16,12 @@ from airgapkit.settings import (
     Crossing,
     Gate,
     Incoming,
+    Outgoing,
     Places,
     Smoke,
     Target,
     config_ports,
+    history_of,
 )
 
 CFG = DEFAULTS["airgapkit"]
@@ -105,9 +107,25 @@ def test_target_defaults_to_the_current_folder(monkeypatch, tmp_path):
 def test_export_and_release_take_every_crossing_flag_and_build_them_alike(invoke_cfg):
     for task in (tasks.export, tasks.release):
         parameters = inspect.signature(task.body).parameters
-        assert set(tasks.CROSSING_HELP) <= set(parameters), task.name
-        defaults = {name: parameters[name].default for name in tasks.CROSSING_HELP}
-        context = type("Context", (), {"config": type("C", (), {"airgapkit": invoke_cfg})})()
-        crossing, gate = tasks.outgoing(context, defaults)
-        assert crossing == Crossing.from_config(invoke_cfg)
-        assert gate == Gate.from_config(invoke_cfg)
+        taken = Outgoing.flags(omit=("app_report",))
+        assert set(taken) <= set(parameters), task.name
+        defaults = {name: parameters[name].default for name in taken}
+        outgoing = Outgoing.from_config(invoke_cfg, **defaults)
+        assert outgoing.crossing == Crossing.from_config(invoke_cfg)
+        assert outgoing.gate == Gate.from_config(invoke_cfg)
+
+
+def test_flags_override_only_when_given():
+    configured = {**CFG, "policy": {"max_size_mb": 200, "min_support_months": 6}}
+    limits = Gate.from_config(configured, max_size_mb=None, min_support_months="").limits
+    assert limits == configured["policy"]
+    assert Gate.from_config(configured, max_size_mb="150", min_support_months=None).limits == {
+        "max_size_mb": "150",
+        "min_support_months": 6,
+    }
+    assert configured["policy"]["max_size_mb"] == 200  # the configuration itself is left alone
+
+
+def test_the_history_setting_names_the_file_and_empty_keeps_none(tmp_path):
+    assert history_of({"history": ""}) is None
+    assert history_of({"history": str(tmp_path / "h.jsonl")}).path == tmp_path / "h.jsonl"

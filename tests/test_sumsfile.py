@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from airgapkit.crossing import digest, sumsfile
+from airgapkit.crossing import digest, sumsfile, sumsverify
 from airgapkit.errors import AirgapError, IntegrityError
 
 
@@ -42,9 +42,9 @@ def test_sha256sum_output_passes_our_check(files):
     out = real_sha256sum("node20a.tar", "-b", "module.tgz", cwd=files).stdout  # -b: '*name' marker
     (files / "SHA256SUMS").write_text(out)
     assert "*module.tgz" in out
-    report = sumsfile.check_sums(files / "SHA256SUMS")
+    report = sumsverify.check_sums(files / "SHA256SUMS")
     assert report.passed and sorted(report.ok) == ["module.tgz", "node20a.tar"]
-    sumsfile.verify_file(files / "module.tgz", files / "SHA256SUMS")
+    sumsverify.verify_file(files / "module.tgz", files / "SHA256SUMS")
 
 
 def test_gnu_escaped_names_round_trip(tmp_path):
@@ -56,9 +56,9 @@ def test_gnu_escaped_names_round_trip(tmp_path):
     assert sumsfile.read_sums(tmp_path / "SHA256SUMS") == {
         "back\\slash.bin": digest.sha256_file(odd)
     }
-    report = sumsfile.check_sums(tmp_path / "SHA256SUMS")  # read back as written: not MISSING
+    report = sumsverify.check_sums(tmp_path / "SHA256SUMS")  # read back as written: not MISSING
     assert report.passed and report.ok == ["back\\slash.bin"]
-    sumsfile.verify_file(odd, tmp_path / "SHA256SUMS")
+    sumsverify.verify_file(odd, tmp_path / "SHA256SUMS")
 
 
 def test_check_names_every_missing_different_and_extra_file_with_both_hashes(files):
@@ -68,7 +68,7 @@ def test_check_names_every_missing_different_and_extra_file_with_both_hashes(fil
     (files / "node20a.tar").unlink()
     (files / "module.tgz").write_bytes(b"changed")
     (files / "stray.bin").write_bytes(b"?")
-    report = sumsfile.check_sums(sums, extra=True)
+    report = sumsverify.check_sums(sums, extra=True)
     assert report.missing == [("node20a.tar", good["node20a.tar"])]
     assert report.different == [
         ("module.tgz", good["module.tgz"], hashlib.sha256(b"changed").hexdigest())
@@ -94,11 +94,11 @@ def test_verify_file_names_file_expected_and_actual(files):
     expected = sumsfile.read_sums(sums)["module.tgz"]
     (files / "module.tgz").write_bytes(b"other")
     with pytest.raises(IntegrityError) as exc:
-        sumsfile.verify_file(files / "module.tgz", sums)
+        sumsverify.verify_file(files / "module.tgz", sums)
     assert "module.tgz" in str(exc.value) and expected in str(exc.value)
     assert hashlib.sha256(b"other").hexdigest() in str(exc.value)
     with pytest.raises(IntegrityError, match="node20a.tar is not listed"):
-        sumsfile.verify_file(files / "node20a.tar", sums)
+        sumsverify.verify_file(files / "node20a.tar", sums)
 
 
 def test_write_sums_is_atomic_and_relative(tmp_path):
@@ -145,16 +145,16 @@ def test_get_filehash_table_utf16_crlf(files):
     (files / "output.txt").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
     entries = sumsfile.read_sums(files / "output.txt")
     assert entries["C:/Users/ops/transfer/node20a.tar"] == tar_hash
-    report = sumsfile.check_sums(files / "output.txt")
+    report = sumsverify.check_sums(files / "output.txt")
     assert report.passed and len(report.ok) == 2
-    sumsfile.verify_file(files / "node20a.tar", files / "output.txt")
+    sumsverify.verify_file(files / "node20a.tar", files / "output.txt")
 
 
 def test_get_filehash_table_with_cut_path(files):
     tar_hash = digest.sha256_file(files / "node20a.tar")
     text = _get_filehash_table([(r"C:\Users\ops\Documents\transfer\node2...", tar_hash)])
     (files / "output.txt").write_text(text, newline="")
-    sumsfile.verify_file(files / "node20a.tar", files / "output.txt")
+    sumsverify.verify_file(files / "node20a.tar", files / "output.txt")
 
 
 def test_get_filehash_list_style_with_wrapped_path(files):
@@ -169,7 +169,7 @@ def test_get_filehash_list_style_with_wrapped_path(files):
     assert sumsfile.read_sums(files / "list.txt") == {
         "C:/Users/ops/a/very/long/folder/name/that/wraps/over/the/line/node20a.tar": tar_hash
     }
-    sumsfile.verify_file(files / "node20a.tar", files / "list.txt")
+    sumsverify.verify_file(files / "node20a.tar", files / "list.txt")
 
 
 def test_get_filehash_export_csv(files):
@@ -182,7 +182,7 @@ def test_get_filehash_export_csv(files):
         f'"SHA256","{"0" * 64}","C:\\transfer\\module.tgz"\r\n'
     )
     (files / "hashes.csv").write_text(text, newline="")
-    report = sumsfile.check_sums(files / "hashes.csv")
+    report = sumsverify.check_sums(files / "hashes.csv")
     assert report.ok == ["C:/transfer/node20a.tar"]
     assert report.different == [("C:/transfer/module.tgz", "0" * 64, tgz_hash)]
 
@@ -191,13 +191,13 @@ def test_windows_relative_paths_normalised(files):
     tgz_hash = digest.sha256_file(files / "module.tgz")
     (files / "SUMS").write_text(f"{tgz_hash.upper()}  .\\module.tgz\r\n", newline="")
     assert sumsfile.read_sums(files / "SUMS") == {"module.tgz": tgz_hash}
-    assert sumsfile.check_sums(files / "SUMS").passed
+    assert sumsverify.check_sums(files / "SUMS").passed
 
 
 def test_ambiguous_and_garbage_hash_files_are_refused(files):
     (files / "amb").write_text(f"{'1' * 64}  a/module.tgz\n{'2' * 64}  b/module.tgz\n")
     with pytest.raises(IntegrityError, match="more than once"):
-        sumsfile.verify_file(files / "module.tgz", files / "amb")
+        sumsverify.verify_file(files / "module.tgz", files / "amb")
     (files / "junk").write_text("this is not a hash file\n")
     with pytest.raises(IntegrityError, match="not a SHA-256 line"):
         sumsfile.read_sums(files / "junk")

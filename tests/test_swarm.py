@@ -23,6 +23,7 @@ from airgapkit import environments
 from airgapkit.engine import images as engine
 from airgapkit.engine import push, swarm
 from airgapkit.errors import AirgapError
+from airgapkit.flows import status as statuses
 from airgapkit.ports import Ports
 
 pytestmark = pytest.mark.docker
@@ -102,7 +103,8 @@ def test_three_replicas_roll_forward_without_a_failed_request_and_back_when_unhe
     try:
         # first deploy: three replicas of v1, each answering through the overlay network
         v1 = release(client, versions["v1"], target)
-        status = swarm.deploy(client, v1, app(unique_name), target)
+        swarm.deploy(client, v1, app(unique_name), target)
+        status = statuses.of_swarm(client, unique_name)
         assert (status.wanted, status.running, status.healthy) == (3, 3, 3)
         answers = [ask(helper, unique_name) for _ in range(9)]
         assert {a["version"] for a in answers} == {"v1"}
@@ -120,7 +122,7 @@ def test_three_replicas_roll_forward_without_a_failed_request_and_back_when_unhe
         )
         assert failures == 0, f"{failures} requests failed during the rolling update"
         assert seen[-5:] == ["v2"] * 5 and "v1" in seen
-        status = swarm.status(client, unique_name)
+        status = statuses.of_swarm(client, unique_name)
         assert status.digest == v2.digest and (status.running, status.healthy) == (3, 3)
         assert [h["digest"] for h in status.history] == [v1.digest, v2.digest]
 
@@ -132,7 +134,7 @@ def test_three_replicas_roll_forward_without_a_failed_request_and_back_when_unhe
         assert message.startswith(f"service {unique_name}: Swarm rolled the update back")
         assert "health check unhealthy" in message and "v3 listening" in message
         assert DB_PASSWORD not in message
-        status = swarm.status(client, unique_name)
+        status = statuses.of_swarm(client, unique_name)
         assert status.digest == v2.digest and (status.running, status.healthy) == (3, 3)
         assert {ask(helper, unique_name)["version"] for _ in range(6)} == {"v2"}
         assert any(t.desired == "shutdown" and t.image == v3.pinned for t in status.tasks)
@@ -161,7 +163,8 @@ def test_one_replica_in_host_mode_pulls_the_pinned_digest_from_the_registry(
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.get(image.pinned)
     try:
-        status = swarm.deploy(client, image, app(unique_name, f"{port}:8080"), target)
+        swarm.deploy(client, image, app(unique_name, f"{port}:8080"), target)
+        status = statuses.of_swarm(client, unique_name)
         assert (status.wanted, status.running, status.healthy) == (1, 1, 1)
         assert (status.image, status.digest) == (image.tagged, image.digest)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
@@ -177,8 +180,8 @@ def test_one_replica_in_host_mode_pulls_the_pinned_digest_from_the_registry(
 
 
 def test_status_of_nothing_deployed_is_none(one_swarm, unique_name):
-    assert swarm.status(one_swarm, unique_name) is None
-    assert swarm.status(one_swarm, unique_name, target="engine") is None
+    assert statuses.of_swarm(one_swarm, unique_name) is None
+    assert statuses.of_engine(one_swarm, unique_name) is None
 
 
 # --- helpers ---------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from swarming import swarm_ports
 
 from airgapkit import environments
 from airgapkit.engine import push, swarm
+from airgapkit.flows import status as statuses
 from airgapkit.ports import Ports
 
 pytestmark = pytest.mark.docker
@@ -156,9 +157,8 @@ def test_two_replicas_spread_over_two_engines_from_the_registry(two_nodes, http_
     name = f"agk-two-{uuid.uuid4().hex[:8]}"
     app = swarm.App(name, Ports.parse("8080:8080"), "/", {"GREETING": "hello"})
     try:
-        status = swarm.deploy(
-            manager, swarm.Release.of(manager, http_image, pushed.pinned), app, target
-        )
+        swarm.deploy(manager, swarm.Release.of(manager, http_image, pushed.pinned), app, target)
+        status = statuses.of_swarm(manager, name)
         assert (status.wanted, status.running, status.healthy) == (2, 2, 2)
         tasks = manager.api.tasks(filters={"service": name, "desired-state": "running"})
         assert len({t["NodeID"] for t in tasks}) == 2, "Swarm spreads the replicas over both nodes"

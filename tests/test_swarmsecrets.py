@@ -1,4 +1,4 @@
-"""swarmsecrets: which env keys are secrets, the wrapper that hands them to the app, file owners."""
+"""swarmsecrets: the wrapper that hands Swarm secrets to the app, file owners, old secrets removed."""
 
 from __future__ import annotations
 
@@ -6,61 +6,9 @@ import subprocess
 
 import pytest
 from docker.types import SecretReference
-from tokens import TOKENS
 
 from airgapkit.engine import swarmsecrets
 from airgapkit.errors import AirgapError
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        "DB_PASSWORD",
-        "PASSWORD",
-        "API_TOKEN",
-        "JWT_SECRET",
-        "SIGNING_KEY",
-        "API_KEY",
-        "AWS_SECRET_ACCESS_KEY",
-    ],
-)
-def test_names_that_say_secret(key):
-    assert swarmsecrets.looks_secret(key)
-
-
-@pytest.mark.parametrize(
-    "key", ["DB_HOST", "PORT", "CACHE_KEY", "KEYBOARD_LAYOUT", "TOKENIZER_MODEL_PATH"]
-)
-def test_names_that_do_not(key):
-    assert not swarmsecrets.looks_secret(key)
-
-
-def test_a_comment_marks_a_key_of_the_example(tmp_path):
-    example = tmp_path / ".env.example"
-    example.write_text(
-        "# Where the database is.\nDB_HOST=db\n\n"
-        "# secret: the seed of session cookies\n# (rotate yearly)\nSESSION_SEED=change-me\n"
-        "# [secret]\nLICENCE=x\n"
-        "# Not a secret, and no mark either.\nGREETING=hello\n"
-    )
-    assert swarmsecrets.marked_in_example(example) == {"SESSION_SEED", "LICENCE"}
-    values = {
-        "DB_HOST": "db",
-        "SESSION_SEED": "s",
-        "LICENCE": "l",
-        "GREETING": "g",
-        "DB_PASSWORD": "p",
-    }
-    assert swarmsecrets.secret_keys(values, example, configured=["GREETING", "ABSENT"]) == {
-        "SESSION_SEED", "LICENCE", "GREETING", "DB_PASSWORD",
-    }  # fmt: skip
-
-
-def test_a_value_in_a_token_format_goes_in_as_a_secret_whatever_its_key(tmp_path):
-    example = tmp_path / ".env.example"
-    example.write_text("STRIPE=\nGREETING=hello\n")
-    values = {"STRIPE": TOKENS["STRIPE"], "GREETING": "hello"}
-    assert swarmsecrets.secret_keys(values, example) == {"STRIPE"}
 
 
 def test_the_wrapper_exports_each_file_then_runs_the_image_command(tmp_path):

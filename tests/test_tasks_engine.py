@@ -266,6 +266,9 @@ def test_prune_removes_left_stages_and_reports_bytes(
         f"FROM {base_image}\nCOPY --from=first /result /result\n"
     )
     cleanup_images.append(f"{unique_name}:1")
+    stages = {"dangling": True, "label": buildcontext.STAGE_LABEL}
+    # only this build's: a stage image a container of another run uses is kept by prune, rightly
+    before = {image["Id"] for image in docker_client.api.images(filters=stages)}
     docker_client.images.build(
         path=str(tmp_path),
         tag=f"{unique_name}:1",
@@ -274,14 +277,13 @@ def test_prune_removes_left_stages_and_reports_bytes(
         rm=True,
         forcerm=True,
     )
-    stages = {"dangling": True, "label": buildcontext.STAGE_LABEL}
-    left = {image.id for image in docker_client.images.list(filters=stages)}
+    left = {image["Id"] for image in docker_client.api.images(filters=stages)} - before
     assert left
     proc = inv("prune", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     reclaimed = re.search(r"build cache pruned: .* reclaimed \((\d+) bytes\)", proc.stdout)
     assert reclaimed and int(reclaimed.group(1)) >= 3_000_000, proc.stdout
-    assert not left & {image.id for image in docker_client.images.list(filters=stages)}
+    assert not left & {image["Id"] for image in docker_client.api.images(filters=stages)}
 
 
 # --- run ------------------------------------------------------------------------------------------

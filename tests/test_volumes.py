@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from archives import PW, SEVENZIP, listing
 
-from airgapkit.crossing import channels, sumsfile, volumes
+from airgapkit.crossing import channels, sumsfile, sumsverify, volumes
 from airgapkit.errors import AirgapError, IntegrityError
 
 SPLIT = 300_000
@@ -188,7 +188,7 @@ def test_a_volume_changed_after_it_was_hashed_is_refused(split_archive, tmp_path
     """A file rewritten in place between the hash and the read. Provoked by running the change right
     after the real hash check (a race made deterministic)."""
     crossing, _ = split_archive
-    real = sumsfile.verify_archive
+    real = sumsverify.verify_archive
 
     def verify_then_change(source, sums):
         whole = real(source, sums)
@@ -198,7 +198,7 @@ def test_a_volume_changed_after_it_was_hashed_is_refused(split_archive, tmp_path
             f.write(bytes([data[0] ^ 1]))
         return whole
 
-    monkeypatch.setattr(sumsfile, "verify_archive", verify_then_change)
+    monkeypatch.setattr(sumsverify, "verify_archive", verify_then_change)
     with pytest.raises((AirgapError, IntegrityError)):
         channels.extract(
             crossing.archive.parent / "x.zip.001", tmp_path / "dest", PW, crossing.sums

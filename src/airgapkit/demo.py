@@ -14,16 +14,14 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from rich.console import Console
-
-from . import fsutil
+from . import display, fsutil
 from .app import envfiles
 from .crossing import bundle
 from .flows.deploy import deploy
 from .flows.export import export
 from .flows.release import release
 from .fsutil import CHUNK, AtomicFile, write_atomic
-from .settings import Crossing, Gate, Incoming, Smoke, Target
+from .settings import Crossing, Gate, Incoming, Project, Smoke, Target
 
 DEMO_SETTINGS = {"APP_ENV": "prod", "GREETING": "hello from .env.prod"}
 RISK = "demo: no scanner report on this machine"
@@ -46,7 +44,8 @@ def round_trip(client, cfg: Mapping, *, base_image: str, workdir: Path, port: in
     sides = {side: workdir / side for side in ("connected", "airgapped", "prod")}
     for side in sides.values():
         shutil.rmtree(side, ignore_errors=True)
-    app_dir = Path(cfg["app"]).resolve()
+    project = Project.from_config(cfg)
+    app_dir = project.app.resolve()
     exported = export(
         client,
         app_dir=app_dir,
@@ -58,7 +57,7 @@ def round_trip(client, cfg: Mapping, *, base_image: str, workdir: Path, port: in
     released = release(
         client,
         incoming=carry(exported, sides["airgapped"] / "inbox"),
-        dockerfile=Path(cfg["dockerfile"]).resolve(),
+        dockerfile=Path(project.dockerfile).resolve(),
         variant="inside",
         smoke=Smoke.from_config(cfg),
         crossing=Crossing.from_config(cfg, **side_places(sides["airgapped"])),
@@ -74,7 +73,7 @@ def round_trip(client, cfg: Mapping, *, base_image: str, workdir: Path, port: in
     deploy(client, incoming=carry(released, prod / "inbox"), target=target)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:  # noqa: S310
         body = answer.read().decode()
-    Console().print(f"http://127.0.0.1:{port}/health answered: {body}")
+    display.console().print(f"http://127.0.0.1:{port}/health answered: {body}")
     return body
 
 

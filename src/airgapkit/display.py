@@ -5,6 +5,12 @@ control characters, or Rich markup (``[black on black]`` would hide what follows
 control and invisible format characters so they show as ``\\x1b``, ``\\u202e``, ...; ``text`` gives
 a Rich ``Text`` of it, which Rich never reads as markup; ``markup`` escapes it for places that do
 read markup (a formatted message, a table cell given as a string).
+
+Every Rich console airgapkit prints through is made here, in one of three kinds: ``console`` for
+tables and messages a person reads, ``plain`` for lines that are data (a command to copy, a
+reference, a path: never wrapped, never read as markup), ``wide`` for tables of hashes, which a
+pipe or file must get whole. A console finds its stream when it prints, so one made at import
+writes where stdout or stderr is at that time.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import sys
 import unicodedata
 
+from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
@@ -41,3 +48,20 @@ def markup(value: object) -> str:
 def warn(line: str) -> None:
     """One warning line on stderr, as every module words it: ``airgapkit: warning: ...``."""
     print(f"airgapkit: warning: {line}", file=sys.stderr)
+
+
+def console(*, stderr: bool = False) -> Console:
+    """For tables and messages a person reads (Rich markup in the message)."""
+    return Console(stderr=stderr)
+
+
+def plain(*, stderr: bool = False) -> Console:
+    """For lines that are data: never wrapped, never read as markup, never coloured by guess."""
+    return Console(stderr=stderr, soft_wrap=True, markup=False, highlight=False)
+
+
+def wide() -> Console:
+    """For tables of hashes: as wide as a terminal, or 400 columns in a file or pipe, so a hash
+    is never cut."""
+    out = Console()
+    return out if out.is_terminal else Console(width=400)

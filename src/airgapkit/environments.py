@@ -32,10 +32,24 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .config import DEFAULT_ENVIRONMENTS
+from .configreader import (
+    Reader,
+    choice,
+    each,
+    file,
+    known,
+    mapping,
+    name,
+    number,
+    of_type,
+    setting,
+    text,
+    texts,
+)
 from .errors import AirgapError
 from .ports import is_loopback_host
 
@@ -53,20 +67,6 @@ _HOST = re.compile(
     r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)(?::(?P<port>\d{1,5}))?$"
 )
-_KEYS = {
-    "env_file", "target", "registry", "service", "replicas", "publish_mode", "endpoint_mode",
-    "networks", "update", "placement", "secrets", "health", "rollout_timeout", "project",
-}  # fmt: skip
-_SWARM_ONLY = _KEYS - {"env_file", "target", "registry", "project"}
-_TARGET_KEYS = {  # the keys each target takes besides env_file and target
-    "engine": {"registry"},  # inv push
-    "swarm": _SWARM_ONLY | {"registry"},
-    "compose": {"project", "registry"},
-    "stack": {"project", "registry", "update", "secrets", "rollout_timeout"},
-}
-_REGISTRY_KEYS = {"address", "ca_file", "insecure", "username", "password_env", "password_file"}
-_UPDATE_KEYS = {"parallelism", "delay", "order", "monitor"}
-_HEALTH_KEYS = {"interval", "timeout", "retries", "start_period"}
 
 
 class EnvironmentConfigError(AirgapError):
@@ -75,6 +75,44 @@ class EnvironmentConfigError(AirgapError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+def _variable(reader, key, value, default):
+    if value and (not isinstance(value, str) or not _KEY.match(value)):
+        reader.bad(key, "write the name of a variable, e.g. REGISTRY_PASSWORD")
+        return ""
+    return value
+
+
+def _address(reader, key, value, default):
+    found = _HOST.match(value) if isinstance(value, str) else None
+    host = found.group("host") if found else ""
+    port = found.group("port") if found else None
+    if not found or (port is not None and not 0 < int(port) < 65536):
+        reader.bad(key, f"{value!r} is not host:port, e.g. registry.internal:5000")
+        return ""
+    if "." not in host and ":" not in value and host != "localhost":
+        # docker would read registry/app:1 as a repository on the public hub
+        reader.bad(
+            key,
+            f"{value!r} would be read as a Docker Hub namespace; add the port or the "
+            "domain, e.g. registry.internal:5000",
+        )
+        return ""
+    return value
+
+
+def _registry(reader, key, value, default):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"address": value}
+    if not isinstance(value, Mapping):
+        reader.bad(key, "write host:port, or a mapping with address, ca_file, ...")
+        return None
+    read = reader.fields(Registry, dict(value), f"{key}.")
+    Registry.combinations(reader, read)
+    return Registry(**read) if read["address"] else None
 
 
 # --- the parts of an environment -------------------------------------------------------------------
@@ -87,16 +125,33 @@ class Registry:
     Holds where the password is, never the password: ``auth_config()`` reads it when it is needed.
     """
 
-    address: str  # host:port, as image references start
-    ca_file: Path | None = None
-    insecure: bool = False  # plain HTTP: loopback only
-    username: str = ""
-    password_env: str = ""
-    password_file: Path | None = None
+    address: str = setting(None, _address)  # host:port, as image references start
+    ca_file: Path | None = setting(None, file)
+    insecure: bool = setting(False, of_type(bool, "true or false"))  # plain HTTP: loopback only
+    username: str = setting("", of_type(str, "a user name"))
+    password_env: str = setting("", _variable)
+    password_file: Path | None = setting(None, file)
 
     @property
     def host(self) -> str:
         return _HOST.match(self.address).group("host").strip("[]")
+
+    @staticmethod
+    def combinations(reader, read: dict) -> None:
+        """Values that are each fine but not together (``read``: the registry's, as read)."""
+        address, insecure = read["address"], read["insecure"]
+        if insecure and address and not is_loopback_host(_HOST.match(address).group("host")):
+            reader.bad(
+                "registry.insecure",
+                f"plain HTTP is allowed for a loopback registry only, not {address}; "
+                "give the registry a certificate from the network's CA and set ca_file",
+            )
+        if read["ca_file"] and insecure:
+            reader.bad("registry.ca_file", "a CA file and insecure exclude each other; keep one")
+        if read["password_env"] and read["password_file"]:
+            reader.bad("registry.password_file", "password_env and password_file: keep one")
+        if (read["password_env"] or read["password_file"]) and not read["username"]:
+            reader.bad("registry.username", "a password source is set but no username; add it")
 
     def auth_config(self) -> dict | None:
         """The docker SDK's ``auth_config`` for this registry, or None when no user is configured
@@ -137,41 +192,51 @@ class Update:
     """How Swarm replaces tasks: how many at once, the pause between batches, which goes first,
     and how long it watches each new task before it counts the batch as good (seconds)."""
 
-    parallelism: int = 1
-    delay: float = 10.0
-    order: str = "start-first"
-    monitor: float = 30.0
+    parallelism: int = setting(1, number(int, 0))
+    delay: float = setting(10.0, number(float, 0))
+    order: str = setting("start-first", choice(ORDERS))
+    monitor: float = setting(30.0, number(float, 0))
 
 
 @dataclass(frozen=True)
 class Health:
     """The health check Swarm runs in every task (seconds), on the app's health path."""
 
-    interval: float = 10.0
-    timeout: float = 5.0
-    retries: int = 3
-    start_period: float = 30.0
+    interval: float = setting(10.0, number(float, 0.001))
+    timeout: float = setting(5.0, number(float, 0.001))
+    retries: int = setting(3, number(int, 1))
+    start_period: float = setting(30.0, number(float, 0))
 
 
 @dataclass(frozen=True)
 class Environment:
-    """One environment: its env file and where the app runs there."""
+    """One environment: its env file and where the app runs there. Every field but ``name`` is a
+    key of its mapping in the configuration, read as its ``setting`` says."""
 
     name: str
-    env_file: str
-    target: str = "engine"
-    registry: Registry | None = None
-    service: str = ""  # the Swarm service's name; empty: the app's container name
-    replicas: int = 1
-    publish_mode: str = "ingress"
-    endpoint_mode: str = "vip"
-    networks: tuple[str, ...] = ()
-    update: Update = field(default_factory=Update)
-    placement: tuple[str, ...] = ()
-    secrets: tuple[str, ...] = ()  # env keys that go in as Swarm secrets besides the marked ones
-    health: Health = field(default_factory=Health)
-    rollout_timeout: float = 600.0  # seconds a deploy waits for every new task to run healthy
-    project: str = ""  # a stack's Compose project or Swarm stack name; empty: <app>-<environment>
+    env_file: str = setting("", text)  # read with the default .env.<name>
+    target: str = setting("engine", choice(TARGETS))
+    registry: Registry | None = setting(None, _registry)
+    # the Swarm service's name; empty: the app's container name
+    service: str = setting(
+        "", name(_NAME, "a service name (letters, digits, '_', '.', '-')", longest=63)
+    )
+    replicas: int = setting(1, number(int, 1))
+    publish_mode: str = setting("ingress", choice(PUBLISH_MODES))
+    endpoint_mode: str = setting("vip", choice(ENDPOINT_MODES))
+    networks: tuple[str, ...] = setting(
+        (), each(_NAME, "a network name (letters, digits, '_', '.', '-')")
+    )
+    update: Update = setting(Update(), mapping(Update))
+    placement: tuple[str, ...] = setting((), texts)
+    # env keys that go in as Swarm secrets besides the marked ones
+    secrets: tuple[str, ...] = setting((), each(_KEY, "an env file key (letters, digits, '_')"))
+    health: Health = setting(Health(), mapping(Health))
+    rollout_timeout: float = setting(600.0, number(float, 1))  # seconds for every new task
+    # a stack's Compose project or Swarm stack name; empty: <app>-<environment>
+    project: str = setting(
+        "", name(_PROJECT, "a project name (lower-case letters, digits, '_', '-')")
+    )
 
     @property
     def is_swarm(self) -> bool:
@@ -180,6 +245,16 @@ class Environment:
     @property
     def is_stack(self) -> bool:
         return self.target in STACK_TARGETS
+
+
+_KEYS = set(known(Environment))  # an environment's keys: its fields but its name
+_SWARM_ONLY = _KEYS - {"env_file", "target", "registry", "project"}
+_TARGET_KEYS = {  # the keys each target takes besides env_file and target
+    "engine": {"registry"},  # inv push
+    "swarm": _SWARM_ONLY | {"registry"},
+    "compose": {"project", "registry"},
+    "stack": {"project", "registry", "update", "secrets", "rollout_timeout"},
+}
 
 
 # --- reading the configuration ---------------------------------------------------------------------
@@ -222,229 +297,40 @@ def parse(name: str, value, base_dir: Path = Path()) -> Environment:
         raise EnvironmentConfigError(
             [f"{_PREFIX}.{name}: write an env file name or a mapping with env_file, target, ..."]
         )
-    reader = _Reader(f"{_PREFIX}.{name}", dict(value), Path(base_dir))
-    environment = reader.environment(name)
+    reader = _Reader(f"{_PREFIX}.{name}", Path(base_dir))
+    environment = reader.environment(name, dict(value))
     if reader.problems:
         raise EnvironmentConfigError(reader.problems)
     return environment
 
 
-class _Reader:
-    """Reads one mapping, collecting one line per bad value instead of stopping at the first."""
+class _Reader(Reader):
+    """Reads one environment's mapping: its target first, then every key by its record."""
 
-    def __init__(self, where: str, raw: dict, base_dir: Path):
-        self.where, self.raw, self.base_dir = where, raw, base_dir
-        self.problems: list[str] = []
-
-    def bad(self, key: str, text: str) -> None:
-        self.problems.append(f"{self.where}.{key}: {text}")
-
-    def environment(self, name: str) -> Environment:
-        self.unknown(self.raw, _KEYS, "")
-        target = self.choice(self.raw, "target", TARGETS, "engine")
-        for key in sorted((_KEYS - {"env_file", "target"} - _TARGET_KEYS[target]) & set(self.raw)):
-            self.bad(key, _not_for(key, target))
-        env = Environment(
-            name=name,
-            env_file=self.text(self.raw, "env_file", f".env.{name}"),
-            target=target,
-            registry=self.registry(self.raw.get("registry")),
-            service=self.service_name(),
-            replicas=self.number(self.raw, "replicas", 1, int, minimum=1),
-            publish_mode=self.choice(self.raw, "publish_mode", PUBLISH_MODES, "ingress"),
-            endpoint_mode=self.choice(self.raw, "endpoint_mode", ENDPOINT_MODES, "vip"),
-            networks=self.names("networks"),
-            update=self.update(),
-            placement=self.strings("placement"),
-            secrets=self.secret_keys(),
-            health=self.health(),
-            rollout_timeout=self.number(self.raw, "rollout_timeout", 600.0, float, minimum=1),
-            project=self.project_name(),
+    def unknown_key(self, key: str, declared: set) -> None:
+        if key != "registry.password":
+            super().unknown_key(key, declared)
+            return
+        self.bad(
+            key,
+            "a password does not belong in the configuration; "
+            "use password_env (a variable's name) or password_file",
         )
-        self.combinations(env)
+
+    def environment(self, name: str, raw: dict) -> Environment:
+        """The target first: it says which keys belong (each other one is named), then the rest."""
+        self.unknown(raw, _KEYS, "")
+        target = self.field(_TARGET, raw, "", "engine")
+        for key in sorted((_KEYS - {"env_file", "target"} - _TARGET_KEYS[target]) & set(raw)):
+            self.bad(key, _not_for(key, target))
+        read = self.fields(Environment, raw, defaults=_env_file(name), read={"target": target})
+        env = Environment(name=name, **read)
+        self.combinations(env, raw)
         return env
 
-    # one value each
-
-    def unknown(self, raw: dict, known: set, prefix: str) -> None:
-        for key in sorted(set(raw) - known, key=str):
-            if key == "password" and prefix == "registry.":
-                self.bad(
-                    "registry.password",
-                    "a password does not belong in the configuration; "
-                    "use password_env (a variable's name) or password_file",
-                )
-            else:
-                self.bad(f"{prefix}{key}", f"unknown key; known: {', '.join(sorted(known))}")
-
-    def text(self, raw: dict, key: str, default: str, prefix: str = "") -> str:
-        value = raw.get(key, default)
-        if value is None or not isinstance(value, (str, os.PathLike)) or not str(value).strip():
-            self.bad(f"{prefix}{key}", f"{value!r} is not a name; write one, e.g. {default!r}")
-            return default
-        return str(value).strip()
-
-    def choice(self, raw: dict, key: str, choices: tuple, default: str, prefix: str = "") -> str:
-        value = raw.get(key, default)
-        if value not in choices:
-            self.bad(f"{prefix}{key}", f"{value!r} is not one of {', '.join(choices)}")
-            return default
-        return value
-
-    def number(self, raw, key, default, kind, *, minimum, prefix: str = ""):
-        value = raw.get(key, default)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and kind is int:
-            ok = float(value).is_integer()
-        if not ok or value < minimum:
-            whole = "a whole number" if kind is int else "a number"
-            self.bad(f"{prefix}{key}", f"{value!r} is not {whole} of {minimum} or more")
-            return default
-        return kind(value)
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.raw.get(key, [])
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, str) and v.strip() for v in value
-        ):
-            self.bad(key, f'{value!r} is not a list of texts; write e.g. ["node.role == worker"]')
-            return ()
-        return tuple(v.strip() for v in value)
-
-    def names(self, key: str) -> tuple[str, ...]:
-        names = self.strings(key)
-        for name in names:
-            if not _NAME.match(name):
-                self.bad(key, f"{name!r} is not a network name (letters, digits, '_', '.', '-')")
-        return names
-
-    def service_name(self) -> str:
-        name = self.raw.get("service", "")
-        if name and (not isinstance(name, str) or not _NAME.match(name) or len(name) > 63):
-            self.bad("service", f"{name!r} is not a service name (letters, digits, '_', '.', '-')")
-            return ""
-        return name
-
-    def project_name(self) -> str:
-        name = self.raw.get("project", "")
-        if name and (not isinstance(name, str) or not _PROJECT.match(name)):
-            self.bad(
-                "project", f"{name!r} is not a project name (lower-case letters, digits, '_', '-')"
-            )
-            return ""
-        return name
-
-    def secret_keys(self) -> tuple[str, ...]:
-        keys = self.strings("secrets")
-        for key in keys:
-            if not _KEY.match(key):
-                self.bad("secrets", f"{key!r} is not an env file key (letters, digits, '_')")
-        return keys
-
-    def sub(self, key: str, known: set) -> dict:
-        value = self.raw.get(key, {})
-        if not isinstance(value, Mapping):
-            self.bad(key, f"write a mapping with {', '.join(sorted(known))}")
-            return {}
-        self.unknown(dict(value), known, f"{key}.")
-        return dict(value)
-
-    def update(self) -> Update:
-        raw, p = self.sub("update", _UPDATE_KEYS), "update."
-        return Update(
-            parallelism=self.number(raw, "parallelism", 1, int, minimum=0, prefix=p),
-            delay=self.number(raw, "delay", 10.0, float, minimum=0, prefix=p),
-            order=self.choice(raw, "order", ORDERS, "start-first", prefix=p),
-            monitor=self.number(raw, "monitor", 30.0, float, minimum=0, prefix=p),
-        )
-
-    def health(self) -> Health:
-        raw, p = self.sub("health", _HEALTH_KEYS), "health."
-        return Health(
-            interval=self.number(raw, "interval", 10.0, float, minimum=0.001, prefix=p),
-            timeout=self.number(raw, "timeout", 5.0, float, minimum=0.001, prefix=p),
-            retries=self.number(raw, "retries", 3, int, minimum=1, prefix=p),
-            start_period=self.number(raw, "start_period", 30.0, float, minimum=0, prefix=p),
-        )
-
-    def registry(self, value) -> Registry | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = {"address": value}
-        if not isinstance(value, Mapping):
-            self.bad("registry", "write host:port, or a mapping with address, ca_file, ...")
-            return None
-        raw = dict(value)
-        self.unknown(raw, _REGISTRY_KEYS, "registry.")
-        address = self.registry_address(raw.get("address"))
-        insecure = raw.get("insecure", False)
-        if not isinstance(insecure, bool):
-            self.bad("registry.insecure", f"{insecure!r} is not true or false")
-            insecure = False
-        if insecure and address and not is_loopback_host(_HOST.match(address).group("host")):
-            self.bad(
-                "registry.insecure",
-                f"plain HTTP is allowed for a loopback registry only, not {address}; "
-                "give the registry a certificate from the network's CA and set ca_file",
-            )
-        ca_file = self.path(raw, "ca_file")
-        if ca_file and insecure:
-            self.bad("registry.ca_file", "a CA file and insecure exclude each other; keep one")
-        username = raw.get("username", "")
-        if not isinstance(username, str):
-            self.bad("registry.username", f"{username!r} is not a user name")
-            username = ""
-        password_env = raw.get("password_env", "")
-        if password_env and (not isinstance(password_env, str) or not _KEY.match(password_env)):
-            self.bad(
-                "registry.password_env", "write the name of a variable, e.g. REGISTRY_PASSWORD"
-            )
-            password_env = ""
-        password_file = self.path(raw, "password_file")
-        if password_env and password_file:
-            self.bad("registry.password_file", "password_env and password_file: keep one")
-        if (password_env or password_file) and not username:
-            self.bad("registry.username", "a password source is set but no username; add it")
-        if not address:
-            return None
-        return Registry(address, ca_file, insecure, username, password_env, password_file)
-
-    def registry_address(self, address) -> str:
-        found = _HOST.match(address) if isinstance(address, str) else None
-        host = found.group("host") if found else ""
-        port = found.group("port") if found else None
-        if not found or (port is not None and not 0 < int(port) < 65536):
-            self.bad(
-                "registry.address", f"{address!r} is not host:port, e.g. registry.internal:5000"
-            )
-            return ""
-        if "." not in host and ":" not in address and host != "localhost":
-            # docker would read registry/app:1 as a repository on the public hub
-            self.bad(
-                "registry.address",
-                f"{address!r} would be read as a Docker Hub namespace; add the port or the "
-                "domain, e.g. registry.internal:5000",
-            )
-            return ""
-        return address
-
-    def path(self, raw: dict, key: str) -> Path | None:
-        value = raw.get(key)
-        if value in (None, ""):
-            return None
-        path = self.base_dir / Path(str(value)).expanduser()
-        if not path.is_file():
-            self.bad(f"registry.{key}", f"{path} is not a file; check the path")
-            return None
-        return path
-
-    # values that are each fine but not together
-
-    def combinations(self, env: Environment) -> None:
-        if env.target in ("swarm", "stack") and env.registry is None and "registry" not in self.raw:
+    def combinations(self, env: Environment, raw: dict) -> None:
+        """Values that are each fine but not together."""
+        if env.target in ("swarm", "stack") and env.registry is None and "registry" not in raw:
             self.bad(
                 "registry",
                 "a swarm pulls from a registry; set registry: host:port (the one inside the gap)",
@@ -460,6 +346,13 @@ class _Reader:
                 "start-first cannot start a task beside the old one when both bind the node's "
                 "port (publish_mode host); use stop-first",
             )
+
+
+def _env_file(name: str) -> dict:
+    return {"env_file": f".env.{name}"}
+
+
+_TARGET = next(f for f in fields(Environment) if f.name == "target")
 
 
 def _not_for(key: str, target: str) -> str:

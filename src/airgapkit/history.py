@@ -27,7 +27,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.table import Table
 
 from . import display, fsutil
@@ -291,11 +290,6 @@ def unrecorded(action: str) -> Run:
     return Run(None, Entry(action))
 
 
-def from_config(cfg) -> History | None:
-    """The history the ``history`` setting names; None when it is empty (not kept)."""
-    return History(Path(cfg["history"])) if cfg["history"] else None
-
-
 def record(history: History | None, action: str, flow: Callable, /, *args, **kwargs) -> Any:
     """Run ``flow(*args, run=..., **kwargs)`` and append its entry, whatever the outcome; a
     history that could not take the entry is refused before the flow starts."""
@@ -354,4 +348,4 @@ def show(entries: list[Entry], *, as_json: bool = False) -> None:
         for entry in entries:
             sys.stdout.write(json.dumps(asdict(entry)) + "\n")
     else:
-        Console().print(table(entries))
+        display.console().print(table(entries))

@@ -2,7 +2,7 @@
 
 Every object has one constructor from the merged configuration (``c.config.airgapkit``, or any
 mapping with the same keys) plus the task's flags, where a flag left empty means "as configured".
-``tasks.py``, ``demo.py`` and the tests all build them through these constructors, so a setting
+The tasks (``tasks/``), ``demo.py`` and the tests all build them through these constructors, so a setting
 is read from the configuration in exactly one place::
 
     target = Target.from_config(cfg, env="prod", name=name, ports=ports)
@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
+from .crossing.volumes import parse_size  # the one parser of volume sizes
 from .environments import Environment, env_files
 from .environments import get as environment_of
 from .errors import AirgapError
+from .history import History
 from .oci.registry import Access
 from .ports import Ports
 
@@ -27,13 +30,56 @@ def config_ports(cfg: Mapping, ports: str = "") -> Ports:
 
 
 def _split_or_none(value) -> int | None:
-    from .crossing.volumes import parse_size  # the one parser of volume sizes
-
     return parse_size(value) if value else None
 
 
 def _path_or_none(value) -> Path | None:
     return Path(value) if value else None
+
+
+def history_of(cfg: Mapping) -> History | None:
+    """This machine's delivery history (the ``history`` setting); None when it is empty (not kept)."""
+    return History(Path(cfg["history"])) if cfg["history"] else None
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How the engine is asked: seconds the SDK waits on one call (multi-GB saves and loads)."""
+
+    timeout: int = 3600
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> Engine:
+        return cls(cfg["engine_timeout"])
+
+
+@dataclass(frozen=True)
+class Project:
+    """The app and where the connected and dev sides work: its folder, its image's name and tag
+    ("": from package.json), the base image, the build folder and the Dockerfile."""
+
+    app: Path
+    image: str
+    tag: str
+    base_image: str
+    build_dir: Path
+    dockerfile: str
+
+    @classmethod
+    def from_config(cls, cfg: Mapping, *, app="", base_image="") -> Project:
+        return cls(
+            Path(app or cfg["app"]),
+            cfg["image"],
+            cfg["tag"],
+            base_image or cfg["base_image"],
+            Path(cfg["build_dir"]),
+            cfg["dockerfile"],
+        )
+
+    def image_ref(self, package, *, image: str = "", tag: str = "") -> str:
+        """The app's image reference: the flags, then the configuration, then the package's own
+        name and version (``app.npm.Package``)."""
+        return f"{image or self.image or package.image_name}:{tag or self.tag or package.version}"
 
 
 @dataclass(frozen=True)
@@ -103,9 +149,22 @@ class Gate:
     audit_registry: str = ""
 
     @classmethod
-    def from_config(cls, cfg: Mapping, *, report="", accept_risk="", app_report="") -> Gate:
+    def from_config(
+        cls,
+        cfg: Mapping,
+        *,
+        report="",
+        accept_risk="",
+        app_report="",
+        max_size_mb=None,
+        min_support_months=None,
+    ) -> Gate:
+        """The configured policy with the limits given as flags (None or "": not given)."""
+        limits = {key: cfg["policy"][key] for key in cfg["policy"].keys()}  # noqa: SIM118 - proxies
+        flags = {"max_size_mb": max_size_mb, "min_support_months": min_support_months}
+        limits.update({key: value for key, value in flags.items() if value not in (None, "")})
         return cls(
-            dict(cfg["policy"]),
+            limits,
             _path_or_none(report),
             accept_risk,
             _path_or_none(app_report),
@@ -278,4 +337,105 @@ class StackSettings:
     def non_root(self, service: str) -> bool:
         return self.require_non_root is True or (
             not isinstance(self.require_non_root, bool) and service in self.require_non_root
+        )
+
+
+@dataclass(frozen=True)
+class Kit:
+    """What ``inv kit`` carries: platforms and Python versions, as written (``kit.targets`` parses
+    them); "": this machine's."""
+
+    platforms: str | list = ""
+    python: str | list = ""
+
+    @classmethod
+    def from_config(cls, cfg: Mapping, *, platform="", python="") -> Kit:
+        return cls(platform or cfg["kit"]["platforms"], python or cfg["kit"]["python"])
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A task flag, declared once: its default (which gives Invoke its type) and its help."""
+
+    default: object
+    help: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A bundle on its way out (``export``, ``release``, ``kit``): how it crosses, the gate its
+    images pass, who signs it.
+
+    As twine's ``Settings`` declares its options once for every command that takes them, ``FLAGS``
+    declares these flags once, in the order the tasks list them (their short flags follow from
+    it); a task names those it takes, and gets this object built once from the configuration and
+    their values (``tasks.common.task``).
+    """
+
+    crossing: Crossing
+    gate: Gate
+    trust: Trust
+
+    FLAGS: ClassVar[dict[str, Flag]] = {
+        "report": Flag("", "Scanner JSON report (Trivy or Grype) for the vulnerability rule."),
+        "accept_risk": Flag(
+            "", "Go on despite failed image rules; the reason is recorded in the manifest."
+        ),
+        "new_password_file": Flag(
+            "", "Protect the new archive with this file's password, not a generated one."
+        ),
+        "allow_weak_password": Flag(False, "Accept a weak password from --new-password-file."),
+        "level": Flag(
+            -1, "Compression: 0 stores, 1-9 deflate (default: the configured compression, 5)."
+        ),
+        "out_dir": Flag("", "Folder for the archive: what goes on the media (default: dist)."),
+        "hashes_dir": Flag(
+            "", "Folder for the archive's SHA-256: the second channel (default: dist-hashes)."
+        ),
+        "password_dir": Flag(
+            "", "Folder for the generated password: the third channel (default: dist-password)."
+        ),
+        "split": Flag(
+            "", "Write media volumes NAME.zip.001, .002, ... of at most this size (4g, 4.7G, 700m)."
+        ),
+        "force": Flag(
+            False,
+            "Replace an earlier delivery of this bundle in these folders (archive, hash, password).",
+        ),
+        "sign_key": Flag(
+            "", "Sign the bundle with this NAME.key (from inv keygen; default: trust.sign_key)."
+        ),
+        "key_passphrase_file": Flag(
+            "", "File with the key's passphrase (else AIRGAPKIT_KEY_PASSPHRASE, else a prompt)."
+        ),
+        "app_report": Flag(
+            "",
+            "Report on the app's npm packages made beforehand: npm audit --json (npm 7+), or "
+            "Trivy, Grype or OSV-Scanner JSON of the app's SBOM (default: npm audit runs now).",
+        ),
+    }
+    GATE_FLAGS: ClassVar[tuple[str, ...]] = ("report", "accept_risk", "app_report")
+
+    @classmethod
+    def flags(cls, *, omit: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The names of the flags a task takes: every one but ``omit``, in their order."""
+        return tuple(name for name in cls.FLAGS if name not in omit)
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: Mapping,
+        *,
+        report="",
+        accept_risk="",
+        app_report="",
+        sign_key="",
+        key_passphrase_file="",
+        **crossing,
+    ) -> Outgoing:
+        """``crossing``: the flags of ``Crossing.from_config`` (a level below 0: as configured)."""
+        return cls(
+            Crossing.from_config(cfg, **crossing),
+            Gate.from_config(cfg, report=report, accept_risk=accept_risk, app_report=app_report),
+            Trust.from_config(cfg, sign_key=sign_key, passphrase_file=key_passphrase_file),
         )

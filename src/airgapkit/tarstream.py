@@ -79,15 +79,33 @@ def member(info: tarfile.TarInfo, data: IO[bytes] | None = None) -> Iterator[byt
             "the stream it came from is cut short"
         )
     if info.size % BLOCK:
-        yield bytes(BLOCK - info.size % BLOCK)
+        yield padding(info.size)
+
+
+def header(name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> bytes:
+    """The header of a member made here: owned by root, dated 0, so the same bytes every run."""
+    info = tarfile.TarInfo(name)
+    info.size, info.type, info.mode, info.mtime = size, kind, mode, 0
+    return info.tobuf(format=FORMAT)
+
+
+def directory(name: str) -> bytes:
+    """A directory member made here (``blobs/``): a header alone."""
+    return header(name, 0, tarfile.DIRTYPE, 0o755)
+
+
+def padding(size: int) -> bytes:
+    """The zeros after ``size`` bytes of member data, to a whole block."""
+    return bytes(-size % BLOCK)
 
 
 def file_member(name: str, payload: bytes) -> Iterator[bytes]:
     """A small member made here (a manifest), written out like any other."""
-    info = tarfile.TarInfo(name)
-    info.size = len(payload)
-    info.mode = 0o644
-    yield from member(info, io.BytesIO(payload))
+    yield header(name, len(payload))
+    if payload:
+        yield payload
+    if len(payload) % BLOCK:
+        yield padding(len(payload))
 
 
 def end() -> bytes:

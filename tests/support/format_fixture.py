@@ -27,6 +27,7 @@ import docker
 
 from airgapkit.crossing import bundle, passwords
 from airgapkit.crossing.manifest import FORMAT_VERSION, Manifest
+from airgapkit.engine.source import saved
 from airgapkit.gate import checkpoint
 from airgapkit.trust import contract, keys, sbom, seal
 
@@ -82,10 +83,9 @@ def make(client: docker.DockerClient, work: Path) -> Path:
     )
     name = bundle.archive_name(APP, "release")
     delivery = bundle.write(
-        client,
         work / "media" / name,
         extras.apply(manifest),
-        image_refs=[ref],
+        images=saved(client, [ref]),
         files=extras.files,
         password=passwords.new_password(),
         level=9,

@@ -26,11 +26,11 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from .. import fsutil, locks
-from ..crossing.extraction import safe_member_name
+from .. import display, fsutil, locks
 from ..errors import AirgapError, UnsafeArchive
 from ..fsutil import temp_path
 from . import envfiles, npm
+from . import tgz as tgz_reader
 
 VARIANTS = ("inside", "host")
 # The Dockerfiles' first stage carries this label; the classic builder keeps that stage's image
@@ -98,24 +98,19 @@ def ignore_file_for(dockerfile: Path, variant: str) -> Path | None:
 def read_tgz_package(tgz: Path) -> npm.PackageMeta:
     """The package.json packed in a .tgz (read as a stream, nothing extracted)."""
     tgz = _check_tgz_path(tgz)
-    try:
-        with tarfile.open(tgz, mode="r|gz") as tar:
-            for member in tar:
-                if member.name.removeprefix("./") == "package/package.json" and member.isfile():
-                    raw = tar.extractfile(member).read(5_000_000)
-                    try:
-                        pkg = json.loads(raw)
-                    except ValueError as exc:
-                        raise AirgapError(
-                            f"{tgz}: package/package.json is not valid JSON ({exc}); pack it again"
-                        ) from exc
-                    if not isinstance(pkg, dict):
-                        break
-                    return npm.meta_from_dict(pkg, Path(f"{tgz}!package/package.json"))
-    except (OSError, tarfile.TarError, EOFError) as exc:
-        raise AirgapError(
-            f"{tgz} is not a readable npm package (.tgz): {exc}; pack it again"
-        ) from exc
+    with tgz_reader.opened(tgz, npm.UNREADABLE) as tar:
+        for rel, member in tgz_reader.members(tar, tgz):
+            if rel == "package.json" and member.isfile():
+                raw = tar.extractfile(member).read(5_000_000)
+                try:
+                    pkg = json.loads(raw)
+                except ValueError as exc:
+                    raise AirgapError(
+                        f"{tgz}: package/package.json is not valid JSON ({exc}); pack it again"
+                    ) from exc
+                if not isinstance(pkg, dict):
+                    break
+                return npm.meta_from_dict(pkg, Path(f"{tgz}!package/package.json"))
     raise AirgapError(
         f"{tgz} has no package/package.json: not a file made by npm pack; pack it again"
     )
@@ -137,24 +132,6 @@ def _check_tgz_path(tgz: Path) -> Path:
 
 
 # --- safe extraction ------------------------------------------------------------------------------
-
-
-def _member_path(member: tarfile.TarInfo, tgz: Path) -> str | None:
-    """The member's path inside ``package/`` (normalised), None for the folder itself.
-
-    Absolute paths, drive letters and ``..`` are refused by the same rule as zip members; so are
-    members outside ``package/``.
-    """
-    try:
-        parts = safe_member_name(member.name).rstrip("/").split("/")
-    except UnsafeArchive as exc:
-        raise UnsafeArchive(f"{tgz}: {exc}; make the .tgz again with npm pack") from exc
-    if parts[0] != "package":
-        raise UnsafeArchive(
-            f"{tgz}: member {member.name!r} lies outside package/; "
-            "not a file made by npm pack, refusing it"
-        )
-    return "/".join(parts[1:]) or None
 
 
 def _check_link(member: tarfile.TarInfo, rel: str, tgz: Path) -> None:
@@ -180,6 +157,18 @@ def _check_link(member: tarfile.TarInfo, rel: str, tgz: Path) -> None:
         )
 
 
+def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, tgz: Path) -> None:
+    """One member, through tarfile's ``data`` filter where this Python has it."""
+    if not hasattr(tarfile, "data_filter"):  # the checks before did the refusing
+        member.mode &= 0o755
+        tar.extract(member, dest)
+        return
+    try:
+        tar.extract(member, dest, filter="data")
+    except tarfile.FilterError as exc:
+        raise UnsafeArchive(f"{tgz}: {exc}; refusing to extract it") from exc
+
+
 def extract_package(
     tgz: Path, dest: Path, *, skip_node_modules: bool = False
 ) -> tuple[Path, list[str]]:
@@ -190,29 +179,15 @@ def extract_package(
     tgz = _check_tgz_path(tgz)
     dest.mkdir(parents=True, exist_ok=True)
     dropped: list[str] = []
-    has_filter = hasattr(tarfile, "data_filter")
-    try:
-        with tarfile.open(tgz, mode="r|gz") as tar:
-            for member in tar:
-                rel = _member_path(member, tgz)
-                if rel is None:
-                    continue
-                _check_link(member, rel, tgz)
-                if skip_node_modules and (rel == "node_modules" or rel.startswith("node_modules/")):
-                    continue
-                base = posixpath.basename(rel)
-                if envfiles.is_env_file(rel) or base == ".npmrc":
-                    dropped.append(rel)
-                    continue
-                if has_filter:
-                    tar.extract(member, dest, filter="data")
-                else:  # Python without extraction filters: the checks above did the refusing
-                    member.mode &= 0o755
-                    tar.extract(member, dest)
-    except tarfile.FilterError as exc:
-        raise UnsafeArchive(f"{tgz}: {exc}; refusing to extract it") from exc
-    except (OSError, tarfile.TarError, EOFError) as exc:
-        raise AirgapError(f"{tgz} could not be extracted: {exc}; pack the app again") from exc
+    with tgz_reader.opened(tgz, "{tgz} could not be extracted: {exc}; pack the app again") as tar:
+        for rel, member in tgz_reader.members(tar, tgz):
+            _check_link(member, rel, tgz)
+            if skip_node_modules and (rel == "node_modules" or rel.startswith("node_modules/")):
+                continue
+            if envfiles.is_env_file(rel) or posixpath.basename(rel) == ".npmrc":
+                dropped.append(rel)
+                continue
+            _extract(tar, member, dest, tgz)
     package = dest / "package"
     if not (package / "package.json").is_file():
         raise AirgapError(f"{tgz} has no package/package.json: not a file made by npm pack")
@@ -252,8 +227,8 @@ def stage(
             package = _unpack(tgz, work, variant)
             _add_build_files(package, tgz, dockerfile, variant)
             if meta.main != "." and not _entry_exists(package, meta.main):
-                _say(
-                    f'warning: the entry file {meta.main} (package.json "main") is not in {tgz.name}'
+                display.warn(
+                    f'the entry file {meta.main} (package.json "main") is not in {tgz.name}'
                 )
             _replace_folder(package, final)
         finally:

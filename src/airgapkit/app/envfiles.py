@@ -23,16 +23,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from .. import display, platform
 from ..errors import AirgapError
+from ..secretshapes import secret_setting
 
 __all__ = [
     "EnvCheck",
     "EnvFileError",
     "KeyNotes",
+    "Parsed",
     "check",
     "comments",
     "compare",
@@ -41,8 +42,11 @@ __all__ = [
     "is_env_template",
     "load",
     "loose_mode",
+    "marked_secret",
+    "parse",
     "read",
     "resolve",
+    "secret_keys",
 ]
 
 _CONFIG_HINT = "invoke.yaml under airgapkit.environments"
@@ -68,6 +72,7 @@ def holds_settings(path: str) -> bool:
 
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+_MARK = re.compile(r"^\s*(\[secret\]|secret\b)", re.IGNORECASE)  # a comment line, its '#' gone
 
 
 class EnvFileError(AirgapError):
@@ -215,28 +220,6 @@ def duplicates_warning(env_file: Path, duplicates: Mapping[str, tuple[int, ...]]
     return f"{env_file} sets {said}; the last one wins: keep one line per key"
 
 
-def _duplicates(env_file: Path) -> dict[str, tuple[int, ...]]:
-    """The keys written with ``=`` on more than one line, with those lines."""
-    lines: dict[str, list[int]] = {}
-    for b in _statements(env_file)[1]:
-        if b.key is not None and b.value is not None:
-            lines.setdefault(b.key, []).append(_statement_line(b.original))
-    return {key: tuple(found) for key, found in lines.items() if len(found) > 1}
-
-
-def _parse(env_file: Path) -> tuple[dict[str, str | None], dict[str, int]]:
-    """The file's keys and values, and the line of each bare ``KEY`` written without ``=``."""
-    text, bindings = _statements(env_file)
-    values = dict(dotenv_values(stream=io.StringIO(text), interpolate=False))
-    # The last binding of a key wins, as in dotenv_values.
-    bare = {
-        b.key: _statement_line(b.original)
-        for b in bindings
-        if b.key is not None and values.get(b.key, "") is None
-    }
-    return values, bare
-
-
 @dataclass(frozen=True)
 class KeyNotes:
     """What an env file says of a key besides its value (``comments``)."""
@@ -247,15 +230,45 @@ class KeyNotes:
     statement: str = ""
 
 
-def comments(env_file: Path) -> dict[str, KeyNotes]:
+@dataclass(frozen=True)
+class Parsed:
+    """An env file read and parsed once: each key's value (``None`` for a bare ``KEY`` written
+    without ``=``; the last line of a key wins, as with docker), the line of each bare key, the
+    lines of each key set more than once, and what the file says of each key besides its value."""
+
+    values: dict[str, str | None]
+    bare: dict[str, int]
+    duplicates: dict[str, tuple[int, ...]]
+    notes: dict[str, KeyNotes]
+
+
+def parse(env_file: Path) -> Parsed:
+    """The env file, parsed once by python-dotenv's parser (no ``${VAR}`` interpolation)."""
+    values: dict[str, str | None] = {}
+    lines: dict[str, list[int]] = {}
+    for b in (bindings := _statements(env_file)[1]):
+        if b.key is not None:
+            values[b.key] = b.value
+            if b.value is not None:
+                lines.setdefault(b.key, []).append(_statement_line(b.original))
+    bare = {
+        b.key: _statement_line(b.original)
+        for b in bindings
+        if b.key is not None and values.get(b.key, "") is None
+    }
+    duplicates = {key: tuple(found) for key, found in lines.items() if len(found) > 1}
+    return Parsed(values, bare, duplicates, _notes(bindings))
+
+
+def _notes(bindings: list) -> dict[str, KeyNotes]:
     """Per key, the comment lines above it and its own statement (for an example's documentation).
 
     The statements are python-dotenv's, so a ``#`` inside a quoted multi-line value is never taken
-    for a comment. Refuses what ``read`` refuses.
+    for a comment.
     """
     notes: dict[str, KeyNotes] = {}
     pending: list[str] = []
-    for binding in _statements(env_file)[1]:
+    for binding in bindings:
         raw = binding.original.string
         statement = raw.lstrip()
         if "\n" in raw[: len(raw) - len(statement)]:
@@ -269,6 +282,27 @@ def comments(env_file: Path) -> dict[str, KeyNotes]:
             elif not line.strip():
                 pending = []
     return notes
+
+
+def comments(env_file: Path) -> dict[str, KeyNotes]:
+    """Per key, the comment lines above it and its own statement; refuses what ``read`` refuses."""
+    return parse(env_file).notes
+
+
+def marked_secret(example: Path) -> set[str]:
+    """Keys of ``.env.example`` whose comment block above starts a line with ``# secret`` (or
+    ``# [secret]``): they go into a Swarm service as secrets (``secret_keys``)."""
+    return {key for key, note in comments(example).items() if any(map(_MARK.match, note.comment))}
+
+
+def secret_keys(
+    values: Mapping[str, str], example: Path, configured: Iterable[str] = ()
+) -> set[str]:
+    """The keys of an env file that go into a Swarm service as secrets, never as plain environment:
+    those whose name or value looks secret (``secretshapes.secret_setting``), those marked in the
+    example (``marked_secret``), and those the environment lists under ``secrets``."""
+    shaped = {k for k, v in values.items() if secret_setting(k, v)}
+    return (shaped | marked_secret(example) | set(configured)) & set(values)
 
 
 def _lines(numbers) -> str:
@@ -294,7 +328,7 @@ def read(env_file: Path) -> dict[str, str | None]:
 
     Refuses a file python-dotenv cannot parse, naming the line numbers but never their content.
     """
-    return _parse(env_file)[0]
+    return parse(env_file).values
 
 
 def loose_mode(env_file: Path) -> int | None:
@@ -313,8 +347,9 @@ def compare(env_file: Path, example: Path) -> EnvCheck:
             f"{example} does not exist; it lists the keys every env file must have: restore it "
             f"from the app's repository or set airgapkit.env_example in invoke.yaml"
         )
-    wanted, _ = _parse(example)
-    given, bare = _parse(env_file)
+    wanted = parse(example).values
+    parsed = parse(env_file)
+    given, bare = parsed.values, parsed.bare
     return EnvCheck(
         env_file=env_file,
         example=example,
@@ -325,7 +360,7 @@ def compare(env_file: Path, example: Path) -> EnvCheck:
         empty=tuple(k for k in given if given[k] == "" and wanted.get(k)),
         bare=bare,
         loose_mode=loose_mode(env_file),
-        duplicates=_duplicates(env_file),
+        duplicates=parsed.duplicates,
     )
 
 
@@ -342,7 +377,7 @@ def check(env_file: Path, example: Path) -> EnvCheck:
             f"{', '.join(result.missing)}; add them to {result.env_file}"
         )
     if result.bare:
-        raise EnvFileError(bare_refusal(result.env_file, result.bare, _parse(result.example)[0]))
+        raise EnvFileError(bare_refusal(result.env_file, result.bare, read(result.example)))
     for line in result.warnings:
         display.warn(line)
     return result
@@ -356,9 +391,9 @@ def load(env_file: Path, known_keys: Iterable[str] = (), *, warn: bool = True) -
     names such a key when it is one of ``known_keys`` (the example's keys), else gives its line
     number only, since a line without ``=`` may be a pasted password.
     """
-    values, bare = _parse(env_file)
-    if bare:
-        raise EnvFileError(bare_refusal(env_file, bare, known_keys))
-    if warn and (duplicates := _duplicates(env_file)):  # ``check`` says it where it ran first
-        display.warn(duplicates_warning(env_file, duplicates))
-    return {k: v for k, v in values.items() if v is not None}
+    parsed = parse(env_file)
+    if parsed.bare:
+        raise EnvFileError(bare_refusal(env_file, parsed.bare, known_keys))
+    if warn and parsed.duplicates:  # ``check`` says it where it ran first
+        display.warn(duplicates_warning(env_file, parsed.duplicates))
+    return {k: v for k, v in parsed.values.items() if v is not None}

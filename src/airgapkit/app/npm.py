@@ -13,7 +13,6 @@ import re
 import shutil
 import stat
 import subprocess
-import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from .. import fsutil, locks, platform
 from ..errors import AirgapError
 from ..fsutil import CHUNK, AtomicFile, temp_path, write_atomic
 from . import envfiles
+from . import tgz as tgz_reader
 
 NPM_FLAGS = ["--no-audit", "--no-fund"]
 INSTALL_HINT = (
@@ -338,6 +338,9 @@ def _dep_name(location: str) -> str:
     return location.rsplit("node_modules/", 1)[1]
 
 
+UNREADABLE = "{tgz} is not a readable npm package (.tgz): {exc}; pack it again"
+
+
 @dataclass
 class TgzContents:
     """What ``check_tgz`` found: the packed package.json, and any env files it carries."""
@@ -352,28 +355,18 @@ def check_tgz(tgz: Path, required: Iterable[str]) -> TgzContents:
     present: set[str] = set()
     env_files: list[str] = []
     package = None
-    try:
-        with tarfile.open(tgz, mode="r|gz") as tar:
-            for member in tar:
-                name = member.name.removeprefix("./")
-                if not name.startswith("package/"):
-                    continue
-                rel = name[len("package/") :]
-                # an example too: its keys travel in the bundle's env contract, its values may not
-                if envfiles.is_env_file(rel) and not rel.startswith("node_modules/"):
-                    env_files.append(rel)
-                if rel.endswith("/package.json") and rel.startswith("node_modules/"):
-                    present.add(rel[: -len("/package.json")])
-                elif rel == "package.json" and member.isfile():
-                    f = tar.extractfile(member)
-                    try:
-                        package = json.loads(f.read(5_000_000))
-                    except ValueError:
-                        package = None
-    except (OSError, tarfile.TarError, EOFError) as exc:
-        raise AirgapError(
-            f"{tgz} is not a readable npm package (.tgz): {exc}; pack it again"
-        ) from exc
+    with tgz_reader.opened(tgz, UNREADABLE) as tar:
+        for rel, member in tgz_reader.members(tar, tgz):
+            # an example too: its keys travel in the bundle's env contract, its values may not
+            if envfiles.is_env_file(rel) and not rel.startswith("node_modules/"):
+                env_files.append(rel)
+            if rel.endswith("/package.json") and rel.startswith("node_modules/"):
+                present.add(rel[: -len("/package.json")])
+            elif rel == "package.json" and member.isfile():
+                try:
+                    package = json.loads(tar.extractfile(member).read(5_000_000))
+                except ValueError:
+                    package = None
     if package is None:
         raise AirgapError(
             f"{tgz} has no readable package/package.json: not an npm pack file; pack it again"

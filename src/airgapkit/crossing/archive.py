@@ -24,11 +24,11 @@ from pathlib import Path
 
 from .. import fsutil
 from ..errors import AirgapError, IntegrityError, PasswordError, UnsafeArchive
+from ..fsutil import MEMBER_CHUNK
 from . import digest, layout, passwords, volumes, zipaes
-from .extraction import READ_CHUNK, safe_member_name
 
 # archiving reads its input in these: 64 KiB to 1 MiB measured alike here, 4 MiB slower
-WRITE_CHUNK = 256 << 10
+NOTHING_DONE = "refusing the archive (nothing extracted)"
 SMALL_MEMBER = 16 << 20  # read_bytes limit by default
 
 
@@ -40,6 +40,27 @@ def _pw_bytes(password: bytes | str) -> bytes:
 
 
 # --- writing ------------------------------------------------------------------------------------
+
+
+def safe_member_name(name: str) -> str:
+    """The member name as a relative POSIX path, or UnsafeArchive if it could land outside the folder.
+
+    Refused: empty names, NUL, absolute paths, drive letters (``C:``), UNC paths, and any ``..``
+    component (``\\`` counts as a separator, as it does for the Windows tools on the other side).
+    """
+    if not name or "\0" in name:
+        raise UnsafeArchive(f"member name {name!r} is empty or holds NUL; refusing the archive")
+    norm = name.replace("\\", "/")
+    if fsutil.is_absolute_name(norm):
+        raise UnsafeArchive(f"member {name!r} has an absolute path or drive letter; {NOTHING_DONE}")
+    if fsutil.leaves_folder(norm):
+        raise UnsafeArchive(
+            f"member {name!r} climbs out of the destination with '..'; {NOTHING_DONE}"
+        )
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    if not parts:
+        raise UnsafeArchive(f"member name {name!r} names no file; refusing the archive")
+    return "/".join(parts) + ("/" if norm.endswith("/") else "")
 
 
 class ArchiveWriter:
@@ -182,7 +203,7 @@ class ArchiveWriter:
         return self._write(self._info(arcname), [bytes(data)])
 
 
-def _read_into(f, size: int = WRITE_CHUNK) -> Iterator[memoryview]:
+def _read_into(f, size: int = MEMBER_CHUNK) -> Iterator[memoryview]:
     """The file's bytes as views of one reused buffer: no fresh allocation per chunk. Each view is
     valid only until the next is asked for, which suits ``_write`` (it has used it by then)."""
     buf = bytearray(size)
@@ -236,7 +257,7 @@ class MemberReader(io.RawIOBase):
         return data
 
     def readall(self) -> bytes:
-        return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
+        return b"".join(iter(lambda: self.read(MEMBER_CHUNK), b""))
 
     def _read1(self, size: int) -> bytes:
         where = f"{self._archive}: member {self._info.filename}"

@@ -2,7 +2,8 @@
 
 A bundle is what crosses the air gap. Inside the archive:
 
-- ``images/<name>.tar``  each image, streamed straight from ``docker save`` (never staged on disk),
+- ``images/<name>.tar``  each image, streamed from its source (``ImageSource``: ``docker save``, or
+                         its registry), never staged on disk,
 - ``app/<name>.tgz``     the packed app (base bundles),
 - ``reports/...``        scanner reports carried for the gate on the other side,
 - ``manifest.json``      what the bundle is and the size and SHA-256 of every member,
@@ -10,6 +11,8 @@ A bundle is what crosses the air gap. Inside the archive:
                          (trust/signing.py), written after it and never listed in it.
 
 Beside it, in other folders, go the archive's SHA-256 (second channel) and its password (third).
+This module is the format alone: it knows no engine and no registry, only the image sources it is
+given.
 """
 
 from __future__ import annotations
@@ -18,20 +21,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
-
-from rich.console import Console
+from typing import IO, Protocol
 
 from .. import display, pipes
-from ..engine import identity, images
-from ..engine.client import tar_name
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
-from . import channels, extraction, sumsfile, volumes
+from . import channels, extraction, sumsfile, sumsverify, volumes
 from .archive import ArchiveReader, ArchiveWriter
 from .manifest import MANIFEST, SIGNATURE, Manifest
-
-if TYPE_CHECKING:
-    from ..oci import RegistryImage
 
 MADE_BY = {"base": "inv export", "release": "inv release"}  # the task that makes each kind
 TAKEN_BY = {"base": "inv release", "release": "inv deploy"}  # and the one that takes it
@@ -52,29 +48,31 @@ def archive_name(app: dict, kind: str) -> str:
     return f"{app['image_name']}-{app['version']}-{kind}.zip"
 
 
-def image_record(client, ref: str, member: str) -> dict:
-    image = images.require_image(client, ref)
-    attrs = image.attrs
-    return {
-        "ref": ref,
-        "member": member,
-        "id": identity.of(client, image),  # the config digest, whichever store holds the image
-        "repo_tags": attrs.get("RepoTags") or [],
-        "layers": attrs.get("RootFS", {}).get("Layers", []),
-        "size": attrs.get("Size"),
-    }
+class ImageSource(Protocol):
+    """An image a bundle carries: ``engine.source.SavedImage`` (``docker save``) or
+    ``oci.RegistryImage`` (straight from its registry).
+
+    ``chunks()`` is asked once and read whole into the member ``images/<tar_name>``, compressed at
+    ``level`` (None: the archive's); ``record(member)`` then says what the manifest keeps of it.
+    """
+
+    ref: str
+    tar_name: str
+    level: int | None
+
+    def chunks(self) -> Iterable[bytes]: ...
+
+    def record(self, member: str) -> dict: ...
 
 
 def create(
-    client,
     dest: Path,
     manifest: Manifest,
     *,
-    image_refs: list[str],
+    images: Sequence[ImageSource],
     files: list[tuple[Path, str]],
     password: str,
     level: int,
-    registry_images: Sequence[RegistryImage] = (),
     split: int | None = None,
     commit: bool = True,
     watch: Callable[[Iterable[bytes]], object] | None = None,
@@ -89,11 +87,11 @@ def create(
     ``before_manifest(manifest, {ref: what watch returned})`` runs while the archive is still a
     temporary file: it may complete the manifest, or raise to leave nothing under ``dest``.
 
-    Images stream from the engine into their members while they are hashed, so a multi-GB image is
-    read once and never held in memory. The manifest goes in last, when every hash is known. The
+    Images stream from their sources into their members while they are hashed, so a multi-GB image
+    is read once and never held in memory. The manifest goes in last, when every hash is known. The
     archive's own SHA-256 is taken as it is written, so the finished archive is not read again.
-    ``image_filters[ref]`` turns an image's whole ``docker save`` stream (watched as it goes by)
-    into what its member holds instead: a delta's part of the image.
+    ``image_filters[ref]`` turns an image's whole stream (watched as it goes by) into what its
+    member holds instead: a delta's part of the image.
 
     ``sign`` maps the manifest's bytes to a (member name, signature) pair stored after it.
     """
@@ -101,19 +99,16 @@ def create(
     watchers = {}
     writer = ArchiveWriter(dest, password, level, split=split, commit=commit)
     with writer as archive:
-        for ref in image_refs:
-            member = f"images/{tar_name(ref)}"
-            record = image_record(client, ref, member)
-            chunks = images.save_stream(client, [ref])
+        for image in images:
+            member = f"images/{image.tar_name}"
+            chunks = image.chunks()
             if watch is not None:
-                chunks, watchers[ref] = pipes.tee(chunks, watch, name=f"watch {ref}")
-            if image_filters and ref in image_filters:  # a delta: part of the image
-                chunks = image_filters[ref](chunks)
-            sha, size = archive.add_stream(member, chunks)
-            manifest.images.append(record)
+                chunks, watchers[image.ref] = pipes.tee(chunks, watch, name=f"watch {image.ref}")
+            if image_filters and image.ref in image_filters:  # a delta: part of the image
+                chunks = image_filters[image.ref](chunks)
+            sha, size = archive.add_stream(member, chunks, level=image.level)
+            manifest.images.append(image.record(member))
             manifest.files.append({"path": member, "size": size, "sha256": sha})
-        for image in registry_images:
-            add_registry_image(archive, manifest, image)
         for path, arcname in files:
             sha, size = archive.add_file(path, arcname)
             manifest.files.append({"path": arcname, "size": size, "sha256": sha})
@@ -127,17 +122,15 @@ def create(
 
 
 def write(
-    client,
     dest: Path,
     manifest: Manifest,
     *,
-    image_refs: list[str],
+    images: Sequence[ImageSource],
     files: list[tuple[Path, str]],
     password: str,
     level: int,
     hashes_dir: Path,
     password_file: Path | None,
-    registry_images: Sequence[RegistryImage] = (),
     split: int | None = None,
     watch: Callable[[Iterable[bytes]], object] | None = None,
     before_manifest: Callable[[Manifest, dict[str, object]], None] | None = None,
@@ -155,14 +148,12 @@ def write(
         dest.parent, hashes_dir, password_file.parent if password_file else None
     )
     writer = create(
-        client,
         dest,
         manifest,
-        image_refs=image_refs,
+        images=images,
         files=files,
         password=password,
         level=level,
-        registry_images=registry_images,
         split=split,
         commit=False,
         watch=watch,
@@ -176,17 +167,6 @@ def write(
         writer, sums, entries, secret, forbidden_dir=dest.parent, replace_password=True
     )
     return Delivery(dest, sums, password_file, writer.sha256, manifest)
-
-
-def add_registry_image(archive: ArchiveWriter, manifest: Manifest, image: RegistryImage) -> None:
-    """An image streamed from its registry (``oci``) into its member, stored: its layers are gzip
-    already, so deflating them again would cost time and gain nothing."""
-    member = f"images/{tar_name(image.ref)}"
-    tar = image.tar()
-    # the registry read runs on its own thread, beside the hashing and encryption of the member
-    sha, size = archive.add_stream(member, pipes.read_ahead(tar, name=f"pull {image.ref}"), level=0)
-    manifest.images.append(image.record(member, tar))
-    manifest.files.append({"path": member, "size": size, "sha256": sha})
 
 
 class OpenBundle:
@@ -250,11 +230,9 @@ def open_verified(
     sha256 = ""
     try:
         if sums is not None:
-            sha256 = sumsfile.verify_archive(source, sums)
+            sha256 = sumsverify.verify_archive(source, sums)
         else:
-            Console(stderr=True).print(
-                f"warning: no hash file for {display.markup(path)}; its integrity is not verified"
-            )
+            display.warn(f"no hash file for {display.safe(path)}; its integrity is not verified")
         reader = ArchiveReader(source, password)
     except BaseException:
         source.close()

@@ -18,8 +18,8 @@ from pathlib import Path
 from .. import display, fsutil, platform
 from ..errors import AirgapError, PasswordError
 from ..platform import shells
-from . import digest, extraction, passwords, sumsfile, volumes
-from .archive import ArchiveReader, ArchiveWriter
+from . import extraction, passwords, sumsfile, sumsverify, volumes
+from .archive import ArchiveReader, ArchiveWriter, safe_member_name
 
 
 def check_separate(**folders: Path | None) -> None:
@@ -243,10 +243,10 @@ def extract(
     sums = Path(sums)
     entries = sumsfile.read_sums(sums)
     with volumes.open_archive(Path(archive)) as source:
-        sumsfile.verify_archive(source, sums)
+        sumsverify.verify_archive(source, sums)
         with ArchiveReader(source, password) as reader:
-            names = [extraction.safe_member_name(n) for n in reader.names() if not n.endswith("/")]
-            listed = {n: h for n in names if (h := sumsfile.lookup(entries, Path(n))) is not None}
+            names = [safe_member_name(n) for n in reader.names() if not n.endswith("/")]
+            listed = {n: h for n in names if (h := sumsverify.lookup(entries, Path(n))) is not None}
             listed |= (vouch(reader) if vouch else None) or {}
             return extraction.extract_all(
                 reader, dest, expected=listed or None, force=force, max_total=max_total
@@ -270,7 +270,7 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
         display.text(password_file) if password_file else "(the one you gave)",
         "by a third channel (in person, by phone); delete it here once delivered",
     )
-    out = digest.console()
+    out = display.wide()
     out.print(table)
     several = len(sumsfile.read_sums(sums)) > 1  # volumes and their whole, or other files
     out.print(
@@ -286,6 +286,6 @@ def print_channels(archive: Path, sums: Path, password_file: Path | None) -> Non
 def print_crossing(crossing: Crossing) -> None:
     """Say what was made and which channel each thing takes."""
     print_channels(crossing.archive, crossing.sums, crossing.password_file)
-    digest.console().print(
+    display.wide().print(
         f"SHA256 {crossing.archive_sha256.upper()}  {display.markup(crossing.archive.name)}"
     )

@@ -29,6 +29,8 @@ import struct
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from ..fsutil import CHUNK
+
 try:  # ISA-L: the fastest deflate at levels 1-3 and the fastest inflate
     from isal import isal_zlib
 except ImportError:  # pragma: no cover - platforms without a wheel
@@ -38,7 +40,6 @@ try:  # zlib-ng: zlib's ratios at twice its speed
 except ImportError:  # pragma: no cover - platforms without a wheel
     zlib_ng = None
 
-CHUNK = 1 << 20  # measured alike from 256 KiB to 4 MiB; smaller ones lose ratio to the flushes
 WINDOW = 32 << 10  # deflate's window: what a chunk may refer back to in the one before
 # 4 threads at level 5 (about 55 MB/s each) outrun docker save; each more costs ~3 MB of memory
 MAX_THREADS = 4

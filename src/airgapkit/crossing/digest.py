@@ -1,40 +1,36 @@
 """Streaming SHA-256: of files and of what passes through a writer, with a progress bar for big jobs.
 
-Files are read in ``fsutil.CHUNK`` pieces into one reused buffer, so memory stays flat whatever the
-size. The hash-file formats (SHA256SUMS, sha256sum, Get-FileHash) are ``sumsfile``'s.
+Files are read in ``fsutil.CHUNK`` pieces, so memory stays flat whatever the size. The hash-file
+formats (SHA256SUMS, sha256sum, Get-FileHash) are ``sumsfile``'s.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
-import io
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import platform
+from .. import display, platform
 from ..errors import AirgapError
 from ..fsutil import CHUNK
 
 PROGRESS_FROM = 64 << 20  # show a progress bar for files of 64 MiB and more (on a terminal)
 
 
-class HashingWriter(io.RawIOBase):
+class HashingWriter:
     """Wrap a writable binary file: every byte written also feeds SHA-256 and a byte count.
 
-    The export step streams ``docker save`` output through one of these into an archive member, so
-    the tar is hashed on its way in, with no second read.
+    The one hashing writer: an archive member's bytes on their way in (``archive``), the whole
+    archive on its way to the media (``zipaes.ForwardSink``), each volume of a split one
+    (``volumes.VolumeSink``), so nothing written is read again to be hashed.
     """
 
     def __init__(self, fileobj):
-        super().__init__()
         self._fileobj = fileobj
         self._sha = hashlib.sha256()
         self.size = 0
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
@@ -65,21 +61,14 @@ def open_input(path: Path):
 def sha256_file(path: Path, progress: bool = True) -> str:
     """SHA-256 of a file as lower-case hex, read in 1 MiB chunks (flat memory whatever the size)."""
     path = Path(path)
-    sha = hashlib.sha256()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
     with open_input(path) as f:
-        total = os.fstat(f.fileno()).st_size
-        with progress_bar(total, f"SHA-256 {path.name}", progress) as bar:
-            while n := f.readinto(buf):
-                sha.update(view[:n])
-                bar.advance(n)
-    return sha.hexdigest()
+        return sha256_open(f, path.name, progress)
 
 
 def sha256_open(f, label: str, progress: bool = True, also: tuple = ()) -> str:
     """SHA-256 of an open file from its start, read with ``pread`` (its position is left alone);
-    ``also`` are more hashes fed the same bytes (the whole archive's, over its volumes)."""
+    ``also`` are more hashes fed the same bytes (the whole archive's, over its volumes). The one
+    loop that reads and hashes."""
     fd, sha = f.fileno(), hashlib.sha256()
     total = os.fstat(fd).st_size
     at = 0
@@ -120,17 +109,8 @@ def expand(spec: str | Iterable[str]) -> list[Path]:
 # --- what the user sees -------------------------------------------------------------------------
 
 
-def console():
-    """A rich console for tables; wide when output goes to a file or pipe, so hashes are never cut."""
-    from rich.console import Console
-
-    out = Console()
-    return out if out.is_terminal else Console(width=400)
-
-
 def progress_bar(total: int, description: str, enabled: bool = True):
     """A rich progress bar on stderr when it is a terminal and the job is big, else a no-op."""
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -139,7 +119,7 @@ def progress_bar(total: int, description: str, enabled: bool = True):
         TransferSpeedColumn,
     )
 
-    console = Console(stderr=True)
+    console = display.console(stderr=True)
     if not (enabled and total >= PROGRESS_FROM and console.is_terminal):
         return _NoProgress()
     return _Progress(

@@ -19,43 +19,18 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from .. import display, fsutil, platform
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
+from ..fsutil import MEMBER_CHUNK
+from .archive import NOTHING_DONE, ArchiveReader, safe_member_name
 
-if TYPE_CHECKING:
-    from .archive import ArchiveReader
-
-READ_CHUNK = 256 << 10  # measured faster than 1 MiB here (smaller buffers, reused)
 MAX_TOTAL = 64 << 30  # refuse to extract more than 64 GiB in all unless told otherwise
 MAX_RATIO = 1000  # refuse members that expand more than 1000:1 ...
 RATIO_FREE_BYTES = 8 << 20  # ... once they are over 8 MiB
 MAX_DEPTH = 64  # folders in one member name; deeper is a crafted archive, not an app
 NAME_MAX = 255  # bytes in one name (ext4, XFS, NTFS, APFS alike)
 PATH_MAX = 4095  # bytes in a whole path (Linux's PATH_MAX less its NUL)
-NOTHING_DONE = "refusing the archive (nothing extracted)"
-
-
-def safe_member_name(name: str) -> str:
-    """The member name as a relative POSIX path, or UnsafeArchive if it could land outside the folder.
-
-    Refused: empty names, NUL, absolute paths, drive letters (``C:``), UNC paths, and any ``..``
-    component (``\\`` counts as a separator, as it does for the Windows tools on the other side).
-    """
-    if not name or "\0" in name:
-        raise UnsafeArchive(f"member name {name!r} is empty or holds NUL; refusing the archive")
-    norm = name.replace("\\", "/")
-    if fsutil.is_absolute_name(norm):
-        raise UnsafeArchive(f"member {name!r} has an absolute path or drive letter; {NOTHING_DONE}")
-    if fsutil.leaves_folder(norm):
-        raise UnsafeArchive(
-            f"member {name!r} climbs out of the destination with '..'; {NOTHING_DONE}"
-        )
-    parts = [p for p in norm.split("/") if p not in ("", ".")]
-    if not parts:
-        raise UnsafeArchive(f"member name {name!r} names no file; refusing the archive")
-    return "/".join(parts) + ("/" if norm.endswith("/") else "")
 
 
 # --- plan: the whole archive checked, each wanted member given its place ----------------------------
@@ -291,7 +266,7 @@ def _write_aside(reader: ArchiveReader, planned: PlannedFile, force: bool) -> No
     """Stream the member into its temporary file, checked to its end; mode and time set after."""
     planned.out = fsutil.AtomicFile(planned.final, mode=0o600, overwrite=force).open()
     with reader.open_raw(planned.info.filename, planned.expected) as src:
-        while data := src.read(READ_CHUNK):
+        while data := src.read(MEMBER_CHUNK):
             planned.out.file.write(data)
     planned.out.finish()
     info = planned.info

@@ -5,21 +5,18 @@ Reads that format (with the ``*name`` binary marker and GNU escaped names), the 
 (``SHA256 (name) = hex``), and what PowerShell's ``Get-FileHash`` prints when saved to a file: the
 table (``Algorithm Hash Path``), the list (``Format-List``) and CSV (``Export-Csv``), in UTF-8 or
 UTF-16 (Windows PowerShell's ``>`` writes UTF-16), with CRLF, upper-case hex and ``C:\\...`` paths.
-Windows paths are matched by their file name; relative names have ``\\`` turned into ``/``.
-Checking files against a hash file gives a ``SumsReport`` naming every file that is missing,
-different or not listed.
+Relative names have ``\\`` turned into ``/``. Files are checked against a hash file by
+``sumsverify``; ``sumsreport`` prints hashes and what a check found.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import display, fsutil
+from .. import fsutil
 from ..errors import AirgapError, IntegrityError
 from . import digest, volumes
 
@@ -32,7 +29,7 @@ _BSD_LINE = re.compile(r"^SHA256 \((.+)\) = ([0-9a-fA-F]{64})$")
 _TABLE_HEADER = re.compile(r"^Algorithm\s+Hash\s+Path$", re.IGNORECASE)
 _TABLE_ROW = re.compile(r"^(SHA256)\s+([0-9a-fA-F]{64})\s+(\S.*)$", re.IGNORECASE)
 _LIST_FIELD = re.compile(r"^(Algorithm|Hash|Path)\s*:\s?(.*)$", re.IGNORECASE)
-_TRUNCATED = ("...", "\u2026")  # Format-Table cuts long paths and ends them with one of these
+TRUNCATED = ("...", "\u2026")  # Format-Table cuts long paths and ends them with one of these
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -46,16 +43,16 @@ def normalise_name(name: str) -> str:
     return name
 
 
-def _basename(key: str) -> str:
+def basename(key: str) -> str:
     return key.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _is_truncated(key: str) -> bool:
-    return key.endswith(_TRUNCATED)
+def is_truncated(key: str) -> bool:
+    return key.endswith(TRUNCATED)
 
 
-def _untruncated(key: str) -> str:
-    for mark in _TRUNCATED:
+def untruncated(key: str) -> str:
+    for mark in TRUNCATED:
         if key.endswith(mark):
             return key[: -len(mark)]
     return key
@@ -247,7 +244,7 @@ def write_aside(dest: Path, new: dict[str, str], *, archive: str = "") -> fsutil
 
 def _lists(key: str, archive: str) -> bool:
     """Whether the hash file's ``key`` names ``archive`` or one of its volumes."""
-    return bool(archive) and volumes.archive_of(Path(_basename(key))).name == archive
+    return bool(archive) and volumes.archive_of(Path(basename(key))).name == archive
 
 
 def _sums_bytes(entries: dict[str, str]) -> bytes:
@@ -296,271 +293,3 @@ def record(files: Iterable[Path], dest: Path, progress: bool = True) -> dict[Pat
 def add_entries(dest: Path, new: dict[str, str]) -> None:
     """Add or replace ``{name: hex}`` in the SHA256SUMS ``dest``, keeping the entries it has."""
     write_sums(_with(Path(dest), new), dest)
-
-
-# --- checking -----------------------------------------------------------------------------------
-
-
-def lookup(entries: dict[str, str], path: Path, base_dir: Path | None = None) -> str | None:
-    """The hash listed for ``path``: by its name relative to ``base_dir``, else by file name.
-
-    Windows paths (``C:\\...``) and absolute paths match by file name; a path Get-FileHash cut short
-    (``...``) matches a file whose name starts with what is left. Two different hashes for one file
-    name is an error, never a guess.
-    """
-    path = Path(path)
-    if base_dir is not None:
-        try:
-            rel = normalise_name(path.resolve().relative_to(Path(base_dir).resolve()).as_posix())
-            if rel in entries:
-                return entries[rel]
-        except ValueError:
-            pass
-    if path.name in entries:
-        return entries[path.name]
-    for fold in (False, True):
-        same = {h for k, h in entries.items() if not _is_truncated(k) and _same(k, path.name, fold)}
-        if len(same) > 1:
-            raise IntegrityError(
-                f"{path.name} is listed more than once with different hashes; give a hash file "
-                "with one entry per file name"
-            )
-        if same:
-            return same.pop()
-    cut = {
-        h
-        for k, h in entries.items()
-        if _is_truncated(k)
-        and _basename(_untruncated(k))
-        and path.name.startswith(_basename(_untruncated(k)))
-    }
-    return cut.pop() if len(cut) == 1 else None
-
-
-def _same(key: str, name: str, fold: bool) -> bool:
-    listed = _basename(key)
-    return listed.casefold() == name.casefold() if fold else listed == name
-
-
-def verify_file(path: Path, sums: Path) -> str:
-    """Check ``path`` against the hash ``sums`` lists for it; raise IntegrityError if it differs.
-
-    Returns the hex digest when it matches.
-    """
-    path = Path(path)
-    return _verified(path, Path(sums), lambda: digest.sha256_file(path))
-
-
-def verify_open(f: fsutil.PinnedFile, sums: Path) -> str:
-    """``verify_file`` through a file already open (``fsutil.PinnedFile``): what is checked is what
-    the caller then reads from it. Returns the hex digest."""
-    return _verified(f.path, Path(sums), lambda: digest.sha256_open(f, f.path.name))
-
-
-def _verified(path: Path, sums: Path, sha256_of) -> str:
-    expected = lookup(read_sums(sums), path, sums.parent)
-    if expected is None:
-        raise IntegrityError(f"{path.name} is not listed in {sums}; give the hash file made for it")
-    actual = sha256_of()
-    if actual != expected:
-        raise IntegrityError(
-            f"{path}: SHA-256 {actual} differs from {expected} listed in {sums}; the file changed "
-            "or is not the one sent: do not use it, fetch it again"
-        )
-    return actual
-
-
-def verify_archive(source: volumes.ArchiveFile, sums: Path) -> str:
-    """Check an opened archive (its one file, or each of its volumes) against ``sums`` through the
-    files already open, so what is checked is what will be read. A volume missing, extra, out of
-    order, cut short or from another archive is refused by name. Returns the whole archive's
-    SHA-256 (over its volumes in order)."""
-    sums = Path(sums)
-    entries = read_sums(sums)
-    whole = hashlib.sha256() if source.split else None  # one file: its own hash is the whole's
-    archive_listed = lookup(entries, source.archive, sums.parent)
-    if source.split:
-        _check_volume_set(source, entries, sums, archive_listed)
-    for part in source.parts:
-        expected = lookup(entries, part.path, sums.parent)
-        if expected is None and not source.split:
-            raise IntegrityError(
-                f"{part.path.name} is not listed in {sums}; give the hash file made for it"
-            )
-        actual = digest.sha256_open(part, part.path.name, also=(whole,) if whole else ())
-        if expected is not None and actual != expected:
-            raise IntegrityError(
-                f"{part.path}: SHA-256 {actual} differs from {expected} listed in {sums}; the file "
-                "changed, is cut short, out of order or not the one sent: do not use it, fetch it "
-                "again"
-            )
-    if whole is None:
-        return actual
-    if archive_listed and whole.hexdigest() != archive_listed:
-        raise IntegrityError(
-            f"the volumes of {source.archive.name} together differ from the SHA-256 {sums} lists "
-            "for the whole; fetch them again"
-        )
-    return whole.hexdigest()
-
-
-def _check_volume_set(source, entries: dict[str, str], sums: Path, whole: str | None) -> None:
-    listed = sorted(
-        k
-        for k in entries
-        if re.fullmatch(re.escape(source.archive.name) + r"\.\d{3}", _basename(k))
-    )
-    present = [part.path.name for part in source.parts]
-    if not listed and whole is None:
-        raise IntegrityError(
-            f"{sums} lists neither {source.archive.name} nor its volumes; give the hash file made "
-            "for it"
-        )
-    for name in listed:
-        if _basename(name) not in present:
-            raise IntegrityError(
-                f"volume {_basename(name)} of {source.archive.name} is missing (listed in "
-                f"{sums}); copy every volume into {source.archive.parent}"
-            )
-    if listed:
-        for name in present:
-            if name not in {_basename(k) for k in listed}:
-                raise IntegrityError(
-                    f"volume {name} is not listed in {sums}: it is not part of the archive sent; "
-                    "move it away"
-                )
-
-
-@dataclass
-class SumsReport:
-    """What ``check_sums`` found: files that match, and every one missing, different or extra."""
-
-    sums: Path
-    ok: list[str] = field(default_factory=list)
-    missing: list[tuple[str, str]] = field(default_factory=list)  # (name, expected)
-    different: list[tuple[str, str, str]] = field(default_factory=list)  # (name, expected, actual)
-    extra: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not (self.missing or self.different or self.extra)
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def problems(self) -> list[str]:
-        return (
-            [f"{n} differs (expected {e}, got {a})" for n, e, a in self.different]
-            + [f"{n} is missing (expected {e})" for n, e in self.missing]
-            + [f"{n} is not listed" for n in self.extra]
-        )
-
-    def raise_for_problems(self) -> None:
-        if not self.passed:
-            problems = self.problems()
-            raise IntegrityError(
-                f"{len(problems)} problem(s) against {self.sums}: {'; '.join(problems)}; do not "
-                "use these files, fetch them again"
-            )
-
-
-def _listed_path(key: str, base_dir: Path) -> Path | None:
-    if _is_truncated(key):
-        prefix = _basename(_untruncated(key))
-        hits = sorted(p for p in base_dir.iterdir() if prefix and p.name.startswith(prefix))
-        return hits[0] if len(hits) == 1 else None
-    if fsutil.leaves_folder(key):
-        return base_dir / _basename(key)  # a path from another machine: match by file name
-    return base_dir / key
-
-
-def check_sums(
-    sums: Path,
-    base_dir: Path | None = None,
-    extra: bool = False,
-    progress: bool = True,
-    ignore_missing: bool = False,
-) -> SumsReport:
-    """Check every file ``sums`` lists (relative to ``base_dir``, default the sums' folder).
-
-    With ``extra``, files in ``base_dir`` that are not listed are reported too; with
-    ``ignore_missing``, listed files absent from ``base_dir`` are skipped (``sha256sum
-    --ignore-missing``), but at least one must be there.
-    """
-    sums = Path(sums)
-    base_dir = Path(base_dir) if base_dir is not None else sums.parent
-    report = SumsReport(sums)
-    seen: set[Path] = set()
-    for key, expected in sorted(read_sums(sums).items()):
-        target = _listed_path(key, base_dir)
-        if target is None or not target.is_file():
-            if not ignore_missing:
-                report.missing.append((key, expected))
-            continue
-        seen.add(target.resolve())
-        actual = digest.sha256_file(target, progress=progress)
-        if actual == expected:
-            report.ok.append(key)
-        else:
-            report.different.append((key, expected, actual))
-    if ignore_missing and not (report.ok or report.different):
-        raise IntegrityError(f"none of the files {sums} lists is in {base_dir}; check the folder")
-    if extra:
-        for p in sorted(base_dir.iterdir()):
-            if p.is_file() and p.resolve() not in seen and p.resolve() != sums.resolve():
-                report.extra.append(p.name)
-    return report
-
-
-def check_files(files: Iterable[Path], sums: Path, progress: bool = True) -> SumsReport:
-    """Check the given files only against ``sums``; a file it does not list is reported as such."""
-    sums = Path(sums)
-    entries = read_sums(sums)
-    report = SumsReport(sums)
-    for f in map(Path, files):
-        expected = lookup(entries, f, sums.parent)
-        if expected is None:
-            report.extra.append(str(f))
-        elif not f.is_file():
-            report.missing.append((str(f), expected))
-        elif (actual := digest.sha256_file(f, progress=progress)) == expected:
-            report.ok.append(str(f))
-        else:
-            report.different.append((str(f), expected, actual))
-    return report
-
-
-# --- printing -----------------------------------------------------------------------------------
-
-
-def print_hashes(hashes: dict[Path, str]) -> None:
-    """A table shaped like PowerShell's Get-FileHash output: Algorithm, Hash, Path."""
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    table.add_column("Algorithm", no_wrap=True, min_width=9)
-    table.add_column("Hash", no_wrap=True, min_width=64)
-    table.add_column("Path", overflow="fold")
-    for path, hexdigest in hashes.items():
-        table.add_row("SHA256", hexdigest.upper(), display.text(Path(path).resolve()))
-    digest.console().print(table)
-
-
-def print_report(report: SumsReport) -> None:
-    """Every checked file with its status; mismatches with both hashes."""
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    table.add_column("Status", no_wrap=True, min_width=9)
-    table.add_column("Path", overflow="fold")
-    table.add_column("Expected", no_wrap=True)
-    table.add_column("Actual", no_wrap=True)
-    for name in report.ok:
-        table.add_row("[green]OK[/]", display.text(name), "", "")
-    for name, expected, actual in report.different:
-        table.add_row("[red]DIFFERENT[/]", display.text(name), expected, actual)
-    for name, expected in report.missing:
-        table.add_row("[red]MISSING[/]", display.text(name), expected, "")
-    for name in report.extra:
-        table.add_row("[yellow]NOT LISTED[/]", display.text(name), "", "")
-    digest.console().print(table)

@@ -11,13 +11,13 @@ one (``fsutil.PinnedFile``) and gives one seekable file over all of them: nothin
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 from pathlib import Path
 
 from .. import fsutil
 from ..errors import AirgapError
+from . import digest
 
 MIN_VOLUME = 64 * 1000  # below this a zip's own headers hardly fit in one volume
 _VOLUME = re.compile(r"^(?P<base>.+)\.(?P<number>\d{3})$")
@@ -81,33 +81,29 @@ class VolumeSink:
         self.split = split
         self.overwrite = overwrite
         self._files: list[fsutil.AtomicFile] = []
-        self._shas: list = []
-        self._sizes: list[int] = []
+        self._volumes: list[digest.HashingWriter] = []  # each volume's, when split
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
         while view:
-            if not self._files or (self.split and self._sizes[-1] >= self.split):
+            if not self._files or (self.split and self._volumes[-1].size >= self.split):
                 self._next()
-            room = len(view) if not self.split else self.split - self._sizes[-1]
+            room = len(view) if not self.split else self.split - self._volumes[-1].size
             piece = view[:room]
             try:
-                self._files[-1].file.write(piece)
+                (self._volumes[-1] if self.split else self._files[-1].file).write(piece)
             except OSError as exc:
                 if (full := fsutil.disk_full(self._files[-1].dest, exc)) is not None:
                     raise full from exc
                 raise
-            if self.split:
-                self._shas[-1].update(piece)
-            self._sizes[-1] += len(piece)
             view = view[len(piece) :]
         return len(data)
 
     def _next(self) -> None:
         dest = volume_name(self.archive, len(self._files) + 1) if self.split else self.archive
         self._files.append(fsutil.AtomicFile(dest, mode=0o644, overwrite=self.overwrite).open())
-        self._shas.append(hashlib.sha256())
-        self._sizes.append(0)
+        if self.split:
+            self._volumes.append(digest.HashingWriter(self._files[-1].file))
 
     def flush(self) -> None:
         for out in self._files[-1:]:
@@ -124,8 +120,8 @@ class VolumeSink:
     def parts(self) -> list[tuple[Path, str, int]]:
         """(final name, SHA-256, size) of each volume, in order (split archives only)."""
         return [
-            (o.dest, s.hexdigest(), n)
-            for o, s, n in zip(self._files, self._shas, self._sizes, strict=True)
+            (out.dest, volume.hexdigest(), volume.size)
+            for out, volume in zip(self._files, self._volumes, strict=True)
         ]
 
     def commit(self) -> list[Path]:

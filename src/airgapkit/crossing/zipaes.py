@@ -51,6 +51,7 @@ from pyzipper.zipfile_aes import (
 )
 
 from . import deflate
+from .digest import HashingWriter
 
 # AES-256, AE-2 (no CRC; the HMAC authenticates)
 AES_KWARGS = {"nbits": 256, "force_wz_aes_version": 2}
@@ -189,7 +190,7 @@ class ZipWriter(pyzipper.AESZipFile):
         self.fp = None
 
 
-class ForwardSink:
+class ForwardSink(HashingWriter):
     """Where pyzipper writes the archive: forward only, hashing every byte on its way to the file.
 
     zipfile decides in ``ZipFile.__init__`` whether it may seek back: it calls ``tell()`` and then
@@ -198,17 +199,6 @@ class ForwardSink:
     central directory) and ``seek`` refuses; the hash then sees the bytes exactly as the file holds
     them.
     """
-
-    def __init__(self, fileobj):
-        self._fileobj = fileobj
-        self._sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data) -> int:
-        self._sha.update(data)
-        self._fileobj.write(data)  # a buffered file: writes all of it or raises
-        self.size += len(data)
-        return len(data)
 
     def tell(self) -> int:
         return self.size
@@ -223,9 +213,6 @@ class ForwardSink:
 
     def flush(self) -> None:
         self._fileobj.flush()
-
-    def hexdigest(self) -> str:
-        return self._sha.hexdigest()
 
 
 def _method(level: int) -> int:

@@ -1,10 +1,10 @@
-"""The Docker Engine connection: connect, the one translation of SDK errors, image references.
+"""The Docker Engine connection: connect, the one translation of SDK errors, container names.
 
 Every engine call in airgapkit runs inside ``engine_errors``, which turns what the docker SDK or its
 transport raises into an ``AirgapError`` whose one-line message names the thing and says what to do,
-keeping the original exception as its cause. Image references and the names made from them (tar
-files, containers) are checked here too, before the engine sees them: its own messages for a bad
-reference are cryptic.
+keeping the original exception as its cause. Container names are checked here before the engine
+sees them; image references are checked by ``oci.reference`` (its own messages for a bad one are
+cryptic).
 """
 
 from __future__ import annotations
@@ -19,27 +19,17 @@ from contextlib import contextmanager
 import docker
 import requests
 import urllib3
-from rich.console import Console
 
+from .. import display
 from ..errors import AirgapError, EngineUnavailable, chain
 
 # Progress and notices on stderr; stdout carries logs only.
 # One notice, one line, even in a CI log; no markup or highlighting: names and paths print as is.
-console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+console = display.plain(stderr=True)
 
 START_HINT = "start the engine (systemctl start docker, or dockerd &)"
 PROBE_TIMEOUT = 15  # seconds to wait for the first answer before declaring the engine unreachable
 
-# The distribution reference grammar (github.com/distribution/reference), written out because the
-# SDK only splits references, never validates them.
-_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?)"
-_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_NAME = rf"(?:{_DOMAIN}/)?{_PATH_PART}(?:/{_PATH_PART})*"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-REFERENCE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
-IMAGE_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
@@ -167,43 +157,7 @@ def stream_error(event: dict) -> str | None:
     return " ".join(str(message).split()) if message else None
 
 
-# --- references and names -------------------------------------------------------------------------
-
-
-def validate_ref(ref: str, *, allow_digest: bool = True) -> str:
-    """``ref`` if it is a well-formed image reference (or image id), else a clear AirgapError."""
-    ref = (ref or "").strip()
-    if IMAGE_ID.match(ref):  # an image id is as good as a name for a local image
-        return ref
-    match = REFERENCE.match(ref)
-    if not match or len(match.group("name")) > 255:
-        raise AirgapError(
-            f"image reference {ref!r} is malformed; write it as name:tag (lowercase name, "
-            "e.g. tms_api:1.0.0 or registry:5000/team/node:20-alpine)"
-        )
-    if match.group("digest") and not allow_digest:
-        raise AirgapError(
-            f"image tag {ref!r} holds a digest; tag an image as name:tag, e.g. tms_api:1.0.0"
-        )
-    return ref
-
-
-def tar_name(ref: str) -> str:
-    """A safe file name for an image's tar: node:20-alpine -> node-20-alpine.tar."""
-    name, _, digest = ref.partition("@")
-    if digest:  # sha256:<64 hex> is too long for a file name people read
-        algo, _, hexpart = digest.partition(":")
-        name = f"{name}-{algo}-{hexpart[:12]}"
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
-    return f"{safe or 'image'}.tar"
-
-
-def default_container_name(ref: str) -> str:
-    """The image's name without registry, path or tag, made valid as a container name."""
-    name = ref.partition("@")[0]
-    name = name.rsplit("/", 1)[-1].partition(":")[0]
-    name = re.sub(r"[^a-zA-Z0-9_.-]+", "-", name).lstrip("._-")
-    return name or "app"
+# --- container names -------------------------------------------------------------------------
 
 
 def validate_container_name(name: str) -> str:

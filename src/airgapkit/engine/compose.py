@@ -24,6 +24,7 @@ from pathlib import Path
 
 import docker
 
+from .. import display
 from ..errors import AirgapError, RolledBack
 from ..fsutil import write_atomic
 from . import containers
@@ -275,5 +276,5 @@ def _keep_output(output: bytes, stem: str, log_dir: Path) -> Path | None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return write_atomic(Path(log_dir) / f"{stem}-{stamp}.log", output, mode=0o600)
     except OSError as exc:
-        console.print(f"warning: the output could not be kept: {exc}")
+        display.warn(f"the output could not be kept: {exc}")
         return None

@@ -16,15 +16,9 @@ from docker.models.containers import Container
 from .. import display, platform
 from ..errors import AirgapError
 from ..fsutil import AtomicFile
+from ..oci.reference import validate_ref
 from ..ports import PortMapping, Ports
-from .client import (
-    console,
-    engine_errors,
-    explain,
-    shell_flags,
-    validate_container_name,
-    validate_ref,
-)
+from .client import console, engine_errors, explain, shell_flags, validate_container_name
 from .images import require_image
 
 DEFAULT_PORTS = Ports.parse("8080:8080")  # the procedure's docker run -p 8080:8080
@@ -175,7 +169,7 @@ def keep_log(container: Container, folder: Path) -> Path | None:
         ):
             _copy_log(container, out.file, tail)
     except (OSError, AirgapError) as exc:
-        console.print(f"warning: the log of {container.name} could not be kept: {exc}")
+        display.warn(f"the log of {container.name} could not be kept: {exc}")
         return None
     if not tail:
         console.print(f"the log of {container.name} is empty")
@@ -202,6 +196,9 @@ def printable(line: bytes) -> str:
     return display.safe(line.decode("utf-8", errors="replace").rstrip("\r"))
 
 
+CONFLICT = 409  # the engine's status for "removal of container x is already in progress"
+
+
 def discard(container: Container) -> None:
     """Remove a container; the engine may have removed it already (--rm)."""
     try:
@@ -209,7 +206,7 @@ def discard(container: Container) -> None:
     except docker.errors.NotFound:
         pass
     except docker.errors.APIError as exc:
-        if "already in progress" not in explain(exc):  # the engine's own --rm got there first
+        if exc.status_code != CONFLICT:  # 409: a removal in progress, the engine's own --rm first
             raise AirgapError(
                 f"could not remove container {container.name}: {explain(exc)}"
             ) from exc

@@ -18,7 +18,6 @@ from typing import BinaryIO
 import docker
 import requests
 from docker.models.images import Image
-from rich.filesize import decimal as human_size
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -28,18 +27,11 @@ from rich.progress import (
 )
 
 from .. import fsutil
-from ..errors import AirgapError, ImageMissing, IntegrityError
+from ..errors import AirgapError, ImageMissing
 from ..fsutil import CHUNK, AtomicFile
+from ..oci.reference import tar_name, validate_ref
 from ..pipes import read_ahead
-from .client import (
-    answers,
-    console,
-    engine_errors,
-    lost,
-    stream_error,
-    tar_name,
-    validate_ref,
-)
+from .client import answers, console, engine_errors, lost, stream_error
 
 BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 WRITEBACK = 64 << 20  # a saved tar's bytes sent on to the disk while the save goes on
@@ -99,7 +91,7 @@ def pull(
             events = client.api.pull(repository, tag=tag or "latest", stream=True, decode=True)
             _follow_pull(progress, events, ref)
     except AirgapError as exc:
-        if _NOT_IN_REGISTRY.search(str(exc)):
+        if _not_in_registry(exc):
             raise ImageMissing(
                 f"image {ref} was not found in its registry; check the name and tag ({exc})"
             ) from exc
@@ -108,6 +100,15 @@ def pull(
     image = client.images.get(ref)
     console.print(f"pulled {ref} ({image.short_id})")
     return image.id
+
+
+def _not_in_registry(exc: AirgapError) -> bool:
+    """Whether a failed pull says the registry has no such image: the engine's 404 when it answers
+    before the pull starts, else the words of the pull stream, which carries no status (the one
+    place this module reads an error's text)."""
+    if isinstance(exc.__cause__, docker.errors.NotFound):
+        return True
+    return _NOT_IN_REGISTRY.search(str(exc)) is not None
 
 
 def _follow_pull(progress: Progress, events: Iterable[dict], ref: str) -> None:
@@ -237,7 +238,7 @@ def save(client: docker.DockerClient, refs: list[str], dest: Path) -> Path:
         raise AirgapError(
             f"{exc}; {what} needs about {fsutil.human_size(estimate)} or more"
         ) from exc
-    console.print(f"saved {', '.join(refs)} to {dest} ({human_size(written)})")
+    console.print(f"saved {', '.join(refs)} to {dest} ({fsutil.human_size(written)})")
     return dest
 
 
@@ -318,45 +319,6 @@ def load(client: docker.DockerClient, fileobj: BinaryIO, size: int | None = None
         raise AirgapError("docker load reported no image; is the file a tar made by docker save?")
     console.print(f"loaded {', '.join(loaded)}")
     return loaded
-
-
-def load_verified(
-    client: docker.DockerClient, tar: Path, sums: Path | None = None, verify: bool = True
-) -> list[str]:
-    """Check the tar against its SHA256SUMS (given, or the one beside it), then load it."""
-    tar = Path(tar)
-    if not tar.is_file():
-        raise AirgapError(
-            f"image tar {tar} does not exist; give the file made by `inv save` with --input"
-        )
-    with fsutil.PinnedFile(tar) as fileobj:  # hashed and loaded through this one open file
-        if verify:
-            _verify_tar(fileobj, sums)
-        else:
-            console.print(
-                f"warning: loading {tar} without checking its SHA-256 (--no-verify)", style="yellow"
-            )
-        loaded = load(client, fileobj)
-        fileobj.check_unchanged()
-        return loaded
-
-
-def _verify_tar(fileobj, sums: Path | None) -> None:
-    """Check the open tar's SHA-256 against its hashes file; a mismatch loads nothing."""
-    from ..crossing import sumsfile  # imported here: the one reader of hash files
-
-    tar = fileobj.path
-    sums = sums or sumsfile.find_sums(tar)
-    if sums is None:
-        raise IntegrityError(
-            f"no SHA256SUMS found beside {tar}; pass the hashes file with --sums FILE, "
-            "or --no-verify to load it unchecked"
-        )
-    if not Path(sums).is_file():
-        raise AirgapError(
-            f"hashes file {sums} does not exist; pass the SHA256SUMS you were sent with --sums"
-        )
-    sumsfile.verify_open(fileobj, Path(sums))  # raises IntegrityError on a mismatch
 
 
 # --- build and prune ------------------------------------------------------------------------------
@@ -450,7 +412,7 @@ def prune_build_cache(client: docker.DockerClient, stage_label: str = "") -> int
         reclaimed = int(client.api.prune_builds().get("SpaceReclaimed") or 0)
     if stage_label:
         reclaimed += prune_stage_images(client, stage_label)
-    print(f"build cache pruned: {human_size(reclaimed)} reclaimed ({reclaimed} bytes)")
+    print(f"build cache pruned: {fsutil.human_size(reclaimed)} reclaimed ({reclaimed} bytes)")
     return reclaimed
 
 

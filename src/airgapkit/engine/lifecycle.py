@@ -32,9 +32,10 @@ import docker
 from docker.models.containers import Container
 
 from ..errors import AirgapError, RolledBack
+from ..oci.reference import default_container_name
 from ..ports import PortMapping, Ports
 from . import containers
-from .client import console, default_container_name, engine_errors
+from .client import console, engine_errors
 
 RUNNING = ("running", "restarting", "paused")  # states in which a container holds its ports
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AirgapError
+from ..oci.reference import default_container_name
 from . import containers
-from .client import console, default_container_name, engine_errors
+from .client import console, engine_errors
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ import requests
 
 from ..environments import Registry
 from ..errors import AirgapError, IntegrityError
-from .client import console, explain, lost, stream_error, validate_ref
+from ..oci.reference import validate_ref
+from .client import console, explain, lost, stream_error
 from .images import require_image
 
 CERTS_DIR = Path("/etc/docker/certs.d")  # where an engine looks for a registry's CA
@@ -31,10 +32,12 @@ _DOWN = re.compile(
     r"timeout|server misbehaving|connection reset|EOF",
     re.IGNORECASE,
 )
+# 401 and 403 as an HTTP status, not as digits inside an address (a registry at 127.0.0.1:54013)
 _REFUSED = re.compile(
-    r"unauthorized|authentication required|no basic auth credentials|denied|401|403",
+    r"unauthorized|authentication required|no basic auth credentials|denied|(?<![\d.:])40[13](?!\d)",
     re.IGNORECASE,
 )
+_REFUSED_STATUS = (401, 403)  # the engine's own status for a registry that refused the credentials
 _UNTRUSTED = re.compile(r"x509|certificate|tls:|http response to https client", re.IGNORECASE)
 # The containerd image store reports the pushed manifest in a status line, not an aux event.
 _PUSHED = re.compile(r"^(?P<tag>\S+): digest: (?P<digest>sha256:[0-9a-f]{64}) size: \d+$")
@@ -92,7 +95,7 @@ def login(client: docker.DockerClient, registry: Registry, auth: dict) -> None:
     try:
         client.login(auth["username"], auth["password"], registry=registry.address, reauth=True)
     except docker.errors.APIError as exc:
-        raise _push_error(explain(exc), registry, f"log in to {registry.address}") from exc
+        raise _push_error(explain(exc), registry, f"log in to {registry.address}", exc) from exc
     except requests.exceptions.RequestException as exc:
         raise lost(f"log in to {registry.address}") from exc
 
@@ -102,7 +105,7 @@ def registry_digest(client: docker.DockerClient, ref: str, registry: Registry) -
     try:
         data = client.images.get_registry_data(ref, auth_config=registry.auth_config())
     except docker.errors.APIError as exc:
-        raise _push_error(explain(exc), registry, f"read {ref} back") from exc
+        raise _push_error(explain(exc), registry, f"read {ref} back", exc) from exc
     return data.id
 
 
@@ -159,7 +162,7 @@ def _push_stream(client, repository: str, tag: str, auth: dict | None, registry:
                 raise _push_error(error, registry, f"push {repository}")
             digest = pushed_digest(event, tag) or digest
     except docker.errors.APIError as exc:
-        raise _push_error(explain(exc), registry, f"push {repository}") from exc
+        raise _push_error(explain(exc), registry, f"push {repository}", exc) from exc
     except requests.exceptions.RequestException as exc:
         raise lost(f"push {repository}:{tag}") from exc
     if not digest:
@@ -170,9 +173,16 @@ def _push_stream(client, repository: str, tag: str, auth: dict | None, registry:
     return digest
 
 
-def _push_error(said: str, registry: Registry, doing: str) -> AirgapError:
-    """One line for each way a registry fails: refused credentials, untrusted, down, other."""
-    if _REFUSED.search(said):
+def _push_error(
+    said: str, registry: Registry, doing: str, exc: docker.errors.APIError | None = None
+) -> AirgapError:
+    """One line for each way a registry fails: refused credentials, untrusted, down, other.
+
+    The engine's HTTP status says "refused" when it gives one; a push reports its failure only as
+    text in its event stream, so that text is matched here, and nowhere else in this module.
+    """
+    status = exc.status_code if exc is not None else None
+    if status in _REFUSED_STATUS or _REFUSED.search(said):
         who = f"user {registry.username}" if registry.username else "no credentials"
         return AirgapError(
             f"registry {registry.address} refuses {who} (could not {doing}: {said}); check the "

@@ -1,4 +1,4 @@
-"""The app as a Docker Swarm service: create or update it, wait for the rollout, report what runs.
+"""The app as a Docker Swarm service: create or update it, wait for the rollout, find where it runs.
 
 Swarm is the orchestrator: it places the tasks, pulls the pinned digest from the registry on every
 node, runs the health check, replaces tasks a batch at a time and rolls the update back by itself
@@ -161,13 +161,14 @@ def endpoint(env: Environment, ports: Ports) -> EndpointSpec:
 # --- deploy ----------------------------------------------------------------------------------------
 
 
-def deploy(client: docker.DockerClient, release: Release, app: App, env: Environment):
-    """Create or update the service, then wait for the rollout; see the module's description."""
+def deploy(client: docker.DockerClient, release: Release, app: App, env: Environment) -> None:
+    """Create or update the service, then wait for the rollout; see the module's description.
+    What runs then: ``flows.status.of_swarm``."""
     with engine_errors(f"deploy service {app.service}", hide=app.values):
         require_manager(client)
         _require_networks(client, env)
         current = find(client, app.service)
-        history = _history(current) + [_entry(release)]
+        history = deploy_history(current) + [_entry(release)]
         made = swarmsecrets.create(client, app.service, app.values, app.secret_keys)
         kwargs = service_kwargs(release, app, env, made, history)
         try:
@@ -190,7 +191,6 @@ def deploy(client: docker.DockerClient, release: Release, app: App, env: Environ
         finally:
             swarmsecrets.remove_unused(client, app.service, keep=_secret_names(client, app))
     console.print(f"service {app.service} runs {env.replicas} x {release.pinned}, healthy")
-    return status(client, app.service)
 
 
 def wait_rollout(client, service_id: str, marker: int, before: str | None, env: Environment):
@@ -237,7 +237,7 @@ def _rolled_back(client, service, marker: int, update: dict) -> RolledBack:
     failed = [t for t in service.tasks() if _marker(t) == marker and not _is(t, "running")]
     lines = [
         f"service {service.name}: Swarm rolled the update back ({update.get('State')}: "
-        f"{update.get('Message', '')}); it runs {_image_of(service.attrs['Spec'])} again"
+        f"{update.get('Message', '')}); it runs {image_of(service.attrs['Spec'])} again"
     ]
     return RolledBack("\n".join(lines + failed_task_lines(client, service, failed)))
 
@@ -245,7 +245,7 @@ def _rolled_back(client, service, marker: int, update: dict) -> RolledBack:
 def failed_task_lines(client, service, failed: list[dict]) -> list[str]:
     """Each failed task of ``service``: where it ran, how it ended, and its last log lines."""
     logs = _task_logs(service)
-    nodes = _node_names(client)
+    nodes = node_names(client)
     lines = []
     for task in failed:
         lines.append(
@@ -303,117 +303,6 @@ def _task_errors(tasks: list[dict]) -> str:
     return "task errors: " + "; ".join(errors) if errors else "no task reported an error"
 
 
-# --- status ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TaskView:
-    id: str
-    slot: str
-    node: str
-    state: str
-    desired: str
-    error: str
-    image: str
-    healthy: bool | None  # None: the health of a task on another node is not visible here
-
-
-@dataclass(frozen=True)
-class Status:
-    """What runs for an environment, whichever its target."""
-
-    target: str
-    name: str
-    image: str  # the reference it was started from
-    digest: str
-    wanted: int
-    running: int
-    healthy: int
-    tasks: tuple[TaskView, ...] = ()
-    update: str = ""  # Swarm's last update state and message
-    history: tuple[dict, ...] = ()  # earlier deploys, oldest first
-
-
-def status(client: docker.DockerClient, name: str, target: str = "swarm") -> Status | None:
-    """The status of the app called ``name``; None when nothing of that name is deployed."""
-    with engine_errors(f"read the status of {name}"):
-        return _swarm_status(client, name) if target == "swarm" else _engine_status(client, name)
-
-
-def _swarm_status(client, name: str) -> Status | None:
-    service = find(client, name)
-    if service is None:
-        return None
-    spec = service.attrs["Spec"]
-    nodes, here = _node_names(client), client.info()["Swarm"].get("NodeID")
-    views = tuple(_task_view(client, t, nodes, here) for t in service.tasks())
-    current = [v for v in views if v.desired == "running"]
-    update = service.attrs.get("UpdateStatus") or {}
-    image = _image_of(spec)
-    return Status(
-        target="swarm",
-        name=name,
-        image=image.partition("@")[0],
-        digest=image.partition("@")[2],
-        wanted=int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 0)),
-        running=sum(v.state == "running" for v in current),
-        healthy=sum(v.state == "running" and v.healthy is not False for v in current),
-        tasks=tuple(sorted(views, key=lambda v: (v.slot, v.desired != "running"))),
-        update=" ".join(filter(None, [update.get("State"), update.get("Message")])),
-        history=tuple(_history(service)),
-    )
-
-
-def _task_view(client, task: dict, nodes: dict, here: str) -> TaskView:
-    state = task["Status"]["State"]
-    healthy = None
-    container = (task["Status"].get("ContainerStatus") or {}).get("ContainerID")
-    if state == "running" and task.get("NodeID") == here and container:
-        healthy = _container_health(client, container)
-    return TaskView(
-        id=task["ID"],
-        slot=str(task.get("Slot", "")),
-        node=nodes.get(task.get("NodeID"), task.get("NodeID", "")),
-        state=state,
-        desired=task.get("DesiredState", ""),
-        error=task["Status"].get("Err", ""),
-        image=_image_of(task),
-        healthy=healthy,
-    )
-
-
-def _container_health(client, container_id: str) -> bool | None:
-    try:
-        health = client.containers.get(container_id).attrs["State"].get("Health") or {}
-    except docker.errors.NotFound:
-        return None
-    return {"healthy": True, "unhealthy": False}.get(health.get("Status"))
-
-
-def _engine_status(client, name: str) -> Status | None:
-    try:
-        container = client.containers.get(name)
-    except docker.errors.NotFound:
-        return None
-    image = container.image
-    health = _container_health(client, container.id)
-    running = container.status == "running"
-    view = TaskView(
-        container.short_id, "1", client.info().get("Name", ""), container.status, "running",
-        container.attrs["State"].get("Error", ""), container.attrs["Config"]["Image"], health,
-    )  # fmt: skip
-    return Status(
-        target="engine",
-        name=name,
-        image=container.attrs["Config"]["Image"],
-        digest=(image.attrs.get("RepoDigests") or [image.id])[0].rpartition("@")[2] or image.id,
-        wanted=1,
-        running=int(running),
-        healthy=int(running and health is not False),
-        tasks=(view,),
-    )
-
-
 # --- a shell in a task -----------------------------------------------------------------------------
 
 
@@ -448,7 +337,7 @@ def shell_place(client: docker.DockerClient, service_name: str) -> ShellPlace:
             container = (task["Status"].get("ContainerStatus") or {}).get("ContainerID")
             if task.get("NodeID") == here and container:
                 return ShellPlace(container=container)
-        nodes = _node_names(client)
+        nodes = node_names(client)
         return ShellPlace(
             nodes=tuple(sorted({nodes.get(t["NodeID"], t["NodeID"]) for t in running}))
         )
@@ -488,7 +377,7 @@ def _require_networks(client, env: Environment) -> None:
             )
 
 
-def _history(service) -> list[dict]:
+def deploy_history(service) -> list[dict]:
     if service is None:
         return []
     raw = (service.attrs["Spec"].get("Labels") or {}).get(HISTORY_LABEL, "[]")
@@ -520,12 +409,12 @@ def _is(task: dict, *states: str) -> bool:
     return task["Status"]["State"] in states
 
 
-def _image_of(spec_or_task: dict) -> str:
+def image_of(spec_or_task: dict) -> str:
     spec = spec_or_task.get("Spec", spec_or_task)
     return (spec.get("TaskTemplate", spec).get("ContainerSpec") or {}).get("Image", "")
 
 
-def _node_names(client) -> dict[str, str]:
+def node_names(client) -> dict[str, str]:
     try:
         return {n["ID"]: n["Description"]["Hostname"] for n in client.api.nodes()}
     except (docker.errors.APIError, KeyError):

@@ -2,13 +2,11 @@
 
 A service's plain environment sits in its spec: ``docker service inspect`` shows it to anyone with
 access to a manager. Secrets are kept encrypted by the managers, sent only to the nodes that run a
-task, and mounted in memory under ``/run/secrets``. Which keys are secrets:
-
-- keys whose name says so (``DB_PASSWORD``, ``API_TOKEN``, ``JWT_SECRET``, ``SIGNING_KEY``, ...);
-- keys whose value is a token in a format secret scanners know (``secretshapes``), whatever the key;
-- keys marked in ``.env.example`` by a comment line starting ``# secret`` (or ``# [secret]``) in
-  the comment block right above them;
-- keys the environment lists under ``secrets``.
+task, and mounted in memory under ``/run/secrets``. Which keys are secrets is
+``app.envfiles.secret_keys``'s to say: keys whose name says so (``DB_PASSWORD``, ``API_TOKEN``,
+``JWT_SECRET``, ``SIGNING_KEY``, ...) or whose value is a token (``secretshapes``), keys marked in
+``.env.example`` by a comment line starting ``# secret`` (or ``# [secret]``) right above them, and
+keys the environment lists under ``secrets``.
 
 The app keeps reading its settings from its environment: the service starts through a short ``sh``
 wrapper that exports each secret file as the variable of the same name, then ``exec``s the image's
@@ -21,62 +19,19 @@ the one a rollback would return to still names.
 
 from __future__ import annotations
 
-import io
 import re
 import secrets as tokens
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import docker
 from docker.types import SecretReference
-from dotenv.parser import parse_stream
 
 from ..errors import AirgapError
-from ..secretshapes import secret_shaped
 from .client import explain, scrub
 
 SERVICE_LABEL = "org.airgapkit.service"
 KEY_LABEL = "org.airgapkit.key"
 SECRETS_DIR = "/run/secrets"
-_WORDS = {"PASSWORD", "PASSWD", "PASSPHRASE", "PWD", "SECRET", "TOKEN", "CREDENTIAL"}
-_WORDS |= {"CREDENTIALS", "APIKEY", "PRIVATE"}
-_KEY_KINDS = {"API", "ACCESS", "SECRET", "SIGNING", "ENCRYPTION", "PRIVATE", "MASTER", "LICENSE"}
-_MARK = re.compile(r"^\s*#\s*(\[secret\]|secret\b)", re.IGNORECASE)
-
-
-def looks_secret(key: str) -> bool:
-    """Whether an env key's name says it holds a secret: DB_PASSWORD, API_KEY, AUTH_TOKEN."""
-    parts = [p for p in key.upper().split("_") if p]
-    if any(p in _WORDS for p in parts):
-        return True
-    return len(parts) > 1 and parts[-1] == "KEY" and parts[-2] in _KEY_KINDS
-
-
-def marked_in_example(example: Path) -> set[str]:
-    """Keys of ``.env.example`` whose comment block starts a line with ``# secret``."""
-    marked: set[str] = set()
-    comment: list[str] = []
-    try:
-        text = Path(example).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise AirgapError(f"{example} cannot be read ({exc.strerror or exc}); check it") from exc
-    for binding in parse_stream(io.StringIO(text)):
-        lines = binding.original.string.splitlines()
-        if binding.key is None:  # comments and blank lines before the next key
-            comment = [] if not binding.original.string.strip() else comment + lines
-            continue
-        if any(_MARK.match(line) for line in comment):
-            marked.add(binding.key)
-        comment = []
-    return marked
-
-
-def secret_keys(
-    values: Mapping[str, str], example: Path, configured: Iterable[str] = ()
-) -> set[str]:
-    """The keys of an env file that go in as secrets (see the module's description)."""
-    shaped = {k for k, v in values.items() if looks_secret(k) or secret_shaped(v)}
-    return (shaped | marked_in_example(example) | set(configured)) & set(values)
 
 
 def create(

@@ -12,20 +12,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
-
-from .. import fsutil, locks
+from .. import display, fsutil, locks
 from ..app import npm
-from ..crossing import bundle, channels, digest, passwords
+from ..crossing import bundle, channels, passwords
 from ..crossing.manifest import Manifest
 from ..delta import plan
+from ..engine import source
 from ..oci import RegistryImage
 from ..platform import shells
 from ..settings import Crossing, Incoming, Places
 from ..trust import seal
 from ..trust.signing import TrustedKeys
 
-console = Console(stderr=True)
+console = display.console(stderr=True)
 
 
 def check_places(places: Places) -> None:
@@ -102,7 +101,8 @@ def make_bundle(
 ) -> bundle.Delivery:
     """Write the archive to the media folder, its hash and (new) password to the other two.
 
-    ``images`` are saved from the engine; ``registry_images`` stream from their registries.
+    ``images`` are saved from the engine (``engine.source``); ``registry_images`` stream from their
+    registries.
     ``sign`` (``trust.seal.signer``) signs the manifest; None leaves the bundle unsigned.
     """
     places = crossing.places
@@ -111,14 +111,12 @@ def make_bundle(
     given = outgoing_password(crossing)
     password = given or passwords.new_password()
     return bundle.write(  # the three parts made final together, the archive last
-        client,
         places.out_dir / name,
         manifest,
-        image_refs=images,
+        images=[*source.saved(client, images), *registry_images],
         files=files,
         password=password,
         level=crossing.level,
-        registry_images=registry_images,
         hashes_dir=places.hashes_dir,
         password_file=None if given else places.password_dir / f"{name}.password",
         split=crossing.split,
@@ -202,13 +200,11 @@ def print_delivery(delivery: bundle.Delivery, next_task: str, flags: Sequence[st
         argv += ["--password-file", delivery.password.name]
     for shell, line in shells.for_either(argv):  # one line each, to copy whole
         label = f" ({shell})" if shell else ""
-        Console(soft_wrap=True).print(
-            f"On the other side{label}: {line}", markup=False, highlight=False
-        )
+        display.plain().print(f"On the other side{label}: {line}")
 
 
 def print_requirements(manifest: Manifest | None) -> None:
     """For a delta: what the far side must hold before it takes the bundle."""
     table = plan.requirements_table(manifest) if manifest else None
     if table is not None:
-        digest.console().print(table)
+        display.wide().print(table)

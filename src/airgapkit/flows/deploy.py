@@ -15,12 +15,13 @@ from .. import history, locks, platform
 from ..app import envfiles
 from ..delta import apply
 from ..engine import containers, identity, interrupted, lifecycle, oneoff
-from ..engine.client import console, default_container_name, engine_address
+from ..engine.client import console, engine_address
 from ..errors import AirgapError, Interrupted
+from ..oci.reference import default_container_name
 from ..settings import Incoming, Target, Trust
 from ..trust import seal
-from . import fleet
-from . import stack as stack_flow
+from . import fleet, stackdeploy
+from . import status as statuses
 from .bundles import open_incoming
 
 
@@ -63,7 +64,7 @@ def deploy(
     with open_incoming(incoming, "release", seal.trusted_keys(trust)) as opened:
         run.note_bundle(opened.manifest, incoming.archive, opened.sha256)
         run.note_signature(opened.signature)
-        stack_flow.check_bundle(opened, target)
+        stackdeploy.check_bundle(opened, target)
         env = seal.checked_env(opened, env_file, target.env_example)
         if target.is_stack:
             return deploy_stack(client, opened, target, env, env_file, run)
@@ -90,7 +91,7 @@ def deploy_stack(client, opened, target: Target, env: dict, env_file: Path, run:
     """A stack (flows/stack.py), its app's env checked against the contract the release carries."""
     with tempfile.TemporaryDirectory(prefix="airgapkit-contract-") as tmp:
         contract, _ = seal.env_contract(opened, Path(tmp), target.env_example)
-        return stack_flow.deploy(
+        return stackdeploy.deploy(
             client, opened, target, app_env=env, app_env_file=env_file, app_contract=contract,
             run=run,
         )  # fmt: skip
@@ -99,7 +100,7 @@ def deploy_stack(client, opened, target: Target, env: dict, env_file: Path, run:
 def predeploy(client, ref: str, env: dict, target: Target, run: history.Run) -> None:
     """The one-off command from the new image, before the running container is touched; its
     outcome goes in the history either way."""
-    stack_flow.noted_predeploy(
+    stackdeploy.noted_predeploy(
         run,
         lambda: oneoff.run_once(client, ref, target.predeploy, env=env, log_dir=target.log_dir),
     )
@@ -125,7 +126,7 @@ def said_on_interrupt(state):
 
 def state_on_interrupt(client, name: str, target: Target):
     """Ctrl-C while name is replaced or put back: say what runs as name, and how to undo it."""
-    rollback = fleet.rollback_command(target, name)
+    rollback = statuses.rollback_command(target, name)
     return said_on_interrupt(lambda: interrupted.state(client, name, rollback))
 
 
@@ -164,7 +165,7 @@ def debug_shell_argv(client, target: Target, image: str) -> list[str]:
     if target.is_swarm:
         return fleet.debug_shell_argv(client, target, image)
     name = target.name or default_container_name(image)
-    fleet.warn_if_interrupted(client, name, target)
+    statuses.warn_if_interrupted(client, name, target)
     if _is_running(client, name):
         return containers.shell_argv(client, container=name)
     env_file = env_file_of(target)

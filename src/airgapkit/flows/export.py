@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from rich.console import Console
-
-from .. import fsutil, history, oci
-from ..app import audit, npm
+from .. import display, fsutil, history, oci
+from ..app import npm
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..delta import plan
@@ -29,10 +27,11 @@ from ..gate.limits import resolve
 from ..settings import BaseSource, Crossing, Gate, StackSettings, Trust
 from ..trust import seal
 from ..trust.keys import SigningKey
+from . import audit
 from . import stack as stack_flow
 from .bundles import app_record, check_earlier, locked_output, make_bundle, report_files
 
-console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+console = display.plain(stderr=True)
 
 
 @locked_output("export")

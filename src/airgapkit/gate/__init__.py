@@ -1,6 +1,6 @@
 """The image rules: size, Node LTS, vulnerabilities, non-root, no secrets in layers.
 
-- ``facts``: what the rules judge about an image (``ImageFacts``), from the engine or a registry.
+- ``facts``: what the rules judge about a local image (``imagefacts.ImageFacts``), from the engine.
 - ``rules``: one function per rule, data in and ``RuleResult`` out; ``judge`` runs them all.
 - ``limits``: the policy limits, their defaults (one definition) and their checking.
 - ``schedule``: the Node.js release schedule (``NodeRelease``), packaged or configured.

@@ -8,47 +8,20 @@ schedule are read once; the table's numbers come from what the rules found, not 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import docker
 from rich.console import Console
 
+from .. import display
 from ..errors import AirgapError, PolicyViolation, ScanReportError
-from . import checkpoint, render, rules, scanreports
-from .facts import ImageFacts, from_engine
+from ..imagefacts import ImageFacts
+from . import checkpoint, render, scanreports
+from .candidate import Candidate
+from .facts import from_engine
 from .limits import Limits, resolve
 from .schedule import load_schedule
-
-
-@dataclass
-class Candidate:
-    image: str
-    size_mb: float
-    counts: dict[str, int] | None  # None: no report for it
-    lts_until: str  # the Node release's end of life, or "unknown"
-    result: rules.GateResult
-
-    @classmethod
-    def judged(cls, facts: ImageFacts, result: rules.GateResult) -> Candidate:
-        report = result.result("vulnerabilities").report
-        release = result.result("node-lts").release
-        return cls(
-            image=facts.ref,
-            size_mb=facts.size / rules.MB,
-            counts=report.counts if report else None,
-            lts_until=str(release.end) if release else "unknown",
-            result=result,
-        )
-
-    def sort_key(self):
-        """Passing first, then fewer critical, high, ... unspecified (no report: after every
-        count), then smaller."""
-        counts = [
-            self.counts[s] if self.counts else float("inf") for s in scanreports.TABLE_SEVERITIES
-        ]
-        return (not self.result.passed, *counts, self.size_mb)
 
 
 def compare(
@@ -102,7 +75,7 @@ def choose(
     ranked = compare(
         client, refs, reports=reports, report_dir=report_dir, limits=limits, today=today
     )
-    (console or Console()).print(render.candidates_table(ranked))
+    (console or display.console()).print(render.candidates_table(ranked))
     if not any(c.result.passed for c in ranked):
         raise PolicyViolation(
             f"none of the {len(ranked)} candidates passes every rule (see the Verdict column); "

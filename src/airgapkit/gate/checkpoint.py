@@ -16,7 +16,9 @@ from pathlib import Path
 import docker
 from rich.console import Console
 
+from .. import display
 from ..errors import PolicyViolation
+from ..imagefacts import ImageFacts
 from . import facts as image_facts
 from . import layerscan, render, rules, scanreports
 from .limits import Limits, resolve
@@ -72,7 +74,7 @@ def load_report(
 
 def judge_local(
     client: docker.DockerClient,
-    facts: image_facts.ImageFacts,
+    facts: ImageFacts,
     *,
     kind: str,
     report: scanreports.VulnReport | None,
@@ -138,7 +140,7 @@ def verdict(
     result: rules.GateResult, accept_risk: str, console: Console | None, can_accept: bool = True
 ) -> rules.GateResult:
     """Print the table; stop with one line unless every rule passed or a person accepted the risk."""
-    console = console or Console()
+    console = console or display.console()
     console.print(render.gate_table(result))
     if result.passed:
         return result
@@ -151,7 +153,7 @@ def verdict(
 
 
 def gate_registry(
-    facts: image_facts.ImageFacts,
+    facts: ImageFacts,
     *,
     report: Path | None,
     limits: Mapping | Limits | None,
@@ -170,7 +172,7 @@ def gate_registry(
 
 
 def judge_registry(
-    facts: image_facts.ImageFacts,
+    facts: ImageFacts,
     *,
     report: Path | None,
     limits: Mapping | Limits | None,
@@ -201,7 +203,7 @@ def judge_registry(
 # --- the Node version ----------------------------------------------------------------------------
 
 
-def node_version(client: docker.DockerClient, facts: image_facts.ImageFacts) -> tuple[str, str]:
+def node_version(client: docker.DockerClient, facts: ImageFacts) -> tuple[str, str]:
     """(version, where it came from): NODE_VERSION, else node --version run in the image."""
     declared = rules.declared_node_version(facts)
     if declared:

@@ -1,39 +1,19 @@
-"""The policy limits: what the image rules allow, with their one definition of the defaults.
+"""The policy limits: what the image rules allow.
 
-``config.DEFAULTS`` takes its ``policy`` section from :func:`defaults`; ``invoke.yaml``, variables
-and the tasks' flags override it, and :func:`resolve` checks the result once, before any rule runs.
+Their defaults are ``config.POLICY`` (the ``policy`` section of ``config.DEFAULTS``); ``invoke.yaml``,
+variables and the tasks' flags override them, and :func:`resolve` checks the result once, before
+any rule runs.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import POLICY as DEFAULTS
 from ..errors import AirgapError
 from . import scanreports
-
-DEFAULTS = {
-    # MB of 10^6 bytes, as docker prints sizes.
-    "max_size_mb": 200,
-    # Whole months of Node support left (to its end of life) that an image must still have.
-    "min_support_months": 6,
-    # Vulnerabilities allowed per CVSS v3.1 severity; severities not named: no limit. invoke.yaml
-    # is merged over these, so lift one by giving it a number (high: 5), not by leaving it out.
-    "allowed": {"critical": 0, "high": 0},
-    # Days a vulnerability report (the base image's, the app's packages') may be old when it is
-    # taken on the connected side: advisories age, and the table is "as of" the report's date.
-    "max_report_age_days": 7,
-    # A newer Node release schedule (the upstream schedule.json or airgapkit's format);
-    # empty: the one packaged in airgapkit/data/node-releases.json.
-    "schedule": "",
-}
-
-
-def defaults() -> dict:
-    """A fresh copy of the defaults, for a configuration that may change its own."""
-    return copy.deepcopy(DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -99,10 +79,3 @@ def _days(value) -> int:
             "fix invoke.yaml"
         )
     return days
-
-
-def with_flags(limits: Mapping, **flags) -> dict:
-    """The configured limits with the flags that were given (None or "" means not given)."""
-    merged = {key: limits[key] for key in limits.keys()}
-    merged.update({key: value for key, value in flags.items() if value not in (None, "")})
-    return merged

@@ -18,7 +18,7 @@ from . import scanreports
 from .rules import counts_text
 
 if TYPE_CHECKING:
-    from .candidates import Candidate
+    from .candidate import Candidate
     from .rules import GateResult, RuleResult
 
 PASSED = "[green]PASS[/green]"

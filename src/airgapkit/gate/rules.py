@@ -2,7 +2,7 @@
 
 The procedure picks its base image by three rules (under 200 MB; minimal vulnerabilities by CVSS
 v3.1 severity; long-term support: even Node releases, critical fixes for 30 months). Each rule here
-judges data (an image's :class:`~airgapkit.gate.facts.ImageFacts`, a parsed report, the layer
+judges data (an image's :class:`~airgapkit.imagefacts.ImageFacts`, a parsed report, the layer
 scanner's findings) and returns a :class:`RuleResult`; nothing here talks to an engine or prints.
 :func:`judge` runs every rule that applies to an image; ``checkpoint`` gathers the data from the
 engine, ``render`` draws the tables.
@@ -43,7 +43,7 @@ from . import appreports, scanreports
 from .schedule import NodeRelease, months_between
 
 if TYPE_CHECKING:
-    from .facts import ImageFacts
+    from ..imagefacts import ImageFacts
     from .layerscan import SecretFinding
     from .limits import Limits
 

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from ..errors import ScanReportError
+from ..errors import AirgapError, ScanReportError
+from ..oci import reference
 
 # Worst first: the order of the table's columns and of the sorting in choose-base.
 SEVERITIES = ("critical", "high", "medium", "low", "none", "unspecified")
@@ -341,9 +342,10 @@ def for_image(
     )
 
 
-def _normal(name: str) -> str:
-    """library/node:20-alpine is node:20-alpine; a name without a tag means :latest."""
-    if name.startswith("library/"):
-        name = name[len("library/") :]
-    last = name.rsplit("/", 1)[-1]
-    return name if ":" in last or "@" in last else f"{name}:latest"
+def _normal(name: str) -> reference.ImageRef | str:
+    """library/node:20-alpine is node:20-alpine; a name without a tag means :latest (Docker's
+    defaults, from oci.reference); a name that is no reference stays as it is, to match itself."""
+    try:
+        return reference.parse(name)
+    except AirgapError:
+        return name

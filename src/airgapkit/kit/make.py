@@ -24,9 +24,7 @@ from datetime import datetime, timezone
 from importlib.resources import files
 from pathlib import Path
 
-from rich.console import Console
-
-from .. import __version__, display
+from .. import __version__, display, fsutil
 from ..crossing import bundle, channels, passwords
 from ..crossing import manifest as bundle_manifest
 from ..crossing.archive import ArchiveWriter
@@ -186,9 +184,9 @@ def print_kit(kit: Kit) -> None:
     """What was made, which channel each part takes, and what the far side runs."""
     delivery = kit.delivery
     channels.print_channels(delivery.archive, delivery.sums, delivery.password)
-    out = Console(soft_wrap=True, highlight=False)
+    out = display.plain()
     for target, size in kit.sizes.items():
-        out.print(f"target {display.markup(target)}: {size / 1e6:.1f} MB of wheels")
+        out.print(f"target {display.safe(target)}: {fsutil.human_size(size)} of wheels")
     name, sums = delivery.archive.name, delivery.sums.name
     password = f" --password-file {delivery.password.name}" if delivery.password else ""
     out.print("On the other side, with the tools the procedure uses (7z asks for the password):")
@@ -205,5 +203,5 @@ def print_kit(kit: Kit) -> None:
     if kit.program_size:
         out.print(
             "No Python there: the single program is in the kit under executables/ "
-            f"({kit.program_size / 1e6:.1f} MB; chmod +x it after 7z x)"
+            f"({fsutil.human_size(kit.program_size)}; chmod +x it after 7z x)"
         )

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .. import display
-from ..crossing import extraction, sumsfile, volumes
+from ..crossing import extraction, sumsfile, sumsverify, volumes
 from ..crossing.archive import ArchiveReader
 from ..crossing.manifest import MANIFEST, SIGNATURE
 from ..errors import AirgapError, IntegrityError, UnsafeArchive
@@ -77,7 +77,7 @@ def extract_target(incoming: Incoming, trusted: TrustedKeys, work: Path) -> tupl
     password = bundles.incoming_password(incoming)
     sums = kit_sums(incoming)
     with volumes.open_archive(incoming.archive) as archive:
-        sumsfile.verify_archive(archive, sums)
+        sumsverify.verify_archive(archive, sums)
         with ArchiveReader(archive, password) as reader:
             seal.check(reader, source, trusted)  # refuses by trust.keys before anything is used
             manifest = read_kit(reader, source)

@@ -9,16 +9,15 @@ registry holds them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from rich.console import Console
-
-from ..fsutil import AtomicFile
-from ..gate.facts import ImageFacts
+from .. import display, pipes
+from ..fsutil import AtomicFile, human_size
+from ..imagefacts import ImageFacts
 from . import platforms, reference
 from .facts import from_image, uncompressed_sizes
 from .layout import ImageTar, Written
@@ -26,15 +25,32 @@ from .registry import Access, Registry
 from .remote import RemoteImage, resolve
 
 SOURCE = "registry"  # what the bundle's manifest records as the image's source
-console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+console = display.plain(stderr=True)
 
 
 class RegistryImage:
-    """An image resolved in its registry for one export; the registry session stays open with it."""
+    """An image resolved in its registry for one export; the registry session stays open with it.
+
+    As a bundle's image source (``crossing.bundle.ImageSource``) its member is stored: its layers
+    are gzip already, so deflating them again would cost time and gain nothing.
+    """
+
+    level: int | None = 0
 
     def __init__(self, ref: str, registry: Registry, image: RemoteImage):
         self.ref, self.registry, self.image = ref, registry, image
         self._facts: ImageFacts | None = None
+        self._streamed: ImageTar | None = None
+
+    @property
+    def tar_name(self) -> str:
+        return reference.tar_name(self.ref)
+
+    def chunks(self) -> Iterable[bytes]:
+        """The tar for a bundle member; the registry read runs on its own thread, beside the
+        hashing and encryption of the member."""
+        self._streamed = self.tar()
+        return pipes.read_ahead(self._streamed, name=f"pull {self.ref}")
 
     @property
     def repo_digest(self) -> str:
@@ -56,8 +72,10 @@ class RegistryImage:
         """The loadable tar as chunks to pull (a bundle member), tagged ``tags`` (default: ref)."""
         return ImageTar(self.registry, self.image, self.default_tags() if tags is None else tags)
 
-    def record(self, member: str, tar: ImageTar) -> dict:
-        """What a bundle's manifest keeps of the image, once ``tar`` has been streamed whole."""
+    def record(self, member: str, tar: ImageTar | None = None) -> dict:
+        """What a bundle's manifest keeps of the image, once ``tar`` (default: the one ``chunks``
+        gave) has been streamed whole."""
+        tar = tar or self._streamed
         platform = self.image.platform
         zstd = {"compression": "zstd"} if self.image.manifest.zstd else {}  # Docker 23.0 and later
         return {
@@ -128,6 +146,6 @@ def export_to_file(
     with AtomicFile(dest) as out:
         exported = export_image(ref, out.file, platform=platform, access=access)
     console.print(
-        f"wrote {dest} ({ref}, {exported.repo_digest}; {exported.written.size / 1e6:.2f} MB)"
+        f"wrote {dest} ({ref}, {exported.repo_digest}; {human_size(exported.written.size)})"
     )
     return exported

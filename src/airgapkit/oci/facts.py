@@ -1,4 +1,4 @@
-"""The facts the image rules judge (``gate.facts.ImageFacts``), from the registry alone, no engine.
+"""The facts the image rules judge (``imagefacts.ImageFacts``), from the registry alone, no engine.
 
 Everything but the uncompressed size is in the manifest and the config: the image ID (the config's
 digest), the layers' diff IDs, ``Env`` and ``User``, the compressed size (the layers' sizes in the
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..gate.facts import ImageFacts, parse_env
+from ..imagefacts import ImageFacts, parse_env
 from . import platforms, reference, sizes
 from .manifests import Descriptor
 from .registry import Access, Registry

@@ -15,7 +15,6 @@ discarded, as a bundle's temporary member is. ``ImageTar`` is the same tar as ch
 from __future__ import annotations
 
 import json
-import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -87,7 +86,7 @@ class ImageTar:
     """The tar as an iterable of chunks, for a consumer that pulls (an archive member); after it has
     been iterated to its end, ``written`` says what it was.
 
-    The member headers come from ``tarfile``; the data goes straight through, because tarfile's
+    The member headers come from ``tarstream``; the data goes straight through, because tarfile's
     stream mode copies every chunk twice through a buffer of its own.
     """
 
@@ -111,8 +110,8 @@ class ImageTar:
         yield from tarstream.file_member("oci-layout", OCI_LAYOUT)
         yield from tarstream.file_member("index.json", index_json(image, self.tags))
         yield from tarstream.file_member("manifest.json", docker_manifest_json(image, self.tags))
-        yield _header("blobs/", 0, tarfile.DIRTYPE, 0o755)
-        yield _header("blobs/sha256/", 0, tarfile.DIRTYPE, 0o755)
+        yield tarstream.directory("blobs/")
+        yield tarstream.directory("blobs/sha256/")
         yield from tarstream.file_member(blob_path(manifest.config), image.config_raw)
         yield from tarstream.file_member(
             f"blobs/sha256/{manifest.digest.removeprefix('sha256:')}", manifest.raw
@@ -122,26 +121,16 @@ class ImageTar:
                 continue
             what = f"layer {n} of {image.ref.familiar} ({layer.digest})"
             tail, decoded = sizes.Tail(), sizes.ZstdLength(what) if layer.zstd else None
-            yield _header(blob_path(layer), layer.size)
+            yield tarstream.header(blob_path(layer), layer.size)
             for chunk in self.registry.blob(layer, what):  # checked: length, then digest at the end
                 tail.update(chunk)
                 if decoded is not None:
                     decoded.update(chunk)
                 yield chunk
-            yield _padding(layer.size)
+            yield tarstream.padding(layer.size)
             if decoded is not None:
                 uncompressed[layer.digest] = decoded.size
             elif layer.gzipped:
                 uncompressed[layer.digest] = sizes.uncompressed_size(tail.bytes, layer.size)
             else:
                 uncompressed[layer.digest] = layer.size
-
-
-def _header(name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int = 0o644) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size, info.type, info.mode, info.mtime = size, kind, mode, 0  # same bytes every run
-    return info.tobuf(format=tarstream.FORMAT)
-
-
-def _padding(size: int) -> bytes:
-    return bytes(-size % BLOCK)

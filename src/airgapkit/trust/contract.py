@@ -7,20 +7,10 @@ env files) and a person can read it too. ``check`` holds a prod env file against
 version being deployed: a key the contract lists and the env file lacks is refused by name; values
 of the env file are never printed.
 
-Secret-looking, decided here alone (``is_secret_looking``): a placeholder is dropped when
-
-- the key's name has a word that names a secret (PASSWORD, PASS, PWD, SECRET, TOKEN, KEY, AUTH,
-  CREDENTIALS, PRIVATE, SALT, DSN, ...; words split on ``_``, ``-`` and ``.``), or has PASSWORD,
-  SECRET, TOKEN, CREDENTIAL, PASSPHRASE or APIKEY anywhere in it (``DBPASSWORD``, ``JWTSECRET``),
-- or the comment lines above it, or the rest of its own line (where an inline comment sits), speak
-  of a password, passphrase, secret, token, credential, private or API key, or call it sensitive
-  or confidential; a value that itself says so is dropped too,
-- or the value is a URL that carries a password (``scheme://user:password@host``), or a token in a
-  format secret scanners know (``sk_live_...``, ``ghp_...``, an AWS key id, a JWT: ``secretshapes``),
-  whatever the key.
-
-The rule errs toward dropping: a dropped placeholder costs the reader an example, a carried one may
-be a real password someone left in ``.env.example``. The key and its comment always stay.
+Secret-looking, a placeholder is dropped: ``secretshapes.secret_placeholder`` decides, from the
+key, the comment lines above it and the rest of its own line, and the value. The rule errs toward
+dropping: a dropped placeholder costs the reader an example, a carried one may be a real password
+someone left in ``.env.example``. The key and its comment always stay.
 """
 
 from __future__ import annotations
@@ -32,22 +22,10 @@ from pathlib import Path
 from .. import display
 from ..app import envfiles
 from ..fsutil import write_atomic
-from ..secretshapes import secret_shaped
+from ..secretshapes import secret_placeholder, secret_shaped
 
 MEMBER = "contract/.env.example"  # inside the release bundle; a template, never a settings file
 
-_NAME_WORDS = frozenset(
-    "PASSWORD PASSWORDS PASSWD PASS PWD PASSPHRASE SECRET SECRETS TOKEN TOKENS KEY KEYS APIKEY "
-    "AUTH CREDENTIAL CREDENTIALS CRED CREDS PRIVATE SALT PEPPER SIGNATURE HMAC JWT BEARER COOKIE "
-    "SESSION PIN OTP DSN PEM CERT".split()
-)
-_NAME_PARTS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "APIKEY")
-_SECRET_TEXT = re.compile(
-    r"pass(word|wd|phrase)|secret|token|credential|private[ _-]?key|api[ _-]?key|"
-    r"sensitive|confidential",
-    re.IGNORECASE,
-)
-_URL_WITH_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
 # A commented-out setting (``# KEY=value``): its value is judged like a key's placeholder.
 _COMMENTED_SETTING = re.compile(r"^(\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=)(.*)$")
 _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@,+-]*$")
@@ -55,17 +33,6 @@ _PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@,+-]*$")
 
 class ContractError(envfiles.EnvFileError):
     """An env file breaks the contract of the version being deployed."""
-
-
-def is_secret_looking(key: str, comment: str = "", value: str | None = None) -> bool:
-    """Whether a setting's placeholder must not travel (the rule is in the module's docstring)."""
-    name = key.upper()
-    words = set(re.split(r"[_.\-]+", name))
-    if words & _NAME_WORDS or any(part in name for part in _NAME_PARTS):
-        return True
-    if _SECRET_TEXT.search(comment):
-        return True
-    return bool(value and (_URL_WITH_PASSWORD.match(value) or secret_shaped(value)))
 
 
 @dataclass(frozen=True)
@@ -94,7 +61,7 @@ def from_example(example: Path, made_from: str = "") -> Contract:
     entries = []
     for key, value in values.items():
         note = notes.get(key, envfiles.KeyNotes())
-        secret = is_secret_looking(key, "\n".join((*note.comment, note.statement)), value)
+        secret = secret_placeholder(key, "\n".join((*note.comment, note.statement)), value)
         entries.append(
             Entry(key, _scrub(note.comment), None if secret else (value or None), secret)
         )
@@ -107,7 +74,7 @@ def _scrub(comment: tuple[str, ...]) -> tuple[str, ...]:
     scrubbed = []
     for line in comment:
         setting = _COMMENTED_SETTING.match(line)
-        if setting and is_secret_looking(setting.group(2), "", setting.group(3).strip()):
+        if setting and secret_placeholder(setting.group(2), "", setting.group(3).strip()):
             line = setting.group(1)
         elif secret_shaped(line):
             continue

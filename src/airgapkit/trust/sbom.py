@@ -24,6 +24,7 @@ from .. import display
 from ..app import npm
 from ..errors import AirgapError
 from ..fsutil import write_atomic
+from ..oci import reference
 
 BOM_FORMAT = "CycloneDX"
 ROLE = "airgapkit:role"  # a property naming what airgapkit added to npm's document
@@ -165,10 +166,7 @@ def _image_component(image: ImageIdentity) -> dict:
 
 def _full_repository(repository: str) -> str:
     """``node`` -> ``docker.io/library/node``: the registry a short name means, written out."""
-    first = repository.split("/", 1)[0]
-    if "/" in repository and ("." in first or ":" in first or first == "localhost"):
-        return repository
-    return f"docker.io/{repository if '/' in repository else 'library/' + repository}"
+    return reference.parse(repository).full_name
 
 
 def _properties(component: dict) -> dict:

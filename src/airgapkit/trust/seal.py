@@ -312,7 +312,7 @@ def print_trust(
     manifest: Manifest, verdict: signing.Verdict | None, out: Console | None = None
 ) -> None:
     """The bundle's signer, SBOM, env contract and, for a release, the base bundle it came from."""
-    out = out or Console()
+    out = out or display.console()
     # Manifest data, shown as written: never read as markup, control characters escaped.
     line = functools.partial(out.print, markup=False, highlight=False)
     line(f"signature: {describe_signature(verdict)}")

@@ -21,13 +21,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .. import fsutil
+from .. import display, fsutil
+from ..app import npm
 from ..errors import AirgapError, PolicyViolation
 from ..fsutil import write_atomic
 from ..gate import appreports, render, rules, scanreports
 from ..gate.limits import Limits, resolve
 from ..trust import sbom
-from . import npm
 
 # offline (an npmrc may set it) would make npm answer with an empty report without asking: a
 # silent pass. The audit always asks.
@@ -94,7 +94,7 @@ def audit(
     """``inv audit``: the app's dependencies installed as export installs them, then checked alone,
     with the table; one line (``PolicyViolation``) when they break the limits, and npm's reason
     when no report could be had."""
-    limits, console = resolve(limits), console or Console()
+    limits, console = resolve(limits), console or display.console()
     fsutil.require_folder(build_dir, "build_dir")
     meta = npm.read_package(app_dir)
     npm.install(Path(app_dir))

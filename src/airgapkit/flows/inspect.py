@@ -8,18 +8,17 @@ terminal sequences or Rich markup.
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.table import Table
 
-from .. import display
+from .. import display, fsutil
+from ..crossing.manifest import Manifest
 from ..delta import plan
 from ..gate import render
-from .manifest import Manifest
 
 
 def print_manifest(manifest: Manifest) -> None:
     """The bundle's kind, app and date, then its images, its members and its gate record."""
-    out = Console()
+    out = display.console()
     app = manifest.app
     out.print(
         f"[bold]{display.markup(manifest.kind)} bundle[/bold] of {display.markup(app['name'])} "
@@ -61,7 +60,7 @@ def _images(manifest: Manifest) -> Table:
             display.text(image["id"][:19]),
             display.text(", ".join(image["repo_tags"])),
             str(len(image["layers"])),
-            f"{(image.get('size') or 0) / 1e6:.1f} MB",
+            fsutil.human_size(image.get("size") or 0),
         )
     return images
 
