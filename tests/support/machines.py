@@ -94,14 +94,18 @@ def unique_app(app: Path) -> Path:
     """A copy of the example app at ``app`` named ``agk-e2e-<random>``."""
     shutil.copytree(EXAMPLE_APP, app, ignore=shutil.ignore_patterns("node_modules", ".env*"))
     shutil.copy2(EXAMPLE_APP / ".env.example", app / ".env.example")
-    name = f"agk-e2e-{uuid.uuid4().hex[:8]}"
+    set_package(app, "name", f"agk-e2e-{uuid.uuid4().hex[:8]}")
+    return app
+
+
+def set_package(app: Path, key: str, value: str) -> None:
+    """``key`` (name or version) of the app in package.json and in its lock, alike."""
     for file in ("package.json", "package-lock.json"):
         data = json.loads((app / file).read_text())
-        data["name"] = name
+        data[key] = value
         if file == "package-lock.json":
-            data["packages"][""]["name"] = name
+            data["packages"][""][key] = value
         (app / file).write_text(json.dumps(data, indent=2) + "\n")
-    return app
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from pathlib import Path
 import docker
 import pytest
 from invoking import free_port, inv
-from machines import RISK, unique_app
+from machines import RISK, set_package, unique_app
 
 BUSYBOX = "/bin/busybox"
 KV_CGI = """#!/bin/sh
@@ -190,12 +190,7 @@ def _release(app: Path, version: str, sides: dict, env: dict, since: bool) -> St
 
 
 def _bump(app: Path, version: str, app_js: str | None = None) -> None:
-    for file in ("package.json", "package-lock.json"):
-        data = json.loads((app / file).read_text())
-        data["version"] = version
-        if file == "package-lock.json":
-            data["packages"][""]["version"] = version
-        (app / file).write_text(json.dumps(data, indent=2) + "\n")
+    set_package(app, "version", version)
     if app_js is not None:
         (app / "app.js").write_text(app_js)
 
