@@ -24,7 +24,7 @@ from invoking import REPO_ROOT, assert_refusal, clean_env, free_port, inv, wait_
 from machines import DB_PASSWORD, EXAMPLE_APP, RISK, health
 
 from airgapkit import history
-from airgapkit.engine import identity
+from airgapkit.engine import identity, store
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -113,7 +113,8 @@ def deliver(client, made: dict, version: str, since: list[str]) -> None:
         client.images.remove(f"{name}:{version}")
     deploy = ["deploy", *incoming(released), "--env", "prod", "--name", f"{name}-prod"]
     made[version]["deploy"] = deploy + ["--ports", made["ports"]]
-    inv(*made[version]["deploy"], cwd=sides["prod"], env=tmp, check=True)
+    deployed = inv(*made[version]["deploy"], cwd=sides["prod"], env=tmp, check=True)
+    made[version]["deploy_out"] = deployed.stdout + deployed.stderr
 
 
 def set_version(app: Path, name: str, version: str) -> None:
@@ -170,6 +171,18 @@ def test_the_deployed_delta_is_the_very_image_released(docker_client, line):
     assert identity.of_ref(docker_client, image["ref"]) == image["id"]
     answer = health(line["ports"])
     assert answer["version"] == "1.0.1" and answer["greeting"] == GREETING
+
+
+def test_the_delta_deploy_says_how_it_loaded_the_image(docker_client, line):
+    """The classic store takes the delta's own layers and holds the rest; the containerd store
+    is given the image put back together."""
+    said = line["1.0.1"]["deploy_out"]
+    ref = f"{line['name']}:1.0.1"
+    if store.store(docker_client) == store.CLASSIC:
+        assert f"delta: {ref} loaded from its own layers; the engine's classic store holds" in said
+    else:
+        assert f"delta: {ref} put back together with" in said
+    assert "delta:" not in line["1.0.0"]["deploy_out"]  # a full bundle is loaded as it is
 
 
 def test_inspect_and_the_carry_table_say_what_a_delta_needs(line):
