@@ -38,7 +38,10 @@ class _Images(ImageCollection):
                 step = self.get(parent)
             except docker.errors.NotFound:
                 return
-            children = [i for i in self.list(all=True) if i.attrs.get("Parent") == parent]
+            # The summaries, not list(): that inspects each image, and one another run removes
+            # meanwhile (a shared engine) would end the cleanup with ImageNotFound.
+            summaries = self.client.api.images(all=True)
+            children = [i for i in summaries if i.get("ParentId") == parent]
             if step.tags or children:
                 return  # named, or another image's parent: the classic store keeps it too
             super().remove(parent, noprune=True)
