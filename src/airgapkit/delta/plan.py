@@ -193,24 +193,10 @@ def leave_out_layers(client, manifest: Manifest, ref: str, previous: Previous | 
 
 def partial(client, ref: str, leave_out: set[str]) -> Callable[[Iterable[bytes]], Iterator[bytes]]:
     """A filter: from ``ref``'s whole ``docker save`` stream to the same without the layers whose
-    diff IDs are in ``leave_out``.
-
-    Which archive member holds which layer is only said at the end of the stream, so the whole
-    stream is read first (whoever watches it, the secrets scan, sees every layer), then the image
-    is saved again and sent without those members.
-    """
-    diff_ids = images.require_image(client, ref).attrs["RootFS"]["Layers"]
-
-    def without_shared(whole: Iterable[bytes]) -> Iterator[bytes]:
-        paths = tars.layer_paths(whole)
-        if len(paths) != len(diff_ids):
-            raise AirgapError(
-                f"docker save of {ref} lists {len(paths)} layers, inspect {len(diff_ids)}"
-            )
-        drop = {p for p, d in zip(paths, diff_ids, strict=True) if d in leave_out}
-        yield from tars.without(images.save_stream(client, [ref]), drop)
-
-    return without_shared
+    diff IDs are in ``leave_out``, the engine read once (``tars.without_held``); whoever watches
+    the stream, the secrets scan, still sees every layer."""
+    images.require_image(client, ref)  # a missing image said before the save starts
+    return lambda whole: tars.without_held(whole, leave_out)
 
 
 # --- showing it -----------------------------------------------------------------------------------
