@@ -224,6 +224,29 @@ def test_each_machine_keeps_its_runs(line, side, action):
     assert DB_PASSWORD not in text and "password" not in text.lower().replace("dist-password", "")
 
 
+PHASES = {
+    "export": ["pull", "gate", "pack", "save & archive"],
+    "release": ["verify", "load", "build", "smoke test", "save & archive"],
+    "deploy": ["verify", "load", "start & health"],
+}
+
+
+@pytest.mark.parametrize(
+    ("side", "action"), [("connected", "export"), ("airgapped", "release"), ("prod", "deploy")]
+)
+def test_each_run_records_its_phase_times(line, side, action):
+    runs = [e for e in entries(line["sides"][side]) if e.action == action]
+    for run in runs[:2]:
+        assert list(run.times) == PHASES[action]
+        assert 0 < sum(run.times.values()) <= run.seconds + 0.5
+
+
+def test_a_deploy_ends_with_its_phase_times(line):
+    said = line["1.0.1"]["deploy_out"].splitlines()
+    (times,) = [text for text in said if text.startswith("times: ")]
+    assert times.startswith("times: verify ") and ", start & health " in times
+
+
 def test_inv_history_reads_it_back(line):
     proc = inv("history", "--app", line["name"], cwd=line["sides"]["prod"], env={"COLUMNS": "250"})
     assert proc.returncode == 0, proc.stderr
