@@ -64,6 +64,16 @@ def test_a_layer_met_twice_is_matched_through_the_linked_copy():
     assert layers_of(whole) == v2_layers
 
 
+@pytest.mark.parametrize("oci", [False, True], ids=["classic", "oci"])
+def test_leaving_out_by_path_sends_what_the_one_read_sends(oci):
+    """The containerd store's way (the paths read from a first pass) against the one read."""
+    archive, _, diff_ids = saved(V2, oci=oci)
+    paths = tars.layer_paths(chunks(archive))
+    drop = {p for p, d in zip(paths, diff_ids, strict=True) if d in set(diff_ids[:2])}
+    by_path = contents(b"".join(tars.without(chunks(archive), drop)))
+    assert by_path == contents(partial(archive, diff_ids, set(diff_ids[:2])))
+
+
 def test_a_link_goes_with_the_layer_it_names():
     new = layer(("app/new", b"n"))
     v2, _, v2_layers = saved([*BASE, new, layer(("x", b"1")), new], ref="app:2")

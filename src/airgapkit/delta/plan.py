@@ -23,6 +23,7 @@ from .. import display
 from ..crossing.bundle import archive_name
 from ..crossing.manifest import Manifest
 from ..engine import identity, images
+from ..engine import store as stores
 from ..errors import AirgapError
 from ..history import History
 from . import tars
@@ -193,10 +194,28 @@ def leave_out_layers(client, manifest: Manifest, ref: str, previous: Previous | 
 
 def partial(client, ref: str, leave_out: set[str]) -> Callable[[Iterable[bytes]], Iterator[bytes]]:
     """A filter: from ``ref``'s whole ``docker save`` stream to the same without the layers whose
-    diff IDs are in ``leave_out``, the engine read once (``tars.without_held``); whoever watches
-    the stream, the secrets scan, still sees every layer."""
-    images.require_image(client, ref)  # a missing image said before the save starts
-    return lambda whole: tars.without_held(whole, leave_out)
+    diff IDs are in ``leave_out``; whoever watches the stream, the secrets scan, sees every layer.
+
+    On the classic store the engine is read once (``tars.without_held``): its ``docker save``
+    makes each layer's tar anew, the costly part. The containerd store saves the blobs it keeps,
+    gzip-compressed when it built them, so there reading them twice costs less than inflating each
+    to learn its diff ID: the whole stream is read first (its closing ``manifest.json`` says which
+    member is which layer), then the image is saved again and sent without those members.
+    """
+    diff_ids = images.require_image(client, ref).attrs["RootFS"]["Layers"]
+    if stores.store(client) == stores.CLASSIC:
+        return lambda whole: tars.without_held(whole, leave_out)
+
+    def without_shared(whole: Iterable[bytes]) -> Iterator[bytes]:
+        paths = tars.layer_paths(whole)
+        if len(paths) != len(diff_ids):
+            raise AirgapError(
+                f"docker save of {ref} lists {len(paths)} layers, inspect {len(diff_ids)}"
+            )
+        drop = {p for p, d in zip(paths, diff_ids, strict=True) if d in leave_out}
+        yield from tars.without(images.save_stream(client, [ref]), drop)
+
+    return without_shared
 
 
 # --- showing it -----------------------------------------------------------------------------------

@@ -45,6 +45,14 @@ def layer_paths(chunks: Iterable[bytes]) -> list[str]:
     return list(found[0]["Layers"])
 
 
+def without(chunks: Iterable[bytes], leave_out: set[str]) -> Iterator[bytes]:
+    """The ``docker save`` stream again, without the members at ``leave_out`` (and OCI indexes)."""
+    for info, data in tarstream.members(chunks):
+        if info.name not in leave_out and info.name not in OCI_INDEX:
+            yield from tarstream.member(info, data)
+    yield tarstream.end()
+
+
 def without_held(chunks: Iterable[bytes], held: set[str]) -> Iterator[bytes]:
     """The ``docker save`` stream again, read once, without the layers whose diff IDs are in
     ``held`` (and OCI indexes).
