@@ -105,7 +105,7 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float, str]:
     err = child.stderr.read().decode(errors="replace")
     child.stderr.close()
     if child.returncode:
-        sys.exit(f"{' '.join(argv[:4])} failed ({child.returncode}): {err.strip()[-800:]}")
+        sys.exit(f"{' '.join(argv[:4])} failed ({child.returncode}): {err.strip()[-3000:]}")
     said = [line for line in err.splitlines() if line.startswith("times: ")]
     return seconds, peak, said[-1] if said else ""
 
