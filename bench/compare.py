@@ -59,6 +59,7 @@ class Step:
     command: str
     seconds: float
     peak_mb: float
+    times: str = ""  # an airgapkit run's own phase times (its "times:" line), "" for the others
 
 
 @dataclass
@@ -67,10 +68,12 @@ class Run:
     sizes: dict[str, int] = field(default_factory=dict)  # archive name -> bytes
 
     def measure(self, work: str, who: str, argv: list[str], cwd: Path, label: str = "") -> None:
-        seconds, peak = measure(argv, cwd)
-        step = Step(work, who, label or " ".join(argv[:3]), seconds, peak)
+        seconds, peak, times = measure(argv, cwd)
+        step = Step(work, who, label or " ".join(argv[:3]), seconds, peak, times)
         self.steps.append(step)
         print(f"  {work:<8} {step.command:<34} {seconds:>7.1f} s {peak:>7.1f} MB", flush=True)
+        if times:
+            print(f"           {times}", flush=True)
 
     def total(self, work: str, who: str) -> float:
         return sum(s.seconds for s in self.steps if s.work == work and s.who == who)
@@ -88,8 +91,9 @@ def own_peak_mb(pid: int) -> float:
     return 0.0
 
 
-def measure(argv: list[str], cwd: Path) -> tuple[float, float]:
-    """Run argv after a sync; (wall seconds, its own peak MB polled while it runs)."""
+def measure(argv: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Run argv after a sync; (wall seconds, its own peak MB polled while it runs, the phase
+    times an airgapkit run says on its last ``times:`` line, else "")."""
     os.sync()
     started = time.monotonic()
     child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -101,8 +105,9 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float]:
     err = child.stderr.read().decode(errors="replace")
     child.stderr.close()
     if child.returncode:
-        sys.exit(f"{' '.join(argv[:4])} failed ({child.returncode}): {err.strip()[-800:]}")
-    return seconds, peak
+        sys.exit(f"{' '.join(argv[:4])} failed ({child.returncode}): {err.strip()[-3000:]}")
+    said = [line for line in err.splitlines() if line.startswith("times: ")]
+    return seconds, peak, said[-1] if said else ""
 
 
 def build_bench_image(
@@ -331,6 +336,16 @@ def report(run: Run, image_size: int, level: int | None) -> None:
         print(f"| {name} | {size / 1e6:.1f} | {size / bound:.3f} |")
     peak = max(s.peak_mb for s in run.steps if s.who == "airgapkit")
     print(f"\npeak of the Python process: {peak:.1f} MB (limit {LIMIT_MB} MB)")
+    print_phase_times(run.steps)
+
+
+def print_phase_times(steps: list[Step]) -> None:
+    """Each airgapkit run's own phase times, as it said them."""
+    timed = [s for s in steps if s.times]
+    if timed:
+        print("\n| run | phase times |\n|---|---|")
+        for s in timed:
+            print(f"| `{s.command}` | {s.times.removeprefix('times: ')} |")
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from saved_images import layers_of
 
 from airgapkit.crossing.manifest import Manifest
 from airgapkit.delta import apply, plan, tars
-from airgapkit.engine import identity, images
+from airgapkit.engine import identity, images, store
 from airgapkit.errors import ImageMissing, IntegrityError
 from airgapkit.tarstream import reader
 
@@ -71,6 +71,75 @@ def test_put_together_with_the_prerequisite_loads_the_very_image(docker_client, 
     loaded = images.load(docker_client, reader(iter([whole])))
     assert loaded == [ref]
     assert identity.of_ref(docker_client, ref) == image_id
+
+
+def test_a_partial_archive_is_loaded_the_way_the_store_allows_and_says_which(
+    docker_client, versions, capsys
+):
+    """The classic store takes the member as it travelled (its layers left out are taken from the
+    store by chain ID); the containerd store is given the whole archive put together."""
+    v1, v2 = versions["v1"], versions["v2"]
+    ref, image_id = v2.tags[0], identity.of(docker_client, v2)
+    sent = b"".join(partial_save(docker_client, ref, set(layers(v1))))
+    image = {"ref": ref, "id": image_id, "layers": layers(v2)}
+    req = delta(docker_client, versions).requires[0]
+    docker_client.images.remove(ref)  # the far side does not have it yet
+    loaded = apply.load_partial(docker_client, image, req, reader(iter([sent])), len(sent), BUNDLE)
+    assert loaded == [ref]
+    assert identity.of_ref(docker_client, ref) == image_id
+    said = capsys.readouterr().err
+    if store.store(docker_client) == store.CLASSIC:
+        assert f"delta: {ref} loaded from its own layers; the engine's classic store holds" in said
+    else:
+        assert f"delta: {ref} put back together with {len(req['layers'])} layers of" in said
+        assert "(the containerd image store loads no layer absent from the archive)" in said
+
+
+def test_a_prerequisite_gone_during_the_load_is_refused_in_one_line(
+    docker_client, base_image, monkeypatch
+):
+    """A fault provoked for real, timed by the test: the prerequisite image (and its own layer,
+    which the delta leaves out) is removed from the engine just as ``docker load`` starts."""
+    step = f"RUN echo shared-{uuid.uuid4().hex} > /shared"
+    made = [build(docker_client, base_image, f"{step}\nRUN echo v{n} > /v") for n in (1, 2)]
+    try:
+        v1, v2 = (docker_client.images.get(ref) for ref in made)
+        image = {"ref": made[1], "id": identity.of(docker_client, v2), "layers": layers(v2)}
+        req = {"ref": made[0], "id": identity.of(docker_client, v1), "for": image["id"],
+               "layers": layers(v1)[:-1], "carried_by": "app-1.0.0-release.zip"}  # fmt: skip
+        sent = b"".join(partial_save(docker_client, made[1], set(req["layers"])))
+        docker_client.images.remove(made[1])
+        real_load = images.load
+
+        def load_as_the_prerequisite_goes(client, fileobj, size=None):
+            docker_client.images.remove(made[0], force=True)
+            return real_load(client, fileobj, size)
+
+        monkeypatch.setattr(images, "load", load_as_the_prerequisite_goes)
+        with pytest.raises(ImageMissing) as err:
+            apply.load_partial(docker_client, image, req, reader(iter([sent])), len(sent), BUNDLE)
+        assert str(err.value) == (
+            f"{made[0]} ({req['id'][:19]}), whose layers the delta {BUNDLE} leaves out of "
+            f"{made[1]}, is no longer in this engine (removed during the deploy?); take "
+            "app-1.0.0-release.zip again, then the delta, or a full bundle"
+        )
+    finally:
+        remove(docker_client, made)
+
+
+@pytest.mark.parametrize(
+    ("held", "layers_", "left_out", "expected"),
+    [
+        (["a", "b", "c"], ["a", "b", "x"], {"a", "b"}, True),  # a new top layer
+        (["a", "b", "c"], ["a", "x", "c"], {"a", "c"}, False),  # c sits on x here
+        (["a", "b"], ["a", "b", "x", "y"], {"a", "b"}, True),
+        (["a"], ["b", "a"], {"a"}, False),
+    ],
+)
+def test_a_layer_left_out_is_held_by_chain_only_on_the_same_layers_below(
+    held, layers_, left_out, expected
+):
+    assert apply.held_by_chain(held, layers_, left_out) is expected
 
 
 # --- prerequisites ---------------------------------------------------------------------------------

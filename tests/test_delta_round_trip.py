@@ -24,7 +24,7 @@ from invoking import REPO_ROOT, assert_refusal, clean_env, free_port, inv, wait_
 from machines import DB_PASSWORD, EXAMPLE_APP, RISK, health
 
 from airgapkit import history
-from airgapkit.engine import identity
+from airgapkit.engine import identity, store
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -113,7 +113,8 @@ def deliver(client, made: dict, version: str, since: list[str]) -> None:
         client.images.remove(f"{name}:{version}")
     deploy = ["deploy", *incoming(released), "--env", "prod", "--name", f"{name}-prod"]
     made[version]["deploy"] = deploy + ["--ports", made["ports"]]
-    inv(*made[version]["deploy"], cwd=sides["prod"], env=tmp, check=True)
+    deployed = inv(*made[version]["deploy"], cwd=sides["prod"], env=tmp, check=True)
+    made[version]["deploy_out"] = deployed.stdout + deployed.stderr
 
 
 def set_version(app: Path, name: str, version: str) -> None:
@@ -172,6 +173,18 @@ def test_the_deployed_delta_is_the_very_image_released(docker_client, line):
     assert answer["version"] == "1.0.1" and answer["greeting"] == GREETING
 
 
+def test_the_delta_deploy_says_how_it_loaded_the_image(docker_client, line):
+    """The classic store takes the delta's own layers and holds the rest; the containerd store
+    is given the image put back together."""
+    said = line["1.0.1"]["deploy_out"]
+    ref = f"{line['name']}:1.0.1"
+    if store.store(docker_client) == store.CLASSIC:
+        assert f"delta: {ref} loaded from its own layers; the engine's classic store holds" in said
+    else:
+        assert f"delta: {ref} put back together with" in said
+    assert "delta:" not in line["1.0.0"]["deploy_out"]  # a full bundle is loaded as it is
+
+
 def test_inspect_and_the_carry_table_say_what_a_delta_needs(line):
     carry_table = line["1.0.1"]["release_out"]
     assert "needs on the far side" in carry_table and f"{line['name']}:1.0.0" in carry_table
@@ -209,6 +222,29 @@ def test_each_machine_keeps_its_runs(line, side, action):
     assert runs[1].images or runs[1].requires
     text = (line["sides"][side] / ".airgapkit" / "history.jsonl").read_text()
     assert DB_PASSWORD not in text and "password" not in text.lower().replace("dist-password", "")
+
+
+PHASES = {
+    "export": ["pull", "gate", "pack", "save & archive"],
+    "release": ["verify", "load", "build", "smoke test", "save & archive"],
+    "deploy": ["verify", "load", "start & health"],
+}
+
+
+@pytest.mark.parametrize(
+    ("side", "action"), [("connected", "export"), ("airgapped", "release"), ("prod", "deploy")]
+)
+def test_each_run_records_its_phase_times(line, side, action):
+    runs = [e for e in entries(line["sides"][side]) if e.action == action]
+    for run in runs[:2]:
+        assert list(run.times) == PHASES[action]
+        assert 0 < sum(run.times.values()) <= run.seconds + 0.5
+
+
+def test_a_deploy_ends_with_its_phase_times(line):
+    said = line["1.0.1"]["deploy_out"].splitlines()
+    (times,) = [text for text in said if text.startswith("times: ")]
+    assert times.startswith("times: verify ") and ", start & health " in times
 
 
 def test_inv_history_reads_it_back(line):

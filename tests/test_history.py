@@ -8,13 +8,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from invoking import assert_one_line_error, inv
 from rich.console import Console
 
-from airgapkit import history
+from airgapkit import history, phases
 from airgapkit.crossing.manifest import Manifest
 from airgapkit.delta import plan
 from airgapkit.errors import AirgapError, RolledBack
@@ -120,6 +121,55 @@ def test_every_run_is_recorded_whatever_its_outcome(tmp_path, fail, outcome):
         assert recorded.archive_sha256 == "ff" * 32 and recorded.images == [IMAGE]
 
 
+def timed_flow(*, run, fail=None):
+    with phases.phase("build"):
+        time.sleep(0.12)
+    with phases.phase("smoke test"):
+        pass
+    with phases.phase("build"):  # met again: added up
+        time.sleep(0.06)
+    return flow(run=run, fail=fail)
+
+
+def test_a_run_says_its_phase_times_in_one_line_and_records_them(tmp_path, capsys):
+    log = history.History(tmp_path / "history.jsonl")
+    history.record(log, "release", timed_flow)
+    (recorded,), _ = log.read()
+    assert list(recorded.times) == ["build", "smoke test"]
+    assert 0.1 <= recorded.times["build"] <= 1.0 and recorded.times["smoke test"] == 0.0
+    (said,) = [line for line in capsys.readouterr().err.splitlines() if "times:" in line]
+    assert said.startswith("times: build 0.") and ", smoke test 0.0 s" in said
+    assert said.endswith(" s)") and "(total " in said
+
+
+def test_a_failed_run_records_its_phase_times_and_says_none(tmp_path, capsys):
+    log = history.History(tmp_path / "history.jsonl")
+    with pytest.raises(AirgapError):
+        history.record(log, "release", timed_flow, fail=AirgapError("the build failed"))
+    (recorded,), _ = log.read()
+    assert list(recorded.times) == ["build", "smoke test"] and recorded.outcome == "failed"
+    assert "times:" not in capsys.readouterr().err  # the error stays the run's last line
+
+
+def test_a_line_without_phase_times_still_reads(tmp_path):
+    """Lines written before phase times were kept have no ``times``."""
+    log = history.History(tmp_path / "history.jsonl")
+    log.path.write_text(json.dumps({**GOOD, "outcome": "ok"}) + "\n")
+    (read,), notes = log.read()
+    assert notes == [] and read.times is None
+
+
+def test_phases_outside_a_run_keep_nothing():
+    with phases.phase("build"):
+        pass
+    with phases.stopwatch() as times:
+        pass
+    assert times == {}
+    assert phases.line({"save & archive": 8.24, "hash": 0.91}, 9.65) == (
+        "times: save & archive 8.2 s, hash 0.9 s, other 0.5 s (total 9.7 s)"
+    )
+
+
 def test_without_a_history_nothing_is_written(tmp_path):
     assert history.record(None, "release", flow) == "dist/tms-api-1.0.1-release.zip"
     assert list(tmp_path.iterdir()) == []
@@ -182,6 +232,8 @@ WRONG_SHAPES = [
     {**GOOD, "app": ["A"]},
     {**GOOD, "seconds": "long"},
     {**GOOD, "sbom_packages": "12"},
+    {**GOOD, "times": [1.0]},
+    {**GOOD, "times": {"save & archive": "8 s"}},
 ]
 
 

@@ -3,8 +3,9 @@
 Every run of a flow appends one line to ``.airgapkit/history.jsonl`` (the ``history`` setting), ok
 or not: when and by whom, the app and version, the bundle's archive and SHA-256, each image's ID
 and layers, what a delta was made against, the counts of the app packages' known vulnerabilities,
-and the outcome (failed, rolled back, interrupted included). ``--since last`` finds the previous
-delivery here; ``inv history`` prints it.
+and the outcome (failed, rolled back, interrupted included), and the seconds of each phase
+(``phases``; said in one ``times:`` line when the run goes through). ``--since last`` finds the
+previous delivery here; ``inv history`` prints it.
 
 The file is append-only: a line is added whole and synced, earlier lines are never rewritten. A
 run killed while writing can leave a damaged last line; reading reports it and skips it, and the
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from . import display, fsutil
+from . import display, fsutil, phases
 from .errors import AirgapError, RolledBack
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class Entry:
     # The app's packages' known vulnerabilities: {source, date, counts}; None: no report carried.
     app_vulnerabilities: dict | None = None
     predeploy: dict | None = None  # deploy: the one-off command's {command, exit_code, seconds}
+    times: dict | None = None  # seconds per phase ({save & archive: 8.2, ...}); None: not timed
 
     def started(self) -> Entry:
         self.when = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -231,7 +233,12 @@ def fits(doc: object) -> bool:
         and _records(doc.get("requires", []), _REQUIREMENT)
         and (doc.get("since") is None or _record(doc["since"], {"archive": _text}))
         and (doc.get("sbom_packages") is None or _is_count(doc["sbom_packages"]))
+        and (doc.get("times") is None or _phase_times(doc["times"]))
     )
+
+
+def _phase_times(value: object) -> bool:
+    return isinstance(value, dict) and all(_is_number(seconds) for seconds in value.values())
 
 
 def _records(value: object, required: dict) -> bool:
@@ -297,12 +304,14 @@ def record(history: History | None, action: str, flow: Callable, /, *args, **kwa
         history.check()
     run = Run(history, Entry(action).started())
     started = time.monotonic()
-    try:
-        result = flow(*args, run=run, **kwargs)
-    except BaseException as exc:
-        _finish(run, started, _outcome(exc), exc)
-        raise
-    _finish(run, started, OK)
+    with phases.stopwatch() as times:
+        try:
+            result = flow(*args, run=run, **kwargs)
+        except BaseException as exc:
+            _finish(run, started, times, _outcome(exc), exc)
+            raise
+    _finish(run, started, times, OK)
+    display.plain(stderr=True).print(phases.line(times, time.monotonic() - started))
     return result
 
 
@@ -314,9 +323,12 @@ def _outcome(exc: BaseException) -> str:
     return FAILED
 
 
-def _finish(run: Run, started: float, outcome: str, exc: BaseException | None = None) -> None:
+def _finish(
+    run: Run, started: float, times: dict, outcome: str, exc: BaseException | None = None
+) -> None:
     entry = run.entry
     entry.seconds = round(time.monotonic() - started, 1)
+    entry.times = phases.rounded(times) or None
     entry.outcome = outcome
     if exc is not None:
         entry.message = (str(exc).splitlines() or [type(exc).__name__])[0]

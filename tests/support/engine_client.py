@@ -38,9 +38,10 @@ class _Images(ImageCollection):
                 step = self.get(parent)
             except docker.errors.NotFound:
                 return
-            # the summaries alone: an image another run removes meanwhile is no error here
-            listed = self.client.api.images(all=True)
-            children = [i for i in listed if i.get("ParentId") == parent]
+            # The summaries, not list(): that inspects each image, and one another run removes
+            # meanwhile (a shared engine) would end the cleanup with ImageNotFound.
+            summaries = self.client.api.images(all=True)
+            children = [i for i in summaries if i.get("ParentId") == parent]
             if step.tags or children:
                 return  # named, or another image's parent: the classic store keeps it too
             super().remove(parent, noprune=True)

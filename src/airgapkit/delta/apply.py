@@ -3,9 +3,16 @@
 Before anything of a bundle but its manifest is decrypted, every image its manifest ``requires``
 must be in the engine, the very image (its config digest, ``engine.identity``, on either image
 store); otherwise one line names the missing image and the bundle that carried it. An image
-carried in part is then loaded from a complete archive streamed together from the prerequisite's
-layers (read back from the engine with ``docker save``) and the bundle's own member, and its config
-digest is checked against the manifest's.
+carried in part is then loaded one of two ways, and its config digest is checked against the
+manifest's:
+
+- on the classic store, the bundle's own member as it is (its own layers, the config and
+  ``manifest.json``): ``docker load`` there takes a layer whose chain ID (the layer and every layer
+  below it) it holds from its store and never opens the file (moby ``image/tarexport/load.go``), so
+  this is done when every layer left out sits on the same layers as in the prerequisite;
+- otherwise (the containerd image store, whose ``docker load`` skips no layer absent from the tar,
+  or layers left out on other layers below them), from a complete archive streamed together from
+  the prerequisite's layers (read back from the engine with ``docker save``) and the member.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from ..crossing.bundle import OpenBundle
 from ..crossing.manifest import Manifest
 from ..engine import identity, images
 from ..engine import store as stores
-from ..engine.client import engine_errors
+from ..engine.client import console, engine_errors
 from ..errors import AirgapError, ImageMissing, IntegrityError
 from ..fsutil import CHUNK
 from . import tars
@@ -133,13 +140,69 @@ def load_images(client, opened: OpenBundle) -> list[str]:
             if req is None:
                 loaded += images.load(client, member, size=size)
                 continue
-            prerequisite = _held(client, req)  # check_prerequisites found it
-            stream = tarstream.reader(_put_together(client, prerequisite, member, image["layers"]))
-            loaded += images.load(
-                client, stream, size=size + int(prerequisite.attrs.get("Size") or 0)
-            )
+            loaded += load_partial(client, image, req, member, size, opened.path)
         _check_id(client, image)
     return loaded
+
+
+def load_partial(
+    client, image: dict, req: dict, member: IO[bytes], size: int, bundle: Path
+) -> list[str]:
+    """Load an image carried in part (``member``: its partial archive) beside the prerequisite
+    ``req`` it was made against; one line says which way (the module's docstring)."""
+    prerequisite = _held(client, req)
+    try:
+        if prerequisite is None:  # check_prerequisites found it: it went since
+            raise ImageMissing(_gone(req, image, bundle))
+        return _load_beside(client, image, req, prerequisite, member, size)
+    except AirgapError:
+        if _held(client, req) is None:  # the layers the delta leaves out went during the load
+            raise ImageMissing(_gone(req, image, bundle)) from None
+        raise
+
+
+def _load_beside(client, image: dict, req: dict, prerequisite, member: IO[bytes], size: int):
+    held_layers = prerequisite.attrs["RootFS"]["Layers"]
+    if stores.store(client) == stores.CLASSIC and held_by_chain(
+        held_layers, image["layers"], set(req["layers"])
+    ):
+        console.print(
+            f"delta: {image['ref']} loaded from its own layers; the engine's classic store holds "
+            f"the {len(req['layers'])} it shares with {req['ref']}"
+        )
+        return images.load(client, member, size=size)
+    console.print(
+        f"delta: {image['ref']} put back together with {len(req['layers'])} layers of "
+        f"{req['ref']} read from the engine ({_why_whole(client)})"
+    )
+    stream = tarstream.reader(_put_together(client, prerequisite, member, image["layers"]))
+    return images.load(client, stream, size=size + int(prerequisite.attrs.get("Size") or 0))
+
+
+def held_by_chain(held_layers: list[str], layers: list[str], left_out: set[str]) -> bool:
+    """True when every layer left out of an image (diff IDs ``layers``) sits on the same layers
+    below it as in an image held (``held_layers``): the classic store then holds it by its chain
+    ID, and its ``docker load`` takes it from there."""
+    same_below = 0
+    for mine, held in zip(layers, held_layers, strict=False):  # the shorter ends it
+        if mine != held:
+            break
+        same_below += 1
+    return all(at < same_below for at, layer in enumerate(layers) if layer in left_out)
+
+
+def _why_whole(client) -> str:
+    if stores.store(client) == stores.CONTAINERD:
+        return "the containerd image store loads no layer absent from the archive"
+    return "a layer left out sits on other layers here"
+
+
+def _gone(req: dict, image: dict, bundle: Path) -> str:
+    return (
+        f"{req['ref']} ({req['id'][:19]}), whose layers the delta {bundle.name} leaves out of "
+        f"{image['ref']}, is no longer in this engine (removed during the deploy?); take "
+        f"{req['carried_by']} again, then the delta, or a full bundle"
+    )
 
 
 def _tag(client, record: dict) -> None:

@@ -23,6 +23,7 @@ from .. import display
 from ..crossing.bundle import archive_name
 from ..crossing.manifest import Manifest
 from ..engine import identity, images
+from ..engine import store as stores
 from ..errors import AirgapError
 from ..history import History
 from . import tars
@@ -193,13 +194,17 @@ def leave_out_layers(client, manifest: Manifest, ref: str, previous: Previous | 
 
 def partial(client, ref: str, leave_out: set[str]) -> Callable[[Iterable[bytes]], Iterator[bytes]]:
     """A filter: from ``ref``'s whole ``docker save`` stream to the same without the layers whose
-    diff IDs are in ``leave_out``.
+    diff IDs are in ``leave_out``; whoever watches the stream, the secrets scan, sees every layer.
 
-    Which archive member holds which layer is only said at the end of the stream, so the whole
-    stream is read first (whoever watches it, the secrets scan, sees every layer), then the image
-    is saved again and sent without those members.
+    On the classic store the engine is read once (``tars.without_held``): its ``docker save``
+    makes each layer's tar anew, the costly part. The containerd store saves the blobs it keeps,
+    gzip-compressed when it built them, so there reading them twice costs less than inflating each
+    to learn its diff ID: the whole stream is read first (its closing ``manifest.json`` says which
+    member is which layer), then the image is saved again and sent without those members.
     """
     diff_ids = images.require_image(client, ref).attrs["RootFS"]["Layers"]
+    if stores.store(client) == stores.CLASSIC:
+        return lambda whole: tars.without_held(whole, leave_out)
 
     def without_shared(whole: Iterable[bytes]) -> Iterator[bytes]:
         paths = tars.layer_paths(whole)

@@ -7,22 +7,31 @@ that list whole and drops the member, so the partial archive still says everythi
 needs. Putting layers back makes a complete archive again: ``docker load`` is never asked to skip
 a layer that is absent (the classic store would, the containerd image store does not).
 
-Everything here reads and writes chunks, one member at a time: memory stays flat, nothing is
-staged on disk.
+Everything here reads and writes chunks, one member at a time: memory stays flat. Leaving layers
+out reads the engine's stream once (``without_held``): a member's diff ID is only known at its end,
+so each layer is kept in a temporary file while it is hashed, and sent on when the far side lacks it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import posixpath
+import tempfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from typing import IO
 
 from .. import tarstream
 from ..errors import AirgapError
+from ..fsutil import CHUNK
 
 MANIFEST = "manifest.json"
 OCI_INDEX = ("index.json", "oci-layout")  # they would name the blobs left out: dropped
 REUSED = "airgapkit-reused"  # where a prerequisite's layers go in a put-together archive
 _MAX_MANIFEST = 1 << 20  # a manifest.json of one image is a few hundred bytes
+GZIP_MAGIC = b"\x1f\x8b"
+BLOBS = "blobs/sha256/"
 
 
 def layer_paths(chunks: Iterable[bytes]) -> list[str]:
@@ -42,6 +51,65 @@ def without(chunks: Iterable[bytes], leave_out: set[str]) -> Iterator[bytes]:
         if info.name not in leave_out and info.name not in OCI_INDEX:
             yield from tarstream.member(info, data)
     yield tarstream.end()
+
+
+def without_held(chunks: Iterable[bytes], held: set[str]) -> Iterator[bytes]:
+    """The ``docker save`` stream again, read once, without the layers whose diff IDs are in
+    ``held`` (and OCI indexes).
+
+    A layer's diff ID is the digest of its plain tar, known once the member has gone by: each
+    layer member is hashed into a temporary file and sent on only when its diff ID is not held
+    (a gzip one, as the containerd store saves what it built, is hashed as it is inflated). An OCI
+    blob named by a held diff ID (a plain layer is named by it) is dropped unread. A link to a
+    layer (the classic layout's second copy) is sent last, and only when its target was.
+    """
+    dropped: set[str] = set()
+    links = []
+    for info, data in tarstream.members(chunks):
+        if info.name in OCI_INDEX:
+            continue
+        if info.issym() and _may_be_layer(info.name):
+            links.append(info)
+        elif data is None or not _may_be_layer(info.name):
+            yield from tarstream.member(info, data)
+        elif _blob_digest(info.name) in held:
+            dropped.add(info.name)
+        else:
+            yield from _unless_held(info, data, held, dropped)
+    for link in links:
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(link.name), link.linkname))
+        if target not in dropped:
+            yield from tarstream.member(link)
+    yield tarstream.end()
+
+
+def _unless_held(info, data: IO[bytes], held: set[str], dropped: set[str]) -> Iterator[bytes]:
+    with tempfile.TemporaryFile(prefix="airgapkit-layer-") as spool:
+        if _spooled_diff_ids(data, spool) & held:
+            dropped.add(info.name)
+            return
+        spool.seek(0)
+        yield from tarstream.member(info, spool)
+
+
+def _spooled_diff_ids(data: IO[bytes], spool: IO[bytes]) -> set[str]:
+    """Copy ``data`` into ``spool``; the digests it may be known by: of its bytes, and of its
+    plain tar when it is gzip-compressed."""
+    plain, inflated, inflate = hashlib.sha256(), hashlib.sha256(), None
+    while chunk := data.read(CHUNK):
+        if not spool.tell() and chunk[:2] == GZIP_MAGIC:
+            inflate = zlib.decompressobj(wbits=31)
+        plain.update(chunk)
+        spool.write(chunk)
+        while inflate is not None and chunk:  # a chunk at a time out too: no bomb in memory
+            inflated.update(inflate.decompress(chunk, CHUNK))
+            chunk = inflate.unconsumed_tail
+    found = {f"sha256:{plain.hexdigest()}"}
+    return found | {f"sha256:{inflated.hexdigest()}"} if inflate is not None else found
+
+
+def _blob_digest(name: str) -> str | None:
+    return f"sha256:{name[len(BLOBS) :]}" if name.startswith(BLOBS) else None
 
 
 def put_together(

@@ -18,6 +18,7 @@ from ..engine import containers, identity, interrupted, lifecycle, oneoff
 from ..engine.client import console, engine_address
 from ..errors import AirgapError, Interrupted
 from ..oci.reference import default_container_name
+from ..phases import phase
 from ..settings import Incoming, Target, Trust
 from ..trust import seal
 from . import fleet, stackdeploy
@@ -61,7 +62,9 @@ def deploy(
     run = run or history.unrecorded("deploy")
     run.entry.environment = target.environment
     env_file = envfiles.resolve(target.environment, target.environments, target.base_dir)
-    with open_incoming(incoming, "release", seal.trusted_keys(trust)) as opened:
+    with phase("verify"):
+        opened = open_incoming(incoming, "release", seal.trusted_keys(trust))
+    with opened:
         run.note_bundle(opened.manifest, incoming.archive, opened.sha256)
         run.note_signature(opened.signature)
         stackdeploy.check_bundle(opened, target)
@@ -72,19 +75,23 @@ def deploy(
         ref = opened.manifest.images[0]["ref"]
         if target.is_swarm:
             run.entry.name = fleet.service_name(target, ref)
-            apply.load_images(client, opened)
-            with said_on_interrupt(fleet.update_goes_on(target, ref)):
+            with phase("load"):
+                apply.load_images(client, opened)
+            with said_on_interrupt(fleet.update_goes_on(target, ref)), phase("update"):
                 return fleet.deploy(client, ref, env, target)
         name = run.entry.name = target.name or default_container_name(ref)
         with container_lock(name, "deploy") as lock, state_on_interrupt(client, name, target):
             finish_interrupted(client, name, watch_of(target), lock)  # first, then judge
             refuse_redeploy(client, name, apply.held_already(client, opened.manifest), opened.path)
-            apply.load_images(client, opened)
+            with phase("load"):
+                apply.load_images(client, opened)
             if target.predeploy:
-                predeploy(client, ref, env, target, run)
-            return lifecycle.replace(
-                client, ref, name, env=env, watch=watch_of(target), note=lock.note
-            )
+                with phase("predeploy"):
+                    predeploy(client, ref, env, target, run)
+            with phase("start & health"):
+                return lifecycle.replace(
+                    client, ref, name, env=env, watch=watch_of(target), note=lock.note
+                )
 
 
 def deploy_stack(client, opened, target: Target, env: dict, env_file: Path, run: history.Run):

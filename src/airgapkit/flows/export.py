@@ -24,6 +24,7 @@ from ..engine import images
 from ..errors import AirgapError, EngineUnavailable
 from ..gate import appreports, checkpoint, rules
 from ..gate.limits import resolve
+from ..phases import SAVE_AND_ARCHIVE, phase
 from ..settings import BaseSource, Crossing, Gate, StackSettings, Trust
 from ..trust import seal
 from ..trust.keys import SigningKey
@@ -56,21 +57,24 @@ def export(
     """
     begun = _begin(app_dir, build_dir, trust, since, run, gate, stack)
     check_earlier(crossing, app_record(begun.meta), "base")
-    images.pull(
-        client, base_image, if_missing=True, otherwise="name a local image with --base-image"
-    )
-    if begun.stack is not None:  # an image that cannot be had stops the export before the work
-        stack_flow.pull_images(client, begun.stack)
-    judged = checkpoint.evaluate(
-        client,
-        base_image,
-        kind="base",
-        report=gate.report,
-        limits=gate.limits,
-        fresh_as_of=date.today(),
-    )
-    image = seal.engine_image(client, base_image)
-    manifest, files = _packed(begun, app_dir, build_dir, image, judged, gate)
+    with phase("pull"):
+        images.pull(
+            client, base_image, if_missing=True, otherwise="name a local image with --base-image"
+        )
+        if begun.stack is not None:  # an image that cannot be had stops the export before work
+            stack_flow.pull_images(client, begun.stack)
+    with phase("gate"):
+        judged = checkpoint.evaluate(
+            client,
+            base_image,
+            kind="base",
+            report=gate.report,
+            limits=gate.limits,
+            fresh_as_of=date.today(),
+        )
+        image = seal.engine_image(client, base_image)
+    with phase("pack"):
+        manifest, files = _packed(begun, app_dir, build_dir, image, judged, gate)
     refs = plan.leave_out_base(client, manifest, base_image, begun.previous)
     if begun.stack is not None:
         more, stack_files = stack_flow.export_images(
@@ -78,14 +82,15 @@ def export(
             settings=stack, previous=begun.previous,
         )  # fmt: skip
         refs, files = [*refs, *(r for r in more if r not in refs)], [*files, *stack_files]
-    delivery = make_bundle(
-        client,
-        manifest,
-        crossing,
-        images=refs,
-        files=files,
-        sign=seal.signer(begun.key),
-    )
+    with phase(SAVE_AND_ARCHIVE):
+        delivery = make_bundle(
+            client,
+            manifest,
+            crossing,
+            images=refs,
+            files=files,
+            sign=seal.signer(begun.key),
+        )
     return begun.recorded(manifest, delivery)
 
 
@@ -142,22 +147,25 @@ def export_from_registry(
             "--source engine (base_source: engine)"
         )
     with oci.open_image(base_image, platform=source.platform, access=source.access) as remote:
-        facts = remote.facts()
-        judged = checkpoint.judge_registry(
-            facts, report=gate.report, limits=gate.limits, fresh_as_of=date.today()
-        )
+        with phase("gate"):
+            facts = remote.facts()
+            judged = checkpoint.judge_registry(
+                facts, report=gate.report, limits=gate.limits, fresh_as_of=date.today()
+            )
         image = seal.registry_image(base_image, remote)
-        manifest, files = _packed(begun, app_dir, build_dir, image, judged, gate)
+        with phase("pack"):
+            manifest, files = _packed(begun, app_dir, build_dir, image, judged, gate)
         held = plan.require_base(manifest, base_image, facts.image_id, begun.previous)
-        delivery = make_bundle(
-            None,
-            manifest,
-            crossing,
-            images=[],
-            registry_images=[] if held else [remote],
-            files=files,
-            sign=seal.signer(begun.key),
-        )
+        with phase("download & archive"):
+            delivery = make_bundle(
+                None,
+                manifest,
+                crossing,
+                images=[],
+                registry_images=[] if held else [remote],
+                files=files,
+                sign=seal.signer(begun.key),
+            )
         return begun.recorded(manifest, delivery)
 
 

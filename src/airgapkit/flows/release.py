@@ -16,6 +16,7 @@ from ..engine import identity, images, lifecycle
 from ..engine.client import engine_address
 from ..errors import IntegrityError
 from ..gate import appreports, checkpoint, layerscan, rules
+from ..phases import SAVE_AND_ARCHIVE, phase
 from ..settings import Crossing, Gate, Incoming, Smoke, Trust
 from ..trust import seal
 from ..trust.signing import TrustedKeys
@@ -61,40 +62,43 @@ def release(
             before_load=lambda app: check_earlier(crossing, app, "release"),
         )
         ref = f"{app['image_name']}:{app['version']}"
-        build_app(
-            client,
-            tgz,
-            dockerfile,
-            ref,
-            work_dir=work,
-            variant=variant,
-            base_image=base_image,
-            port=smoke.ports.container_port,
-            no_cache=no_cache,
-            offline=True,
-        )
+        with phase("build"):
+            build_app(
+                client,
+                tgz,
+                dockerfile,
+                ref,
+                work_dir=work,
+                variant=variant,
+                base_image=base_image,
+                port=smoke.ports.container_port,
+                no_cache=no_cache,
+                offline=True,
+            )
         extras = seal.release_extras(carried, work)
         manifest = extras.apply(Manifest(kind="release", app=app))
         refs, stack_files = [ref], []
-        if stack is None:
-            smoke_test(client, ref, smoke)
-        else:  # the whole stack tried, its file pinned; its other images carried beside the app
-            more, stack_files = stack_flow.release_stack(
-                client, stack, app_ref=ref, smoke=smoke, app_contract=carried.contract_path,
-                manifest=manifest, previous=previous, work=work,
-            )  # fmt: skip
-            refs += [r for r in more if r != ref]
-        delivery = make_bundle(
-            client,
-            manifest,
-            crossing,
-            images=refs,
-            files=[*report_files(report), *extras.files, *stack_files],
-            watch=layerscan.scan_layers,
-            before_manifest=gate_scanned(client, ref, report, gate, carried_packages(carried)),
-            image_filters=plan.leave_out_layers(client, manifest, ref, previous),
-            sign=seal.signer(key),
-        )
+        with phase("smoke test"):
+            if stack is None:
+                smoke_test(client, ref, smoke)
+            else:  # the whole stack tried, its file pinned; its other images carried beside it
+                more, stack_files = stack_flow.release_stack(
+                    client, stack, app_ref=ref, smoke=smoke, app_contract=carried.contract_path,
+                    manifest=manifest, previous=previous, work=work,
+                )  # fmt: skip
+                refs += [r for r in more if r != ref]
+        with phase(SAVE_AND_ARCHIVE):  # the secrets scan and the gate on it included
+            delivery = make_bundle(
+                client,
+                manifest,
+                crossing,
+                images=refs,
+                files=[*report_files(report), *extras.files, *stack_files],
+                watch=layerscan.scan_layers,
+                before_manifest=gate_scanned(client, ref, report, gate, carried_packages(carried)),
+                image_filters=plan.leave_out_layers(client, manifest, ref, previous),
+                sign=seal.signer(key),
+            )
         run.note_bundle(manifest, delivery.archive, delivery.sha256)
         run.note_signer(key and key.fingerprint)
         return delivery
@@ -152,15 +156,18 @@ def unpack_export(
     single app).
     """
     run = run or history.unrecorded("release")
-    with open_incoming(incoming, "base", trusted) as opened:
+    with phase("verify"):
+        opened = open_incoming(incoming, "base", trusted)
+    with opened:
         app = opened.manifest.app
         run.note_app(app)
         if before_load is not None:
             before_load(app)
         previous = plan.previous(since, history=run.history, app=app["name"], kind="release")
         apply.check_prerequisites(client, opened.manifest, opened.path)
-        apply.load_images(client, opened)
-        check_loaded(client, opened.manifest.images)
+        with phase("load"):
+            apply.load_images(client, opened)
+            check_loaded(client, opened.manifest.images)
         apply.tag_prerequisites(client, opened.manifest)
         tgz = opened.extract(f"app/{app['tgz']}", work)
         report = report or carried_report(opened, work)
