@@ -204,7 +204,7 @@ def partial(client, ref: str, leave_out: set[str]) -> Callable[[Iterable[bytes]]
     """
     diff_ids = images.require_image(client, ref).attrs["RootFS"]["Layers"]
     if stores.store(client) == stores.CLASSIC:
-        return lambda whole: tars.without_held(whole, leave_out)
+        return lambda whole: tars.without_held(whole, leave_out, diff_ids)
 
     def without_shared(whole: Iterable[bytes]) -> Iterator[bytes]:
         paths = tars.layer_paths(whole)

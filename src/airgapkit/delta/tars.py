@@ -15,6 +15,7 @@ so each layer is kept in a temporary file while it is hashed, and sent on when t
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import posixpath
 import tempfile
@@ -25,8 +26,10 @@ from typing import IO
 from .. import tarstream
 from ..errors import AirgapError
 from ..fsutil import CHUNK
+from . import legacyids
 
 MANIFEST = "manifest.json"
+LEGACY_CONFIG = "json"  # a classic layout folder's layer config, before its layer.tar
 OCI_INDEX = ("index.json", "oci-layout")  # they would name the blobs left out: dropped
 REUSED = "airgapkit-reused"  # where a prerequisite's layers go in a put-together archive
 _MAX_MANIFEST = 1 << 20  # a manifest.json of one image is a few hundred bytes
@@ -53,27 +56,42 @@ def without(chunks: Iterable[bytes], leave_out: set[str]) -> Iterator[bytes]:
     yield tarstream.end()
 
 
-def without_held(chunks: Iterable[bytes], held: set[str]) -> Iterator[bytes]:
+def without_held(
+    chunks: Iterable[bytes], held: set[str], diff_ids: Sequence[str] = ()
+) -> Iterator[bytes]:
     """The ``docker save`` stream again, read once, without the layers whose diff IDs are in
-    ``held`` (and OCI indexes).
+    ``held`` (and OCI indexes). ``diff_ids``: the image's layers, bottom first.
 
-    A layer's diff ID is the digest of its plain tar, known once the member has gone by: each
-    layer member is hashed into a temporary file and sent on only when its diff ID is not held
-    (a gzip one, as the containerd store saves what it built, is hashed as it is inflated). An OCI
-    blob named by a held diff ID (a plain layer is named by it) is dropped unread. A link to a
-    layer (the classic layout's second copy) is sent last, and only when its target was.
+    Which layer a member holds is known before its bytes where the layout says it: an OCI blob
+    named by a held diff ID (a plain layer is named by it), and a classic folder whose ``json``
+    gives its chain ID (``legacyids``); such a held layer is dropped unread, any other sent on as
+    it streams. Otherwise a layer's diff ID, the digest of its plain tar, is known once it has gone
+    by: it is hashed into a temporary file and sent on only when not held (a gzip one, as the
+    containerd store saves what it built, is hashed as it is inflated). A link to a layer (the
+    classic layout's second copy) is sent last, and only when its target was.
     """
+    chains = legacyids.chain_ids(diff_ids)
+    known: dict[str, str] = {}  # classic folder -> the diff ID of its layer
     dropped: set[str] = set()
     links = []
     for info, data in tarstream.members(chunks):
+        folder, base = posixpath.split(info.name)
         if info.name in OCI_INDEX:
             continue
-        if info.issym() and _may_be_layer(info.name):
+        if base == LEGACY_CONFIG and data is not None and info.size <= _MAX_MANIFEST:
+            config = data.read()
+            index = legacyids.layer_of(config, folder, chains)
+            if index is not None:
+                known[folder] = diff_ids[index]
+            yield from tarstream.member(info, io.BytesIO(config))
+        elif info.issym() and _may_be_layer(info.name):
             links.append(info)
         elif data is None or not _may_be_layer(info.name):
             yield from tarstream.member(info, data)
-        elif _blob_digest(info.name) in held:
+        elif (_blob_digest(info.name) or known.get(folder)) in held:
             dropped.add(info.name)
+        elif folder in known or _blob_digest(info.name) in diff_ids:
+            yield from tarstream.member(info, data)  # a layer the far side lacks, named
         else:
             yield from _unless_held(info, data, held, dropped)
     for link in links:
