@@ -1,12 +1,14 @@
-"""read_ahead: the producer runs beside the consumer, in order, bounded, and stops with it."""
+"""read_ahead and Ahead: the producer runs beside the consumer, in order, bounded, and stops with
+it; Ahead starts before the first chunk is asked for."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from airgapkit.pipes import read_ahead, tee
+from airgapkit.pipes import Ahead, coalesced, read_ahead, tee
 
 
 def test_chunks_arrive_in_order():
@@ -105,6 +107,49 @@ def test_depth_under_one_is_refused():
 
 
 # --- tee: one read, two uses ------------------------------------------------------------------
+
+
+def test_ahead_asks_its_source_before_anyone_reads():
+    asked = threading.Event()
+
+    def source():
+        asked.set()
+        yield b"tar"
+
+    ahead = Ahead(source())
+    assert asked.wait(10), "the source was not asked before the first read"
+    assert list(ahead) == [b"tar"]
+
+
+def test_closing_ahead_unread_does_not_wait_for_a_silent_source():
+    """The engine makes a tar before its first byte: closing must not wait for it, and the source
+    is closed on its own thread once it speaks."""
+    speak, closed = threading.Event(), threading.Event()
+
+    def source():
+        try:
+            speak.wait(30)
+            yield b"first"
+            yield b"second"
+        finally:
+            closed.set()
+
+    ahead = Ahead(source(), depth=1)
+    began = time.monotonic()
+    ahead.close(wait=False)
+    assert time.monotonic() - began < 1
+    speak.set()
+    assert closed.wait(10), "the source was never closed"
+
+
+def test_small_chunks_are_joined_and_big_ones_pass_as_they_are():
+    small = [bytes([n]) * 300 for n in range(10)]
+    big = b"B" * 5000
+    joined = list(coalesced([*small, big, b"tail"], 1000))
+    assert b"".join(joined) == b"".join([*small, big, b"tail"])
+    assert [len(c) for c in joined] == [1200, 1200, 5600, 4]  # the last may be short
+    alone = list(coalesced([big, b"tail"], 1000))
+    assert alone[0] is big  # nothing waiting: passed on without a copy
 
 
 def test_tee_passes_every_chunk_on_and_gives_the_watchers_result():

@@ -8,6 +8,7 @@ import io
 import os
 import struct
 import subprocess
+import threading
 import zipfile
 
 import pytest
@@ -157,6 +158,25 @@ def test_reader_uses_our_member_reader_and_its_private_fields():
         assert _read_all(stream) == b"abc" * 10_000
         assert fp._compress_left == 0 and stream._counter.produced == 30_000
         stream.close()
+
+
+@pytest.mark.parametrize("level", [0, 6], ids=["stored", "deflated"])
+def test_a_member_is_decrypted_ahead_on_a_thread_that_ends_with_it(level):
+    """The reader overrides pyzipper's ``_read2`` and ``read_init`` and reads ``_fileobj``: the
+    member comes out whole either way, and a member closed half read leaves no thread behind."""
+    for name in ("_read2", "read_init", "_read1"):
+        assert callable(getattr(AESZipExtFile, name)), f"pyzipper no longer has {name}"
+    data = os.urandom(3 << 20) + b"abc" * 500_000  # several chunks for the thread
+    raw = _zip({"m": data}, level=level)
+    with zipaes.open_reader(io.BytesIO(raw), PW.encode()) as zf:
+        stream = zipaes.MemberStream(zf, zf.getinfo("m"))
+        assert _read_all(stream) == data
+        stream.close()
+        half = zipaes.MemberStream(zf, zf.getinfo("m"))
+        assert half.read1(1 << 20)
+        assert any(t.name == "decrypt" for t in threading.enumerate())
+        half.close()
+    assert not any(t.name == "decrypt" for t in threading.enumerate())
 
 
 def test_pyzipper_still_cuts_a_member_at_its_declared_size(tmp_path):

@@ -31,41 +31,70 @@ def read_ahead(chunks: Iterable, depth: int = DEPTH, name: str = "read-ahead") -
     stops early (closes this generator, or raises), the producer stops too, at its next chunk, and
     ``chunks`` is closed on its own thread (a generator may be closed only where it runs).
     The chunks themselves must not be reused by the producer (``docker save`` yields fresh bytes).
+    Nothing starts before the first chunk is asked for (``Ahead`` starts at once).
     """
-    if depth < 1:
-        raise ValueError(f"read-ahead depth {depth} is under 1")
-    waiting: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-    producer = threading.Thread(
-        target=_produce, args=(chunks, waiting, stop), name=name, daemon=True
-    )
-    producer.start()
-    try:
-        while (item := waiting.get()) is not _END:
-            if isinstance(item, _Failed):
-                raise item.exc
-            yield item
-    finally:
-        stop.set()
-        while producer.is_alive():  # let a producer blocked on a full queue see the stop
-            _drain(waiting)
-            producer.join(0.05)
+    yield from Ahead(chunks, depth, name)
+
+
+class Ahead:
+    """``read_ahead`` begun at once: the producer runs (and its source, say the engine making a
+    tar, works) before anyone asks for a chunk. Iterate it once; ``close()`` stops it, read or not."""
+
+    def __init__(self, chunks: Iterable, depth: int = DEPTH, name: str = "read-ahead"):
+        if depth < 1:
+            raise ValueError(f"read-ahead depth {depth} is under 1")
+        self._waiting: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._producer = threading.Thread(
+            target=_produce, args=(chunks, self._waiting, self._stop), name=name, daemon=True
+        )
+        self._producer.start()
+
+    def __iter__(self) -> Iterator:
+        try:
+            while (item := self._waiting.get()) is not _END:
+                if isinstance(item, _Failed):
+                    raise item.exc
+                yield item
+        finally:
+            self.close()
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the producer; ``wait``: until it has closed its source (on its own thread). Not
+        waiting suits a source still silent (an engine making a tar): it ends when it speaks."""
+        self._stop.set()
+        _drain(self._waiting)
+        if threading.current_thread() is self._producer:
+            return  # closed from its own source (a collected reader): it ends by itself
+        while wait and self._producer.is_alive():
+            self._producer.join(0.05)
 
 
 def _produce(chunks: Iterable, waiting: queue.Queue, stop: threading.Event) -> None:
     source = iter(chunks)
     try:
         for chunk in source:
-            if stop.is_set():
+            if not _put(waiting, chunk, stop):
                 return
-            waiting.put(chunk)
-        waiting.put(_END)
+        _put(waiting, _END, stop)
     except BaseException as exc:  # carried to the consumer, Ctrl-C's own exceptions included
-        waiting.put(_Failed(exc))
+        _put(waiting, _Failed(exc), stop)
     finally:
         close = getattr(source, "close", None)
         if close is not None:
             close()
+
+
+def _put(waiting: queue.Queue, item, stop: threading.Event) -> bool:
+    """Queue ``item`` unless the consumer has stopped (False then): a producer whose consumer
+    is gone never blocks for good on a full queue."""
+    while not stop.is_set():
+        try:
+            waiting.put(item, timeout=0.1)  # woken as soon as a place frees
+            return True
+        except queue.Full:
+            pass
+    return False
 
 
 def _drain(waiting: queue.Queue) -> None:
@@ -74,6 +103,22 @@ def _drain(waiting: queue.Queue) -> None:
             waiting.get_nowait()
     except queue.Empty:
         pass
+
+
+def coalesced(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """The same bytes in pieces of at least ``size`` (the last may be shorter), small chunks
+    joined: fewer, larger chunks cost every reader fewer steps."""
+    pending = bytearray()
+    for chunk in chunks:
+        if not pending and len(chunk) >= size:
+            yield chunk
+            continue
+        pending += chunk
+        if len(pending) >= size:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
 
 
 class Watcher:

@@ -50,6 +50,8 @@ from pyzipper.zipfile_aes import (
     AESZipInfo,
 )
 
+from .. import pipes
+from ..fsutil import CHUNK
 from . import deflate
 from .digest import HashingWriter
 
@@ -338,6 +340,53 @@ class ExtFile(AESZipExtFile):
     def setup_crczipdecrypter(self):
         super().setup_crczipdecrypter()
         return ZipCryptoDecrypter
+
+    # An AES member's bytes are read and decrypted (HMAC included) on a thread of their own, a few
+    # chunks ahead, while this one inflates: each of the two costs about as much per byte.
+    _ahead: pipes.Ahead | None = None
+
+    def read_init(self):
+        self._stop_ahead()  # a seek back starts the member again
+        super().read_init()
+        self._held = b""
+
+    def _read2(self, n):
+        if not isinstance(self._decrypter, AESDecrypter) or self._compress_left <= 0:
+            return super()._read2(n)
+        if self._ahead is None:
+            self._ahead = pipes.Ahead(self._decrypted(self._compress_left), name="decrypt")
+            self._chunks = iter(self._ahead)
+        if not self._held:
+            self._held = next(self._chunks, b"")
+            if not self._held:
+                raise EOFError
+        if self._compress_type == pyzipper.ZIP_STORED:  # a stored member's read1(n) keeps to n
+            held = memoryview(self._held)
+            data, self._held = bytes(held[: max(n, 1)]), held[max(n, 1) :]
+        else:  # what inflating does not take waits in the inflater's unconsumed_tail
+            data, self._held = self._held, b""
+        self._compress_left -= len(data)
+        return data
+
+    def _decrypted(self, size: int):
+        """The member's ``size`` stored bytes, decrypted, a chunk at a time (EOFError if cut)."""
+        while size > 0:
+            data = self._fileobj.read(min(size, CHUNK))
+            if not data:
+                raise EOFError
+            size -= len(data)
+            yield self._decrypter.decrypt(data)
+
+    def _stop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
+
+    def close(self):
+        try:
+            self._stop_ahead()
+        finally:
+            super().close()
 
 
 class ZipReader(pyzipper.AESZipFile):

@@ -30,7 +30,7 @@ from .. import fsutil
 from ..errors import AirgapError, ImageMissing
 from ..fsutil import CHUNK, AtomicFile
 from ..oci.reference import tar_name, validate_ref
-from ..pipes import read_ahead
+from ..pipes import Ahead, coalesced, read_ahead
 from .client import answers, console, engine_errors, lost, stream_error
 
 BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -136,14 +136,19 @@ def _follow_pull(progress: Progress, events: Iterable[dict], ref: str) -> None:
 # --- save -----------------------------------------------------------------------------------------
 
 
-def save_stream(client: docker.DockerClient, refs: list[str]) -> Iterator[bytes]:
+def save_stream(
+    client: docker.DockerClient, refs: list[str], *, now: bool = False
+) -> Iterable[bytes]:
     """The chunks of ``docker save`` for ``refs``, repo tags kept; a missing image: ImageMissing.
 
     A stream the engine ends early, without the tar's end marker, is refused after its last chunk:
     whoever writes it must not give it a final name. The engine's response is read on a thread of
     its own, a few chunks ahead, so the engine never waits while the consumer hashes, deflates or
-    encrypts (errors reach the consumer as they were).
+    encrypts (errors reach the consumer as they were). ``now``: the engine is asked at once, not
+    at the first chunk, and the result (``pipes.Ahead``) must be read or closed.
     """
+    if now:
+        return Ahead(_save_stream(client, refs), name="docker-save")
     return read_ahead(_save_stream(client, refs), name="docker-save")
 
 
@@ -164,10 +169,11 @@ TAR_END = bytes(1024)  # a tar ends with two zero blocks; the engine's writer al
 
 
 def _whole_tar(chunks: Iterable[bytes], refs: list[str]) -> Iterator[bytes]:
-    """The chunks as they come; an AirgapError after the last if the tar's end marker is missing."""
+    """The chunks in pieces of about ``CHUNK`` (the engine's come in tens of KB: each costs its
+    readers a step); an AirgapError after the last if the tar's end marker is missing."""
     tail = b""
-    for chunk in chunks:
-        tail = (tail + chunk)[-len(TAR_END) :]
+    for chunk in coalesced(chunks, CHUNK):
+        tail = (tail + chunk[-len(TAR_END) :])[-len(TAR_END) :]
         yield chunk
     if tail != TAR_END:
         raise AirgapError(

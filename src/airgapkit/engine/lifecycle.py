@@ -265,10 +265,14 @@ def _refuse_exited(container: Container, before: str) -> None:
         )
 
 
+HEALTH_FIRST_PAUSE, HEALTH_PAUSE = 0.05, 0.5  # seconds between two polls of a health path
+
+
 def wait_healthy(container: Container, url: str, timeout: int) -> None:
-    """Poll url until it answers 200; fail fast when the container exits."""
+    """Poll url until it answers 200; fail fast when the container exits. The pause between two
+    polls grows from 50 ms to half a second: an app up in a moment is not kept waiting."""
     deadline = time.monotonic() + timeout
-    last = "no answer"
+    last, pause = "no answer", HEALTH_FIRST_PAUSE
     while time.monotonic() < deadline:
         _refuse_exited(container, f"{url} answered")
         try:
@@ -278,7 +282,8 @@ def wait_healthy(container: Container, url: str, timeout: int) -> None:
                 last = f"HTTP {answer.status}"
         except (urllib.error.URLError, OSError) as exc:
             last = str(getattr(exc, "reason", exc))
-        time.sleep(0.5)
+        time.sleep(pause)
+        pause = min(2 * pause, HEALTH_PAUSE)
     raise AirgapError(f"{url} did not answer 200 within {timeout} s (last: {last})")
 
 

@@ -91,7 +91,7 @@ def make_bundle(
     manifest: Manifest,
     crossing: Crossing,
     *,
-    images: list[str],
+    images: Sequence[str | source.SavedImage],
     files: list[tuple[Path, str]],
     registry_images: Sequence[RegistryImage] = (),
     watch=None,

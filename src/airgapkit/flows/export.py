@@ -20,7 +20,7 @@ from ..app import npm
 from ..crossing import bundle
 from ..crossing.manifest import Manifest
 from ..delta import plan
-from ..engine import images
+from ..engine import images, source
 from ..errors import AirgapError, EngineUnavailable
 from ..gate import appreports, checkpoint, rules
 from ..gate.limits import resolve
@@ -73,24 +73,31 @@ def export(
             fresh_as_of=date.today(),
         )
         image = seal.engine_image(client, base_image)
-    with phase("pack"):
-        manifest, files = _packed(begun, app_dir, build_dir, image, judged, gate)
-    refs = plan.leave_out_base(client, manifest, base_image, begun.previous)
-    if begun.stack is not None:
-        more, stack_files = stack_flow.export_images(
-            client, begun.stack, manifest, app_dir=app_dir, work=build_dir, gate=gate,
-            settings=stack, previous=begun.previous,
-        )  # fmt: skip
-        refs, files = [*refs, *(r for r in more if r not in refs)], [*files, *stack_files]
-    with phase(SAVE_AND_ARCHIVE):
-        delivery = make_bundle(
-            client,
-            manifest,
-            crossing,
-            images=refs,
-            files=files,
-            sign=seal.signer(begun.key),
-        )
+    # A base that travels whole is asked of the engine before the app is packed: the engine makes
+    # its tar (all of it before the first byte, on the classic store) while npm works.
+    early = source.SavedImage(client, base_image).start() if begun.previous is None else None
+    try:
+        with phase("pack"):
+            manifest, files = _packed(begun, app_dir, build_dir, image, judged, gate)
+        refs = plan.leave_out_base(client, manifest, base_image, begun.previous)
+        if begun.stack is not None:
+            more, stack_files = stack_flow.export_images(
+                client, begun.stack, manifest, app_dir=app_dir, work=build_dir, gate=gate,
+                settings=stack, previous=begun.previous,
+            )  # fmt: skip
+            refs, files = [*refs, *(r for r in more if r not in refs)], [*files, *stack_files]
+        with phase(SAVE_AND_ARCHIVE):
+            delivery = make_bundle(
+                client,
+                manifest,
+                crossing,
+                images=[early if early is not None and r == base_image else r for r in refs],
+                files=files,
+                sign=seal.signer(begun.key),
+            )
+    finally:
+        if early is not None:
+            early.close()  # unread when the export stopped before the archive
     return begun.recorded(manifest, delivery)
 
 
