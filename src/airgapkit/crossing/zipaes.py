@@ -16,12 +16,14 @@ the bytes written and the checks made are pyzipper's:
 - ``CountingDecompressor``: counts what a member really expands to, since pyzipper silently cuts
   it at the declared size;
 - deflate and inflate through ``deflate.py``: a member is deflated on every core (ISA-L or zlib-ng)
-  and inflated by ISA-L, in place of the one-thread zlib objects pyzipper makes.
+  and inflated by ISA-L, in place of the one-thread zlib objects pyzipper makes; an AES member's
+  bytes are read and decrypted on a thread of their own (``ExtFile._read2``) while it is inflated.
 
 The pyzipper internals relied on (``zipfile._ZipWriteFile`` and its private fields, ``ZipInfo.
-_compresslevel``, ``ZipExtFile._decompressor``, ``_compress_left``, ``_zinfo``, ``_expected_crc``,
-``ZipFile.fp``, the decrypter and encrypter fields) are each asserted by ``tests/test_zipaes.py``,
-so an upgrade that moves one breaks there, loudly; pyproject.toml pins the 0.4 series.
+_compresslevel``, ``ZipExtFile._decompressor``, ``_read2``, ``read_init``, ``_fileobj``,
+``_compress_left``, ``_zinfo``, ``_expected_crc``, ``ZipFile.fp``, the decrypter and encrypter
+fields) are each asserted by ``tests/test_zipaes.py``, so an upgrade that moves one breaks there,
+loudly; pyproject.toml pins the 0.4 series.
 """
 
 from __future__ import annotations
@@ -341,9 +343,7 @@ class ExtFile(AESZipExtFile):
         super().setup_crczipdecrypter()
         return ZipCryptoDecrypter
 
-    # An AES member's bytes are read and decrypted (HMAC included) on a thread of their own, a few
-    # chunks ahead, while this one inflates: each of the two costs about as much per byte.
-    _ahead: pipes.Ahead | None = None
+    _ahead: pipes.Ahead | None = None  # an AES member's bytes read and decrypted ahead (_read2)
 
     def read_init(self):
         self._stop_ahead()  # a seek back starts the member again

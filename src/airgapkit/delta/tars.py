@@ -8,8 +8,9 @@ needs. Putting layers back makes a complete archive again: ``docker load`` is ne
 a layer that is absent (the classic store would, the containerd image store does not).
 
 Everything here reads and writes chunks, one member at a time: memory stays flat. Leaving layers
-out reads the engine's stream once (``without_held``): a member's diff ID is only known at its end,
-so each layer is kept in a temporary file while it is hashed, and sent on when the far side lacks it.
+out reads the engine's stream once (``without_held``): a layer is told by its name where the layout
+allows (``legacyids``, or a blob named by its diff ID), else by its diff ID, known only at its end
+(a temporary file holds it while it is hashed); it is sent on when the far side lacks it.
 """
 
 from __future__ import annotations
