@@ -32,6 +32,7 @@ import json
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -309,15 +310,18 @@ def report(run: Run, image_size: int, level: int | None) -> None:
         print(f"| {s.work} | {s.who} | `{s.command}` | {s.seconds:.1f} | {s.peak_mb:.1f} |")
     save = [s.seconds for s in run.steps if s.work == "save" and s.who == "by hand"]
     save_cli = sum(save) / len(save)
-    docker_save = next(s.seconds for s in run.steps if s.command.startswith("docker save"))
+    # the same tool on the same image varies by a third within a run: every run of it counts
+    docker_save = statistics.median(s.seconds for s in run.steps if s.command == "docker save -o")
+    docker_load = statistics.median(s.seconds for s in run.steps if s.command == "docker load -i")
     rows = [
         ("export (`inv export`)", "export", run.total("export", "by hand")),
-        ("export against `docker save -o` alone", "export", docker_save),
+        ("export against `docker save -o` alone (median of 3)", "export", docker_save),
         (
             "deploy (`inv deploy`) against the import by hand",
             "import",
             run.total("import", "by hand"),
         ),
+        ("deploy against `docker load -i` alone (median of 2)", "import", docker_load),
         ("`inv save` against `docker save -o` (mean of 2)", "save", save_cli),
         (
             "`inv load` against `sha256sum -c` + `docker load -i`",

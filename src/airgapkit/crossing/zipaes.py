@@ -53,7 +53,7 @@ from pyzipper.zipfile_aes import (
 )
 
 from .. import pipes
-from ..fsutil import CHUNK
+from ..fsutil import MEMBER_CHUNK
 from . import deflate
 from .digest import HashingWriter
 
@@ -371,7 +371,7 @@ class ExtFile(AESZipExtFile):
     def _decrypted(self, size: int):
         """The member's ``size`` stored bytes, decrypted, a chunk at a time (EOFError if cut)."""
         while size > 0:
-            data = self._fileobj.read(min(size, CHUNK))
+            data = self._fileobj.read(min(size, MEMBER_CHUNK))
             if not data:
                 raise EOFError
             size -= len(data)

@@ -28,7 +28,7 @@ from rich.progress import (
 
 from .. import fsutil
 from ..errors import AirgapError, ImageMissing
-from ..fsutil import CHUNK, AtomicFile
+from ..fsutil import CHUNK, MEMBER_CHUNK, AtomicFile
 from ..oci.reference import tar_name, validate_ref
 from ..pipes import Ahead, coalesced, read_ahead
 from .client import answers, console, engine_errors, lost, stream_error
@@ -169,10 +169,11 @@ TAR_END = bytes(1024)  # a tar ends with two zero blocks; the engine's writer al
 
 
 def _whole_tar(chunks: Iterable[bytes], refs: list[str]) -> Iterator[bytes]:
-    """The chunks in pieces of about ``CHUNK`` (the engine's come in tens of KB: each costs its
-    readers a step); an AirgapError after the last if the tar's end marker is missing."""
+    """The chunks in pieces of ``MEMBER_CHUNK`` or more (the engine's come in tens of KB, and each
+    costs its readers a step; a few wait in each queue, so not larger); an AirgapError after the
+    last if the tar's end marker is missing."""
     tail = b""
-    for chunk in coalesced(chunks, CHUNK):
+    for chunk in coalesced(chunks, MEMBER_CHUNK):
         tail = (tail + chunk[-len(TAR_END) :])[-len(TAR_END) :]
         yield chunk
     if tail != TAR_END:
