@@ -227,6 +227,46 @@ def test_memory_stays_flat_whatever_the_layer_size():
     )
 
 
+class Zeros(io.RawIOBase):
+    """``size`` zero bytes, made as they are read."""
+
+    def __init__(self, size: int):
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def test_a_gzip_layer_of_zeros_is_inflated_a_chunk_at_a_time():
+    """The containerd store keeps the layers it built gzip-compressed: 256 MiB of zeros weigh
+    250 KB so, and inflating what one read brings in at once would hold the whole file."""
+    zeros = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=zeros, mode="wb", compresslevel=1) as gz,
+        tarfile.open(fileobj=gz, mode="w|") as tar,
+    ):
+        for name, size in (("app/.env", 14), ("app/data.bin", 256 * MIB)):
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(b"DB_PASSWORD=x\n") if size == 14 else Zeros(size))
+    compressed = zeros.getvalue()
+    assert len(compressed) < 2 * MIB
+    tracemalloc.start()
+    try:
+        found = scan(saved(compressed, oci=True), size=MIB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [f.path for f in found] == ["/app/.env"]
+    assert peak < 16 * MIB, f"peak {peak / MIB:.1f} MiB inflating a 256 MiB layer of zeros"
+
+
 # --- PEM armour ----------------------------------------------------------------------------------
 
 

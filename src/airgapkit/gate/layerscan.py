@@ -13,10 +13,12 @@ later. Whether a file is an env file is decided by ``app.envfiles.holds_settings
 
 from __future__ import annotations
 
+import io
 import json
 import posixpath
 import re
 import tarfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -34,6 +36,7 @@ _PEM_KEY = re.compile(
 _KEY_NAMES = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk"}
 _READ_LIMIT = 1 << 20  # keys and env files are small; bigger files are not read for PEM armour
 _WHITEOUT = ".wh."
+_GZIP_MAGIC = b"\x1f\x8b"
 _OPAQUE = ".wh..wh..opq"  # everything the lower layers had in this directory is gone
 
 
@@ -88,10 +91,36 @@ def _manifest_layers(fileobj) -> list[str]:
 
 
 def _open_layer(fileobj) -> tarfile.TarFile | None:
+    """The layer's tar, read as a stream; a gzip one through an inflater that gives at most a
+    chunk at a time (tarfile's own inflates whatever it reads at once: a file of zeros a thousand
+    times its compressed size would be held whole)."""
+    if fileobj.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)] == _GZIP_MAGIC:
+        fileobj = io.BufferedReader(_Inflating(fileobj), CHUNK)
     try:
         return tarfile.open(fileobj=fileobj, mode="r|*", bufsize=CHUNK)
-    except (tarfile.TarError, EOFError, OSError):
+    except (tarfile.TarError, EOFError, OSError, zlib.error):
         return None  # a config or manifest blob, not a layer
+
+
+class _Inflating(io.RawIOBase):
+    """A gzip stream's content, inflated a buffer's length at a time."""
+
+    def __init__(self, compressed):
+        self._compressed, self._inflater = compressed, zlib.decompressobj(wbits=31)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._inflater.eof:
+            data = self._inflater.unconsumed_tail or self._compressed.read(CHUNK)
+            if not data:
+                raise EOFError("the gzip layer ends before its end")
+            out = self._inflater.decompress(data, len(buffer))
+            if out:
+                buffer[: len(out)] = out
+                return len(out)
+        return 0
 
 
 def _scan_layer(layer: tarfile.TarFile, name: str, found: list[SecretFinding]) -> set[str]:
