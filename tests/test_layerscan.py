@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import json
+import sys
 import tarfile
 import tracemalloc
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import serialization as s
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from gate_support import private_key_pem
 
+from airgapkit.errors import AirgapError
 from airgapkit.gate.layerscan import SecretFinding, holds_private_key, scan_layers
 
 MIB = 1 << 20
@@ -265,6 +267,25 @@ def test_a_gzip_layer_of_zeros_is_inflated_a_chunk_at_a_time():
         tracemalloc.stop()
     assert [f.path for f in found] == ["/app/.env"]
     assert peak < 16 * MIB, f"peak {peak / MIB:.1f} MiB inflating a 256 MiB layer of zeros"
+
+
+def test_a_zstd_layer_is_read_not_passed_over():
+    """The containerd store keeps zstd layers as they came (a registry-direct export carries them):
+    tarfile cannot open one, and a layer the scan cannot open must not count as clean."""
+    import zstandard
+
+    plain = layer(("app/.env", b"DB_PASSWORD=x\n"), ("app/app.js", b"ok"))
+    compressed = zstandard.ZstdCompressor().compress(plain)
+    assert [f.path for f in scan(saved(compressed, oci=True))] == ["/app/.env"]
+
+
+def test_without_the_zstd_extra_a_zstd_layer_stops_the_scan(monkeypatch):
+    import zstandard
+
+    compressed = zstandard.ZstdCompressor().compress(layer(("app/app.js", b"ok")))
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # what an install without the extra has
+    with pytest.raises(AirgapError, match=r"zstd-compressed.*airgapkit\[zstd\].*release again"):
+        scan(saved(compressed, oci=True))
 
 
 # --- PEM armour ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from .. import tarstream
 from ..app import envfiles
 from ..engine import images
 from ..fsutil import CHUNK
+from ..oci import sizes
 
 _PEM_KEY = re.compile(
     rb"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----\r?\n"  # the armour line ends its line
@@ -37,6 +38,7 @@ _KEY_NAMES = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_e
 _READ_LIMIT = 1 << 20  # keys and env files are small; bigger files are not read for PEM armour
 _WHITEOUT = ".wh."
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _OPAQUE = ".wh..wh..opq"  # everything the lower layers had in this directory is gone
 
 
@@ -94,8 +96,12 @@ def _open_layer(fileobj) -> tarfile.TarFile | None:
     """The layer's tar, read as a stream; a gzip one through an inflater that gives at most a
     chunk at a time (tarfile's own inflates whatever it reads at once: a file of zeros a thousand
     times its compressed size would be held whole)."""
-    if fileobj.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)] == _GZIP_MAGIC:
+    head = fileobj.peek(len(_ZSTD_MAGIC))[: len(_ZSTD_MAGIC)]
+    if head.startswith(_GZIP_MAGIC):
         fileobj = io.BufferedReader(_Inflating(fileobj), CHUNK)
+    elif head == _ZSTD_MAGIC:  # tarfile knows no zstd: a layer must not go unread for that
+        zstd = sizes.zstandard("a layer of the image", "release again")
+        fileobj = zstd.ZstdDecompressor().stream_reader(fileobj, read_size=CHUNK)
     try:
         return tarfile.open(fileobj=fileobj, mode="r|*", bufsize=CHUNK)
     except (tarfile.TarError, EOFError, OSError, zlib.error):

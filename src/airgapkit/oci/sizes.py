@@ -15,8 +15,10 @@ image store, adds about 0.1% to random data): 1% is allowed for.
 A zstd layer records its length nowhere a reader can count on (the frame header may leave it out,
 and does when the compressor streams), so it is counted by decoding the layer as it passes, a
 block at a time (``ZstdLength``); a plain tar layer is its own size. Decoding zstd needs the
-``zstd`` extra (``zstandard``, 5.6 MB a wheel): only registry-direct export on the connected side
-meets zstd layers, and the kit carried to the far side stays small without it.
+``zstd`` extra (``zstandard``, 5.6 MB a wheel; ``zstandard()`` gives it, or the line saying what to
+install): registry-direct export meets zstd layers, and so does a release's secrets scan on a
+containerd store holding them (``gate/layerscan.py``); the kit carried to the far side stays small
+without it.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class ZstdLength:
 
     def __init__(self, what: str) -> None:
         self.what, self.size = what, 0
-        self._zstd = _zstandard(what)
+        self._zstd = zstandard(what, "export again")
         decoder = self._zstd.ZstdDecompressor()
         self._decoder = decoder.stream_writer(self, write_return_read=True, closefd=False)
 
@@ -79,12 +81,12 @@ class ZstdLength:
         return len(data)
 
 
-def _zstandard(what: str):
-    """The zstd decoder's module, or one line saying how to install it."""
+def zstandard(what: str, then: str):
+    """The zstd decoder's module, or one line saying how to install it (and ``then`` what)."""
     try:
         return importlib.import_module("zstandard")
     except ImportError as exc:
         raise AirgapError(
             f"{what} is zstd-compressed, and reading zstd needs airgapkit's zstd extra: "
-            "pip install 'airgapkit[zstd]' on this machine, then export again"
+            f"pip install 'airgapkit[zstd]' on this machine, then {then}"
         ) from exc
