@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
 from .. import tarstream
+from ..engine.identity import GZIP_MAGIC
 from ..errors import AirgapError
 from ..fsutil import CHUNK
 from . import legacyids
@@ -34,7 +35,6 @@ LEGACY_CONFIG = "json"  # a classic layout folder's layer config, before its lay
 OCI_INDEX = ("index.json", "oci-layout")  # they would name the blobs left out: dropped
 REUSED = "airgapkit-reused"  # where a prerequisite's layers go in a put-together archive
 _MAX_MANIFEST = 1 << 20  # a manifest.json of one image is a few hundred bytes
-GZIP_MAGIC = b"\x1f\x8b"
 BLOBS = "blobs/sha256/"
 
 
@@ -89,9 +89,9 @@ def without_held(
             links.append(info)
         elif data is None or not _may_be_layer(info.name):
             yield from tarstream.member(info, data)
-        elif (_blob_digest(info.name) or known.get(folder)) in held:
+        elif (told := _blob_digest(info.name) or known.get(folder)) in held:
             dropped.add(info.name)
-        elif folder in known or _blob_digest(info.name) in diff_ids:
+        elif told in diff_ids:
             yield from tarstream.member(info, data)  # a layer the far side lacks, named
         else:
             yield from _unless_held(info, data, held, dropped)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from .. import tarstream
 from ..app import envfiles
 from ..engine import images
+from ..engine.identity import GZIP_MAGIC, ZSTD_MAGIC
 from ..fsutil import CHUNK
 from ..oci import sizes
 
@@ -37,8 +38,6 @@ _PEM_KEY = re.compile(
 _KEY_NAMES = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk"}
 _READ_LIMIT = 1 << 20  # keys and env files are small; bigger files are not read for PEM armour
 _WHITEOUT = ".wh."
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _OPAQUE = ".wh..wh..opq"  # everything the lower layers had in this directory is gone
 
 
@@ -96,10 +95,10 @@ def _open_layer(fileobj) -> tarfile.TarFile | None:
     """The layer's tar, read as a stream; a gzip one through an inflater that gives at most a
     chunk at a time (tarfile's own inflates whatever it reads at once: a file of zeros a thousand
     times its compressed size would be held whole)."""
-    head = fileobj.peek(len(_ZSTD_MAGIC))[: len(_ZSTD_MAGIC)]
-    if head.startswith(_GZIP_MAGIC):
+    head = fileobj.peek(len(ZSTD_MAGIC))[: len(ZSTD_MAGIC)]
+    if head.startswith(GZIP_MAGIC):
         fileobj = io.BufferedReader(_Inflating(fileobj), CHUNK)
-    elif head == _ZSTD_MAGIC:  # tarfile knows no zstd: a layer must not go unread for that
+    elif head == ZSTD_MAGIC:  # tarfile knows no zstd: a layer must not go unread for that
         zstd = sizes.zstandard("a layer of the image", "release again")
         fileobj = zstd.ZstdDecompressor().stream_reader(fileobj, read_size=CHUNK)
     try:
