@@ -137,7 +137,7 @@ def test_closing_ahead_unread_does_not_wait_for_a_silent_source():
     ahead = Ahead(source(), depth=1)
     began = time.monotonic()
     ahead.close(wait=False)
-    assert time.monotonic() - began < 1
+    assert time.monotonic() - began < 10  # the source stays silent for 30 s
     speak.set()
     assert closed.wait(10), "the source was never closed"
 
