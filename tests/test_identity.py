@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
 import tarfile
 import uuid
 from pathlib import Path
@@ -224,3 +225,12 @@ def test_an_engine_whose_store_cannot_be_told_loads_nothing_of_a_bundle():
     manifest = Manifest(kind="release", app={"name": "app"}, images=[record])
     with pytest.raises(stores.UnknownStore, match="cannot be told"):
         apply.check_prerequisites(_StoreNotSaid(), manifest, Path("app-1.0.0-release.zip"))
+
+
+def test_measuring_a_zstd_layer_without_the_zstd_extra_says_to_run_the_command_again(monkeypatch):
+    # Faked: zstandard is installed wherever the tests run; None in sys.modules makes its import fail.
+    # The size is measured by export and by release alike: the line names neither.
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    blob = identity.ZSTD_MAGIC + bytes(60)
+    with pytest.raises(AirgapError, match=r"airgapkit\[zstd\]'.*then run the same command again$"):
+        identity._tar_length(io.BytesIO(blob), len(blob), "blob sha256:ab of x")

@@ -205,7 +205,7 @@ def _tar_length(data, size: int, what: str) -> int:
             tail.update(chunk)
         return sizes.uncompressed_size(tail.bytes, size)
     if head[:4] == ZSTD_MAGIC:
-        decoded = sizes.ZstdLength(what)
+        decoded = sizes.ZstdLength(what, "run the same command again")  # export or release
         for chunk in chunks:
             decoded.update(chunk)
         return decoded.size

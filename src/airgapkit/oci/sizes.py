@@ -58,12 +58,13 @@ class ZstdLength:
     """The decoded length of a zstd stream (one frame or several), counted as it passes.
 
     zstd's decoder writes into ``self`` a block at a time, so memory stays flat however well the
-    layer compresses. ``what`` names the layer in the error a stream that is not zstd raises.
+    layer compresses. ``what`` names the layer in the error a stream that is not zstd raises; ``then``
+    says what to run again once the zstd extra is installed.
     """
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, then: str = "export again") -> None:
         self.what, self.size = what, 0
-        self._zstd = zstandard(what, "export again")
+        self._zstd = zstandard(what, then)
         decoder = self._zstd.ZstdDecompressor()
         self._decoder = decoder.stream_writer(self, write_return_read=True, closefd=False)
 
