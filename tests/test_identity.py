@@ -13,6 +13,7 @@ import json
 import sys
 import tarfile
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from airgapkit.delta import apply
 from airgapkit.engine import identity, images
 from airgapkit.engine import store as stores
 from airgapkit.errors import AirgapError
+from airgapkit.gate import layerscan
 
 # What each engine here says of its storage in `docker info` (Driver, DriverStatus), as recorded:
 # Docker 20.10 with the classic store, Docker 26.1 with the containerd image store.
@@ -234,3 +236,53 @@ def test_measuring_a_zstd_layer_without_the_zstd_extra_says_to_run_the_command_a
     blob = identity.ZSTD_MAGIC + bytes(60)
     with pytest.raises(AirgapError, match=r"airgapkit\[zstd\]'.*then run the same command again$"):
         identity._tar_length(io.BytesIO(blob), len(blob), "blob sha256:ab of x")
+
+
+# --- the size a release's secrets scan learns ---------------------------------------------------
+
+
+def layer_tar_lengths(client, ref: str) -> int:
+    """The length of each layer's tar summed, read apart from airgapkit: each layer manifest.json
+    lists inflated (gzip, zstd) or taken as it is."""
+    import zstandard
+
+    data = b"".join(client.api.get_image(ref))
+    total = 0
+    with tarfile.open(fileobj=io.BytesIO(data)) as saved:
+        (entry,) = json.load(saved.extractfile("manifest.json"))
+        for name in entry["Layers"]:
+            blob = saved.extractfile(name).read()
+            if blob[:2] == b"\x1f\x8b":
+                blob = zlib.decompress(blob, wbits=31)
+            elif blob[:4] == b"\x28\xb5\x2f\xfd":
+                blob = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)).read()
+            total += len(blob)
+    return total
+
+
+def test_the_secrets_scan_learns_the_size_the_image_rules_measure(
+    docker_client, base_image, monkeypatch
+):
+    (ref,) = made = [
+        build(docker_client, base_image, f"RUN head -c 300000 /dev/urandom > /r{uuid.uuid4().hex}")
+    ]
+    try:
+        scanned = layerscan.scan_and_measure(images.save_stream(docker_client, [ref]))
+        assert scanned.size == layer_tar_lengths(docker_client, ref)
+        if stores.store(docker_client) == stores.CONTAINERD:  # where the gate measures it so
+            monkeypatch.setattr(identity, "_sizes", {})  # measured anew, not remembered
+            assert identity.size(docker_client, docker_client.images.get(ref)) == scanned.size
+    finally:
+        remove(docker_client, made)
+
+
+def test_a_size_remembered_answers_on_the_containerd_store_alone(
+    docker_client, base_image, monkeypatch
+):
+    monkeypatch.setattr(identity, "_sizes", {})
+    image = docker_client.images.get(base_image)
+    identity.remember_size(image, 12_345)
+    containerd = stores.store(docker_client) == stores.CONTAINERD
+    assert identity.size(docker_client, image) == (
+        12_345 if containerd else int(image.attrs["Size"])
+    )

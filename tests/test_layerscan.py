@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives import serialization as s
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from gate_support import private_key_pem
 
+from airgapkit.engine import identity
 from airgapkit.errors import AirgapError
+from airgapkit.gate import layerscan
 from airgapkit.gate.layerscan import SecretFinding, holds_private_key, scan_layers
 
 MIB = 1 << 20
@@ -286,6 +288,40 @@ def test_without_the_zstd_extra_a_zstd_layer_stops_the_scan(monkeypatch):
     monkeypatch.setitem(sys.modules, "zstandard", None)  # what an install without the extra has
     with pytest.raises(AirgapError, match=r"zstd-compressed.*airgapkit\[zstd\].*release again"):
         scan(saved(compressed, oci=True))
+
+
+# --- the size learnt on the way (engine.identity.size's measure) ---------------------------------
+
+
+@pytest.mark.parametrize("oci", [False, True])
+@pytest.mark.parametrize("size", [1, 4096, 10**9])
+def test_the_layers_tar_lengths_are_summed_as_they_pass(oci, size):
+    plain = layer(("bin/sh", b"#!" * 3000))
+    packed = [
+        layer(("app/.env", b"K=v\n"), compress=oci),
+        layer(("a/b", bytes(70_000)), compress=oci),
+    ]
+    image = saved(plain, *packed, oci=oci)
+    scanned = layerscan.scan_and_measure(chunks(image, size))
+    tar_lengths = len(plain) + sum(len(gzip.decompress(d) if oci else d) for d in packed)
+    assert scanned.size == tar_lengths
+    assert [f.path for f in scanned.findings] == ["/app/.env"]
+
+
+def test_a_blobs_tar_length_is_its_gzip_trailer_lifted_past_4_gib_or_its_own_length():
+    isize = (10).to_bytes(4, "little")
+    assert identity.tar_length(b"\x1f\x8b\x08\x00", isize, 100) == 10
+    assert identity.tar_length(b"\x1f\x8b\x08\x00", isize, 5 * 2**30) == 2 * 2**32 + 10
+    assert identity.tar_length(b"app/", isize, 1536) == 1536  # a plain tar
+    assert identity.tar_length(identity.ZSTD_MAGIC, isize, 1536) is None
+
+
+def test_a_zstd_layer_leaves_the_size_untold_and_is_still_scanned():
+    import zstandard
+
+    compressed = zstandard.ZstdCompressor().compress(layer(("app/.env", b"K=v\n")))
+    scanned = layerscan.scan_and_measure(chunks(saved(layer(("a", b"")), compressed, oci=True)))
+    assert scanned.size is None and [f.path for f in scanned.findings] == ["/app/.env"]
 
 
 # --- PEM armour ----------------------------------------------------------------------------------

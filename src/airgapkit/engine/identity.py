@@ -171,6 +171,22 @@ def size(client: docker.DockerClient, image: Image) -> int:
     return _sizes[key]
 
 
+def remember_size(image: Image, size: int) -> None:
+    """Keep a size measured while the image's save streamed by for another use (a release's
+    secrets scan reads every layer): ``size`` then answers from it on the containerd store."""
+    _sizes[(image.id, _platform(image))] = size
+
+
+def tar_length(head: bytes, tail: bytes, size: int) -> int | None:
+    """The length of the tar a blob of ``size`` bytes holds, from its first and last bytes: a gzip
+    member's trailer says it, a plain tar is its own length; None for zstd (known only decoded)."""
+    from ..oci import sizes  # here: the oci package imports the gate, which imports this module
+
+    if head[:2] == GZIP_MAGIC:
+        return sizes.uncompressed_size(tail, size)
+    return None if head[:4] == ZSTD_MAGIC else size
+
+
 def _size_from_save(client, image: Image) -> int:
     documents: dict[str, dict] = {}
     lengths: dict[str, int] = {}
@@ -199,17 +215,15 @@ def _tar_length(data, size: int, what: str) -> int:
 
     head = data.read(CHUNK)
     chunks = itertools.chain([head], iter(lambda: data.read(CHUNK), b""))  # a chunk at a time
-    if head[:2] == GZIP_MAGIC:
-        tail = sizes.Tail()
-        for chunk in chunks:
-            tail.update(chunk)
-        return sizes.uncompressed_size(tail.bytes, size)
     if head[:4] == ZSTD_MAGIC:
         decoded = sizes.ZstdLength(what, "run the same command again")  # export or release
         for chunk in chunks:
             decoded.update(chunk)
         return decoded.size
-    return size
+    tail = sizes.Tail()
+    for chunk in chunks:
+        tail.update(chunk)
+    return tar_length(head, tail.bytes, size)
 
 
 def _blobs(client, image: Image) -> Iterator[tuple[str, IO[bytes], int]]:

@@ -94,7 +94,7 @@ def release(
                 crossing,
                 images=refs,
                 files=[*report_files(report), *extras.files, *stack_files],
-                watch=layerscan.scan_layers,
+                watch=layerscan.scan_and_measure,
                 before_manifest=gate_scanned(client, ref, report, gate, carried_packages(carried)),
                 image_filters=plan.leave_out_layers(client, manifest, ref, previous),
                 sign=seal.signer(key),
@@ -110,7 +110,9 @@ def gate_scanned(client, ref: str, report: Path | None, gate: Gate, packages=Non
 
     ``packages``: the app's packages as the export judged them (``carried_packages``)."""
 
-    def judge(manifest: Manifest, findings: dict) -> None:
+    def judge(manifest: Manifest, scanned: dict[str, layerscan.Scanned]) -> None:
+        if scanned[ref].size is not None:  # the containerd store would save the image again
+            identity.remember_size(images.require_image(client, ref), scanned[ref].size)
         verdict = checkpoint.gate(
             client,
             ref,
@@ -118,7 +120,7 @@ def gate_scanned(client, ref: str, report: Path | None, gate: Gate, packages=Non
             report=report,
             limits=gate.limits,
             accept_risk=gate.accept_risk,
-            findings=findings[ref],
+            findings=scanned[ref].findings,
             app=packages,
         )
         manifest.gate = verdict.record()

@@ -14,10 +14,11 @@ def from_engine(client, ref: str) -> ImageFacts:
     image = images.require_image(client, ref)
     attrs = image.attrs
     config = attrs.get("Config") or {}
+    size = identity.size(client, image)  # first: where it reads the whole save, it learns the ID
     return ImageFacts(
         ref=ref,
         image_id=identity.of(client, image),
-        size=identity.size(client, image),
+        size=size,
         layers=tuple((attrs.get("RootFS") or {}).get("Layers") or ()),
         env=parse_env(config.get("Env") or []),
         user=(config.get("User") or "").strip(),

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from .. import tarstream
 from ..app import envfiles
-from ..engine import images
+from ..engine import identity, images
 from ..engine.identity import GZIP_MAGIC, ZSTD_MAGIC
 from ..fsutil import CHUNK
 from ..oci import sizes
@@ -66,24 +66,46 @@ def scan_image(client, ref: str) -> list[SecretFinding]:
     return scan_layers(images.save_stream(client, [ref]))
 
 
+@dataclass(frozen=True)
+class Scanned:
+    """What one read of a saved image told: its secrets, and the length of its layers' tars
+    summed (``engine.identity.size``'s measure; None when a layer's could not be told unread)."""
+
+    findings: list[SecretFinding]
+    size: int | None
+
+
 def scan_layers(chunks: Iterable[bytes]) -> list[SecretFinding]:
     """Find env files and private keys in every layer of a ``docker save`` stream, bottom first."""
+    return scan_and_measure(chunks).findings
+
+
+def scan_and_measure(chunks: Iterable[bytes]) -> Scanned:
+    """``scan_layers``, and the image's size learnt from the same read (a release's gate needs
+    it, and the containerd store could tell it only by saving the image once more)."""
     found: list[SecretFinding] = []
     deleted: dict[str, set[str]] = {}  # layer -> paths its whiteouts delete
     met: list[str] = []  # layers in the order met, in case the manifest does not say
     listed: list[str] = []  # layers as the manifest lists them, bottom first
+    lengths: dict[str, int | None] = {}  # member -> the length of the tar it holds
     for member, data in tarstream.members(chunks):
         if data is None:
             continue
         if member.name == "manifest.json":
             listed = _manifest_layers(data)
         elif member.name.endswith("/layer.tar") or member.name.startswith("blobs/"):
-            layer = _open_layer(data)
+            ends = _Ends(data)
+            layer = _open_layer(io.BufferedReader(ends, CHUNK))
             if layer is not None:
                 met.append(member.name)
                 with layer:
                     deleted[member.name] = _scan_layer(layer, member.name, found)
-    return _placed(found, listed or met, deleted)
+            ends.drain()
+            lengths[member.name] = identity.tar_length(ends.head, ends.tail.bytes, member.size)
+    layers = listed or met
+    sizes_known = [lengths.get(name) for name in layers]
+    size = None if None in sizes_known else sum(sizes_known)
+    return Scanned(_placed(found, layers, deleted), size)
 
 
 def _manifest_layers(fileobj) -> list[str]:
@@ -105,6 +127,30 @@ def _open_layer(fileobj) -> tarfile.TarFile | None:
         return tarfile.open(fileobj=fileobj, mode="r|*", bufsize=CHUNK)
     except (tarfile.TarError, EOFError, OSError, zlib.error):
         return None  # a config or manifest blob, not a layer
+
+
+class _Ends(io.RawIOBase):
+    """A member's data as it is read, keeping its first and last bytes (``identity.tar_length``)."""
+
+    def __init__(self, data):
+        self._data, self.head, self.tail = data, b"", sizes.Tail()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._data.readinto(buffer)
+        if count:
+            if len(self.head) < len(ZSTD_MAGIC):
+                self.head += bytes(buffer[: min(count, len(ZSTD_MAGIC) - len(self.head))])
+            self.tail.update(bytes(buffer[max(0, count - sizes.TAIL) : count]))
+        return count
+
+    def drain(self) -> None:
+        """Read what the layer's tar left (its end blocks, a compressor's trailer) to the end."""
+        spare = bytearray(CHUNK)
+        while self.readinto(spare):
+            pass
 
 
 class _Inflating(io.RawIOBase):
