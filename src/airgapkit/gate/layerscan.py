@@ -69,7 +69,7 @@ def scan_image(client, ref: str) -> list[SecretFinding]:
 @dataclass(frozen=True)
 class Scanned:
     """What one read of a saved image told: its secrets, and the length of its layers' tars
-    summed (``engine.identity.size``'s measure; None when a layer's could not be told unread)."""
+    summed (``engine.identity.size``'s measure; None when a zstd layer's is known only decoded)."""
 
     findings: list[SecretFinding]
     size: int | None
